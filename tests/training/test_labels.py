@@ -1,0 +1,120 @@
+"""Hand-made label windows and backtest cutoff arithmetic."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from training.labels import InsufficientHistoryError, backtest_cutoffs, make_labels
+
+AS_OF = "2024-03-10"
+HORIZON = 30  # label window: 2024-03-11 .. 2024-04-09 inclusive
+
+
+def _transactions(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": [customer for customer, _, _ in rows],
+            "order_id": [f"o{i}" for i in range(len(rows))],
+            "timestamp": pd.to_datetime([t for _, t, _ in rows], format="ISO8601"),
+            "amount": [amount for _, _, amount in rows],
+        }
+    )
+
+
+@pytest.fixture
+def labels() -> pd.DataFrame:
+    rows = [
+        # every customer has history before D so they are known at the cutoff
+        *[(c, "2024-01-05 12:00", 10.0) for c in "ABCDEFG"],
+        ("A", "2024-03-10 23:59:59", 100.0),  # on D: feature side, not a label
+        ("B", "2024-03-11 00:00:00", 20.0),  # first instant of D+1: in the window
+        ("C", "2024-04-09 23:59:59", 30.0),  # last instant of D+H: in the window
+        ("D", "2024-04-10 00:00:00", 40.0),  # D+H+1: after the window
+        ("E", "2024-03-20 10:00", -15.0),  # refund only: churned, negative spend
+        ("F", "2024-03-15 09:00", 5.0),  # two orders on one day, one on another
+        ("F", "2024-03-15 18:00", 7.0),
+        ("F", "2024-03-25 18:00", 8.0),
+        ("F", "2024-03-26 18:00", -8.0),
+        ("Z", "2024-03-12 10:00", 50.0),  # first seen after D: excluded
+    ]
+    return make_labels(_transactions(rows), as_of=AS_OF, horizon_days=HORIZON)
+
+
+def test_window_edges(labels: pd.DataFrame) -> None:
+    assert labels.loc["A", "churned"] == 1 and labels.loc["A", "future_spend"] == 0.0
+    assert labels.loc["B", "churned"] == 0 and labels.loc["B", "future_spend"] == 20.0
+    assert labels.loc["C", "churned"] == 0 and labels.loc["C", "future_spend"] == 30.0
+    assert labels.loc["D", "churned"] == 1 and labels.loc["D", "future_purchases"] == 0
+
+
+def test_refund_only_is_churn_with_negative_spend(labels: pd.DataFrame) -> None:
+    assert labels.loc["E"].to_dict() == {
+        "churned": 1, "future_spend": -15.0, "future_purchases": 0,
+    }
+
+
+def test_purchases_count_distinct_days_and_spend_is_net(labels: pd.DataFrame) -> None:
+    assert labels.loc["F", "future_purchases"] == 2
+    assert labels.loc["F", "future_spend"] == pytest.approx(12.0)
+
+
+def test_only_customers_known_by_cutoff(labels: pd.DataFrame) -> None:
+    assert list(labels.index) == list("ABCDEFG")
+    assert labels.index.name == "customer_id"
+    assert list(labels.columns) == ["churned", "future_spend", "future_purchases"]
+    assert labels["churned"].dtype == "int8"
+
+
+def test_customers_index_is_used_exactly() -> None:
+    tx = _transactions([("A", "2024-01-01", 1.0), ("B", "2024-03-12", 9.0)])
+    index = pd.Index(["B", "P"], name="customer_id")  # P: signup-only prospect
+    labels = make_labels(tx, as_of=AS_OF, horizon_days=HORIZON, customers_index=index)
+    assert list(labels.index) == ["B", "P"]
+    assert labels["churned"].tolist() == [0, 1]
+    assert labels["future_spend"].tolist() == [9.0, 0.0]
+
+
+def test_later_rows_do_not_change_labels() -> None:
+    base = [("A", "2024-01-01", 1.0), ("A", "2024-03-20", 3.0)]
+    later = [*base, ("A", "2024-06-01", 999.0), ("A", "2023-01-01", 500.0)]
+    first = make_labels(_transactions(base), as_of=AS_OF, horizon_days=HORIZON)
+    second = make_labels(_transactions(later), as_of=AS_OF, horizon_days=HORIZON)
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_bad_horizon_is_rejected() -> None:
+    with pytest.raises(ValueError, match="horizon_days"):
+        make_labels(_transactions([("A", "2024-01-01", 1.0)]), as_of=AS_OF, horizon_days=0)
+
+
+def test_cutoffs_step_back_from_as_of_oldest_first() -> None:
+    cutoffs = backtest_cutoffs("2023-01-01 08:00", "2024-12-31", horizon_days=90)
+    assert cutoffs == [
+        pd.Timestamp("2024-04-05"), pd.Timestamp("2024-07-04"), pd.Timestamp("2024-10-02"),
+    ]
+    # the newest label window (D-H, D] ends exactly on D
+    assert cutoffs[-1] + pd.Timedelta(days=90) == pd.Timestamp("2024-12-31")
+
+
+def test_cutoffs_custom_step() -> None:
+    cutoffs = backtest_cutoffs(
+        "2024-01-01", "2024-12-31 17:30", horizon_days=30, n_windows=4, step_days=7,
+    )
+    assert cutoffs == [pd.Timestamp(d) for d in ("2024-11-10", "2024-11-17", "2024-11-24", "2024-12-01")]
+
+
+def test_cutoffs_keep_only_windows_with_enough_history() -> None:
+    # H=30, min history 90: a cutoff needs to be on or after 2024-03-31
+    cutoffs = backtest_cutoffs("2024-01-01", "2024-06-01", horizon_days=30, n_windows=5)
+    assert cutoffs == [pd.Timestamp("2024-04-02"), pd.Timestamp("2024-05-02")]
+
+
+def test_too_short_history_says_what_is_needed() -> None:
+    with pytest.raises(InsufficientHistoryError) as excinfo:
+        backtest_cutoffs("2024-05-01", "2024-06-30", horizon_days=30)
+    message = str(excinfo.value)
+    assert "120 days" in message  # 90 days of history + 30 days of labels
+    assert "2024-03-02" in message  # latest acceptable first day
+    assert "2024-05-01" in message and "60 days" in message  # what the data has
+    assert isinstance(excinfo.value, ValueError)

@@ -1,0 +1,177 @@
+"""Integer-coded views of the input tables that every feature family works on.
+
+Customers are mapped to dense integer codes ``0..n_customers-1`` once, timestamps to
+integer day numbers (days since 1970-01-01), so each feature family is a handful of
+``np.bincount`` calls over boolean masks instead of per-customer Python work.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+_UNSAFE_NAME_CHARS = re.compile(r"[^0-9a-z]+")
+
+
+def day_numbers(timestamps: pd.Series) -> np.ndarray:
+    """Whole days since 1970-01-01 of each timestamp.
+
+    Parameters
+    ----------
+    timestamps : Series of datetime64[ns], shape (n,)
+        Must not contain NaT (callers filter on ``timestamp < end`` first, which drops
+        NaT).
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+    """
+    return timestamps.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
+
+
+def day_number(day: pd.Timestamp) -> int:
+    """Day number (days since 1970-01-01) of a single calendar day."""
+    return int(np.datetime64(day.floor("D").to_datetime64(), "D").astype(np.int64))
+
+
+def safe_name(label: object) -> str:
+    """Lower-case ``[0-9a-z_]`` version of a channel label, usable inside a column name."""
+    text = "" if label is None or (isinstance(label, float) and np.isnan(label)) else str(label)
+    return _UNSAFE_NAME_CHARS.sub("_", text.strip().lower()).strip("_") or "unknown"
+
+
+def encode_labels(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Integer codes of a low-cardinality label column, labels passed through :func:`safe_name`.
+
+    Labels that collide after cleaning (``"E-mail"`` / ``"e mail"``) share one code.
+
+    Returns
+    -------
+    codes : ndarray of int64, shape (n,)
+    names : list of str
+        ``names[code]`` is the cleaned label.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        # The loaders hand over categoricals: their codes are already a factorisation.
+        raw_codes = values.cat.codes.to_numpy().astype(np.int64)
+        uniques = values.cat.categories
+    else:
+        raw_codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    cleaned = [safe_name(u) for u in uniques]
+    if (raw_codes < 0).any():
+        cleaned.append("unknown")
+    names = sorted(set(cleaned))
+    lookup = np.array([names.index(c) for c in cleaned], dtype=np.int64)
+    # The NaN sentinel -1 indexes the trailing "unknown" entry.
+    return lookup[raw_codes], names
+
+
+def customer_codes(
+    ids: pd.Series, customers: pd.Index, factorized: tuple[np.ndarray, pd.Index] | None = None
+) -> np.ndarray:
+    """Position of each id in ``customers`` (-1 when absent).
+
+    Factorising first means the string hash lookup runs once per distinct id rather
+    than once per row; pass ``factorized=pd.factorize(ids)`` when already computed.
+
+    Returns
+    -------
+    ndarray of int64, shape (len(ids),)
+    """
+    raw_codes, uniques = factorized if factorized is not None else pd.factorize(ids)
+    positions = customers.get_indexer(pd.Index(uniques)).astype(np.int64)
+    return positions[raw_codes]
+
+
+def group_sum(codes: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Per-customer sum of ``weights`` (count when None), float64 of shape (n,)."""
+    return np.bincount(codes, weights=weights, minlength=n).astype(np.float64)
+
+
+def safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """Element-wise ratio, NaN where the denominator is 0 (the ratio is unknown there)."""
+    numerator = np.asarray(numerator, dtype=np.float64)
+    denominator = np.asarray(denominator, dtype=np.float64)
+    out = np.full(np.broadcast(numerator, denominator).shape, np.nan)
+    np.divide(numerator, denominator, out=out, where=denominator != 0)
+    return out
+
+
+def balance(recent: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+    """``(recent - earlier) / (recent + earlier)``: -1 faded away ... +1 appeared.
+
+    Bounded, symmetric and defined when one side is zero, unlike a plain ratio. NaN
+    when both are zero.
+    """
+    return safe_divide(recent - earlier, recent + earlier)
+
+
+@dataclass(frozen=True)
+class TransactionArrays:
+    """Transactions before the cut-off, as aligned numpy arrays.
+
+    Attributes
+    ----------
+    code : ndarray of int64, shape (n_rows,)
+        Customer code.
+    day : ndarray of int64, shape (n_rows,)
+        Day number of the transaction.
+    amount, discount : ndarray of float64, shape (n_rows,)
+        Currency units; negative ``amount`` is a refund.
+    channel : ndarray of int64, shape (n_rows,)
+        Code into ``channel_names``.
+    channel_names : list of str
+    n_customers : int
+    as_of_day : int
+        Day number of ``as_of`` (the last day the features may see).
+    """
+
+    code: np.ndarray
+    day: np.ndarray
+    amount: np.ndarray
+    discount: np.ndarray
+    channel: np.ndarray
+    channel_names: list[str]
+    n_customers: int
+    as_of_day: int
+
+    @property
+    def days_ago(self) -> np.ndarray:
+        """Days between each transaction and ``as_of`` (0 = on the as-of day)."""
+        return self.as_of_day - self.day
+
+
+@dataclass(frozen=True)
+class EventArrays:
+    """Events before the cut-off of known customers with a known event type.
+
+    Attributes
+    ----------
+    code, day : ndarray of int64, shape (n_rows,)
+    channel : ndarray of int64, shape (n_rows,)
+        Code into ``channel_names``.
+    event_type : ndarray of object (str), shape (n_types,)
+        Distinct event types; ``type_code`` indexes into it.
+    type_code : ndarray of int64, shape (n_rows,)
+    channel_names : list of str
+    n_customers, as_of_day : int
+    """
+
+    code: np.ndarray
+    day: np.ndarray
+    channel: np.ndarray
+    type_code: np.ndarray
+    event_types: list[str]
+    channel_names: list[str]
+    n_customers: int
+    as_of_day: int
+
+    def type_mask(self, types: tuple[str, ...] | list[str]) -> np.ndarray:
+        """Boolean mask of rows whose event type is in ``types``."""
+        wanted = np.array([t in set(types) for t in self.event_types], dtype=bool)
+        if wanted.size == 0:
+            return np.zeros(self.code.shape, dtype=bool)
+        return wanted[self.type_code]

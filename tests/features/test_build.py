@@ -1,0 +1,101 @@
+"""build_features as a whole: customer universe, consent pass-through, dtypes, errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from features import STRING_COLUMNS, DataContractError, build_features
+
+AS_OF = "2024-03-31"
+
+
+@pytest.fixture
+def tables(tmp_path):
+    tx = pd.DataFrame(
+        {
+            "customer_id": [1, 1, 2],  # integer ids become strings
+            "order_id": ["a", "b", "c"],
+            "timestamp": ["2024-01-01T10:00:00+02:00", "2024-02-01", "2024-03-01"],
+            "amount": [10.0, 20.0, 5.0],
+            "channel": ["Web", "app", "store"],
+        }
+    )
+    ev = pd.DataFrame(
+        {"customer_id": [1, 3], "timestamp": ["2024-03-01", "2024-03-02"],
+         "channel": ["EMAIL", "sms"], "event_type": ["Open", "click"]}
+    )
+    customers = pd.DataFrame(
+        {
+            "customer_id": [1, 3, 4, 5],
+            "signup_at": ["2023-12-01", "2024-03-10", "2024-04-01", None],
+            "acquisition_channel": ["Paid_Search", "referral", "tv", "tv"],
+            "sms_opt_in": [False, True, True, True],
+        }
+    )
+    tx_path = tmp_path / "transactions.csv"
+    tx.to_csv(tx_path, index=False)
+    return tx_path, ev, customers
+
+
+def test_universe_is_buyers_plus_signups_by_as_of(tables):
+    frame = build_features(*tables, as_of=AS_OF)
+    # 4 signs up after as_of, 5 never signed up nor bought.
+    assert list(frame.index) == ["1", "2", "3"]
+    assert frame.index.name == "customer_id"
+    prospect = frame.loc["3"]
+    assert prospect["orders_total"] == 0 and prospect["lifecycle_stage"] == "prospect"
+    assert prospect["tenure_days"] == 21 and prospect["best_channel"] == "sms"
+
+
+def test_consent_and_acquisition_pass_through_with_defaults(tables):
+    tx_path, ev, customers = tables
+    frame = build_features(tx_path, ev, customers, as_of=AS_OF)
+    assert not frame.loc["1", "sms_opt_in"]
+    assert frame.loc["1", "email_opt_in"]
+    assert frame.loc["2", "acquisition_channel"] == "unknown"  # not in the customers table
+    no_customers = build_features(tx_path, ev, as_of=AS_OF)
+    assert no_customers[["email_opt_in", "sms_opt_in", "push_opt_in"]].all().all()
+    assert set(no_customers["acquisition_channel"]) == {"unknown"}
+
+
+def test_dtypes_strings_only_where_the_contract_says(tables):
+    frame = build_features(*tables, as_of=AS_OF)
+    for column in frame.columns:
+        dtype = frame[column].dtype
+        if column in STRING_COLUMNS:
+            assert pd.api.types.is_string_dtype(dtype), column
+        else:
+            assert pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype), column
+    assert pd.api.types.is_bool_dtype(frame["email_opt_in"])
+    assert pd.api.types.is_integer_dtype(frame["orders_total"])
+
+
+def test_contract_columns_present(tables):
+    frame = build_features(*tables, as_of=AS_OF)
+    expected = {
+        "frequency", "recency", "T", "monetary_value", "days_since_last_purchase",
+        "orders_total", "spend_total", "avg_order_value", "spend_trend", "refund_share",
+        "discount_share", "tenure_days", "ipt_mean_days", "ipt_std_days", "overdue_ratio",
+        "velocity_90_vs_prior", "unsubscribes_total", "bounces_total", "best_channel",
+        "channel_preference", "email_opt_in", "sms_opt_in", "push_opt_in",
+        "acquisition_channel", "lifecycle_stage", "rfm_segment",
+    }
+    for w in (30, 90, 180, 365):
+        expected |= {f"orders_{w}d", f"spend_{w}d"}
+    for c in ("email", "sms", "push", "web", "app", "store"):
+        expected |= {f"eng_{c}_events_30d", f"eng_{c}_events_90d", f"eng_{c}_days_since_last",
+                     f"eng_{c}_share"}
+    for c in ("email", "sms", "push"):
+        expected |= {f"eng_{c}_open_rate", f"eng_{c}_click_rate"}
+    assert expected <= set(frame.columns)
+
+
+def test_bad_input_raises_data_contract_error(tables):
+    _, ev, customers = tables
+    bad = pd.DataFrame({"customer_id": ["1"], "order_id": ["x"], "timestamp": ["2024-01-01"],
+                        "amount": ["ten"]})
+    with pytest.raises(DataContractError, match="amount"):
+        build_features(bad, ev, customers, as_of=AS_OF)
+    with pytest.raises(DataContractError, match="as_of"):
+        build_features(tables[0], as_of="not a date")

@@ -1,0 +1,191 @@
+"""Shared helpers for the benchmark scripts: machine description, tables, timing, memory.
+
+Every benchmark prints :func:`machine_description` above its table so that a number
+copied into BENCHMARKS.md always travels with the hardware and library versions that
+produced it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Versions worth knowing when comparing numbers across machines or releases.
+REPORTED_PACKAGES = (
+    "fidelite",
+    "pandas",
+    "numpy",
+    "scikit-learn",
+    "lightgbm",
+    "scipy",
+    "mlflow",
+    "bentoml",
+    "lifetimes",
+    "pymc-marketing",
+    "pymc",
+    "pytensor",
+)
+
+# Wide enough for the results tables even when stdout is a pipe (80 columns by default).
+console = Console(width=max(Console().width, 160))
+
+
+def _cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo (Linux), else :func:`platform.processor`."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _total_memory_gib() -> float:
+    """Physical memory in GiB (psutil when installed, else sysconf)."""
+    try:
+        import psutil
+
+        return psutil.virtual_memory().total / 2**30
+    except ImportError:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+
+def package_versions(names: Sequence[str] = REPORTED_PACKAGES) -> dict[str, str]:
+    """Installed version of each distribution in ``names``; absent ones are skipped."""
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def machine_description() -> str:
+    """One line describing cores, memory, CPU, OS, Python and key package versions."""
+    cores = os.cpu_count() or 0
+    packages = ", ".join(f"{k} {v}" for k, v in package_versions().items())
+    return (
+        f"{cores} cores ({_cpu_model()}), {_total_memory_gib():.1f} GiB RAM, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
+        f"{packages}"
+    )
+
+
+def print_machine() -> None:
+    """Print the machine description (see :func:`machine_description`)."""
+    console.print(f"[bold]Machine:[/bold] {machine_description()}", soft_wrap=True)
+
+
+def _format_cell(value: Any, precision: int) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "n/a"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.{precision}f}"
+    return str(value)
+
+
+def print_table(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    *,
+    title: str,
+    precision: int = 3,
+) -> None:
+    """Render ``rows`` (one dict per row, keyed by ``columns``) as a rich table."""
+    table = Table(title=title, show_lines=False)
+    for col in columns:
+        table.add_column(col, justify="left" if col == columns[0] else "right")
+    for row in rows:
+        table.add_row(*(_format_cell(row.get(col), precision) for col in columns))
+    console.print(table)
+
+
+def markdown_table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], *, precision: int = 3
+) -> str:
+    """The same table as GitHub-flavoured Markdown, ready to paste into BENCHMARKS.md."""
+    header = "| " + " | ".join(columns) + " |"
+    rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(columns))) + "|"
+    body = [
+        "| " + " | ".join(_format_cell(row.get(col), precision) for col in columns) + " |"
+        for row in rows
+    ]
+    return "\n".join([header, rule, *body])
+
+
+@dataclass
+class Stopwatch:
+    """Wall-clock seconds accumulated over one or more ``with stopwatch.running():`` blocks."""
+
+    seconds: float = 0.0
+
+    @contextmanager
+    def running(self) -> Iterator[Stopwatch]:
+        start = time.perf_counter()
+        try:
+            yield self
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of *this* process so far, in MiB.
+
+    ``ru_maxrss`` is a high-water mark, so it is only meaningful for a process that ran
+    one workload: that is why memory comparisons run each tool in its own subprocess
+    (:func:`run_json_subprocess`).
+    """
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def run_json_subprocess(args: Sequence[str], *, timeout: float | None = None) -> dict[str, Any]:
+    """Run ``python <args>`` and parse the JSON object printed on its last stdout line.
+
+    Raises
+    ------
+    RuntimeError
+        If the child fails, with its stderr tail, so a broken worker is never reported
+        as a number.
+    """
+    proc = subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO_ROOT,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"benchmark worker {' '.join(args)} exited with {proc.returncode}:\n"
+            f"{proc.stderr[-3000:]}"
+        )
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    if not lines:
+        raise RuntimeError(f"benchmark worker {' '.join(args)} printed nothing")
+    return json.loads(lines[-1])

@@ -1,44 +1,66 @@
 # fidelite: two commands do everything from a clean clone with Python 3.11.
-PYTHON ?= python3.11
-VENV   := .venv
-BIN    := $(VENV)/bin
-DATA   := data/demo
-ASOF   ?= 2025-12-31
-HORIZON ?= 90
+#   make run   - venv, install, demo data, train + register champion, score, serve
+#   make test  - venv, install, the whole test suite
+PYTHON    ?= python3.11
+VENV      := .venv
+BIN       := $(VENV)/bin
+DATA      := data/demo
+SCORES    := data/scores.parquet
+ASOF      ?= 2025-12-31
+HORIZON   ?= 90
 CUSTOMERS ?= 20000
-PORT   ?= 3000
+SEED      ?= 7
+PORT      ?= 3000
+TABLES    := --transactions $(DATA)/transactions.parquet --events $(DATA)/events.parquet \
+             --customers $(DATA)/customers.parquet
 
-.PHONY: install install-bench run demo-data features train score serve test bench clean
+.PHONY: install install-bench run demo-data features train score serve test bench bench-large clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 
 # Re-install whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -e ".[dev]"
+	$(BIN)/python -m pip install -e ".[dev]"
 	touch $@
 
 install: $(VENV)/.installed
 
-install-bench: install
-	$(BIN)/pip install -e ".[dev,bench]"
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(BIN)/python -m pip install -e ".[dev,bench]"
+	touch $@
 
-demo-data: install
-	$(BIN)/fidelite demo-data --customers $(CUSTOMERS) --out $(DATA) --seed 7
+install-bench: $(VENV)/.installed-bench
+
+$(DATA)/transactions.parquet: | $(VENV)/.installed
+	$(BIN)/fidelite demo-data --customers $(CUSTOMERS) --out $(DATA) --seed $(SEED)
+
+demo-data: $(DATA)/transactions.parquet
 
 features: demo-data
-	$(BIN)/fidelite features --transactions $(DATA)/transactions.parquet \
-		--events $(DATA)/events.parquet --customers $(DATA)/customers.parquet \
-		--as-of $(ASOF) --out $(DATA)/features.parquet
+	$(BIN)/fidelite features $(TABLES) --as-of $(ASOF) --out data/features.parquet
 
-run: features
-	@echo "(training and serving land with the training/serving issues)"
+train: demo-data
+	$(BIN)/fidelite train $(TABLES) --as-of $(ASOF) --horizon-days $(HORIZON) --promote
+
+score: demo-data
+	$(BIN)/fidelite score $(TABLES) --as-of $(ASOF) --out $(SCORES)
+
+serve: install
+	$(BIN)/fidelite serve --port $(PORT) --snapshot $(SCORES)
+
+run: install
+	$(MAKE) demo-data train score
+	$(MAKE) serve
 
 test: install
 	$(BIN)/python -m pytest
 
 bench: install-bench
 	$(BIN)/python benchmarks/run_all.py
+
+bench-large: install-bench
+	$(BIN)/python benchmarks/run_all.py --large
 
 clean:
 	rm -rf $(VENV) data build *.egg-info

@@ -1,0 +1,307 @@
+"""Turn validated requests into model inputs and scores frames into responses.
+
+Everything here is plain pandas/numpy so that it can be unit-tested without a server;
+:mod:`serving.service` only wires these functions to HTTP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import TypeAdapter
+
+from features import build_features
+from features.data import as_of_bounds, load_customers, load_events, load_transactions
+from serving.schemas import CustomerScore, HistoryIn
+
+SCORE_COLUMNS: tuple[str, ...] = tuple(CustomerScore.model_fields)
+_SCORES_ADAPTER = TypeAdapter(list[CustomerScore])
+_MAX_SAMPLES = 5
+# Features that count things or measure elapsed days: a negative value is impossible
+# and points to a broken upstream pipeline.
+NON_NEGATIVE_FEATURES: frozenset[str] = frozenset(
+    {"frequency", "recency", "T", "days_since_last_purchase", "tenure_days",
+     "unsubscribes_total", "bounces_total"}
+)
+NON_NEGATIVE_PREFIXES: tuple[str, ...] = ("orders_", "ipt_")
+NON_NEGATIVE_ENGAGEMENT_SUFFIXES: tuple[str, ...] = (
+    "_events_30d", "_events_90d", "_rate", "_days_since_last", "_share"
+)
+
+class RequestError(ValueError):
+    """A request is well-formed JSON but unusable; answered with a 4xx.
+
+    Parameters
+    ----------
+    message : str
+        Human-readable problem, naming the offending field and sample values.
+    field : str
+        Dotted path of the offending field, e.g. ``history.transactions.timestamp``.
+    status_code : int
+        HTTP status to answer with (400 invalid, 413 too large).
+    """
+
+    def __init__(self, message: str, *, field: str, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.field = field
+        self.status_code = status_code
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": str(self), "field": self.field}
+
+
+# ------------------------------------------------------------------- feature rows
+
+
+def features_frame(
+    rows: Sequence[dict[str, Any]],
+    *,
+    required_columns: Iterable[str] = (),
+    max_customers: int,
+) -> pd.DataFrame:
+    """Validate feature rows and return them as a features frame.
+
+    Parameters
+    ----------
+    rows : sequence of dict, length n_customers
+        One mapping per customer with ``customer_id`` and feature values.
+    required_columns : iterable of str
+        Feature columns the model needs.
+    max_customers : int
+        Largest accepted batch.
+
+    Returns
+    -------
+    DataFrame, shape (n_customers, n_columns)
+        Indexed by ``customer_id`` (str), in request order.
+
+    Raises
+    ------
+    RequestError
+        Batch too large, missing/duplicate ``customer_id``, missing required columns,
+        text in a numeric column, negative counts or durations.
+    """
+    if len(rows) > max_customers:
+        raise RequestError(
+            f"features: {len(rows)} rows exceed the limit of {max_customers} customers "
+            "per request (FIDELITE_MAX_BATCH)",
+            field="features",
+            status_code=413,
+        )
+    frame = pd.DataFrame.from_records(rows)
+    if "customer_id" not in frame or frame["customer_id"].isna().any():
+        bad = _positions(frame["customer_id"].isna() if "customer_id" in frame else None, frame)
+        raise RequestError(
+            f"features.customer_id: missing in rows {bad}", field="features.customer_id"
+        )
+    ids = frame["customer_id"].astype(str)
+    duplicated = ids.duplicated(keep=False)
+    if duplicated.any():
+        raise RequestError(
+            "features.customer_id: duplicate ids "
+            f"{sorted(set(ids[duplicated]))[:_MAX_SAMPLES]}",
+            field="features.customer_id",
+        )
+    frame.index = pd.Index(ids, name="customer_id")
+    frame = frame.drop(columns="customer_id")
+    missing = [column for column in required_columns if column not in frame]
+    if missing:
+        raise RequestError(
+            f"features: missing required feature columns {missing[:20]}"
+            + (f" and {len(missing) - 20} more" if len(missing) > 20 else ""),
+            field=f"features.{missing[0]}",
+        )
+    _check_numeric(frame, required_columns)
+    _check_non_negative(frame)
+    return frame
+
+
+def _check_numeric(frame: pd.DataFrame, required_columns: Iterable[str]) -> None:
+    """Model inputs that are numeric in training must not arrive as text."""
+    for column in required_columns:
+        values = frame[column]
+        if values.dtype != object:
+            continue
+        is_text = values.map(lambda value: isinstance(value, str)).to_numpy()
+        # A column mixing text and numbers is a client bug; all-text columns are
+        # categorical features (best_channel ...) and are left to the model.
+        if is_text.any() and not is_text[values.notna().to_numpy()].all():
+            raise RequestError(
+                f"features.{column}: expected numbers, got text for customers "
+                f"{list(frame.index[is_text][:_MAX_SAMPLES])}",
+                field=f"features.{column}",
+            )
+
+
+def _check_non_negative(frame: pd.DataFrame) -> None:
+    columns = [c for c in frame.columns if _is_non_negative_feature(str(c))]
+    # text in these columns is left to the model; only numbers can be negative
+    numeric = frame[columns].select_dtypes("number")
+    values = numeric.to_numpy(dtype=float, na_value=np.nan)
+    negative = values < 0
+    if not negative.any():
+        return
+    column = numeric.columns[int(np.flatnonzero(negative.any(axis=0))[0])]
+    bad = numeric[column][numeric[column] < 0].head(_MAX_SAMPLES)
+    raise RequestError(
+        f"features.{column}: must be >= 0, got {dict(zip(bad.index, bad.tolist()))}",
+        field=f"features.{column}",
+    )
+
+
+def _is_non_negative_feature(column: str) -> bool:
+    if column in NON_NEGATIVE_FEATURES or column.startswith(NON_NEGATIVE_PREFIXES):
+        return True
+    return column.startswith("eng_") and column.endswith(NON_NEGATIVE_ENGAGEMENT_SUFFIXES)
+
+
+def _positions(mask: pd.Series | None, frame: pd.DataFrame) -> list[int]:
+    if mask is None:
+        return list(range(min(len(frame), _MAX_SAMPLES)))
+    return np.flatnonzero(mask.to_numpy())[:_MAX_SAMPLES].tolist()
+
+
+# ------------------------------------------------------------------------ history
+
+
+def history_features(history: HistoryIn, *, as_of: dt.date, max_customers: int) -> pd.DataFrame:
+    """Build point-in-time features from raw history sent with a request.
+
+    Parameters
+    ----------
+    history : HistoryIn
+        Transactions (required), events and customers in the data-contract shape.
+    as_of : date
+        Scoring day D; every row must be on or before the end of D.
+    max_customers : int
+        Largest accepted number of distinct customers.
+
+    Returns
+    -------
+    DataFrame
+        The output of :func:`features.build_features`, indexed by ``customer_id``.
+
+    Raises
+    ------
+    RequestError
+        Too many customers, or rows dated after ``as_of`` (leakage from the future).
+    features.data.DataContractError
+        Rows violating the data contract.
+    """
+    transactions = _records_frame(history.transactions)
+    events = _records_frame(history.events) if history.events else None
+    customers = _records_frame(history.customers) if history.customers else None
+    n_customers = len(
+        set(transactions["customer_id"])
+        | (set(customers["customer_id"]) if customers is not None else set())
+    )
+    if n_customers > max_customers:
+        raise RequestError(
+            f"history: {n_customers} customers exceed the limit of {max_customers} per "
+            "request (FIDELITE_MAX_BATCH)",
+            field="history",
+            status_code=413,
+        )
+    _, end_exclusive = as_of_bounds(as_of)
+    _reject_future_rows(transactions, "timestamp", end_exclusive, "history.transactions")
+    if events is not None:
+        _reject_future_rows(events, "timestamp", end_exclusive, "history.events")
+    if customers is not None:
+        _reject_future_rows(customers, "signup_at", end_exclusive, "history.customers")
+    return build_features(
+        load_transactions(transactions, name="history.transactions"),
+        load_events(events, name="history.events") if events is not None else None,
+        load_customers(customers, name="history.customers") if customers is not None else None,
+        as_of=as_of,
+    )
+
+
+def _records_frame(records: Sequence[Any]) -> pd.DataFrame:
+    """Columns of pydantic records, dropping optional columns nobody filled in."""
+    fields = type(records[0]).model_fields
+    columns = {
+        name: [getattr(record, name) for record in records] for name in fields
+    }
+    for name, values in columns.items():
+        if values and isinstance(_first_present(values), dt.datetime):
+            columns[name] = [_to_naive_utc(value) for value in values]
+    frame = pd.DataFrame(columns)
+    optional = [name for name, info in fields.items() if not info.is_required()]
+    # an all-missing optional column means "not provided": let the loader apply defaults
+    empty = [name for name in optional if frame[name].isna().all()]
+    return frame.drop(columns=empty)
+
+
+def _first_present(values: list[Any]) -> Any:
+    return next((value for value in values if value is not None), None)
+
+
+def _to_naive_utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _reject_future_rows(
+    frame: pd.DataFrame, column: str, end_exclusive: pd.Timestamp, table: str
+) -> None:
+    if column not in frame:
+        return
+    timestamps = pd.to_datetime(frame[column])
+    future = (timestamps >= end_exclusive).to_numpy()
+    if future.any():
+        rows = np.flatnonzero(future)[:_MAX_SAMPLES]
+        samples = [
+            f"row {row} (customer_id={frame['customer_id'].iat[row]}, "
+            f"{column}={timestamps.iat[row].isoformat()})"
+            for row in rows
+        ]
+        raise RequestError(
+            f"{table}.{column}: {int(future.sum())} rows are after as_of "
+            f"{(end_exclusive - pd.Timedelta(days=1)).date()}: {'; '.join(samples)}",
+            field=f"{table}.{column}",
+        )
+
+
+# ------------------------------------------------------------------------- output
+
+
+def score_records(scores: pd.DataFrame) -> list[CustomerScore]:
+    """Convert a scores frame into response models.
+
+    Parameters
+    ----------
+    scores : DataFrame, shape (n_customers, ...)
+        Scores frame (ARCHITECTURE.md); ``customer_id`` as column or index;
+        ``reasons`` as a list or a JSON-encoded list.
+
+    Returns
+    -------
+    list of CustomerScore, length n_customers
+    """
+    frame = scores.reset_index() if "customer_id" not in scores else scores
+    frame = frame.reindex(columns=list(SCORE_COLUMNS))
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    for column in ("as_of", "expected_next_purchase"):
+        frame[column] = pd.to_datetime(frame[column]).dt.date
+    frame["reasons"] = parse_reasons(frame["reasons"])
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return _SCORES_ADAPTER.validate_python(records)
+
+
+def parse_reasons(reasons: pd.Series) -> pd.Series:
+    """Reasons as Python lists, whether stored as lists or JSON strings (parquet)."""
+
+    def to_list(value: Any) -> list[str]:
+        if isinstance(value, str):
+            return [str(item) for item in json.loads(value)] if value else []
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return []
+        return [str(item) for item in value]
+
+    return reasons.map(to_list)

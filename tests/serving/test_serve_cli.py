@@ -1,0 +1,30 @@
+"""``fidelite serve`` fails fast, with a hint, when there is nothing to serve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fidelite.cli import app
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "3999"], ["export-bento"]])
+def test_without_champion_exits_with_training_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "bentoml"))
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    assert "models:/fidelite@champion" in output
+    assert "--promote" in output
+
+
+def test_serve_rejects_a_non_registry_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    result = CliRunner().invoke(app, ["serve", "--model-uri", "runs:/abc/model"])
+    assert result.exit_code == 1
+    assert "models:/<name>@<alias>" in " ".join(result.output.split())

@@ -1,0 +1,92 @@
+"""Promotion gate: first model promoted, weak challenger refused, --force, fair re-scoring."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from features.data import DataContractError
+from features.demo import generate_demo_data
+from training.registry import CHALLENGER, CHAMPION, alias_version, compare, promote
+from training.train import TrainConfig, train
+
+pytestmark = pytest.mark.slow
+
+# A single two-leaf tree: a deliberately weak challenger.
+WEAK = {"n_estimators": 1, "num_leaves": 2, "early_stopping_rounds": 0}
+
+
+def test_compare_tolerance_and_missing_metrics():
+    champion = {"churn_roc_auc": 0.80, "clv_normalized_gini": 0.60}
+    passed, comparison, _ = compare(
+        {"churn_roc_auc": 0.798, "clv_normalized_gini": 0.61}, champion, tolerance=0.005
+    )
+    assert passed and comparison["churn_roc_auc"] == (0.798, 0.80)
+    passed, _, failures = compare(
+        {"churn_roc_auc": 0.78, "clv_normalized_gini": 0.61}, champion, tolerance=0.005
+    )
+    assert not passed and "churn_roc_auc" in failures[0]
+    passed, _, failures = compare({"churn_roc_auc": math.nan, "clv_normalized_gini": 0.7}, champion)
+    assert not passed and "no churn_roc_auc" in failures[0]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    demo = generate_demo_data(1500, seed=21)
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+    def run(**overrides):
+        config = TrainConfig(
+            as_of="2025-06-30",
+            horizon_days=90,
+            n_windows=3,
+            tracking_uri=uri,
+            experiment="test-registry",
+            promote=True,
+            n_jobs=1,
+            **overrides,
+        )
+        return train(demo.transactions, demo.events, demo.customers, config=config)
+
+    return demo, uri, client, run
+
+
+def test_gate_sequence(setup):
+    demo, uri, client, run = setup
+
+    first = run()
+    assert first.gate.promoted and "no champion yet" in first.gate.reason
+    assert alias_version(client, "fidelite", CHAMPION) == first.model_version
+
+    weak = run(churn_params=WEAK, clv_params=WEAK)
+    # The champion was re-scored on the weak challenger's validation window.
+    assert weak.metrics["champion_version"] == float(first.model_version)
+    assert weak.metrics["champion_churn_roc_auc"] > weak.metrics["churn_roc_auc"]
+    assert not weak.gate.promoted and "refused" in weak.gate.reason
+    assert "same validation window" in weak.gate.reason
+    assert alias_version(client, "fidelite", CHAMPION) == first.model_version
+    assert alias_version(client, "fidelite", CHALLENGER) == weak.model_version
+
+    # A failed training run leaves versions and aliases alone.
+    versions = len(client.search_model_versions("name='fidelite'"))
+    bad = demo.transactions.assign(amount=demo.transactions["amount"].astype(object))
+    bad.loc[3, "amount"] = "twelve"
+    with pytest.raises(DataContractError, match="amount"):
+        train(bad, config=TrainConfig(as_of="2025-06-30", tracking_uri=uri, promote=True))
+    assert len(client.search_model_versions("name='fidelite'")) == versions
+    assert alias_version(client, "fidelite", CHALLENGER) == weak.model_version
+
+    forced = promote("fidelite", tracking_uri=uri, force=True)
+    assert forced.promoted and forced.reason.startswith("forced")
+    assert alias_version(client, "fidelite", CHAMPION) == weak.model_version
+
+    again = run()
+    assert again.gate.promoted, again.gate.reason
+    assert again.metrics["champion_version"] == float(weak.model_version)
+    assert alias_version(client, "fidelite", CHAMPION) == again.model_version
+
+    no_op = promote("fidelite", tracking_uri=uri)
+    assert not no_op.promoted and "already the champion" in no_op.reason

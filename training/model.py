@@ -1,0 +1,296 @@
+"""``FideliteModel``: the fitted baseline, churn and CLV models as one MLflow pyfunc.
+
+``predict`` takes a ``build_features`` frame and returns the scores frame of
+ARCHITECTURE.md. Conventions fixed here (other tools read them):
+
+- ``status`` is "insufficient_history" for customers with no purchase yet
+  (``orders_total == 0``): BG/NBD has nothing to condition on, so every
+  prediction is NaN for them.
+- ``expected_next_purchase`` = ``as_of + H / expected_purchases`` days, i.e. one
+  expected purchase at the customer's expected rate over the horizon; NaT when
+  that is more than ``3 x H`` days away (the model would be extrapolating).
+- ``churn_percentile`` (0-100) places the probability within the churn
+  probabilities of the validation window stored at fit, so a single customer's
+  percentile does not depend on who else is in the batch.
+- ``risk_band`` cut-offs on churn probability: < 0.25 low, < 0.50 medium,
+  < 0.75 high, otherwise critical (``RISK_BAND_EDGES``).
+- ``reasons`` is a JSON list of phrases from the churn model's top positive
+  SHAP contributions (``training.explain``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+from features.data import DataContractError, as_of_bounds
+from training.churn import ChurnModel, FeatureEncoder
+from training.clv import BaselineModel, ClvModel, RatioIntervals, SeasonalLevel
+from training.explain import describe, top_reasons
+
+__all__ = ["REQUIRED_INPUT_COLUMNS", "RISK_BAND_EDGES", "SCORE_COLUMNS", "FideliteModel"]
+
+SCORE_COLUMNS = (
+    "customer_id",
+    "as_of",
+    "horizon_days",
+    "status",
+    "churn_probability",
+    "p_alive",
+    "expected_purchases",
+    "predicted_clv",
+    "predicted_clv_p10",
+    "predicted_clv_p90",
+    "expected_next_purchase",
+    "lifecycle_stage",
+    "churn_percentile",
+    "risk_band",
+    "value_at_risk",
+    "reasons",
+    "best_channel",
+    "channel_preference",
+    "email_opt_in",
+    "sms_opt_in",
+    "push_opt_in",
+)
+# The baseline cannot score anyone without these; everything else is optional.
+REQUIRED_INPUT_COLUMNS = ("orders_total", "frequency", "recency", "T", "monetary_value")
+RISK_BAND_EDGES = (0.25, 0.50, 0.75)
+RISK_BANDS = ("low", "medium", "high", "critical")
+_CORE_COLUMNS = (
+    "p_alive",
+    "expected_purchases",
+    "churn_probability",
+    "predicted_clv",
+    "predicted_clv_p10",
+    "predicted_clv_p90",
+)
+NO_HISTORY_REASON = "no purchase yet: not enough history to score"
+# Features described when there is no churn model to attribute risk (baseline-only).
+BASELINE_REASON_FEATURES = ("days_since_last_purchase", "frequency", "baseline_p_alive")
+
+
+def _as_features_frame(model_input: pd.DataFrame) -> pd.DataFrame:
+    """Customer-indexed copy of the model input; validates the required columns."""
+    frame = model_input.copy()
+    if "customer_id" in frame.columns:
+        frame = frame.set_index("customer_id")
+    frame.index = frame.index.astype(str).rename("customer_id")
+    missing = [col for col in REQUIRED_INPUT_COLUMNS if col not in frame.columns]
+    if missing:
+        raise DataContractError(
+            f"model input: missing required feature column(s) {missing}; pass the output of "
+            f"features.build_features (columns seen: {list(frame.columns)[:10]}...)"
+        )
+    for col in REQUIRED_INPUT_COLUMNS:
+        values = pd.to_numeric(frame[col], errors="coerce")
+        bad = values.isna() & frame[col].notna()
+        if bad.any():
+            sample = frame.loc[bad, [col]].head(5).to_dict(orient="index")
+            raise DataContractError(f"model input: column {col!r} is not numeric, e.g. {sample}")
+        frame[col] = values.astype(float)
+    return frame
+
+
+class FideliteModel(mlflow.pyfunc.PythonModel):
+    """Baseline + LightGBM churn + LightGBM CLV behind one ``predict``.
+
+    Parameters
+    ----------
+    baseline : BaselineModel
+        Fitted on features at the training ``as_of``.
+    horizon_days : int
+        Horizon ``H`` of every prediction.
+    encoder, churn, clv : optional
+        Feature encoder and fitted ML models; all None for a baseline-only model.
+    clv_level : SeasonalLevel, optional
+        Window-level (seasonal) log offset of the CLV model, looked up by ``as_of``.
+    intervals : RatioIntervals, optional
+        Ratio table for ``predicted_clv_p10``/``_p90``; NaN intervals when None.
+    churn_reference : ndarray, optional
+        Quantiles (shape (101,) or any sorted array) of validation-window churn
+        probabilities used for ``churn_percentile``.
+    train_start, train_end : Timestamp
+        First transaction day used and the training ``as_of``.
+    validation_metrics : dict
+        Metrics on the held-out window (kept for inspection by serving).
+    """
+
+    def __init__(
+        self,
+        *,
+        baseline: BaselineModel,
+        horizon_days: int,
+        train_start: pd.Timestamp,
+        train_end: pd.Timestamp,
+        encoder: FeatureEncoder | None = None,
+        churn: ChurnModel | None = None,
+        clv: ClvModel | None = None,
+        clv_level: SeasonalLevel | None = None,
+        intervals: RatioIntervals | None = None,
+        churn_reference: np.ndarray | None = None,
+        validation_metrics: dict[str, float] | None = None,
+    ) -> None:
+        self.baseline = baseline
+        self.horizon_days = int(horizon_days)
+        self.train_start = pd.Timestamp(train_start)
+        self.train_end = pd.Timestamp(train_end)
+        self.encoder = encoder
+        self.churn = churn
+        self.clv = clv
+        self.clv_level = clv_level
+        self.intervals = intervals
+        self.churn_reference = None if churn_reference is None else np.sort(churn_reference)
+        self.validation_metrics = dict(validation_metrics or {})
+
+    @property
+    def baseline_only(self) -> bool:
+        """True when no LightGBM models were fitted."""
+        return self.churn is None
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Model inputs after encoding (baseline columns included)."""
+        return [] if self.encoder is None else self.encoder.feature_names_
+
+    # ------------------------------------------------------------------ scoring
+    def _augment(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Features plus the baseline columns."""
+        return frame.join(self.baseline.predict(frame))
+
+    def _predict_core(self, frame: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
+        """churn probability, CLV mean/p10/p90 for purchasers, shape (n_purchasers, ...)."""
+        augmented = self._augment(frame)
+        out = pd.DataFrame(index=frame.index)
+        out["p_alive"] = augmented["baseline_p_alive"]
+        out["expected_purchases"] = augmented["baseline_expected_purchases"]
+        if self.baseline_only:
+            out["churn_probability"] = augmented["baseline_churn_probability"]
+            out["predicted_clv"] = augmented["baseline_clv"]
+        else:
+            X = self.encoder.transform(augmented)
+            out["churn_probability"] = self.churn.predict_proba(X)
+            offset = 0.0 if self.clv_level is None else self.clv_level.predict(day)
+            out["predicted_clv"] = self.clv.predict(X, offset=offset)
+        if self.intervals is None:
+            out["predicted_clv_p10"] = np.nan
+            out["predicted_clv_p90"] = np.nan
+        else:
+            low, high = self.intervals.predict(out["predicted_clv"].to_numpy())
+            out["predicted_clv_p10"], out["predicted_clv_p90"] = low, high
+        return out
+
+    def _percentile(self, proba: np.ndarray) -> np.ndarray:
+        if self.churn_reference is None or len(self.churn_reference) == 0:
+            return pd.Series(proba).rank(pct=True).to_numpy() * 100
+        ref = self.churn_reference
+        return np.searchsorted(ref, proba, side="right") / len(ref) * 100
+
+    def _next_purchase(self, expected: np.ndarray, day: pd.Timestamp) -> pd.Series:
+        h = float(self.horizon_days)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            days_ahead = np.where(expected > 0, h / expected, np.inf)
+        days_ahead = np.where(days_ahead <= 3 * h, np.ceil(days_ahead), np.nan)
+        return day + pd.to_timedelta(days_ahead, unit="D")
+
+    def predict(
+        self,
+        context: Any,
+        model_input: pd.DataFrame,
+        params: dict[str, Any] | None = None,
+    ) -> pd.DataFrame:
+        """Score customers.
+
+        Parameters
+        ----------
+        context : mlflow PythonModelContext or None
+            Unused (everything needed is pickled with the model).
+        model_input : DataFrame, shape (n_customers, n_features)
+            A ``build_features`` frame; ``customer_id`` as index or column;
+            optional columns may be missing.
+        params : dict, optional
+            ``as_of`` (date-like): the day the features were built at; defaults
+            to the training ``as_of``.
+
+        Returns
+        -------
+        DataFrame, shape (n_customers, 21)
+            The scores frame (``SCORE_COLUMNS``), one row per input row.
+        """
+        frame = _as_features_frame(model_input)
+        as_of = (params or {}).get("as_of") or self.train_end
+        day, _ = as_of_bounds(as_of)
+        scoreable = (frame["orders_total"].fillna(0) > 0).to_numpy()
+        if scoreable.any():
+            core = self._predict_core(frame.loc[scoreable], day).reindex(frame.index)
+        else:
+            core = pd.DataFrame(np.nan, index=frame.index, columns=list(_CORE_COLUMNS))
+
+        proba = core["churn_probability"].to_numpy(dtype=float)
+        scores = pd.DataFrame({"customer_id": frame.index.to_numpy(dtype=object)})
+        scores["as_of"] = day
+        scores["horizon_days"] = self.horizon_days
+        scores["status"] = np.where(scoreable, "ok", "insufficient_history")
+        for col in _CORE_COLUMNS:
+            scores[col] = core[col].to_numpy(dtype=float)
+        scores["expected_next_purchase"] = self._next_purchase(
+            scores["expected_purchases"].to_numpy(), day
+        ).to_numpy()
+        scores["lifecycle_stage"] = self._passthrough(frame, "lifecycle_stage", None)
+        percentile = np.full(len(frame), np.nan)
+        percentile[scoreable] = self._percentile(proba[scoreable])
+        scores["churn_percentile"] = percentile
+        band_index = np.searchsorted(RISK_BAND_EDGES, np.nan_to_num(proba), side="right")
+        scores["risk_band"] = np.where(
+            scoreable, np.asarray(RISK_BANDS, dtype=object)[band_index], None
+        )
+        scores["value_at_risk"] = proba * scores["predicted_clv"].to_numpy()
+        reasons = [[NO_HISTORY_REASON]] * len(frame)
+        if scoreable.any():
+            explained = iter(self.explain(frame.loc[scoreable]))
+            reasons = [next(explained) if ok else [NO_HISTORY_REASON] for ok in scoreable]
+        scores["reasons"] = [json.dumps(r) for r in reasons]
+        scores["best_channel"] = self._passthrough(frame, "best_channel", None)
+        scores["channel_preference"] = self._passthrough(frame, "channel_preference", None)
+        for col in ("email_opt_in", "sms_opt_in", "push_opt_in"):
+            # Absent consent columns mean opted in, as in features.data.load_customers.
+            scores[col] = self._passthrough(frame, col, True).fillna(True).astype(bool)
+        return scores[list(SCORE_COLUMNS)]
+
+    @staticmethod
+    def _passthrough(frame: pd.DataFrame, column: str, default: Any) -> pd.Series:
+        if column in frame.columns:
+            return frame[column].reset_index(drop=True).astype(object)
+        return pd.Series([default] * len(frame), dtype=object)
+
+    # ------------------------------------------------------------------ reasons
+    def explain(self, features: pd.DataFrame, top_k: int = 3) -> list[list[str]]:
+        """Top reasons raising each customer's churn risk.
+
+        Parameters
+        ----------
+        features : DataFrame, shape (n_customers, n_features)
+            ``build_features`` rows of customers with at least one purchase.
+        top_k : int
+            Maximum reasons per customer.
+
+        Returns
+        -------
+        list of list of str, length n_customers
+            Phrases from the churn model's largest positive SHAP contributions;
+            a baseline-only model describes recency, frequency and P(alive).
+        """
+        frame = _as_features_frame(features)
+        augmented = self._augment(frame)
+        if self.baseline_only:
+            records = augmented.to_dict(orient="records")
+            return [
+                [describe(f, row.get(f), row) for f in BASELINE_REASON_FEATURES[:top_k] if f in row]
+                for row in records
+            ]
+        X = self.encoder.transform(augmented)
+        return top_reasons(self.churn.contributions(X), augmented, top_k=top_k)

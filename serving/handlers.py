@@ -25,6 +25,7 @@ from serving.scoring import (
     features_frame,
     history_features,
     parse_reasons,
+    predict_response_json,
     score_records,
 )
 from serving.snapshot import SnapshotStore
@@ -57,18 +58,19 @@ def score_frame(model: LoadedModel, request: PredictRequest, *, max_batch: int) 
         features = history_features(request.history, as_of=request.as_of, max_customers=max_batch)
     # The unwrapped FideliteModel is called directly: the request is already validated
     # here, and pyfunc's per-request schema enforcement would re-cast every column.
-    return model.python_model.predict(None, features, params={"as_of": request.as_of.isoformat()})
+    params = {"as_of": request.as_of.isoformat(), "reasons": request.include_reasons}
+    return model.python_model.predict(None, features, params=params)
 
 
 def predict(model: LoadedModel, request: PredictRequest, *, max_batch: int) -> PredictResponse:
     """``POST /predict``: score a batch of customers."""
+    return PredictResponse.model_validate_json(predict_json(model, request, max_batch=max_batch))
+
+
+def predict_json(model: LoadedModel, request: PredictRequest, *, max_batch: int) -> bytes:
+    """``POST /predict`` response body (a ``PredictResponse``), encoded without per-row models."""
     scores = score_frame(model, request, max_batch=max_batch)
-    return PredictResponse(
-        model=model_ref(model),
-        n_customers=len(scores),
-        n_insufficient_history=int((scores["status"] != "ok").sum()),
-        scores=score_records(scores),
-    )
+    return predict_response_json(model_ref(model), scores)
 
 
 def lookup(snapshot: SnapshotStore, request: LookupRequest, *, max_batch: int) -> LookupResponse:

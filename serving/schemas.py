@@ -110,6 +110,11 @@ class PredictRequest(_Strict):
     history: HistoryIn | None = Field(
         None, description="Raw transactions/events/customers instead of feature rows."
     )
+    include_reasons: StrictBool = Field(
+        True,
+        description="Explain each churn score with its top reasons; false returns empty "
+        "`reasons` lists and saves some time on large batches.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one_input(self) -> PredictRequest:

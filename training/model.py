@@ -15,7 +15,10 @@ ARCHITECTURE.md. Conventions fixed here (other tools read them):
 - ``risk_band`` cut-offs on churn probability: < 0.25 low, < 0.50 medium,
   < 0.75 high, otherwise critical (``RISK_BAND_EDGES``).
 - ``reasons`` is a JSON list of phrases from the churn model's top positive
-  SHAP contributions (``training.explain``).
+  contributions to the churn log-odds, attributed along each customer's decision
+  paths (``training.explain.PathAttribution``, far cheaper than exact TreeSHAP so
+  that every scored row can carry reasons). ``params={"reasons": False}`` skips
+  them (every ``reasons`` is then ``[]``).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import pandas as pd
 from features.data import DataContractError, as_of_bounds
 from training.churn import ChurnModel, FeatureEncoder
 from training.clv import BaselineModel, ClvModel, RatioIntervals, SeasonalLevel
-from training.explain import describe, top_reasons
+from training.explain import PathAttribution, describe_many, top_reasons
 
 __all__ = ["REQUIRED_INPUT_COLUMNS", "RISK_BAND_EDGES", "SCORE_COLUMNS", "FideliteModel"]
 
@@ -162,17 +165,24 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         """Features plus the baseline columns."""
         return frame.join(self.baseline.predict(frame))
 
-    def _predict_core(self, frame: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
-        """churn probability, CLV mean/p10/p90 for purchasers, shape (n_purchasers, ...)."""
-        augmented = self._augment(frame)
-        out = pd.DataFrame(index=frame.index)
+    def _model_matrix(self, augmented: pd.DataFrame) -> pd.DataFrame | None:
+        """Encoded LightGBM input, or None for a baseline-only model."""
+        return None if self.baseline_only else self.encoder.transform(augmented)
+
+    def _predict_core(
+        self, augmented: pd.DataFrame, X: pd.DataFrame | None, day: pd.Timestamp
+    ) -> pd.DataFrame:
+        """churn probability, CLV mean/p10/p90 for purchasers, shape (n_purchasers, ...).
+
+        ``augmented`` is ``_augment(features)`` and ``X`` its ``_model_matrix``.
+        """
+        out = pd.DataFrame(index=augmented.index)
         out["p_alive"] = augmented["baseline_p_alive"]
         out["expected_purchases"] = augmented["baseline_expected_purchases"]
-        if self.baseline_only:
+        if X is None:
             out["churn_probability"] = augmented["baseline_churn_probability"]
             out["predicted_clv"] = augmented["baseline_clv"]
         else:
-            X = self.encoder.transform(augmented)
             out["churn_probability"] = self.churn.predict_proba(X)
             offset = 0.0 if self.clv_level is None else self.clv_level.predict(day)
             out["predicted_clv"] = self.clv.predict(X, offset=offset)
@@ -214,7 +224,8 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
             optional columns may be missing.
         params : dict, optional
             ``as_of`` (date-like): the day the features were built at; defaults
-            to the training ``as_of``.
+            to the training ``as_of``. ``reasons`` (bool, default True): False
+            leaves every ``reasons`` empty and skips computing them.
 
         Returns
         -------
@@ -222,11 +233,23 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
             The scores frame (``SCORE_COLUMNS``), one row per input row.
         """
         frame = _as_features_frame(model_input)
-        as_of = (params or {}).get("as_of") or self.train_end
+        params = params or {}
+        as_of = params.get("as_of") or self.train_end
+        with_reasons = _flag(params.get("reasons", True))
         day, _ = as_of_bounds(as_of)
         scoreable = (frame["orders_total"].fillna(0) > 0).to_numpy()
+        no_reasons = json.dumps([NO_HISTORY_REASON]) if with_reasons else "[]"
+        reasons = np.full(len(frame), no_reasons, dtype=object)
         if scoreable.any():
-            core = self._predict_core(frame.loc[scoreable], day).reindex(frame.index)
+            # Baseline columns and the model matrix are shared by scores and reasons.
+            buyers = frame if scoreable.all() else frame.loc[scoreable]
+            augmented = self._augment(buyers)
+            X = self._model_matrix(augmented)
+            core = self._predict_core(augmented, X, day)
+            if not scoreable.all():
+                core = core.reindex(frame.index)
+            if with_reasons:
+                reasons[scoreable] = _json_lists(self._reasons(augmented, X, top_k=3))
         else:
             core = pd.DataFrame(np.nan, index=frame.index, columns=list(_CORE_COLUMNS))
 
@@ -249,11 +272,7 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
             scoreable, np.asarray(RISK_BANDS, dtype=object)[band_index], None
         )
         scores["value_at_risk"] = proba * scores["predicted_clv"].to_numpy()
-        reasons = [[NO_HISTORY_REASON]] * len(frame)
-        if scoreable.any():
-            explained = iter(self.explain(frame.loc[scoreable]))
-            reasons = [next(explained) if ok else [NO_HISTORY_REASON] for ok in scoreable]
-        scores["reasons"] = [json.dumps(r) for r in reasons]
+        scores["reasons"] = reasons
         scores["best_channel"] = self._passthrough(frame, "best_channel", None)
         scores["channel_preference"] = self._passthrough(frame, "channel_preference", None)
         for col in ("email_opt_in", "sms_opt_in", "push_opt_in"):
@@ -281,16 +300,79 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         Returns
         -------
         list of list of str, length n_customers
-            Phrases from the churn model's largest positive SHAP contributions;
-            a baseline-only model describes recency, frequency and P(alive).
+            Phrases from the churn model's largest positive contributions to the
+            churn log-odds (``training.explain.PathAttribution``); a baseline-only
+            model describes recency, frequency and P(alive).
         """
-        frame = _as_features_frame(features)
-        augmented = self._augment(frame)
+        augmented = self._augment(_as_features_frame(features))
+        return self._reasons(augmented, self._model_matrix(augmented), top_k=top_k)
+
+    def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Per-feature contributions to the churn log-odds, shape (n_customers, n_features).
+
+        They add up, with ``attribution.expected_value_``, to the raw churn score.
+        """
         if self.baseline_only:
-            records = augmented.to_dict(orient="records")
-            return [
-                [describe(f, row.get(f), row) for f in BASELINE_REASON_FEATURES[:top_k] if f in row]
-                for row in records
-            ]
-        X = self.encoder.transform(augmented)
-        return top_reasons(self.churn.contributions(X), augmented, top_k=top_k)
+            raise ValueError("a baseline-only model has no churn model to attribute")
+        augmented = self._augment(_as_features_frame(features))
+        X = self._model_matrix(augmented)
+        return pd.DataFrame(
+            self.attribution.contributions(X), index=X.index, columns=list(X.columns)
+        )
+
+    @property
+    def attribution(self) -> PathAttribution:
+        """Leaf contribution tables of the churn model, built on first use.
+
+        Derived state: rebuilt (not unpickled) so that models logged before it
+        existed, or whose churn model was refitted, stay correct.
+        """
+        booster = self.churn.booster_
+        cached = self.__dict__.get("_attribution")
+        if cached is None or cached.booster_ is not getattr(booster, "booster_", booster):
+            cached = PathAttribution(self.churn.best_iteration_).fit(booster)
+            self.__dict__["_attribution"] = cached
+        return cached
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_attribution", None)
+        return state
+
+    def _reasons(
+        self, augmented: pd.DataFrame, X: pd.DataFrame | None, *, top_k: int
+    ) -> list[list[str]]:
+        """Reasons of purchasers given their augmented features and model matrix."""
+        if X is None:
+            return self._baseline_reasons(augmented, top_k=top_k)
+        attribution = self.attribution
+        return top_reasons(
+            attribution.contributions(X), augmented, top_k=top_k,
+            feature_names=list(X.columns),
+        )
+
+    @staticmethod
+    def _baseline_reasons(augmented: pd.DataFrame, *, top_k: int) -> list[list[str]]:
+        """Recency, frequency and P(alive) phrases, in that order, for each customer."""
+        columns = [f for f in BASELINE_REASON_FEATURES[:top_k] if f in augmented.columns]
+
+        def context(column: str) -> np.ndarray:
+            if column not in augmented.columns:
+                return np.full(len(augmented), np.nan)
+            return pd.to_numeric(augmented[column], errors="coerce").to_numpy(float)
+
+        phrased = [describe_many(f, augmented[f].to_numpy(), context) for f in columns]
+        return [list(row) for row in zip(*phrased)] if phrased else [[] for _ in augmented.index]
+
+
+def _flag(value: Any) -> bool:
+    """A boolean param that may arrive as a string through MLflow's param schema."""
+    if isinstance(value, str):
+        return value.strip().lower() not in {"false", "0", "no", ""}
+    return bool(value)
+
+
+def _json_lists(lists: list[list[str]]) -> np.ndarray:
+    """JSON encodings of string lists, shape (n,) object array."""
+    encode = json.JSONEncoder(ensure_ascii=True).encode
+    return np.asarray([encode(items) for items in lists], dtype=object)

@@ -126,6 +126,22 @@ def test_predict_feature_rows_matches_snapshot(live_server: LiveServer) -> None:
         assert row["churn_probability"] is None and row["predicted_clv"] is None
 
 
+def test_predict_can_skip_reasons(live_server: LiveServer) -> None:
+    ids = scored_ids(live_server, 3)
+    payload = {"as_of": AS_OF, "features": feature_rows(live_server, ids)}
+    with live_server.client() as client:
+        full = client.post("/predict", json=payload)
+        bare = client.post("/predict", json={**payload, "include_reasons": False})
+        invalid = client.post("/predict", json={**payload, "include_reasons": "no"})
+    assert full.status_code == bare.status_code == 200, bare.text
+    assert invalid.status_code == 400 and "include_reasons" in invalid.text
+    assert all(row["reasons"] for row in full.json()["scores"])
+    assert [row["reasons"] for row in bare.json()["scores"]] == [[], [], []]
+    assert [row["churn_probability"] for row in bare.json()["scores"]] == [
+        row["churn_probability"] for row in full.json()["scores"]
+    ]
+
+
 def test_predict_raw_history_builds_features_server_side(live_server: LiveServer) -> None:
     ids = scored_ids(live_server, 3)
     history = history_payload(live_server, ids)

@@ -133,3 +133,23 @@ def test_logged_model_scores_in_a_fresh_process(logged, tmp_path):
     np.testing.assert_allclose(fresh["churn_probability"], here["churn_probability"])
     np.testing.assert_allclose(fresh["predicted_clv"], here["predicted_clv"])
     assert fresh["reasons"].tolist() == here["reasons"].tolist()
+
+
+def test_reasons_can_be_skipped_and_match_explain(logged):
+    result, _, features = logged
+    buyers = features.loc[features["orders_total"] > 0].head(100)
+    full = result.model.predict(None, buyers, params={"as_of": AS_OF})
+    bare = result.model.predict(None, buyers, params={"as_of": AS_OF, "reasons": False})
+    assert (bare["reasons"] == "[]").all()
+    numeric = ["churn_probability", "predicted_clv", "churn_percentile"]
+    pd.testing.assert_frame_equal(full[numeric], bare[numeric])
+    assert full["reasons"].map(json.loads).tolist() == result.model.explain(buyers)
+    # Contributions plus the bias reproduce the churn model's raw log-odds.
+    contributions = result.model.contributions(buyers)
+    X = result.model.encoder.transform(result.model._augment(buyers))
+    raw = result.model.churn.booster_.predict(
+        X, raw_score=True, num_iteration=result.model.churn.best_iteration_
+    )
+    np.testing.assert_allclose(
+        contributions.sum(axis=1) + result.model.attribution.expected_value_, raw
+    )

@@ -224,8 +224,10 @@ def _one_minus_scaled_hyp2f1(
     parameter ``a-1`` is small, so the series is tame; the power is taken in logs.
     """
     z = t / (alpha + big_t + t)
-    hyp = hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
-    scaled = np.exp((a - 1) * np.log1p(-z)) * hyp
+    # inf * 0 can happen for extreme z; those entries take the fallback below.
+    with np.errstate(invalid="ignore", over="ignore"):
+        hyp = hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+        scaled = np.exp((a - 1) * np.log1p(-z)) * hyp
     if not np.all(np.isfinite(scaled)):
         # Fall back to the textbook form where the transformed series misbehaves.
         direct = np.exp((r + x) * np.log1p(-z)) * hyp2f1(r + x, b + x, a + b + x - 1, z)

@@ -32,10 +32,16 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 
 install-bench: $(VENV)/.installed-bench
 
-$(DATA)/transactions.parquet: | $(VENV)/.installed
-	$(BIN)/fidelite demo-data --customers $(CUSTOMERS) --out $(DATA) --seed $(SEED)
+# The stamp names the size and seed, so `make run CUSTOMERS=...` regenerates the data
+# instead of silently reusing an earlier demo set.
+DEMO_STAMP := $(DATA)/.customers-$(CUSTOMERS)-seed-$(SEED)
 
-demo-data: $(DATA)/transactions.parquet
+$(DEMO_STAMP): | $(VENV)/.installed
+	rm -rf $(DATA)
+	$(BIN)/fidelite demo-data --customers $(CUSTOMERS) --out $(DATA) --seed $(SEED)
+	touch $@
+
+demo-data: $(DEMO_STAMP)
 
 features: demo-data
 	$(BIN)/fidelite features $(TABLES) --as-of $(ASOF) --out data/features.parquet

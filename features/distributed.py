@@ -132,7 +132,7 @@ def dask_client(
         threads_per_worker=threads_per_worker,
         processes=True,
         memory_limit=memory_limit,
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port: several clusters may share a machine
     )
 
 
@@ -341,8 +341,9 @@ def features_from_partitions(
 ) -> dd.DataFrame:
     """Features as of ``as_of`` from co-partitioned inputs (one per customer).
 
-    Eager for two small global steps (the channel vocabulary and the population
-    columns' inputs, both O(n_customers) at most); the returned frame is lazy.
+    Eager: the channel vocabulary and the population columns' inputs (4 floats per
+    customer, gathered on the client) are computed here, and the per-customer
+    features are persisted on the cluster; attaching the population columns is lazy.
 
     Parameters
     ----------
@@ -374,7 +375,7 @@ def features_from_partitions(
     per_customer = dd.map_partitions(
         _partition_features, parts.transactions, parts.events, parts.customers,
         as_of=day, params=params, vocabulary=vocabulary, meta=meta, align_dataframes=False,
-    )
+    ).persist()  # read twice below; one row per customer is small next to the inputs
     # Ranks against the whole population: gather the few inputs once, compute with the
     # single-machine function, and ship the result back as one shared graph key.
     population = population_features(per_customer[list(POPULATION_INPUTS)].compute())

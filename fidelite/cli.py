@@ -220,6 +220,13 @@ def train(
     customers: Annotated[Optional[Path], typer.Option(help="Customers CSV/Parquet.")] = None,
     windows: Annotated[int, typer.Option(min=1, help="Backtest windows (last = validation).")]
     = 4,
+    step_days: Annotated[Optional[int], typer.Option(
+        "--step-days", min=1,
+        help="Days between backtest cutoffs (default: the horizon; smaller = overlapping "
+             "windows for short histories).")] = None,
+    min_history_days: Annotated[Optional[int], typer.Option(
+        "--min-history-days", min=0,
+        help="Days of data required before each cutoff (default: max(horizon, 90)).")] = None,
     promote: Annotated[bool, typer.Option("--promote",
                                           help="Run the promotion gate after training.")]
     = False,
@@ -243,8 +250,9 @@ def train(
     from training.train import train as run_training
 
     config = TrainConfig(
-        as_of=as_of, horizon_days=horizon_days, n_windows=windows, baseline_only=baseline_only,
-        promote=promote, experiment=experiment, model_name=model_name, tracking_uri=tracking_uri,
+        as_of=as_of, horizon_days=horizon_days, n_windows=windows, step_days=step_days,
+        min_history_days=min_history_days, baseline_only=baseline_only, promote=promote,
+        experiment=experiment, model_name=model_name, tracking_uri=tracking_uri,
         engine=engine.value, n_jobs=n_jobs,
     )
     with data_errors_exit(), dask_session(engine, scheduler, workers):

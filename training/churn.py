@@ -24,6 +24,7 @@ __all__ = [
     "NON_FEATURE_COLUMNS",
     "ChurnModel",
     "FeatureEncoder",
+    "baseline_log_odds",
     "choose_calibration",
     "eval_set_kwargs",
 ]
@@ -45,8 +46,57 @@ def eval_set_kwargs(X_val: pd.DataFrame, y_val: np.ndarray) -> dict[str, Any]:
     return {"eval_set": [(X_val, np.asarray(y_val))]}
 
 
+def unsupported_features(
+    train: pd.DataFrame, reference: pd.DataFrame, columns: list[str], max_share: float
+) -> list[str]:
+    """Numeric columns where more than ``max_share`` of ``reference`` is outside ``train``'s range.
+
+    Parameters
+    ----------
+    train : DataFrame, shape (n_train, ...)
+        Stacked training rows.
+    reference : DataFrame, shape (n_reference, ...)
+        Rows the model will score (no labels needed).
+    columns : list of str
+        Candidate numeric columns; those absent from ``reference`` are kept.
+    max_share : float
+        Largest tolerated share (0-1) of non-missing reference values below the
+        training minimum or above the training maximum.
+
+    Returns
+    -------
+    list of str
+        The unsupported columns, in ``columns`` order. A typical case is tenure
+        (``T``) when the training windows are all younger than the scored cohort.
+    """
+    present = [col for col in columns if col in reference.columns]
+
+    def numeric(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[present].apply(pd.to_numeric, errors="coerce").astype("float64")
+
+    values = numeric(train)
+    lo, hi = values.min(), values.max()
+    ref = numeric(reference)
+    outside = ref.lt(lo, axis=1) | ref.gt(hi, axis=1)
+    share = outside.sum() / ref.notna().sum().clip(lower=1)
+    return [col for col in present if share[col] > max_share]
+
+
 class FeatureEncoder:
     """Freeze the model's feature list and category levels.
+
+    Parameters
+    ----------
+    categorical_features : tuple of str
+        Columns encoded as pandas categoricals.
+    exclude : tuple of str
+        Numeric columns never used as model inputs.
+    max_unsupported_share : float
+        With a ``reference`` frame at fit, numeric columns for which more than
+        this share of the reference rows lies outside the training range are
+        dropped (see ``unsupported_features``). High on purpose: a column that
+        still ranks a sizeable part of the scored rows (e.g. days since last
+        purchase, which merely saturates) is worth keeping.
 
     Attributes
     ----------
@@ -54,14 +104,31 @@ class FeatureEncoder:
         Numeric and boolean columns seen at fit, in model order.
     categories_ : dict of str to list of str
         Category levels per categorical column, sorted.
+    unsupported_features_ : list of str
+        Numeric columns dropped because the reference rows lie outside the
+        training range (empty without a reference).
     """
 
-    def __init__(self, categorical_features: tuple[str, ...] = CATEGORICAL_FEATURES) -> None:
+    def __init__(
+        self,
+        categorical_features: tuple[str, ...] = CATEGORICAL_FEATURES,
+        exclude: tuple[str, ...] = (),
+        max_unsupported_share: float = 0.9,
+    ) -> None:
         self.categorical_features = categorical_features
+        self.exclude = exclude
+        self.max_unsupported_share = max_unsupported_share
 
-    def fit(self, features: pd.DataFrame) -> FeatureEncoder:
-        """Learn columns and levels from a features frame of shape (n_customers, n_columns)."""
-        skip = set(NON_FEATURE_COLUMNS) | set(self.categorical_features)
+    def fit(self, features: pd.DataFrame, reference: pd.DataFrame | None = None) -> FeatureEncoder:
+        """Learn columns and levels from a features frame of shape (n_customers, n_columns).
+
+        ``reference`` (optional, unlabelled) holds the rows the model will score,
+        e.g. the features at ``as_of``. A column that places almost all of them
+        outside the training range cannot rank them (trees send every such row
+        down the same edge branch) and only adds the bias of extrapolating, so
+        it is left out. No labels are involved, so this is point-in-time safe.
+        """
+        skip = set(NON_FEATURE_COLUMNS) | set(self.categorical_features) | set(self.exclude)
         self.numeric_features_ = [
             col
             for col in features.columns
@@ -71,6 +138,14 @@ class FeatureEncoder:
                 or pd.api.types.is_bool_dtype(features[col])
             )
         ]
+        self.unsupported_features_: list[str] = []
+        if reference is not None:
+            self.unsupported_features_ = unsupported_features(
+                features, reference, self.numeric_features_, self.max_unsupported_share
+            )
+            self.numeric_features_ = [
+                col for col in self.numeric_features_ if col not in self.unsupported_features_
+            ]
         self.categories_ = {
             col: sorted(features[col].dropna().astype(str).unique().tolist())
             for col in self.categorical_features
@@ -102,13 +177,40 @@ class FeatureEncoder:
         return matrix
 
 
+def baseline_log_odds(X: pd.DataFrame) -> np.ndarray:
+    """Churn log-odds of the BG/NBD baseline, shape (n,); 0 (p = 0.5) where it is missing.
+
+    Reads ``baseline_churn_probability`` (added by ``training.clv.BaselineModel``),
+    clipped away from 0 and 1 so the logit stays finite.
+    """
+    if "baseline_churn_probability" not in X.columns:
+        return np.zeros(len(X))
+    p = X["baseline_churn_probability"].to_numpy(dtype=float)
+    p = np.clip(np.nan_to_num(p, nan=0.5), PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
+    return np.log(p / (1.0 - p))
+
+
 class ChurnModel:
     """Gradient-boosted churn classifier with optional post-hoc calibration.
+
+    Why boost from the baseline: trees cannot extrapolate, so a classifier
+    trained on windows where customers were young holds their tenure-driven
+    risk flat as they age. The BG/NBD churn probability extrapolates in ``T``
+    by construction; starting the booster from its log-odds (``init_score``)
+    leaves the trees to learn only corrections, and with no useful signal the
+    model falls back to the baseline instead of to a stale average.
 
     Parameters
     ----------
     n_estimators, learning_rate, num_leaves, min_child_samples : LightGBM params
-        Modest defaults that generalise across window sizes.
+        Small trees on large leaves: the corrections must hold for customers
+        older than any in the training windows. Chosen with data before
+        ``as_of`` only, by training on the oldest backtest window and scoring
+        the newest (the largest age gap a history offers): 15 leaves x 200 rows
+        beat 31 x 50 there on both CDNOW (ROC-AUC 0.733 vs 0.723) and the demo
+        data (0.884 vs 0.883).
+    boost_from_baseline : bool
+        Start from ``baseline_log_odds(X)`` instead of the training churn rate.
     early_stopping_rounds : int
         Patience when a validation window is given to ``fit``.
     n_jobs : int
@@ -130,9 +232,10 @@ class ChurnModel:
         self,
         n_estimators: int = 300,
         learning_rate: float = 0.05,
-        num_leaves: int = 31,
-        min_child_samples: int = 50,
+        num_leaves: int = 15,
+        min_child_samples: int = 200,
         early_stopping_rounds: int = 30,
+        boost_from_baseline: bool = True,
         n_jobs: int = 2,
         random_state: int = 0,
     ) -> None:
@@ -140,6 +243,7 @@ class ChurnModel:
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
+        self.boost_from_baseline = boost_from_baseline
         self.early_stopping_rounds = early_stopping_rounds
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -152,6 +256,7 @@ class ChurnModel:
             "num_leaves": self.num_leaves,
             "min_child_samples": self.min_child_samples,
             "early_stopping_rounds": self.early_stopping_rounds,
+            "boost_from_baseline": self.boost_from_baseline,
             "random_state": self.random_state,
         }
 
@@ -165,7 +270,7 @@ class ChurnModel:
         """Fit on an encoded matrix X of shape (n, n_features) and 0/1 labels y (n,).
 
         With ``X_val``/``y_val`` the number of trees is chosen by early stopping
-        on log-loss over that window.
+        on log-loss over that window (scored from the same starting point).
         """
         self.booster_ = lgb.LGBMClassifier(
             objective="binary",
@@ -181,8 +286,12 @@ class ChurnModel:
             verbose=-1,
         )
         fit_kwargs: dict[str, Any] = {}
+        if self.boost_from_baseline:
+            fit_kwargs["init_score"] = baseline_log_odds(X)
         if X_val is not None and y_val is not None and self.early_stopping_rounds:
             fit_kwargs.update(eval_set_kwargs(X_val, y_val))
+            if self.boost_from_baseline:
+                fit_kwargs["eval_init_score"] = [baseline_log_odds(X_val)]
             fit_kwargs["callbacks"] = [
                 lgb.early_stopping(self.early_stopping_rounds, verbose=False)
             ]
@@ -197,11 +306,15 @@ class ChurnModel:
         The one seam ``training.distributed.DaskChurnModel`` overrides to fit on Dask.
         """
         self.booster_.fit(X, y, **fit_kwargs)
-        return self.booster_.best_iteration_ if fit_kwargs else None
+        return self.booster_.best_iteration_ if "callbacks" in fit_kwargs else None
 
     def predict_raw_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Uncalibrated churn probability, shape (n,)."""
-        return self.booster_.predict_proba(X, num_iteration=self.best_iteration_)[:, 1]
+        # LightGBM never stores init_score in the model: add the starting point back.
+        raw = self.booster_.predict(X, raw_score=True, num_iteration=self.best_iteration_)
+        if getattr(self, "boost_from_baseline", False):
+            raw = raw + baseline_log_odds(X)
+        return 1.0 / (1.0 + np.exp(-raw))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Churn probability in [0, 1], shape (n,), calibrated when a calibrator is set."""

@@ -197,7 +197,8 @@ class ClvModel:
     best_iteration_ : int
     balance_ : float
         Log-scale constant making summed fitted spend equal summed actual spend
-        on the training rows.
+        on the training rows, or, after ``keep_level_on``, making the trees
+        total-neutral on the rows to be scored.
     """
 
     def __init__(
@@ -294,6 +295,21 @@ class ClvModel:
         self.balance_ = 0.0
         fitted_total = self.predict(X, offset=offset).sum()
         self.balance_ = float(np.log(max(target.sum(), 1e-9) / max(fitted_total, 1e-9)))
+        return self
+
+    def keep_level_on(self, X: pd.DataFrame, offset: np.ndarray | float = 0.0) -> ClvModel:
+        """Reset ``balance_`` so the trees leave the total on X where the level puts it.
+
+        ``sum(predict(X, offset)) == sum(baseline_level(X) * exp(offset))``: on
+        the (unlabelled) rows to be scored, the trees only redistribute value
+        between customers and the aggregate comes from the baseline and the
+        window-level offset. Corrections learnt on younger windows otherwise
+        shift the total of an older cohort they extrapolate to.
+        """
+        self.balance_ = 0.0
+        tree_total = self.predict(X, offset=offset).sum()
+        level_total = (self.baseline_level(X) * np.exp(offset)).sum()
+        self.balance_ = float(np.log(max(level_total, 1e-9) / max(tree_total, 1e-9)))
         return self
 
     def _fit_booster(

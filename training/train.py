@@ -14,12 +14,17 @@ Protocol (for as-of ``D`` and horizon ``H``):
    computed on ``c_k``. Because ``c_k`` also chose the number of trees, the
    challenger's metrics are slightly optimistic; the champion is scored on the
    very same rows for the gate. The CLV model's window-level (seasonal) offset
-   for ``c_k`` comes from the training windows only (``clv.SeasonalLevel``).
+   for ``c_k`` comes from the training windows only (``clv.SeasonalLevel``),
+   and its trees are re-centred on ``c_k``'s (unlabelled) rows so they move
+   value between customers without moving the total.
 4. Final model: refit on all ``k`` windows with the tree counts found in step 3
    (no early stopping), the isotonic calibrator and interval table learned on
    ``c_k`` carried over, and the baseline refitted on features at ``D`` itself.
    This uses the most recent behaviour at the cost of having no untouched
    window for the refit; the logged metrics describe the validation model.
+   Features the customers at ``D`` almost all place outside the windows' range
+   (typically tenure, when every window is younger than the scored cohort) are
+   left out of both fits, and the CLV trees are re-centred on the rows at ``D``.
 """
 
 from __future__ import annotations
@@ -79,6 +84,12 @@ class TrainConfig:
         Prediction horizon ``H`` in days.
     n_windows : int
         Backtest windows wanted (at least 2 for LightGBM: train + validation).
+    step_days : int, optional
+        Days between consecutive backtest cutoffs (``training.labels.backtest_cutoffs``);
+        None steps by ``horizon_days`` so label windows do not overlap. Smaller steps
+        give overlapping windows, which is how short histories get enough of them.
+    min_history_days : int, optional
+        Days of data required before each cutoff; None means ``max(horizon_days, 90)``.
     baseline_only : bool
         Fit only BG/NBD + Gamma-Gamma (works with too little history for windows).
     promote : bool
@@ -104,6 +115,8 @@ class TrainConfig:
     as_of: Any
     horizon_days: int = 90
     n_windows: int = 4
+    step_days: int | None = None
+    min_history_days: int | None = None
     baseline_only: bool = False
     promote: bool = False
     experiment: str = DEFAULT_EXPERIMENT
@@ -322,9 +335,25 @@ def _window_column(windows: list[_Window]) -> np.ndarray:
 
 
 def _fit_ml(
-    windows: list[_Window], config: TrainConfig, step
+    windows: list[_Window],
+    config: TrainConfig,
+    step,
+    scored: pd.DataFrame,
+    as_of: pd.Timestamp,
 ) -> tuple[FideliteModel, dict[str, float], dict[str, Any]]:
-    """Validation fit on windows[:-1] → windows[-1], then the final refit on all."""
+    """Validation fit on windows[:-1] → windows[-1], then the final refit on all.
+
+    ``scored`` holds the purchasers' features at ``as_of`` with the final
+    baseline's columns: the rows the final model will score, used without
+    labels (so point-in-time safe) in two ways that the validation model
+    mirrors on its own window:
+
+    - features ``scored`` places almost entirely outside the training windows'
+      range (``FeatureEncoder.unsupported_features_``) are left out of both
+      models, so the validation picks tree counts for the shipped feature set;
+    - the CLV trees are re-centred (``ClvModel.keep_level_on``) so that they
+      only redistribute the baseline x seasonal-level total among customers.
+    """
     train_windows, val = windows[:-1], windows[-1]
     train_aug = pd.concat([w.augmented for w in train_windows])
     train_labels = pd.concat([w.labels for w in train_windows])
@@ -332,7 +361,9 @@ def _fit_ml(
     _check_labels(val.labels, [val], "validation")
     val_aug = val.augmented
 
-    encoder = FeatureEncoder().fit(train_aug)
+    all_aug = pd.concat([w.augmented for w in windows])
+    final_encoder = FeatureEncoder().fit(all_aug, reference=scored)
+    encoder = FeatureEncoder(exclude=tuple(final_encoder.unsupported_features_)).fit(train_aug)
     X_tr, X_val = encoder.transform(train_aug), encoder.transform(val_aug)
     churn_model, clv_model = model_classes(config.engine)
     churn_val = churn_model(**config.churn_kwargs()).fit(
@@ -357,6 +388,8 @@ def _fit_ml(
 
     p_raw = churn_val.predict_raw_proba(X_val)
     calibrator, calibration = choose_calibration(val.labels["churned"], p_raw)
+    # The aggregate comes from baseline x level; trees only redistribute it.
+    clv_val.keep_level_on(X_val, offset_val)
     clv_pred = clv_val.predict(X_val, offset=offset_val)
     intervals = RatioIntervals().fit(clv_pred, val.labels["future_spend"])
     metrics = {
@@ -378,9 +411,7 @@ def _fit_ml(
         "n_validation_rows": float(len(X_val)),
     }
 
-    all_aug = pd.concat([w.augmented for w in windows])
     all_labels = pd.concat([w.labels for w in windows])
-    final_encoder = FeatureEncoder().fit(all_aug)
     X_all = final_encoder.transform(all_aug)
     churn = churn_model(
         **{
@@ -402,6 +433,7 @@ def _fit_ml(
         all_starts, clv.baseline_level(X_all), all_labels["future_spend"]
     )
     clv.fit(X_all, all_labels["future_spend"], offset=final_level.window_offsets(all_starts))
+    clv.keep_level_on(final_encoder.transform(scored), final_level.predict(as_of))
     step("final models refitted on all windows")
 
     p_val = calibrator.predict(p_raw) if calibrator is not None else p_raw
@@ -454,6 +486,8 @@ def _cutoffs(tx: pd.DataFrame, config: TrainConfig) -> list[pd.Timestamp]:
             config.as_of,
             horizon_days=config.horizon_days,
             n_windows=config.n_windows,
+            step_days=config.step_days,
+            min_history_days=config.min_history_days,
         )
     except InsufficientHistoryError as exc:
         if config.baseline_only:
@@ -466,7 +500,8 @@ def _cutoffs(tx: pd.DataFrame, config: TrainConfig) -> list[pd.Timestamp]:
         raise InsufficientHistoryError(
             f"only {len(cutoffs)} backtest window fits before {pd.Timestamp(config.as_of).date()} "
             f"with horizon {config.horizon_days} days; LightGBM needs 2 (one to train, one to "
-            "validate). Use --baseline-only, a shorter horizon, or more history."
+            "validate). Use --baseline-only, a shorter horizon, overlapping windows "
+            "(--step-days, --min-history-days) or more history."
         )
     return cutoffs[-1:] if config.baseline_only else cutoffs
 
@@ -589,11 +624,13 @@ def train(
             current = build(day)
 
         with timer("fit"):
-            final_baseline = BaselineModel(horizon).fit(_purchasers(current))
+            buyers_now = _purchasers(current)
+            final_baseline = BaselineModel(horizon).fit(buyers_now)
             if config.baseline_only:
                 parts, metrics, figures = _fit_baseline_validation(windows)
             else:
-                parts, metrics, figures = _fit_ml(windows, config, step)
+                scored = buyers_now.join(final_baseline.predict(buyers_now))
+                parts, metrics, figures = _fit_ml(windows, config, step, scored, day)
             model = FideliteModel(
                 baseline=final_baseline,
                 horizon_days=horizon,
@@ -612,6 +649,11 @@ def train(
         with timer("mlflow"):
             mlflow.log_metrics(_finite(metrics))
             log_json(model.feature_names or list(current.columns), "features.json")
+            if "encoder" in parts:
+                # Left out because the customers at as_of lie beyond every window's range.
+                mlflow.set_tag(
+                    "unsupported_features", ",".join(parts["encoder"].unsupported_features_)
+                )
             log_json(
                 {
                     "bgnbd": final_baseline.bgnbd_.summary(),

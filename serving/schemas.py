@@ -189,9 +189,13 @@ class CustomerScore(BaseModel):
     risk_band: str | None = Field(description="low | medium | high | critical.")
     value_at_risk: float | None = Field(description="churn_probability x predicted_clv.")
     reasons: list[str] = Field(description="Top drivers of the churn score, most important first.")
-    best_channel: str | None = None
+    best_channel: str | None = Field(
+        None, description="Channel with the most engagement; null when the customer has "
+        "no engagement on any channel."
+    )
     channel_preference: str | None = Field(
-        None, description="Channels ordered by engagement, comma-separated."
+        None, description="Channels ordered by engagement, comma-separated (e.g. "
+        "\"web,email\"); null (never an empty string) when the customer has no engagement."
     )
     email_opt_in: bool | None = None
     sms_opt_in: bool | None = None

@@ -9,13 +9,20 @@ Two pieces:
   plus ``expected_value_`` add up to the raw score, but they cost one ``pred_leaf`` pass
   and a sparse lookup instead of TreeSHAP's O(leaves x depth^2) per tree and row
   (~100x faster on the churn model), which is what lets a 10k-row request carry reasons.
-- :func:`top_reasons` picks each row's ``top_k`` positive contributions and phrases
-  them. Phrases are rendered per feature over all rows that selected it, so the
-  Python work is proportional to ``n_rows x top_k``, not to the number of features.
+- :func:`top_reasons` picks each row's ``top_k`` positive contributions (the drivers
+  raising churn risk; rows without any get their largest drivers either way) and
+  phrases them. Phrases are rendered per feature over all rows that selected it, so
+  the Python work is proportional to ``n_rows x top_k``, not to the number of features.
 
-Each feature family has a template that reads the customer's own values (and
-related columns, e.g. the usual purchase gap next to days since last order);
-anything without a template falls back to ``"<feature> = <value>"``.
+The churn model boosts from the BG/NBD baseline's log-odds (``init_score``), which
+LightGBM does not store: the contributions explain how the model *moves away* from
+the baseline, so a positive one means "riskier than BG/NBD alone says".
+
+Each feature family (including per-channel ``eng_{c}_*`` / ``order_share_{c}`` for
+any channel name, and the ``baseline_*`` columns) has a template that says in words
+what the customer's value means, reading related columns where useful (e.g. the
+usual purchase gap next to days since last order), plus a phrase for a missing value.
+A feature without a template is shown as its name in words and its value.
 """
 
 from __future__ import annotations
@@ -177,6 +184,9 @@ def _tree_paths(root: dict[str, Any]) -> tuple[float, list[tuple[int, dict[int, 
 
 
 # -------------------------------------------------------------------- templates
+# Every phrase states what the customer's value means in words (no column names),
+# and reads correctly whether the feature raised or lowered the risk: the same
+# template serves positive drivers and the neutral fallback of ``top_reasons``.
 
 
 def _fmt(value: object) -> str:
@@ -186,11 +196,26 @@ def _fmt(value: object) -> str:
         x = math.nan
     if math.isnan(x):
         return "unknown" if value is None or isinstance(value, float) else str(value)
-    return f"{x:.0f}" if abs(x) >= 10 or x == int(x) else f"{x:.2f}"
+    return f"{x:,.0f}" if abs(x) >= 10 or x == int(x) else f"{x:.2f}"
+
+
+def _words(name: object) -> str:
+    """Identifier-like text (``call_center``, ``at_risk``) as plain words."""
+    return str(name).replace("_", " ").strip()
+
+
+def _times(n: float, noun: str) -> str:
+    """``1 order``, ``3 orders`` (n rounded to a whole number)."""
+    count = round(n)
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _window_days(feature: str) -> str:
     return re.search(r"_(\d+)d$", feature).group(1)  # type: ignore[union-attr]
+
+
+def _engagement_channel(feature: str) -> str:
+    return _words(_ENGAGEMENT_COLUMN.match(feature).group(1))  # type: ignore[union-attr]
 
 
 def _days_since_last(feature: str, values: np.ndarray, context: Context) -> list[str]:
@@ -203,17 +228,40 @@ def _days_since_last(feature: str, values: np.ndarray, context: Context) -> list
 
 
 def _overdue(feature: str, values: np.ndarray, context: Context) -> list[str]:
-    return [f"{v:.1f}x past their usual gap between orders" for v in values.tolist()]
+    return [
+        f"{v:.1f}x past their usual gap between orders" if v >= 1
+        else f"next order not due yet: {v:.0%} of their usual gap has passed"
+        for v in values.tolist()
+    ]
+
+
+def _regularity(feature: str, values: np.ndarray, context: Context) -> list[str]:
+    # Spread relative to the usual gap (coefficient of variation): > 0.5 is erratic.
+    means = context("ipt_mean_days")
+    return [
+        f"irregular buyer: gaps between orders vary by ±{v:.1f} days"
+        + (f" around {g:.0f}" if g > 0 else "")
+        if not g > 0 or v / g > 0.5
+        else f"regular buyer: gaps between orders vary by only ±{v:.1f} days around {g:.0f}"
+        for v, g in zip(values.tolist(), means.tolist())
+    ]
 
 
 def _window_count(feature: str, values: np.ndarray, context: Context) -> list[str]:
     days = _window_days(feature)
-    return [f"{v:.0f} orders in the last {days} days" for v in values.tolist()]
+    return [
+        f"no orders in the last {days} days" if v == 0
+        else f"{_times(v, 'order')} in the last {days} days"
+        for v in values.tolist()
+    ]
 
 
 def _window_spend(feature: str, values: np.ndarray, context: Context) -> list[str]:
     days = _window_days(feature)
-    return [f"spent {v:,.0f} in the last {days} days" for v in values.tolist()]
+    return [
+        f"no spend in the last {days} days" if v == 0 else f"spent {v:,.0f} in the last {days} days"
+        for v in values.tolist()
+    ]
 
 
 def _balance_change(label: str, baseline: str) -> Template:
@@ -228,6 +276,8 @@ def _balance_change(label: str, baseline: str) -> Template:
         if value >= 1.0:
             return f"{label} appeared from nothing vs {baseline}"
         change = 200.0 * value / (1.0 - value)
+        if abs(change) < 0.5:
+            return f"{label} steady vs {baseline}"
         direction = "down" if change < 0 else "up"
         return f"{label} {direction} {abs(change):.0f}% vs {baseline}"
 
@@ -238,75 +288,157 @@ def _balance_change(label: str, baseline: str) -> Template:
 
 
 def _engagement_events(feature: str, values: np.ndarray, context: Context) -> list[str]:
-    channel, days = re.match(r"eng_(.+)_events_(\d+)d$", feature).groups()  # type: ignore[union-attr]
+    channel, days = _engagement_channel(feature), _window_days(feature)
     return [
-        f"{channel} activity fell to 0 in the last {days} days" if v == 0
-        else f"{v:.0f} {channel} interactions in the last {days} days"
+        f"no {channel} activity in the last {days} days" if v == 0
+        else f"{_times(v, f'{channel} interaction')} in the last {days} days"
         for v in values.tolist()
     ]
 
 
 def _engagement_rate(feature: str, values: np.ndarray, context: Context) -> list[str]:
-    channel, kind = re.match(r"eng_(.+)_(open|click)_rate$", feature).groups()  # type: ignore[union-attr]
-    noun = "opens" if kind == "open" else "clicks"
+    channel = _engagement_channel(feature)
+    kind = "opened" if feature.endswith("_open_rate") else "clicked"
     return [
-        f"{channel} {noun} fell to 0" if v == 0 else f"{channel} {kind} rate {v:.0%}"
+        f"never {kind} any {channel} message" if v == 0
+        else f"{kind} every {channel} message" if v >= 1
+        else f"{kind} {v:.0%} of {channel} messages"
         for v in values.tolist()
     ]
 
 
 def _engagement_recency(feature: str, values: np.ndarray, context: Context) -> list[str]:
-    channel = re.match(r"eng_(.+)_days_since_last$", feature).group(1)  # type: ignore[union-attr]
-    return [f"no {channel} activity for {v:.0f} days" for v in values.tolist()]
+    channel = _engagement_channel(feature)
+    return [
+        f"active on {channel} today" if v < 1 else f"no {channel} activity for {v:.0f} days"
+        for v in values.tolist()
+    ]
+
+
+def _engagement_share(feature: str, values: np.ndarray, context: Context) -> list[str]:
+    channel = _engagement_channel(feature)
+    return [
+        f"all recent engagement is on {channel}" if v >= 1
+        else f"no recent engagement on {channel}" if v == 0
+        else f"{v:.0%} of recent engagement is on {channel}"
+        for v in values.tolist()
+    ]
 
 
 def _order_share(feature: str, values: np.ndarray, context: Context) -> list[str]:
-    channel = feature.removeprefix("order_share_")
-    return [f"{v:.0%} of orders via {channel}" for v in values.tolist()]
+    channel = _words(feature.removeprefix("order_share_"))
+    return [
+        f"all orders via {channel}" if v >= 1
+        else f"never orders via {channel}" if v == 0
+        else f"{v:.0%} of orders via {channel}"
+        for v in values.tolist()
+    ]
 
 
-def _simple(template: str) -> Template:
+def _purchase_days(feature: str, values: np.ndarray, context: Context) -> list[str]:
+    # BG/NBD frequency counts *repeat* purchase days: distinct days = frequency + 1.
+    return [
+        "only one purchase day so far" if v == 0 else f"bought on {v + 1:.0f} different days"
+        for v in values.tolist()
+    ]
+
+
+def _counted(noun: str, none: str) -> Template:
     def render(feature: str, values: np.ndarray, context: Context) -> list[str]:
-        return [template.format(v=v) for v in values.tolist()]
+        return [none if v == 0 else _times(v, noun) for v in values.tolist()]
 
     return render
 
 
-# Ordered (pattern, template); the first full match wins.
-_NUMERIC_TEMPLATES: list[tuple[str, Template]] = [
-    (r"days_since_last_purchase", _days_since_last),
-    (r"overdue_ratio", _overdue),
-    (r"orders_\d+d", _window_count),
-    (r"spend_\d+d", _window_spend),
-    (r"spend_trend", _balance_change("spend", "the prior 90 days")),
-    (r"velocity_90_vs_prior", _balance_change("order pace", "their earlier rate")),
-    (r"order_share_.+", _order_share),
-    (r"eng_.+_events_\d+d", _engagement_events),
-    (r"eng_.+_(open|click)_rate", _engagement_rate),
-    (r"eng_.+_days_since_last", _engagement_recency),
-    (r"refund_share", _simple("{v:.0%} of spend refunded")),
-    (r"discount_share", _simple("{v:.0%} of spend on discounted orders")),
-    (r"orders_total", _simple("{v:.0f} orders in total")),
-    (r"spend_total", _simple("spent {v:,.0f} in total")),
-    (r"avg_order_value", _simple("average order value {v:,.0f}")),
-    (r"tenure_days", _simple("customer for {v:.0f} days")),
-    (r"ipt_mean_days", _simple("usually orders every {v:.0f} days")),
-    (r"frequency", _simple("{v:.0f} repeat purchase days")),
-    (r"recency", _simple("last order {v:.0f} days after their first")),
-    (r"days_since_last_engagement", _simple("no engagement for {v:.0f} days")),
-    (r"unsubscribes_total", _simple("{v:.0f} unsubscribes")),
-    (r"bounces_total", _simple("{v:.0f} bounced messages")),
-    (r"baseline_p_alive", _simple("BG/NBD puts the chance they are still active at {v:.0%}")),
-    (r"baseline_churn_probability", _simple("BG/NBD gives {v:.0%} chance of no purchase")),
-    (r"baseline_expected_purchases", _simple("{v:.1f} purchases expected by BG/NBD")),
-    (r"baseline_clv", _simple("baseline value forecast {v:,.0f}")),
+def _p_alive(feature: str, values: np.ndarray, context: Context) -> list[str]:
+    return [
+        f"model estimates {'only ' if v < 0.5 else ''}{v:.0%} chance they are still active"
+        for v in values.tolist()
+    ]
+
+
+def _simple(template: str, zero: str | None = None) -> Template:
+    """``template.format(v=value)``, or the fixed ``zero`` phrase for a value of 0."""
+
+    def render(feature: str, values: np.ndarray, context: Context) -> list[str]:
+        return [
+            zero if zero is not None and v == 0 else template.format(v=v)
+            for v in values.tolist()
+        ]
+
+    return render
+
+
+_NO_PURCHASE = "no purchase yet"
+_NO_RHYTHM = "too few purchase days to know their usual gap"
+_NO_BASELINE = "no purchase yet for the BG/NBD model to assess"
+
+# Ordered (pattern, template, phrase for a missing value); the first full match wins.
+# ``{channel}`` in a missing phrase is the channel named in the feature.
+_NUMERIC_TEMPLATES: list[tuple[str, Template, str]] = [
+    (r"days_since_last_purchase", _days_since_last, _NO_PURCHASE),
+    (r"overdue_ratio", _overdue, _NO_RHYTHM),
+    (r"ipt_mean_days", _simple("usually orders every {v:.0f} days"), _NO_RHYTHM),
+    (r"ipt_std_days", _regularity, "too few repeat orders to judge how regular they are"),
+    (r"longest_gap_days", _simple("longest gap between orders {v:.0f} days"), _NO_RHYTHM),
+    (r"return_gap_days", _simple("came back recently after {v:.0f} days away"),
+     "no recent comeback after a long gap"),
+    (r"orders_\d+d", _window_count, _NO_PURCHASE),
+    (r"spend_\d+d", _window_spend, _NO_PURCHASE),
+    (r"spend_trend", _balance_change("spend", "the prior 90 days"),
+     "no spend in the last 180 days to compare"),
+    (r"velocity_90_vs_prior", _balance_change("order pace", "their earlier rate"),
+     "too little order history to compare pace"),
+    (r"order_share_.+", _order_share, _NO_PURCHASE),
+    (r"eng_.+_events_\d+d", _engagement_events, "no {channel} activity on record"),
+    (r"eng_.+_(open|click)_rate", _engagement_rate, "no {channel} messages received"),
+    (r"eng_.+_days_since_last", _engagement_recency, "no {channel} activity on record"),
+    (r"eng_.+_share", _engagement_share, "no engagement on record"),
+    (r"refund_share", _simple("{v:.0%} of spend refunded", zero="no refunds"), _NO_PURCHASE),
+    (r"discount_share",
+     _simple("{v:.0%} of spend on discounted orders", zero="never buys on discount"),
+     _NO_PURCHASE),
+    (r"orders_total", _counted("order", "no orders yet"), _NO_PURCHASE),
+    (r"spend_total", _simple("spent {v:,.0f} in total", zero="no net spend yet"), _NO_PURCHASE),
+    (r"avg_order_value", _simple("average order value {v:,.0f}"), _NO_PURCHASE),
+    (r"monetary_value",
+     _simple("spends {v:,.0f} per repeat purchase day",
+             zero="no repeat purchase spend to average"), _NO_PURCHASE),
+    (r"tenure_days", _simple("customer for {v:.0f} days", zero="joined today"),
+     "signup date unknown"),
+    (r"frequency", _purchase_days, _NO_PURCHASE),
+    (r"recency",
+     _simple("last order {v:.0f} days after their first",
+             zero="has not bought again after their first purchase day"), _NO_PURCHASE),
+    (r"T", _simple("first purchase {v:.0f} days ago", zero="first purchase today"),
+     _NO_PURCHASE),
+    (r"days_since_last_engagement",
+     _simple("no engagement for {v:.0f} days", zero="engaged today"),
+     "no engagement on record"),
+    (r"unsubscribes_total", _counted("unsubscribe", "never unsubscribed"), "no unsubscribes"),
+    (r"bounces_total", _counted("bounced message", "no bounced messages"),
+     "no bounced messages"),
+    (r"acquisition_cost", _simple("cost {v:,.0f} to acquire"), "acquisition cost unknown"),
+    (r"baseline_p_alive", _p_alive, _NO_BASELINE),
+    (r"baseline_churn_probability",
+     _simple("BG/NBD model gives {v:.0%} chance of no purchase in the forecast period"),
+     _NO_BASELINE),
+    (r"baseline_expected_purchases",
+     _simple("BG/NBD model expects {v:.1f} purchases in the forecast period"), _NO_BASELINE),
+    (r"baseline_expected_spend",
+     _simple("expected spend {v:,.0f} per purchase (Gamma-Gamma model)"), _NO_BASELINE),
+    (r"baseline_clv",
+     _simple("BG/NBD model forecasts {v:,.0f} of spend in the forecast period"),
+     _NO_BASELINE),
 ]
 
-_TEXT_TEMPLATES: dict[str, str] = {
-    "lifecycle_stage": "lifecycle stage: {v}",
-    "rfm_segment": "RFM segment: {v}",
-    "best_channel": "best channel: {v}",
-    "acquisition_channel": "acquired via {v}",
+# Text features: (template for a value, phrase for a missing or empty value).
+_TEXT_TEMPLATES: dict[str, tuple[str, str]] = {
+    "lifecycle_stage": ("lifecycle stage: {v}", "lifecycle stage unknown"),
+    "rfm_segment": ("RFM segment: {v}", "RFM segment unknown"),
+    "best_channel": ("engages most on {v}", "no engagement on any channel yet"),
+    "channel_preference": ("channels by engagement: {v}", "no engagement on any channel yet"),
+    "acquisition_channel": ("acquired via {v}", "acquisition channel unknown"),
 }
 
 _BOOL_TEMPLATES = re.compile(r"(email|sms|push)_opt_in")
@@ -316,20 +448,12 @@ _ENGAGEMENT_COLUMN = re.compile(
 
 
 @functools.cache
-def _numeric_template(feature: str) -> Template | None:
-    """First template whose pattern matches the feature name (cached: names repeat)."""
-    for pattern, render in _NUMERIC_TEMPLATES:
+def _numeric_template(feature: str) -> tuple[Template, str] | None:
+    """(template, missing phrase) of the first matching pattern (cached: names repeat)."""
+    for pattern, render, missing in _NUMERIC_TEMPLATES:
         if re.fullmatch(pattern, feature):
-            return render
-    return None
-
-
-def _missing_phrase(feature: str) -> str | None:
-    channel = _ENGAGEMENT_COLUMN.match(feature)
-    if channel:
-        return f"no {channel.group(1)} activity on record"
-    if feature == "days_since_last_engagement":
-        return "no engagement on record"
+            channel = _ENGAGEMENT_COLUMN.match(feature)
+            return render, missing.format(channel=_words(channel.group(1)) if channel else "")
     return None
 
 
@@ -342,15 +466,31 @@ def _as_float(values: np.ndarray) -> np.ndarray:
     )
 
 
+def _describe_text(feature: str, raw: np.ndarray) -> list[str]:
+    template, missing = _TEXT_TEMPLATES[feature]
+    texts = pd.Series(raw, dtype=object).fillna("").astype(str).str.strip()
+    # Identifier-like values read as words; a preference list gets ", " separators.
+    words = texts.str.replace("_", " ", regex=False).str.replace(",", ", ", regex=False)
+    return [
+        template.format(v=w) if t else missing for t, w in zip(texts.tolist(), words.tolist())
+    ]
+
+
+def _describe_generic(feature: str, raw: np.ndarray) -> list[str]:
+    """Last resort for a feature without a template: its name in words and its value."""
+    label = _words(feature)
+    return [f"{label}: {_fmt(v)}" for v in raw.tolist()]
+
+
 def describe_many(feature: str, values: Sequence[object] | np.ndarray, context: Context) -> list[str]:
     """Readable phrases for one feature's values over several customers.
 
     Parameters
     ----------
     feature : str
-        Column name in the features frame.
+        Column name in the features frame (or a baseline column).
     values : array-like, shape (m,)
-        The customers' values for it.
+        The customers' values for it; NaN/None get the family's "missing" phrase.
     context : callable
         ``context(column)`` returns the same customers' values of another column as
         a float array of shape (m,), all-NaN when absent (e.g. the usual gap).
@@ -361,29 +501,23 @@ def describe_many(feature: str, values: Sequence[object] | np.ndarray, context: 
     """
     raw = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
     if feature in _TEXT_TEMPLATES:
-        template = _TEXT_TEMPLATES[feature]
-        return [template.format(v="unknown" if pd.isna(v) else v) for v in raw.tolist()]
+        return _describe_text(feature, raw)
     opt_in = _BOOL_TEMPLATES.fullmatch(feature)
     if opt_in:
         channel = opt_in.group(1)
         return [
             f"{'opted in to' if bool(v) else 'not opted in to'} {channel}" for v in raw.tolist()
         ]
+    template = _numeric_template(feature)
+    if template is None:
+        return _describe_generic(feature, raw)
+    render, missing_phrase = template
     numbers = _as_float(raw)
     missing = np.isnan(numbers)
-    render = _numeric_template(feature)
-    out = np.empty(len(numbers), dtype=object)
-    if render is not None and not missing.all():
+    out = np.full(len(numbers), missing_phrase, dtype=object)
+    if not missing.all():
         present = np.flatnonzero(~missing)
         out[present] = render(feature, numbers[present], lambda col: context(col)[present])
-    else:
-        missing = np.ones(len(numbers), dtype=bool)
-    if missing.any():
-        fallback = _missing_phrase(feature)
-        out[missing] = [
-            fallback if fallback is not None and math.isnan(x) else f"{feature} = {_fmt(v)}"
-            for v, x in zip(raw[missing].tolist(), numbers[missing].tolist())
-        ]
     return out.tolist()
 
 
@@ -399,7 +533,7 @@ def describe(feature: str, value: object, row: Row) -> str:
     row : mapping
         The customer's other feature values (for context such as the usual gap).
     """
-    context = lambda column: _as_float(np.asarray([row.get(column)], dtype=object))  # noqa: E731
+    context = lambda column: _as_float(np.asarray([row.get(column)], dtype=object))
     return describe_many(feature, np.asarray([value], dtype=object), context)[0]
 
 
@@ -417,12 +551,15 @@ def top_reasons(
     Parameters
     ----------
     contributions : DataFrame or ndarray, shape (n, n_features)
-        Per-feature contributions to the churn log-odds.
+        Per-feature contributions to the churn log-odds (for a model boosted from
+        the BG/NBD baseline: to its departure from the baseline log-odds).
     features : DataFrame, shape (n, m)
         The customers' raw feature values, same row order.
     top_k : int
-        Reasons per customer; only positive contributions are used, so a
-        customer with nothing raising their risk gets fewer (possibly none).
+        Reasons per customer. Only positive contributions (raising churn risk)
+        are used; a customer with none gets the ``top_k`` largest contributions
+        by absolute value instead, whose phrases state facts without implying a
+        direction. Exact zeros are never reasons.
     feature_names : sequence of str, optional
         Column names of an ndarray ``contributions``.
 
@@ -440,8 +577,11 @@ def top_reasons(
     k = min(top_k, n_features)
     if n == 0 or k <= 0:
         return [[] for _ in range(n)]
-    # argpartition finds the k largest in O(n_features); only those k get sorted.
     values = np.where(np.isnan(values), -np.inf, values)
+    # Rank by contribution; rows with no risk-raising driver rank by magnitude.
+    has_positive = (values > 0).any(axis=1, keepdims=True)
+    values = np.where(has_positive, values, np.abs(np.where(np.isinf(values), 0.0, values)))
+    # argpartition finds the k largest in O(n_features); only those k get sorted.
     top = np.argpartition(-values, k - 1, axis=1)[:, :k] if k < n_features else (
         np.broadcast_to(np.arange(n_features), (n, n_features))
     )

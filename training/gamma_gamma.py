@@ -27,6 +27,12 @@ from training.bgnbd import ArrayLike, _as_float_array
 logger = logging.getLogger(__name__)
 
 PARAM_NAMES: tuple[str, ...] = ("p", "q", "v")
+# Tolerances on the gradient of the *mean* negative log-likelihood w.r.t. log(p, q, v).
+# 1e-9 was below the objective's rounding noise (see GammaGammaModel._check_convergence);
+# with Hessian eigenvalues >= ~0.01, 1e-7 still pins log-parameters to ~1e-5.
+GRADIENT_TOLERANCE = 1e-7
+# A stop with a gradient this small is accepted as the optimum (log-params within ~1e-3).
+ACCEPT_GRADIENT_NORM = 1e-5
 
 
 def _check_frequency_monetary(
@@ -76,6 +82,15 @@ def _neg_mean_ll_and_grad(
     return float(objective), grad
 
 
+def _projected_gradient_norm(
+    log_params: np.ndarray, grad: np.ndarray, bounds: tuple[float, float]
+) -> float:
+    """Max |gradient| ignoring components that push against an active box bound."""
+    low, high = bounds
+    blocked = ((log_params <= low) & (grad > 0)) | ((log_params >= high) & (grad < 0))
+    return float(np.max(np.abs(np.where(blocked, 0.0, grad))))
+
+
 class GammaGammaModel(BaseEstimator):
     """Gamma-Gamma spend model fitted by maximum likelihood.
 
@@ -100,6 +115,12 @@ class GammaGammaModel(BaseEstimator):
         Customers ignored because frequency == 0 or monetary_value <= 0.
     fit_seconds_ : float
         Wall time of the optimisation.
+    gradient_norm_ : float
+        Largest absolute component of the (bound-projected) gradient of the mean
+        negative log-likelihood w.r.t. log(p, q, v) at the optimum.
+    converged_ : bool
+        True when the optimiser reported convergence or stopped with a gradient
+        norm below ``ACCEPT_GRADIENT_NORM`` (see ``_check_convergence``).
     """
 
     def __init__(
@@ -168,7 +189,7 @@ class GammaGammaModel(BaseEstimator):
             jac=True,
             method="L-BFGS-B",
             bounds=[(-20.0, 20.0)] * 3,
-            options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9},
+            options={"maxiter": 2000, "ftol": 1e-13, "gtol": GRADIENT_TOLERANCE},
         )
         if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
             raise RuntimeError(f"Gamma-Gamma fit diverged: {result.message}")
@@ -178,9 +199,8 @@ class GammaGammaModel(BaseEstimator):
         self.n_customers_ = float(w.sum())
         self.n_dropped_ = n_dropped
         self.fit_seconds_ = time.perf_counter() - start
-        self.converged_ = bool(result.success)
-        if not result.success:
-            logger.warning("Gamma-Gamma optimiser did not report convergence: %s", result.message)
+        self.gradient_norm_ = _projected_gradient_norm(result.x, result.jac, bounds=(-20.0, 20.0))
+        self.converged_ = self._check_convergence(result)
         if q <= 1:
             logger.warning(
                 "Gamma-Gamma q=%.3f <= 1: the population mean spend is infinite; "
@@ -192,6 +212,38 @@ class GammaGammaModel(BaseEstimator):
             {k: round(val, 4) for k, val in self.params_.items()}, self.log_likelihood_,
         )
         return self
+
+    @staticmethod
+    def _check_convergence(result: Any) -> bool:
+        """Whether ``result`` is an optimum, logging why L-BFGS-B stopped when it did not say so.
+
+        The mean negative log-likelihood is a sum of ``gammaln`` terms of order
+        ``p x`` (hundreds for frequent buyers) that cancel down to O(1), so it is
+        only known to ~1e-15 absolute. The likelihood is also flat along one
+        direction (roughly p down, v up at a constant mean spend ``p v / (q - 1)``;
+        smallest Hessian eigenvalue ~0.02 vs ~10 on the demo data), and there a
+        gradient g only buys a decrease of ~g**2 / (2 * 0.02): for g ~ 1e-8 that is
+        below the rounding noise, so the line search cannot find a decrease and
+        L-BFGS-B returns "ABNORMAL" although it sits on the optimum (Nelder-Mead
+        agrees to ~3e-7 in log-parameters). A small gradient is the real test.
+        """
+        gradient_norm = _projected_gradient_norm(result.x, result.jac, bounds=(-20.0, 20.0))
+        if result.success:
+            return True
+        if gradient_norm <= ACCEPT_GRADIENT_NORM:
+            logger.debug(
+                "Gamma-Gamma: L-BFGS-B stopped with %r after %d iterations at max |gradient| "
+                "%.1e <= %.0e; the remaining decrease is below the objective's rounding "
+                "noise (flat likelihood ridge), so this is the optimum",
+                str(result.message), result.nit, gradient_norm, ACCEPT_GRADIENT_NORM,
+            )
+            return True
+        logger.warning(
+            "Gamma-Gamma fit did not converge: %s (max |gradient| %.1e > %.0e after %d "
+            "iterations); parameters may be off", result.message, gradient_norm,
+            ACCEPT_GRADIENT_NORM, result.nit,
+        )
+        return False
 
     def _initial_params(self, median_spend: float) -> np.ndarray:
         """Starting (p, q, v) in the currency unit of the data."""
@@ -262,4 +314,5 @@ class GammaGammaModel(BaseEstimator):
             "n_dropped": self.n_dropped_,
             "fit_seconds": self.fit_seconds_,
             "converged": self.converged_,
+            "gradient_norm": self.gradient_norm_,
         }

@@ -65,3 +65,18 @@ def test_parse_reasons_handles_mixed_storage() -> None:
     parsed = parse_reasons(same_length)
     assert parsed.tolist() == [["a", "b"], ["c", "d"]] and parsed.index.tolist() == [5, 7]
     assert isinstance(score_records(_scores())[0], CustomerScore)
+
+
+def test_no_engagement_channels_are_null_not_empty_strings() -> None:
+    scores = _scores()
+    scores["best_channel"] = ["web", "", "  "]
+    scores["channel_preference"] = ["web,email", "", None]
+    ref = ModelRef(name="fidelite", version="3", alias=None)
+    body = json.loads(predict_response_json(ref, scores))
+    assert [s["best_channel"] for s in body["scores"]] == ["web", None, None]
+    assert [s["channel_preference"] for s in body["scores"]] == ["web,email", None, None]
+    records = score_records(scores)
+    assert [r.best_channel for r in records] == ["web", None, None]
+    assert records[1].channel_preference is None
+    # The scores frame itself keeps its strings.
+    assert scores["best_channel"].tolist() == ["web", "", "  "]

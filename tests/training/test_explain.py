@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
@@ -57,7 +59,7 @@ def test_empty_input_gives_empty_contributions(fitted):
     assert PathAttribution().fit(model).contributions(X.iloc[:0]).shape == (0, X.shape[1])
 
 
-def test_top_reasons_orders_by_contribution_and_skips_non_positive():
+def test_top_reasons_orders_by_contribution_and_falls_back_to_largest_drivers():
     features = pd.DataFrame(
         {
             "days_since_last_purchase": [94.0, 10.0, 5.0],
@@ -73,20 +75,24 @@ def test_top_reasons_orders_by_contribution_and_skips_non_positive():
             [0.9, 0.5, 0.1, -0.2],
             [0.2, -0.1, 0.3, 0.4],
             [-0.1, -0.2, -0.3, -0.4],
+            [0.0, 0.0, 0.0, 0.0],
         ]
     )
+    features = pd.concat([features, features.iloc[[2]]], ignore_index=True)
     reasons = top_reasons(contributions, features, top_k=3, feature_names=names)
     assert reasons == [
         [
             "no order for 94 days, 3.1x their usual gap",
-            "0 orders in the last 90 days",
-            "no email activity on record",
+            "no orders in the last 90 days",
+            "no email messages received",
         ],
-        ["lifecycle stage: unknown", "email open rate 25%", "no order for 10 days"],
+        ["lifecycle stage unknown", "opened 25% of email messages", "no order for 10 days"],
+        # Nothing raises this customer's risk: the largest drivers either way.
+        ["lifecycle stage: active", "never opened any email message", "1 order in the last 90 days"],
         [],
     ]
     frame = pd.DataFrame(contributions, columns=names)
-    assert top_reasons(frame, features, top_k=1) == [[reasons[0][0]], [reasons[1][0]], []]
+    assert top_reasons(frame, features, top_k=1) == [[r[0]] for r in reasons[:3]] + [[]]
 
 
 def test_describe_many_matches_describe_row_by_row():
@@ -100,8 +106,55 @@ def test_describe_many_matches_describe_row_by_row():
     ]
     assert many == [
         "no order for 94 days, 3.1x their usual gap",
-        "days_since_last_purchase = unknown",
+        "no purchase yet",
         "no order for 0 days",
     ]
     opt_in = describe_many("sms_opt_in", np.array([True, False]), lambda column: gaps)
     assert opt_in == ["opted in to sms", "not opted in to sms"]
+
+
+@pytest.mark.parametrize(
+    ("feature", "value", "row", "phrase"),
+    [
+        ("ipt_std_days", 3.77, {"ipt_mean_days": 5.0},
+         "irregular buyer: gaps between orders vary by ±3.8 days around 5"),
+        ("ipt_std_days", 2.0, {"ipt_mean_days": 30.0},
+         "regular buyer: gaps between orders vary by only ±2.0 days around 30"),
+        ("eng_web_share", 1.0, {}, "all recent engagement is on web"),
+        ("eng_call_center_share", 0.25, {}, "25% of recent engagement is on call center"),
+        ("eng_email_events_30d", 0, {}, "no email activity in the last 30 days"),
+        ("eng_tiktok_days_since_last", np.nan, {}, "no tiktok activity on record"),
+        ("order_share_marketplace", 0.0, {}, "never orders via marketplace"),
+        ("baseline_p_alive", 0.234, {}, "model estimates only 23% chance they are still active"),
+        ("baseline_p_alive", 0.9, {}, "model estimates 90% chance they are still active"),
+        ("baseline_expected_spend", np.nan, {}, "no purchase yet for the BG/NBD model to assess"),
+        ("frequency", 2.0, {}, "bought on 3 different days"),
+        ("best_channel", "", {}, "no engagement on any channel yet"),
+        ("channel_preference", "web,store", {}, "channels by engagement: web, store"),
+        ("rfm_segment", "at_risk", {}, "RFM segment: at risk"),
+        ("velocity_90_vs_prior", 0.5, {}, "order pace up 200% vs their earlier rate"),
+        ("some_new_feature", 1.5, {}, "some new feature: 1.50"),
+    ],
+)
+def test_templates_say_what_the_value_means(feature, value, row, phrase):
+    assert describe(feature, value, row) == phrase
+
+
+RAW_NAME = re.compile(r"_\w+ = |\w_\w")  # "ipt_std_days = 3.77" or any snake_case name
+
+
+def test_every_demo_feature_value_reads_as_words():
+    from features import build_features
+    from features.demo import generate_demo_data
+    from training.clv import BASELINE_COLUMNS, BaselineModel
+
+    demo = generate_demo_data(300, seed=5)
+    features = build_features(demo.transactions, demo.events, demo.customers, as_of="2025-06-30")
+    buyers = features[features["orders_total"] > 0]
+    features = features.join(BaselineModel(horizon_days=90).fit(buyers).predict(features))
+    assert set(BASELINE_COLUMNS) <= set(features.columns)
+    context = lambda column: pd.to_numeric(features[column], errors="coerce").to_numpy(float)
+    for feature in features.columns:
+        phrases = describe_many(feature, features[feature].to_numpy(), context)
+        bad = [p for p in phrases if RAW_NAME.search(p)]
+        assert not bad, (feature, bad[:3])

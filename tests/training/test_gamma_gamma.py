@@ -128,3 +128,44 @@ def test_invalid_inputs_name_the_argument(frequency, monetary, match) -> None:
 def test_methods_require_fit() -> None:
     with pytest.raises(NotFittedError):
         GammaGammaModel().expected_spend([1], [10.0])
+
+
+def test_demo_fit_converges_cleanly_and_matches_nelder_mead(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # This cutoff of the 2,000-customer demo made L-BFGS-B stop with "ABNORMAL" while
+    # on the optimum (gradient below the objective's rounding noise).
+    from scipy.optimize import minimize
+
+    from features import build_features
+    from features.demo import generate_demo_data
+
+    demo = generate_demo_data(2000, seed=0)
+    features = build_features(demo.transactions, as_of="2024-06-01")
+    repeat = features[(features["frequency"] > 0) & (features["monetary_value"] > 0)]
+    with caplog.at_level(logging.WARNING, logger="training.gamma_gamma"):
+        model = GammaGammaModel().fit(repeat["frequency"], repeat["monetary_value"])
+    assert "converge" not in caplog.text
+    assert model.converged_ and model.summary()["gradient_norm"] < 1e-5
+
+    x = repeat["frequency"].to_numpy(float)
+    m = repeat["monetary_value"].to_numpy(float)
+    reference = minimize(
+        lambda z: _neg_mean_ll_and_grad(z, x, m, np.ones_like(x), 0.0)[0],
+        np.log([1.0, 2.0, float(np.median(m))]),
+        method="Nelder-Mead",
+        options={"xatol": 1e-9, "fatol": 1e-13, "maxiter": 20_000},
+    )
+    np.testing.assert_allclose(
+        np.log([model.params_[k] for k in ("p", "q", "v")]), reference.x, atol=1e-4
+    )
+
+
+def test_large_remaining_gradient_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    from types import SimpleNamespace
+
+    stalled = SimpleNamespace(success=False, message="ABNORMAL", nit=3,
+                              x=np.zeros(3), jac=np.array([0.0, 0.5, 0.0]))
+    with caplog.at_level(logging.WARNING, logger="training.gamma_gamma"):
+        assert GammaGammaModel._check_convergence(stalled) is False
+    assert "did not converge" in caplog.text and "5.0e-01" in caplog.text

@@ -137,14 +137,17 @@ def dask_client(
 
 
 def _default_npartitions(*frames: dd.DataFrame | None) -> int:
-    """Two partitions per worker thread of the active client, else the input count."""
+    """Two buckets per worker thread of the active client, and never fewer than the
+    largest input's partitions: shuffling into fewer, larger partitions makes Dask
+    concatenate inputs first, which costs memory on every worker."""
+    inputs = max(f.npartitions for f in frames if f is not None)
     try:
         from distributed import get_client
 
         threads = sum(get_client().nthreads().values())
-        return max(2, 2 * threads)
     except (ImportError, ValueError):
-        return max(f.npartitions for f in frames if f is not None)
+        return inputs
+    return max(2, 2 * threads, inputs)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -266,7 +269,8 @@ def partition_by_customer(
         Latest calendar day anything will be computed for; later rows are dropped
         before the shuffle.
     npartitions : int, optional
-        Customer buckets (default: 2 per worker thread of the active client).
+        Customer buckets (default: 2 per worker thread of the active client, at least
+        the largest input's partition count).
 
     Returns
     -------
@@ -286,6 +290,15 @@ def partition_by_customer(
 
 
 # --------------------------------------------------------------------------- features
+def _gather(frame: dd.DataFrame) -> pd.DataFrame:
+    """Compute partitions straight to the client and concatenate them here.
+
+    ``DataFrame.compute()`` first concatenates every partition on a single worker,
+    which needs the whole result in one worker's memory.
+    """
+    return pd.concat(dask.compute(*frame.to_delayed()))
+
+
 def _restore(frame: pd.DataFrame | None, name: str) -> pd.DataFrame | None:
     """File order back, helper columns off, loader re-run (drops in-customer duplicates)."""
     if frame is None:
@@ -321,10 +334,10 @@ def _partition_features(
 def _global_vocabulary(parts: CustomerPartitions, as_of: Any,
                        params: FeatureParams) -> ChannelVocabulary:
     meta = pd.DataFrame({"table": pd.Series(dtype=object), "channel": pd.Series(dtype=object)})
-    seen = dd.map_partitions(
+    seen = _gather(dd.map_partitions(
         _partition_vocabulary, parts.transactions, parts.events, parts.customers,
         as_of=as_of, params=params, meta=meta, align_dataframes=False,
-    ).compute()
+    ))
     return ChannelVocabulary.from_seen(
         order_channels=seen.loc[seen["table"] == "transactions", "channel"].astype(str),
         event_channels=seen.loc[seen["table"] == "events", "channel"].astype(str),
@@ -378,7 +391,7 @@ def features_from_partitions(
     ).persist()  # read twice below; one row per customer is small next to the inputs
     # Ranks against the whole population: gather the few inputs once, compute with the
     # single-machine function, and ship the result back as one shared graph key.
-    population = population_features(per_customer[list(POPULATION_INPUTS)].compute())
+    population = population_features(_gather(per_customer[list(POPULATION_INPUTS)]))
     shared = dask.delayed(population[list(POPULATION_COLUMNS)], pure=True)
     full_meta = population_features(meta.copy())
     return per_customer.map_partitions(_attach_population, shared, meta=full_meta)
@@ -424,4 +437,4 @@ def build_features_dask(
 
 def compute_features(features: dd.DataFrame) -> pd.DataFrame:
     """Compute a Dask features frame into the single-machine layout (sorted by customer)."""
-    return features.compute().sort_index()
+    return _gather(features).sort_index()

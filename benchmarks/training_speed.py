@@ -15,6 +15,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -85,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(demo.events):,} events, {len(result.cutoffs)} windows ({n_rows:,} training rows), "
         f"n_jobs={args.n_jobs}; peak RSS {peak_rss_mib():,.0f} MiB"
     )
+    # LightGBM time depends heavily on how busy the cores are: report the load too.
+    load_1, load_5, _ = os.getloadavg()
+    title += f"; load average {load_1:.1f} (1 min) / {load_5:.1f} (5 min) at the end"
     print_table(rows, COLUMNS, title=title, precision=1)
     print(markdown_table(rows, COLUMNS, precision=1))
     print(

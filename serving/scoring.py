@@ -273,6 +273,8 @@ def _reject_future_rows(
 
 
 _DATE_COLUMNS = ("as_of", "expected_next_purchase")
+# The scores frame writes "" for "no engagement on any channel"; the API says null.
+_CHANNEL_COLUMNS = ("best_channel", "channel_preference")
 
 
 def score_columns(scores: pd.DataFrame) -> dict[str, list[Any]]:
@@ -288,7 +290,8 @@ def score_columns(scores: pd.DataFrame) -> dict[str, list[Any]]:
     -------
     dict of str to list, each of length n_customers
         One entry per :class:`CustomerScore` field, in field order: dates as
-        ISO strings, missing values (NaN/NaT/None) as None, reasons as lists.
+        ISO strings, missing values (NaN/NaT/None) as None, reasons as lists,
+        empty ``best_channel`` / ``channel_preference`` (no engagement) as None.
     """
     frame = scores.reset_index() if "customer_id" not in scores else scores
     frame = frame.reindex(columns=list(SCORE_COLUMNS))
@@ -302,9 +305,20 @@ def score_columns(scores: pd.DataFrame) -> dict[str, list[Any]]:
             columns[name] = _plain_values(days.dt.strftime("%Y-%m-%d"))
         elif name == "reasons":
             columns[name] = reason_lists(values)
+        elif name in _CHANNEL_COLUMNS:
+            columns[name] = _plain_values(_blank_as_missing(values))
         else:
             columns[name] = _plain_values(values)
     return columns
+
+
+def _blank_as_missing(values: pd.Series) -> pd.Series:
+    """Text column with empty or all-blank strings turned into missing values."""
+    if values.dtype.kind in "biuf":
+        return values
+    text = values.astype(object)
+    blank = text.map(lambda v: isinstance(v, str) and not v.strip(), na_action="ignore")
+    return text.mask(blank.fillna(False).astype(bool))
 
 
 def _plain_values(values: pd.Series) -> list[Any]:

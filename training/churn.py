@@ -10,7 +10,17 @@ missing values down a learned branch) instead of failing.
 from __future__ import annotations
 
 import inspect
+import os
 from typing import Any
+
+# OpenMP worker threads that busy-wait at LightGBM's many per-leaf barriers steal
+# the core their peer needs whenever the machine is shared: 100 boosting rounds on
+# 130k rows took 20-50 s with 2 threads on a loaded 2-core box instead of 2-3 s
+# with sleeping waiters. The price on an idle machine is a futex wake per barrier
+# (20k-customer fit 3.2 s -> 6.5 s; a short GOMP_SPINCOUNT was 2.5x slower than
+# this under load), so the bounded worst case wins. libgomp reads it when
+# LightGBM loads it, so it must be set before the import; the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import lightgbm as lgb
 import numpy as np
@@ -27,6 +37,7 @@ __all__ = [
     "baseline_log_odds",
     "choose_calibration",
     "eval_set_kwargs",
+    "model_column",
 ]
 
 CATEGORICAL_FEATURES = ("lifecycle_stage", "rfm_segment", "best_channel", "acquisition_channel")
@@ -164,28 +175,158 @@ class FeatureEncoder:
         Missing columns become NaN, unseen category levels become NaN, booleans
         become 0/1 floats; the index is preserved.
         """
-        numeric = features.reindex(columns=self.numeric_features_)
-        matrix = numeric.apply(pd.to_numeric, errors="coerce").astype("float64")
-        for col, levels in self.categories_.items():
-            raw = (
-                features[col]
-                if col in features.columns
-                else pd.Series(np.nan, index=features.index)
-            )
-            values = raw.where(raw.isna(), raw.astype(str))
-            matrix[col] = pd.Categorical(values, categories=levels)
+        matrix = pd.DataFrame(
+            self._numeric_array(features), index=features.index, columns=self.numeric_features_
+        )
+        for col, levels in self._level_indexes().items():
+            codes = self._category_codes(features, col, levels)
+            matrix[col] = pd.Categorical.from_codes(codes, categories=self.categories_[col])
         return matrix
 
+    def _level_indexes(self) -> dict[str, pd.Index]:
+        """``categories_`` as lookup indexes, built once (not pickled: derived state)."""
+        cached = self.__dict__.get("_level_index_cache")
+        if cached is None or cached[0] is not self.categories_:
+            indexes = {col: pd.Index(levels, dtype=object) for col, levels in self.categories_.items()}
+            cached = (self.categories_, indexes)
+            self.__dict__["_level_index_cache"] = cached
+        return cached[1]
 
-def baseline_log_odds(X: pd.DataFrame) -> np.ndarray:
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_level_index_cache", None)
+        return state
+
+    def transform_array(self, features: pd.DataFrame) -> np.ndarray:
+        """The model matrix as float64, shape (n_rows, len(feature_names_)).
+
+        Same values as ``transform`` except that categorical columns hold their
+        level's position in ``categories_`` (NaN when missing or unseen), which is
+        exactly what LightGBM turns a pandas categorical into. Meant for the
+        models' numpy fast path (``ChurnModel``/``ClvModel`` accept either form),
+        where building a frame of categoricals would cost more than scoring.
+        """
+        numeric = self._numeric_array(features)
+        if not self.categories_:
+            return numeric
+        codes = [
+            self._category_codes(features, col, levels).astype("float64")
+            for col, levels in self._level_indexes().items()
+        ]
+        matrix = np.column_stack([numeric, *codes])
+        matrix[:, numeric.shape[1]:][matrix[:, numeric.shape[1]:] < 0] = np.nan
+        return matrix
+
+    def _numeric_array(self, features: pd.DataFrame) -> np.ndarray:
+        """Numeric columns as float64, shape (n_rows, len(numeric_features_)).
+
+        Columns already numeric or boolean are converted in one block; only
+        object/string columns (e.g. JSON rows with text in them) go through
+        ``pd.to_numeric`` one by one, with unparsable values becoming NaN.
+        """
+        out = np.full((len(features), len(self.numeric_features_)), np.nan)
+        positions = features.columns.get_indexer(self.numeric_features_)
+        dtypes = features.dtypes.to_numpy()
+        fast, slow = [], []
+        for target, source in enumerate(positions):
+            if source < 0:
+                continue
+            (fast if getattr(dtypes[source], "kind", "O") in "biuf" else slow).append(
+                (target, source)
+            )
+        if fast:
+            targets, sources = zip(*fast)
+            out[:, list(targets)] = features.iloc[:, list(sources)].to_numpy(
+                dtype="float64", na_value=np.nan
+            )
+        if slow:
+            targets, sources = zip(*slow)
+            out[:, list(targets)] = _objects_to_float(features.iloc[:, list(sources)])
+        return out
+
+    @staticmethod
+    def _category_codes(features: pd.DataFrame, col: str, levels: pd.Index) -> np.ndarray:
+        """Position of each row's level in ``levels``, shape (n_rows,); -1 if missing/unseen."""
+        if col not in features.columns:
+            return np.full(len(features), -1, dtype=np.int64)
+        raw = features[col]
+        if raw.dtype == object or not pd.api.types.is_string_dtype(raw.dtype):
+            # Anything but a text column (e.g. ints from JSON) is compared as text,
+            # like the levels; missing values stay missing.
+            raw = raw.where(raw.isna(), raw.astype(str))
+        return levels.get_indexer(raw.to_numpy(dtype=object, na_value=None))
+
+
+def _objects_to_float(frame: pd.DataFrame) -> np.ndarray:
+    """Non-numeric columns as float64, shape (n_rows, n_columns); unparsable values NaN.
+
+    JSON rows give object columns of numbers and None (a column that is null in a
+    one-row request has no numeric dtype): those convert as one block. Anything
+    else (text) falls back to ``pd.to_numeric(errors="coerce")`` per column.
+    """
+    values = frame.to_numpy(dtype=object, copy=True)
+    values[pd.isna(values)] = np.nan
+    try:
+        return values.astype("float64")
+    except (TypeError, ValueError):
+        return np.column_stack(
+            [pd.to_numeric(frame.iloc[:, i], errors="coerce").to_numpy(dtype="float64",
+                                                                       na_value=np.nan)
+             for i in range(frame.shape[1])]
+        ).reshape(len(frame), frame.shape[1])
+
+
+Matrix = pd.DataFrame | np.ndarray
+"""A model matrix: ``FeatureEncoder.transform`` (frame) or ``transform_array`` (numpy)."""
+
+
+def model_column(X: Matrix, name: str, feature_names: list[str]) -> np.ndarray | None:
+    """Column ``name`` of a model matrix as float64, shape (n,); None when it is absent.
+
+    ``feature_names`` gives the column order of a numpy ``X`` (ignored for frames).
+    """
+    if isinstance(X, pd.DataFrame):
+        return X[name].to_numpy(dtype=float) if name in X.columns else None
+    if name not in feature_names:
+        return None
+    return np.asarray(X[:, feature_names.index(name)], dtype=float)
+
+
+def booster_predict(model: lgb.LGBMModel, X: Matrix, **kwargs: Any) -> np.ndarray:
+    """``predict`` of a fitted LightGBM estimator on either matrix form.
+
+    A numpy matrix (``FeatureEncoder.transform_array``) goes straight to the
+    underlying ``Booster``: the scikit-learn wrapper's input checks cost ~10 ms
+    per call, which dominates single-customer scoring. Frames keep the wrapper,
+    which also re-maps categoricals whose levels differ from the training ones.
+    """
+    if isinstance(X, np.ndarray):
+        return model.booster_.predict(X, **kwargs)
+    return model.predict(X, **kwargs)
+
+
+def fitted_feature_names(model: Any) -> list[str]:
+    """Column order a fitted ``ChurnModel``/``ClvModel`` expects (``feature_names_``).
+
+    Models pickled before ``feature_names_`` existed read it from the booster.
+    """
+    names = model.__dict__.get("feature_names_")
+    if names is None:
+        names = list(model.booster_.feature_name_)
+        model.__dict__["feature_names_"] = names
+    return names
+
+
+def baseline_log_odds(X: Matrix, feature_names: list[str] | None = None) -> np.ndarray:
     """Churn log-odds of the BG/NBD baseline, shape (n,); 0 (p = 0.5) where it is missing.
 
     Reads ``baseline_churn_probability`` (added by ``training.clv.BaselineModel``),
-    clipped away from 0 and 1 so the logit stays finite.
+    clipped away from 0 and 1 so the logit stays finite. A numpy ``X`` needs
+    ``feature_names`` (its column order).
     """
-    if "baseline_churn_probability" not in X.columns:
+    p = model_column(X, "baseline_churn_probability", feature_names or [])
+    if p is None:
         return np.zeros(len(X))
-    p = X["baseline_churn_probability"].to_numpy(dtype=float)
     p = np.clip(np.nan_to_num(p, nan=0.5), PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
     return np.log(p / (1.0 - p))
 
@@ -224,6 +365,8 @@ class ChurnModel:
         The fitted classifier.
     best_iteration_ : int
         Trees used (early-stopping optimum, or ``n_estimators``).
+    feature_names_ : list of str
+        Columns of the training matrix, i.e. the column order of a numpy ``X``.
     calibrator_ : IsotonicRegression or None
         Applied on top of the raw probability when set by ``set_calibrator``.
     """
@@ -297,6 +440,7 @@ class ChurnModel:
             ]
         best = self._fit_booster(X, np.asarray(y), **fit_kwargs)
         self.best_iteration_ = int(best) if best else self.n_estimators
+        self.feature_names_ = list(X.columns)
         self.calibrator_: IsotonicRegression | None = None
         return self
 
@@ -308,15 +452,22 @@ class ChurnModel:
         self.booster_.fit(X, y, **fit_kwargs)
         return self.booster_.best_iteration_ if "callbacks" in fit_kwargs else None
 
-    def predict_raw_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Uncalibrated churn probability, shape (n,)."""
+    def predict_raw_proba(self, X: Matrix) -> np.ndarray:
+        """Uncalibrated churn probability, shape (n,).
+
+        ``X`` is ``FeatureEncoder.transform`` (frame) or ``transform_array`` (numpy,
+        in ``feature_names_`` order; the fast path for small batches).
+        """
+        raw = booster_predict(
+            self.booster_, X, raw_score=True, num_iteration=self.best_iteration_
+        )
         # LightGBM never stores init_score in the model: add the starting point back.
-        raw = self.booster_.predict(X, raw_score=True, num_iteration=self.best_iteration_)
         if getattr(self, "boost_from_baseline", False):
-            raw = raw + baseline_log_odds(X)
+            names = [] if isinstance(X, pd.DataFrame) else fitted_feature_names(self)
+            raw = raw + baseline_log_odds(X, names)
         return 1.0 / (1.0 + np.exp(-raw))
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, X: Matrix) -> np.ndarray:
         """Churn probability in [0, 1], shape (n,), calibrated when a calibrator is set."""
         raw = self.predict_raw_proba(X)
         if self.calibrator_ is None:

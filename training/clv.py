@@ -12,14 +12,24 @@ average. Tweedie (compound Poisson-gamma) handles the mass of exact zeros.
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# Sleeping OpenMP waiters; see training.churn (must precede loading LightGBM).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from training.bgnbd import BetaGeoModel
-from training.churn import eval_set_kwargs
+from training.churn import (
+    Matrix,
+    booster_predict,
+    eval_set_kwargs,
+    fitted_feature_names,
+    model_column,
+)
 from training.gamma_gamma import GammaGammaModel
 
 __all__ = [
@@ -80,31 +90,31 @@ class BaselineModel:
         (currency per purchase day), ``baseline_clv`` (currency over the horizon)
         and ``baseline_churn_probability`` (P(no purchase in the horizon)).
         """
-        out = pd.DataFrame(
-            np.nan, index=features.index, columns=list(BASELINE_COLUMNS), dtype="float64"
-        )
+        n = len(features)
+        columns = {name: np.full(n, np.nan) for name in BASELINE_COLUMNS}
         buyers = _purchasers(features).to_numpy()
-        if not buyers.any():
-            return out
-        f = features.loc[buyers]
-        freq, rec, age = (f[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
-        h = float(self.horizon_days)
-        purchases = np.asarray(self.bgnbd_.expected_purchases(h, freq, rec, age), dtype=float)
-        # Gamma-Gamma is only defined for non-negative spend; refund-heavy customers
-        # get the population mean (frequency 0 case) instead of a negative mean.
-        monetary = np.clip(f["monetary_value"].to_numpy(dtype=float), 0.0, None)
-        spend_freq = np.where(monetary > 0, freq, 0.0)
-        spend = np.asarray(self.gamma_gamma_.expected_spend(spend_freq, monetary), dtype=float)
-        out.loc[buyers, "baseline_p_alive"] = np.asarray(
-            self.bgnbd_.p_alive(freq, rec, age), dtype=float
-        )
-        out.loc[buyers, "baseline_expected_purchases"] = purchases
-        out.loc[buyers, "baseline_expected_spend"] = spend
-        out.loc[buyers, "baseline_clv"] = purchases * spend
-        out.loc[buyers, "baseline_churn_probability"] = np.asarray(
-            self.bgnbd_.prob_no_purchase(h, freq, rec, age), dtype=float
-        )
-        return out
+        if buyers.any():
+            # Whole columns at once: the per-column .loc writes of a frame cost
+            # more than the models themselves for the one-customer requests.
+            f = features if buyers.all() else features.loc[buyers]
+            freq, rec, age = (f[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+            h = float(self.horizon_days)
+            purchases = np.asarray(self.bgnbd_.expected_purchases(h, freq, rec, age), dtype=float)
+            # Gamma-Gamma is only defined for non-negative spend; refund-heavy customers
+            # get the population mean (frequency 0 case) instead of a negative mean.
+            monetary = np.clip(f["monetary_value"].to_numpy(dtype=float), 0.0, None)
+            spend_freq = np.where(monetary > 0, freq, 0.0)
+            spend = np.asarray(self.gamma_gamma_.expected_spend(spend_freq, monetary), dtype=float)
+            values = {
+                "baseline_p_alive": self.bgnbd_.p_alive(freq, rec, age),
+                "baseline_expected_purchases": purchases,
+                "baseline_expected_spend": spend,
+                "baseline_clv": purchases * spend,
+                "baseline_churn_probability": self.bgnbd_.prob_no_purchase(h, freq, rec, age),
+            }
+            for name, value in values.items():
+                columns[name][buyers] = np.asarray(value, dtype=float)
+        return pd.DataFrame(columns, index=features.index)
 
 
 class RatioIntervals:
@@ -195,6 +205,8 @@ class ClvModel:
     ----------
     booster_ : lightgbm.LGBMRegressor
     best_iteration_ : int
+    feature_names_ : list of str
+        Columns of the training matrix, i.e. the column order of a numpy ``X``.
     balance_ : float
         Log-scale constant making summed fitted spend equal summed actual spend
         on the training rows, or, after ``keep_level_on``, making the trees
@@ -235,13 +247,16 @@ class ClvModel:
             "early_stopping_rounds": self.early_stopping_rounds,
         }
 
-    def _log_baseline(self, X: pd.DataFrame) -> np.ndarray:
-        baseline = X["baseline_clv"].to_numpy(dtype=float)
+    def _log_baseline(self, X: Matrix) -> np.ndarray:
+        names = [] if isinstance(X, pd.DataFrame) else fitted_feature_names(self)
+        baseline = model_column(X, "baseline_clv", names)
+        if baseline is None:
+            raise KeyError("baseline_clv: the CLV model boosts from it, but X lacks it")
         return np.log(
             np.clip(np.nan_to_num(baseline, nan=self.min_baseline), self.min_baseline, None)
         )
 
-    def baseline_level(self, X: pd.DataFrame) -> np.ndarray:
+    def baseline_level(self, X: Matrix) -> np.ndarray:
         """The floored baseline CLV the booster starts from, shape (n,), currency units."""
         return np.exp(self._log_baseline(X))
 
@@ -264,6 +279,7 @@ class ClvModel:
         clipped at 0 (a refund-only customer is worth nothing, not less).
         """
         target = np.clip(np.asarray(y, dtype=float), 0, None)
+        self.feature_names_ = list(X.columns)
         self.booster_ = lgb.LGBMRegressor(
             objective="tweedie",
             tweedie_variance_power=self.tweedie_variance_power,
@@ -297,7 +313,7 @@ class ClvModel:
         self.balance_ = float(np.log(max(target.sum(), 1e-9) / max(fitted_total, 1e-9)))
         return self
 
-    def keep_level_on(self, X: pd.DataFrame, offset: np.ndarray | float = 0.0) -> ClvModel:
+    def keep_level_on(self, X: Matrix, offset: np.ndarray | float = 0.0) -> ClvModel:
         """Reset ``balance_`` so the trees leave the total on X where the level puts it.
 
         ``sum(predict(X, offset)) == sum(baseline_level(X) * exp(offset))``: on
@@ -322,9 +338,15 @@ class ClvModel:
         self.booster_.fit(X, y, init_score=init_score, **fit_kwargs)
         return self.booster_.best_iteration_ if fit_kwargs else None
 
-    def predict(self, X: pd.DataFrame, offset: np.ndarray | float = 0.0) -> np.ndarray:
-        """Expected spend over the horizon (currency units, >= 0), shape (n,)."""
-        raw = self.booster_.predict(X, raw_score=True, num_iteration=self.best_iteration_)
+    def predict(self, X: Matrix, offset: np.ndarray | float = 0.0) -> np.ndarray:
+        """Expected spend over the horizon (currency units, >= 0), shape (n,).
+
+        ``X`` is ``FeatureEncoder.transform`` (frame) or ``transform_array`` (numpy,
+        in ``feature_names_`` order; the fast path for small batches).
+        """
+        raw = booster_predict(
+            self.booster_, X, raw_score=True, num_iteration=self.best_iteration_
+        )
         return np.exp(raw + self._log_baseline(X) + offset + self.balance_)
 
 

@@ -78,11 +78,18 @@ BASELINE_REASON_FEATURES = ("days_since_last_purchase", "frequency", "baseline_p
 
 
 def _as_features_frame(model_input: pd.DataFrame) -> pd.DataFrame:
-    """Customer-indexed copy of the model input; validates the required columns."""
-    frame = model_input.copy()
-    if "customer_id" in frame.columns:
-        frame = frame.set_index("customer_id")
-    frame.index = frame.index.astype(str).rename("customer_id")
+    """Customer-indexed view of the model input; validates the required columns.
+
+    The caller's frame is never modified (new frame; pandas copy-on-write shares
+    the untouched columns), and only columns that are not numeric already are
+    parsed, which keeps one-customer requests cheap.
+    """
+    if "customer_id" in model_input.columns:
+        frame = model_input.set_index("customer_id")
+    else:
+        frame = model_input.copy(deep=False)
+    if not pd.api.types.is_string_dtype(frame.index.dtype) or frame.index.name != "customer_id":
+        frame.index = frame.index.astype(str).rename("customer_id")
     missing = [col for col in REQUIRED_INPUT_COLUMNS if col not in frame.columns]
     if missing:
         raise DataContractError(
@@ -90,6 +97,8 @@ def _as_features_frame(model_input: pd.DataFrame) -> pd.DataFrame:
             f"features.build_features (columns seen: {list(frame.columns)[:10]}...)"
         )
     for col in REQUIRED_INPUT_COLUMNS:
+        if frame[col].dtype.kind in "biuf":
+            continue
         values = pd.to_numeric(frame[col], errors="coerce")
         bad = values.isna() & frame[col].notna()
         if bad.any():
@@ -162,35 +171,49 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
 
     # ------------------------------------------------------------------ scoring
     def _augment(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Features plus the baseline columns."""
-        return frame.join(self.baseline.predict(frame))
+        """Features plus the baseline columns (recomputed if the input already has them)."""
+        baseline = self.baseline.predict(frame)
+        stale = frame.columns.intersection(baseline.columns)
+        if len(stale):
+            frame = frame.drop(columns=stale)
+        # Same index on both sides, so no join/alignment is needed.
+        return pd.concat([frame, baseline], axis=1)
 
-    def _model_matrix(self, augmented: pd.DataFrame) -> pd.DataFrame | None:
-        """Encoded LightGBM input, or None for a baseline-only model."""
-        return None if self.baseline_only else self.encoder.transform(augmented)
+    def _model_matrix(self, augmented: pd.DataFrame) -> np.ndarray | None:
+        """Encoded LightGBM input, shape (n, len(feature_names)), or None if baseline-only.
+
+        The numpy form (``FeatureEncoder.transform_array``): the models then skip
+        pandas and the scikit-learn wrapper, which dominate small requests.
+        """
+        return None if self.baseline_only else self.encoder.transform_array(augmented)
 
     def _predict_core(
-        self, augmented: pd.DataFrame, X: pd.DataFrame | None, day: pd.Timestamp
-    ) -> pd.DataFrame:
-        """churn probability, CLV mean/p10/p90 for purchasers, shape (n_purchasers, ...).
+        self, augmented: pd.DataFrame, X: np.ndarray | None, day: pd.Timestamp
+    ) -> dict[str, np.ndarray]:
+        """``_CORE_COLUMNS`` for purchasers, each a float array of shape (n_purchasers,).
 
         ``augmented`` is ``_augment(features)`` and ``X`` its ``_model_matrix``.
         """
-        out = pd.DataFrame(index=augmented.index)
-        out["p_alive"] = augmented["baseline_p_alive"]
-        out["expected_purchases"] = augmented["baseline_expected_purchases"]
+
+        def baseline(column: str) -> np.ndarray:
+            return augmented[column].to_numpy(dtype=float)
+
+        out = {
+            "p_alive": baseline("baseline_p_alive"),
+            "expected_purchases": baseline("baseline_expected_purchases"),
+        }
         if X is None:
-            out["churn_probability"] = augmented["baseline_churn_probability"]
-            out["predicted_clv"] = augmented["baseline_clv"]
+            out["churn_probability"] = baseline("baseline_churn_probability")
+            out["predicted_clv"] = baseline("baseline_clv")
         else:
             out["churn_probability"] = self.churn.predict_proba(X)
             offset = 0.0 if self.clv_level is None else self.clv_level.predict(day)
             out["predicted_clv"] = self.clv.predict(X, offset=offset)
         if self.intervals is None:
-            out["predicted_clv_p10"] = np.nan
-            out["predicted_clv_p90"] = np.nan
+            out["predicted_clv_p10"] = np.full(len(augmented), np.nan)
+            out["predicted_clv_p90"] = np.full(len(augmented), np.nan)
         else:
-            low, high = self.intervals.predict(out["predicted_clv"].to_numpy())
+            low, high = self.intervals.predict(out["predicted_clv"])
             out["predicted_clv_p10"], out["predicted_clv_p90"] = low, high
         return out
 
@@ -200,12 +223,17 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         ref = self.churn_reference
         return np.searchsorted(ref, proba, side="right") / len(ref) * 100
 
-    def _next_purchase(self, expected: np.ndarray, day: pd.Timestamp) -> pd.Series:
+    def _next_purchase(self, expected: np.ndarray, day: pd.Timestamp) -> np.ndarray:
+        """``day`` + expected gap, datetime64[ns] of shape (n,), NaT beyond ``3 x H``."""
         h = float(self.horizon_days)
         with np.errstate(divide="ignore", invalid="ignore"):
             days_ahead = np.where(expected > 0, h / expected, np.inf)
         days_ahead = np.where(days_ahead <= 3 * h, np.ceil(days_ahead), np.nan)
-        return day + pd.to_timedelta(days_ahead, unit="D")
+        # Whole days as int64 nanoseconds (NaN -> NaT) without pandas timedelta parsing.
+        nanos = np.where(np.isnan(days_ahead), 0, days_ahead).astype(np.int64) * 86_400_000_000_000
+        dates = np.datetime64(day.to_datetime64(), "ns") + nanos.astype("timedelta64[ns]")
+        dates[np.isnan(days_ahead)] = np.datetime64("NaT")
+        return dates
 
     def predict(
         self,
@@ -237,54 +265,57 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         as_of = params.get("as_of") or self.train_end
         with_reasons = _flag(params.get("reasons", True))
         day, _ = as_of_bounds(as_of)
+        n = len(frame)
         scoreable = (frame["orders_total"].fillna(0) > 0).to_numpy()
         no_reasons = json.dumps([NO_HISTORY_REASON]) if with_reasons else "[]"
-        reasons = np.full(len(frame), no_reasons, dtype=object)
+        reasons = np.full(n, no_reasons, dtype=object)
+        core = {col: np.full(n, np.nan) for col in _CORE_COLUMNS}
         if scoreable.any():
             # Baseline columns and the model matrix are shared by scores and reasons.
             buyers = frame if scoreable.all() else frame.loc[scoreable]
             augmented = self._augment(buyers)
             X = self._model_matrix(augmented)
-            core = self._predict_core(augmented, X, day)
-            if not scoreable.all():
-                core = core.reindex(frame.index)
+            for col, values in self._predict_core(augmented, X, day).items():
+                core[col][scoreable] = values
             if with_reasons:
                 reasons[scoreable] = _json_lists(self._reasons(augmented, X, top_k=3))
-        else:
-            core = pd.DataFrame(np.nan, index=frame.index, columns=list(_CORE_COLUMNS))
 
-        proba = core["churn_probability"].to_numpy(dtype=float)
-        scores = pd.DataFrame({"customer_id": frame.index.to_numpy(dtype=object)})
-        scores["as_of"] = day
-        scores["horizon_days"] = self.horizon_days
-        scores["status"] = np.where(scoreable, "ok", "insufficient_history")
-        for col in _CORE_COLUMNS:
-            scores[col] = core[col].to_numpy(dtype=float)
-        scores["expected_next_purchase"] = self._next_purchase(
-            scores["expected_purchases"].to_numpy(), day
-        ).to_numpy()
-        scores["lifecycle_stage"] = self._passthrough(frame, "lifecycle_stage", None)
-        percentile = np.full(len(frame), np.nan)
+        # Built as one dict of arrays: per-column frame inserts cost more than
+        # the models for the one-customer requests of the HTTP service.
+        proba = core["churn_probability"]
+        percentile = np.full(n, np.nan)
         percentile[scoreable] = self._percentile(proba[scoreable])
-        scores["churn_percentile"] = percentile
         band_index = np.searchsorted(RISK_BAND_EDGES, np.nan_to_num(proba), side="right")
-        scores["risk_band"] = np.where(
-            scoreable, np.asarray(RISK_BANDS, dtype=object)[band_index], None
-        )
-        scores["value_at_risk"] = proba * scores["predicted_clv"].to_numpy()
-        scores["reasons"] = reasons
-        scores["best_channel"] = self._passthrough(frame, "best_channel", None)
-        scores["channel_preference"] = self._passthrough(frame, "channel_preference", None)
+        columns: dict[str, Any] = {
+            "customer_id": frame.index.to_numpy(dtype=object),
+            "as_of": np.full(n, day.to_datetime64()),
+            "horizon_days": np.full(n, self.horizon_days, dtype=np.int64),
+            "status": np.where(scoreable, "ok", "insufficient_history").astype(object),
+            **core,
+            "expected_next_purchase": self._next_purchase(core["expected_purchases"], day),
+            "lifecycle_stage": self._passthrough(frame, "lifecycle_stage", None),
+            "churn_percentile": percentile,
+            "risk_band": np.where(scoreable, np.asarray(RISK_BANDS, dtype=object)[band_index], None),
+            "value_at_risk": proba * core["predicted_clv"],
+            "reasons": reasons,
+            "best_channel": self._passthrough(frame, "best_channel", None),
+            "channel_preference": self._passthrough(frame, "channel_preference", None),
+        }
         for col in ("email_opt_in", "sms_opt_in", "push_opt_in"):
             # Absent consent columns mean opted in, as in features.data.load_customers.
-            scores[col] = self._passthrough(frame, col, True).fillna(True).astype(bool)
-        return scores[list(SCORE_COLUMNS)]
+            consent = self._passthrough(frame, col, True)
+            columns[col] = consent.where(consent.notna(), True).to_numpy(dtype=bool)
+        return pd.DataFrame({col: columns[col] for col in SCORE_COLUMNS})
 
     @staticmethod
     def _passthrough(frame: pd.DataFrame, column: str, default: Any) -> pd.Series:
+        """A feature column copied to the scores (object dtype, missing values as None)."""
         if column in frame.columns:
-            return frame[column].reset_index(drop=True).astype(object)
-        return pd.Series([default] * len(frame), dtype=object)
+            values = frame[column].to_numpy(dtype=object, na_value=None)
+        else:
+            values = np.full(len(frame), default, dtype=object)
+        # An explicit object Series: a bare array of strings would become pandas' str dtype.
+        return pd.Series(values, dtype=object, copy=False)
 
     # ------------------------------------------------------------------ reasons
     def explain(self, features: pd.DataFrame, top_k: int = 3) -> list[list[str]]:
@@ -317,7 +348,7 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         augmented = self._augment(_as_features_frame(features))
         X = self._model_matrix(augmented)
         return pd.DataFrame(
-            self.attribution.contributions(X), index=X.index, columns=list(X.columns)
+            self.attribution.contributions(X), index=augmented.index, columns=self.feature_names
         )
 
     @property
@@ -340,7 +371,7 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         return state
 
     def _reasons(
-        self, augmented: pd.DataFrame, X: pd.DataFrame | None, *, top_k: int
+        self, augmented: pd.DataFrame, X: np.ndarray | None, *, top_k: int
     ) -> list[list[str]]:
         """Reasons of purchasers given their augmented features and model matrix."""
         if X is None:
@@ -348,7 +379,7 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         attribution = self.attribution
         return top_reasons(
             attribution.contributions(X), augmented, top_k=top_k,
-            feature_names=list(X.columns),
+            feature_names=self.feature_names,
         )
 
     @staticmethod

@@ -519,7 +519,11 @@ def _column_type(series: pd.Series) -> str:
 
 
 def _signature(features: pd.DataFrame) -> ModelSignature:
-    """Input schema of a ``build_features`` frame; ``as_of`` as an inference param.
+    """Input schema of a ``build_features`` frame; ``as_of`` and ``reasons`` as params.
+
+    Params reach ``FideliteModel.predict`` through ``mlflow.pyfunc`` only when they
+    are declared here: ``as_of`` (ISO date, "" = the training ``as_of``) and
+    ``reasons`` (bool, False skips the reason phrases).
 
     Only the columns the baseline cannot do without are required, so frames
     without events or customers (fewer columns) still score. Types follow
@@ -531,7 +535,10 @@ def _signature(features: pd.DataFrame) -> ModelSignature:
         for col in features.columns
     ]
     return ModelSignature(
-        inputs=Schema(specs), params=ParamSchema([ParamSpec("as_of", "string", "")])
+        inputs=Schema(specs),
+        params=ParamSchema(
+            [ParamSpec("as_of", "string", ""), ParamSpec("reasons", "boolean", True)]
+        ),
     )
 
 

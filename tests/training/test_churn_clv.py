@@ -144,7 +144,7 @@ def test_reason_phrases():
         == "no order for 94 days, 3.1x their usual gap"
     )
     assert (
-        describe("eng_email_events_30d", 0, row) == "email activity fell to 0 in the last 30 days"
+        describe("eng_email_events_30d", 0, row) == "no email activity in the last 30 days"
     )
     assert describe("spend_trend", -3 / 7, row) == "spend down 60% vs the prior 90 days"
     assert describe("eng_sms_open_rate", float("nan"), row) == "no sms activity on record"

@@ -147,8 +147,8 @@ def test_reason_phrases():
         describe("eng_email_events_30d", 0, row) == "no email activity in the last 30 days"
     )
     assert describe("spend_trend", -3 / 7, row) == "spend down 60% vs the prior 90 days"
-    assert describe("eng_sms_open_rate", float("nan"), row) == "no sms activity on record"
-    assert describe("mystery_score", 1.5, row) == "mystery_score = 1.50"
+    assert describe("eng_sms_open_rate", float("nan"), row) == "no sms messages received"
+    assert describe("mystery_score", 1.5, row) == "mystery score: 1.50"
 
     contributions = pd.DataFrame(
         {
@@ -170,4 +170,5 @@ def test_reason_phrases():
         "no order for 94 days, 3.1x their usual gap",
         "spend down 60% vs the prior 90 days",
     ]
-    assert reasons[1] == []  # nothing raises this customer's risk
+    # nothing raises this customer's risk: the biggest drivers, worded as plain facts
+    assert reasons[1][0] == "spend up 50% vs the prior 90 days"

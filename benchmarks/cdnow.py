@@ -40,11 +40,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Stopwatch, markdown_table, print_machine, print_table
 
-from features import build_features
-from features.data import as_of_bounds, load_transactions
-from training.clv import BaselineModel
-from training.evaluate import churn_metrics, clv_metrics
-from training.labels import make_labels
+from fidelite.features import build_features
+from fidelite.features.data import as_of_bounds, load_transactions
+from fidelite.training.clv import BaselineModel
+from fidelite.training.evaluate import churn_metrics, clv_metrics
+from fidelite.training.labels import make_labels
 
 AS_OF = "1997-12-31"
 HORIZON_DAYS = 182
@@ -142,7 +142,7 @@ CDNOW_WINDOWS = {"n_windows": 4, "step_days": 28, "min_history_days": 91}
 
 def _train_config(as_of: str, horizon_days: int, tracking_uri: str) -> tuple[object, str]:
     """A ``TrainConfig`` for CDNOW, and a note saying which window protocol it uses."""
-    from training.train import TrainConfig
+    from fidelite.training.train import TrainConfig
 
     config = TrainConfig(
         as_of=as_of,
@@ -160,8 +160,8 @@ def predict_fidelite(history: pd.DataFrame, as_of: str, horizon_days: int) -> Pr
     Trained by ``training.train.train`` on the history only, logging to a throw-away
     MLflow store (nothing is registered), then scored in memory at ``as_of``.
     """
-    from training.labels import InsufficientHistoryError
-    from training.train import train
+    from fidelite.training.labels import InsufficientHistoryError
+    from fidelite.training.train import train
 
     name = "fidelite (LightGBM)"
     stopwatch = Stopwatch()

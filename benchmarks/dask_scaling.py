@@ -72,7 +72,7 @@ def run_mode(mode: str, data: Path, workers: int, threads: int,
     """One measurement in this (fresh) process; the result is printed as JSON."""
     import pandas as pd
 
-    from features import build_features
+    from fidelite.features import build_features
 
     transactions, events = data / "transactions", data / "events"
     if mode == "pandas":
@@ -84,7 +84,7 @@ def run_mode(mode: str, data: Path, workers: int, threads: int,
         return {"mode": mode, "seconds": seconds, "peak_mib": peak_rss_mib(),
                 "customers": len(features)}
 
-    from features.distributed import build_features_dask, compute_features, dask_client
+    from fidelite.features.distributed import build_features_dask, compute_features, dask_client
 
     with dask_client(workers=workers, threads_per_worker=threads,
                      memory_limit=memory_limit or "auto") as client:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import peak_rss_mib, print_machine, print_table
 
-from features import build_features, load_events, load_transactions
+from fidelite.features import build_features, load_events, load_transactions
 
 START = np.datetime64("2023-01-01T00:00:00", "s")
 SPAN_SECONDS = 730 * 86_400

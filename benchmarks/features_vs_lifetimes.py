@@ -81,7 +81,7 @@ def synthetic_transactions(n_rows: int, *, seed: int = 0) -> pd.DataFrame:
 
 
 def _run_fidelite(transactions: pd.DataFrame) -> int:
-    from features import build_features
+    from fidelite.features import build_features
 
     return len(build_features(transactions, as_of=AS_OF))
 

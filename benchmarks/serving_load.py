@@ -95,10 +95,10 @@ def stop(process: subprocess.Popen, grace_s: float = 30) -> None:
 
 def prepare(workdir: Path, n_customers: int) -> tuple[str, Path, list[dict]]:
     """Train + promote a model, write a snapshot; return tracking URI, snapshot, rows."""
-    from features import build_features
-    from features.demo import generate_demo_data
-    from training.score import score
-    from training.train import TrainConfig, train
+    from fidelite.features import build_features
+    from fidelite.features.demo import generate_demo_data
+    from fidelite.training.score import score
+    from fidelite.training.train import TrainConfig, train
 
     tracking_uri = f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}"
     demo = generate_demo_data(n_customers, seed=5)

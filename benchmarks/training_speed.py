@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import markdown_table, peak_rss_mib, print_machine, print_table
 
-from features.demo import generate_demo_data
-from training.train import TrainConfig, train
+from fidelite.features.demo import generate_demo_data
+from fidelite.training.train import TrainConfig, train
 
 LARGE_CUSTOMERS = 1_000_000
 COLUMNS = ("stage", "seconds", "share_pct")

@@ -1,7 +1,7 @@
 """Point-in-time customer features (issue 2): data contract, loaders and the builder."""
 
-from features.build import STRING_COLUMNS, build_features
-from features.data import (
+from fidelite.features.build import STRING_COLUMNS, build_features
+from fidelite.features.data import (
     DataContractError,
     as_of_bounds,
     load_customers,
@@ -9,7 +9,7 @@ from features.data import (
     load_transactions,
     read_table,
 )
-from features.params import FeatureParams
+from fidelite.features.params import FeatureParams
 
 __all__ = [
     "STRING_COLUMNS",

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features._arrays import (
+from fidelite.features._arrays import (
     EventArrays,
     TransactionArrays,
     customer_codes,
@@ -25,16 +25,16 @@ from features._arrays import (
     day_numbers,
     encode_labels,
 )
-from features.data import as_of_bounds, load_customers, load_events, load_transactions
-from features.engagement import engagement_features
-from features.params import (
+from fidelite.features.data import as_of_bounds, load_customers, load_events, load_transactions
+from fidelite.features.engagement import engagement_features
+from fidelite.features.params import (
     KNOWN_CHANNELS,
     NON_ENGAGEMENT_EVENT_TYPES,
     FeatureParams,
 )
-from features.rfm import bgnbd_features, ml_features, purchase_days
-from features.rhythm import rhythm_features
-from features.segments import lifecycle_stage, rfm_segment
+from fidelite.features.rfm import bgnbd_features, ml_features, purchase_days
+from fidelite.features.rhythm import rhythm_features
+from fidelite.features.segments import lifecycle_stage, rfm_segment
 
 __all__ = [
     "CONSENT_COLUMNS",
@@ -49,7 +49,7 @@ __all__ = [
     "population_features",
 ]
 
-logger = logging.getLogger("fidelite.features")
+logger = logging.getLogger(__name__)
 
 #: The only non-numeric columns of the features frame.
 STRING_COLUMNS = (

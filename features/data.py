@@ -55,7 +55,7 @@ __all__ = [
     "read_table",
 ]
 
-logger = logging.getLogger("fidelite.data")
+logger = logging.getLogger(__name__)
 
 TRANSACTION_COLUMNS = ("customer_id", "order_id", "timestamp", "amount", "channel",
                        "discount", "items")

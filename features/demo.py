@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.data import load_customers, load_events, load_transactions
+from fidelite.features.data import load_customers, load_events, load_transactions
 
 __all__ = ["DemoData", "generate_demo_data", "write_demo_data"]
 

@@ -42,7 +42,7 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
-from features.build import (
+from fidelite.features.build import (
     POPULATION_COLUMNS,
     POPULATION_INPUTS,
     ChannelVocabulary,
@@ -50,8 +50,8 @@ from features.build import (
     customer_features,
     population_features,
 )
-from features.data import as_of_bounds, load_customers, load_events, load_transactions
-from features.params import FeatureParams
+from fidelite.features.data import as_of_bounds, load_customers, load_events, load_transactions
+from fidelite.features.params import FeatureParams
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -65,7 +65,7 @@ __all__ = [
     "partition_by_customer",
 ]
 
-logger = logging.getLogger("fidelite.features")
+logger = logging.getLogger(__name__)
 
 BUCKET_COLUMN = "_bucket"
 ROW_COLUMN = "_row"

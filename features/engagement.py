@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features._arrays import EventArrays, safe_divide
-from features.params import (
+from fidelite.features._arrays import EventArrays, safe_divide
+from fidelite.features.params import (
     KNOWN_CHANNELS,
     MESSAGING_CHANNELS,
     FeatureParams,

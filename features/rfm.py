@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features._arrays import TransactionArrays, balance, group_sum, safe_divide
-from features.params import FeatureParams
+from fidelite.features._arrays import TransactionArrays, balance, group_sum, safe_divide
+from fidelite.features.params import FeatureParams
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features._arrays import group_sum, safe_divide
-from features.params import FeatureParams
-from features.rfm import PurchaseDays
+from fidelite.features._arrays import group_sum, safe_divide
+from fidelite.features.params import FeatureParams
+from fidelite.features.rfm import PurchaseDays
 
 
 def rhythm_features(days: PurchaseDays, as_of_day: int, params: FeatureParams) -> pd.DataFrame:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.params import FeatureParams
+from fidelite.features.params import FeatureParams
 
 LIFECYCLE_STAGES = ("prospect", "new", "reactivated", "lapsed", "at_risk", "active")
 RFM_SEGMENTS = (

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from features.data import (
+from fidelite.features.data import (
     DataContractError,
     as_of_bounds,
     load_customers,
@@ -86,7 +86,7 @@ def dask_session(engine: Engine, scheduler: str | None, workers: int | None) -> 
         return
     import distributed  # noqa: F401 - creates the loggers quietened below
 
-    from features.distributed import dask_client
+    from fidelite.features.distributed import dask_client
 
     # Cluster start-up chatter and p2p shuffle notices would drown the command's output;
     # distributed sets levels per module logger, so each one is lowered.
@@ -118,7 +118,7 @@ def demo_data(
     = "2025-12-31",
 ) -> None:
     """Generate synthetic transactions, events and customers as Parquet files."""
-    from features.demo import generate_demo_data, write_demo_data
+    from fidelite.features.demo import generate_demo_data, write_demo_data
 
     with data_errors_exit():
         # Validate dates up front so a typo fails cleanly instead of mid-generation.
@@ -147,7 +147,7 @@ def features(
 ) -> None:
     """Build point-in-time customer features as of a day and write them to Parquet."""
     if engine is Engine.dask:
-        from features.distributed import build_features_dask, compute_features
+        from fidelite.features.distributed import build_features_dask, compute_features
 
         with data_errors_exit(), dask_session(engine, scheduler, workers):
             day, _ = as_of_bounds(as_of)
@@ -166,7 +166,7 @@ def features(
             ev = load_events(events) if events is not None else None
             cu = load_customers(customers) if customers is not None else None
         # Imported here so that `fidelite --help` stays fast.
-        from features import build_features
+        from fidelite.features import build_features
 
         with console.status(f"Building features as of {day.date()}..."):
             table = build_features(tx, ev, cu, as_of=day)
@@ -187,8 +187,8 @@ def evaluate(
     """Compare scores with what actually happened after their as-of day."""
     from rich.table import Table
 
-    from features.data import read_table
-    from training.evaluate import evaluate_scores, score_figures
+    from fidelite.features.data import read_table
+    from fidelite.training.evaluate import evaluate_scores, score_figures
 
     with data_errors_exit(), console.status("Evaluating scores against observed outcomes..."):
         result = evaluate_scores(read_table(scores), load_transactions(transactions))
@@ -245,9 +245,9 @@ def train(
     workers: WorkersOption = None,
 ) -> None:
     """Backtest, train and log churn + CLV models to MLflow; register a challenger."""
-    from training.labels import InsufficientHistoryError
-    from training.train import TrainConfig
-    from training.train import train as run_training
+    from fidelite.training.labels import InsufficientHistoryError
+    from fidelite.training.train import TrainConfig
+    from fidelite.training.train import train as run_training
 
     config = TrainConfig(
         as_of=as_of, horizon_days=horizon_days, n_windows=windows, step_days=step_days,
@@ -290,10 +290,10 @@ def score(
     workers: WorkersOption = None,
 ) -> None:
     """Score every customer known by D with a logged model and write the scores frame."""
-    from training.score import score as run_scoring
+    from fidelite.training.score import score as run_scoring
 
     if engine is Engine.dask:
-        from training.distributed import score_dask as run_scoring
+        from fidelite.training.distributed import score_dask as run_scoring
 
     sources = (_location(transactions), _location(events), _location(customers))
     with data_errors_exit(), dask_session(engine, scheduler, workers), \
@@ -320,7 +320,7 @@ def promote(
                                                         help="MLflow tracking URI.")] = None,
 ) -> None:
     """Move the `champion` alias to the `challenger` if it passes the gate."""
-    from training.registry import promote as run_gate
+    from fidelite.training.registry import promote as run_gate
 
     decision = run_gate(model_name, tracking_uri=tracking_uri, force=force)
     colour = "green" if decision.promoted else "yellow"
@@ -342,8 +342,8 @@ def serve(
              "(default: $FIDELITE_SNAPSHOT or data/scores.parquet).")] = None,
 ) -> None:
     """Export the registered model to BentoML and start the prediction service."""
-    from serving.launch import serve as run_server
-    from serving.loader import ModelNotFoundError
+    from fidelite.serving.launch import serve as run_server
+    from fidelite.serving.loader import ModelNotFoundError
 
     try:
         status = run_server(port=port, host=host, model_uri=model_uri, snapshot=snapshot)
@@ -359,7 +359,7 @@ def export_bento(
     = "models:/fidelite@champion",
 ) -> None:
     """Import the registered model into the BentoML store (then run `bentoml build`)."""
-    from serving.loader import ModelNotFoundError, export_to_bento
+    from fidelite.serving.loader import ModelNotFoundError, export_to_bento
 
     try:
         bento_model = export_to_bento(model_uri)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from serving.loader import LoadedModel
-from serving.schemas import (
+from fidelite.serving.loader import LoadedModel
+from fidelite.serving.schemas import (
     LookupRequest,
     LookupResponse,
     LookupResult,
@@ -20,7 +20,7 @@ from serving.schemas import (
     WinbackTarget,
     WinbackTotals,
 )
-from serving.scoring import (
+from fidelite.serving.scoring import (
     RequestError,
     features_frame,
     history_features,
@@ -28,9 +28,9 @@ from serving.scoring import (
     predict_response_json,
     score_records,
 )
-from serving.snapshot import SnapshotStore
-from serving.winback import WinbackPolicy, rank_winback
-from training.model import REQUIRED_INPUT_COLUMNS
+from fidelite.serving.snapshot import SnapshotStore
+from fidelite.serving.winback import WinbackPolicy, rank_winback
+from fidelite.training.model import REQUIRED_INPUT_COLUMNS
 
 
 def score_frame(model: LoadedModel, request: PredictRequest, *, max_batch: int) -> pd.DataFrame:

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from serving.loader import BENTO_MODEL_ENV, DEFAULT_MODEL_URI, export_to_bento
-from serving.snapshot import SNAPSHOT_ENV
+from fidelite.serving.loader import BENTO_MODEL_ENV, DEFAULT_MODEL_URI, export_to_bento
+from fidelite.serving.snapshot import SNAPSHOT_ENV
 
-SERVICE_TARGET = "serving.service:Fidelite"
+SERVICE_TARGET = "fidelite.serving.service:Fidelite"
 
 
 def server_command(*, port: int, host: str) -> list[str]:

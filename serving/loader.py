@@ -31,9 +31,9 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from serving.schemas import ModelInfo
-from training.registry import GATE_METRICS
-from training.tracking import resolve_tracking_uri, use_tracking
+from fidelite.serving.schemas import ModelInfo
+from fidelite.training.registry import GATE_METRICS
+from fidelite.training.tracking import resolve_tracking_uri, use_tracking
 
 DEFAULT_MODEL_URI = "models:/fidelite@champion"
 # Name of the model in the BentoML store (and tag the service declares).

@@ -16,9 +16,9 @@ import pandas as pd
 import pydantic_core
 from pydantic import TypeAdapter
 
-from features import build_features
-from features.data import as_of_bounds, load_customers, load_events, load_transactions
-from serving.schemas import CustomerScore, HistoryIn, ModelRef
+from fidelite.features import build_features
+from fidelite.features.data import as_of_bounds, load_customers, load_events, load_transactions
+from fidelite.serving.schemas import CustomerScore, HistoryIn, ModelRef
 
 SCORE_COLUMNS: tuple[str, ...] = tuple(CustomerScore.model_fields)
 _SCORES_ADAPTER = TypeAdapter(list[CustomerScore])

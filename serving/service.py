@@ -20,17 +20,17 @@ import bentoml
 from fastapi import FastAPI
 from starlette.responses import JSONResponse, Response
 
-from features.data import DataContractError
-from serving import handlers
-from serving.auth import ApiKeyMiddleware, api_keys_from_env
-from serving.limits import (
+from fidelite.features.data import DataContractError
+from fidelite.serving import handlers
+from fidelite.serving.auth import ApiKeyMiddleware, api_keys_from_env
+from fidelite.serving.limits import (
     BodySizeLimitMiddleware,
     max_batch_from_env,
     max_body_bytes_from_env,
     workers_from_env,
 )
-from serving.loader import bento_model_tag, load_from_bento
-from serving.schemas import (
+from fidelite.serving.loader import bento_model_tag, load_from_bento
+from fidelite.serving.schemas import (
     LookupRequest,
     LookupResponse,
     ModelInfo,
@@ -39,8 +39,8 @@ from serving.schemas import (
     WinbackRequest,
     WinbackResponse,
 )
-from serving.scoring import RequestError
-from serving.snapshot import SnapshotStore, SnapshotUnavailableError, snapshot_path_from_env
+from fidelite.serving.scoring import RequestError
+from fidelite.serving.snapshot import SnapshotStore, SnapshotUnavailableError, snapshot_path_from_env
 
 
 def client_error(exc: Exception) -> JSONResponse:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from features.demo import DemoData, generate_demo_data
+from fidelite.features.demo import DemoData, generate_demo_data
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 
-from training.evaluate import expected_calibration_error
+from fidelite.training.evaluate import expected_calibration_error
 
 __all__ = [
     "CATEGORICAL_FEATURES",

@@ -22,15 +22,15 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from training.bgnbd import BetaGeoModel
-from training.churn import (
+from fidelite.training.bgnbd import BetaGeoModel
+from fidelite.training.churn import (
     Matrix,
     booster_predict,
     eval_set_kwargs,
     fitted_feature_names,
     model_column,
 )
-from training.gamma_gamma import GammaGammaModel
+from fidelite.training.gamma_gamma import GammaGammaModel
 
 __all__ = [
     "BASELINE_COLUMNS",

@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss, mean_tweedie_deviance
 
-from features.data import as_of_bounds
-from training.churn import ChurnModel
-from training.clv import ClvModel
+from fidelite.features.data import as_of_bounds
+from fidelite.training.churn import ChurnModel
+from fidelite.training.clv import ClvModel
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -95,7 +95,7 @@ def feature_builder(
         _current_client()  # fail before any work when no cluster is connected
         return DaskFeatureBuilder(transactions, events, customers, as_of=as_of,
                                   npartitions=npartitions)
-    from features import build_features
+    from fidelite.features import build_features
 
     def build(cutoff: Any) -> pd.DataFrame:
         return build_features(transactions, events, customers, as_of=cutoff)
@@ -116,7 +116,7 @@ class DaskFeatureBuilder:
 
     def __init__(self, transactions: Any, events: Any = None, customers: Any = None, *,
                  as_of: Any, npartitions: int | None = None) -> None:
-        from features.distributed import partition_by_customer
+        from fidelite.features.distributed import partition_by_customer
 
         self.partitions_ = partition_by_customer(
             transactions, events, customers, as_of=as_of, npartitions=npartitions
@@ -124,7 +124,7 @@ class DaskFeatureBuilder:
 
     def __call__(self, cutoff: Any) -> pd.DataFrame:
         """Features as of ``cutoff``, sorted by customer like ``build_features``."""
-        from features.distributed import compute_features, features_from_partitions
+        from fidelite.features.distributed import compute_features, features_from_partitions
 
         return compute_features(features_from_partitions(self.partitions_, as_of=cutoff))
 
@@ -300,8 +300,8 @@ def score_dask(
     """
     import dask
 
-    from features.distributed import build_features_dask
-    from training.score import load_model
+    from fidelite.features.distributed import build_features_dask
+    from fidelite.training.score import load_model
 
     day, _ = as_of_bounds(as_of)
     model = load_model(model_uri, tracking_uri=tracking_uri)

@@ -23,8 +23,8 @@ from matplotlib.figure import Figure
 from scipy import stats
 from sklearn import metrics as skm
 
-from features.data import DataContractError, as_of_bounds, load_transactions
-from training.labels import make_labels
+from fidelite.features.data import DataContractError, as_of_bounds, load_transactions
+from fidelite.training.labels import make_labels
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.data import as_of_bounds, load_transactions
+from fidelite.features.data import as_of_bounds, load_transactions
 
 logger = logging.getLogger(__name__)
 

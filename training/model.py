@@ -30,10 +30,10 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from features.data import DataContractError, as_of_bounds
-from training.churn import ChurnModel, FeatureEncoder
-from training.clv import BaselineModel, ClvModel, RatioIntervals, SeasonalLevel
-from training.explain import PathAttribution, describe_many, top_reasons
+from fidelite.features.data import DataContractError, as_of_bounds
+from fidelite.training.churn import ChurnModel, FeatureEncoder
+from fidelite.training.clv import BaselineModel, ClvModel, RatioIntervals, SeasonalLevel
+from fidelite.training.explain import PathAttribution, describe_many, top_reasons
 
 __all__ = ["REQUIRED_INPUT_COLUMNS", "RISK_BAND_EDGES", "SCORE_COLUMNS", "FideliteModel"]
 

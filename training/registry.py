@@ -17,7 +17,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from training.tracking import use_tracking
+from fidelite.training.tracking import use_tracking
 
 __all__ = [
     "CHALLENGER",

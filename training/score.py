@@ -7,9 +7,9 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 
-from features import build_features
-from features.data import as_of_bounds
-from training.tracking import use_tracking
+from fidelite.features import build_features
+from fidelite.features.data import as_of_bounds
+from fidelite.training.tracking import use_tracking
 
 __all__ = ["DEFAULT_MODEL_URI", "load_model", "score"]
 

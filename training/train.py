@@ -45,21 +45,21 @@ from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from features.data import as_of_bounds, load_customers, load_events, load_transactions
-from training import evaluate
-from training.churn import ChurnModel, FeatureEncoder, choose_calibration
-from training.clv import (
+from fidelite.features.data import as_of_bounds, load_customers, load_events, load_transactions
+from fidelite.training import evaluate
+from fidelite.training.churn import ChurnModel, FeatureEncoder, choose_calibration
+from fidelite.training.clv import (
     BaselineModel,
     ClvModel,
     RatioIntervals,
     SeasonalLevel,
     crossfit_interval_coverage,
 )
-from training.distributed import FeatureBuilder, feature_builder, model_classes
-from training.labels import InsufficientHistoryError, backtest_cutoffs, make_labels
-from training.model import REQUIRED_INPUT_COLUMNS, FideliteModel
-from training.registry import CHAMPION, GateDecision, alias_version, promote, register
-from training.tracking import (
+from fidelite.training.distributed import FeatureBuilder, feature_builder, model_classes
+from fidelite.training.labels import InsufficientHistoryError, backtest_cutoffs, make_labels
+from fidelite.training.model import REQUIRED_INPUT_COLUMNS, FideliteModel
+from fidelite.training.registry import CHAMPION, GateDecision, alias_version, promote, register
+from fidelite.training.tracking import (
     DEFAULT_EXPERIMENT,
     data_fingerprint,
     get_or_create_experiment,

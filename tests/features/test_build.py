@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features import STRING_COLUMNS, DataContractError, build_features
+from fidelite.features import STRING_COLUMNS, DataContractError, build_features
 
 AS_OF = "2024-03-31"
 

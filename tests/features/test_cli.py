@@ -48,7 +48,7 @@ def test_features_bad_as_of_exit_2(tmp_path):
 
 
 def test_features_end_to_end_on_demo_data(tmp_path, demo_data):
-    from features.demo import write_demo_data
+    from fidelite.features.demo import write_demo_data
 
     paths = write_demo_data(demo_data, tmp_path / "demo")
     out = tmp_path / "features.parquet"

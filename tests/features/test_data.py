@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.data import (
+from fidelite.features.data import (
     DataContractError,
     as_of_bounds,
     load_customers,
@@ -162,7 +162,7 @@ def test_ids_become_strings_and_channels_lower_case():
 
 def test_refund_may_reuse_order_id_but_duplicates_are_dropped(caplog):
     duplicated = pd.concat([raw_transactions(), raw_transactions().iloc[[0, 4]]])
-    with caplog.at_level(logging.WARNING, logger="fidelite.data"):
+    with caplog.at_level(logging.WARNING, logger="fidelite.features.data"):
         tx = load_transactions(duplicated)
     assert len(tx) == 5
     assert tx.attrs["duplicates_dropped"] == 2

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.data import load_customers, load_events, load_transactions
-from features.demo import generate_demo_data, write_demo_data
+from fidelite.features.data import load_customers, load_events, load_transactions
+from fidelite.features.demo import generate_demo_data, write_demo_data
 
 END = pd.Timestamp("2025-12-31")
 MESSAGING = ["email", "sms", "push"]

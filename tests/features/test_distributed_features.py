@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import build_features
-from features.data import DataContractError
-from features.demo import generate_demo_data
-from features.distributed import (
+from fidelite.features import build_features
+from fidelite.features.data import DataContractError
+from fidelite.features.demo import generate_demo_data
+from fidelite.features.distributed import (
     BUCKET_COLUMN,
     build_features_dask,
     compute_features,
@@ -133,7 +133,7 @@ def test_bad_partition_names_table_partition_and_column(client, tables):
 
 
 def test_buckets_are_stable_across_dtypes():
-    from features.distributed import _with_bucket
+    from fidelite.features.distributed import _with_bucket
 
     ids = pd.Series(["a", "b", "123"])
     as_str = _with_bucket(pd.DataFrame({"customer_id": ids.astype("str")}), 7)[BUCKET_COLUMN]

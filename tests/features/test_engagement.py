@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import build_features
+from fidelite.features import build_features
 
 AS_OF = "2024-03-31"
 
@@ -71,7 +71,7 @@ def test_unknown_channel_becomes_columns_and_unknown_types_are_logged(caplog):
     ev = events(
         [("a", "2024-03-25", "TikTok", "visit"), ("a", "2024-03-25", "email", "hologram")]
     )
-    with caplog.at_level(logging.INFO, logger="fidelite.features"):
+    with caplog.at_level(logging.INFO, logger="fidelite.features.build"):
         frame = build_features(one_purchase_each("a"), ev, as_of=AS_OF)
     row = frame.loc["a"]
     assert row["eng_tiktok_events_30d"] == 1 and row["best_channel"] == "tiktok"

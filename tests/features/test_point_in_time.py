@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features import build_features
+from fidelite.features import build_features
 
 AS_OF = "2024-06-30"
 

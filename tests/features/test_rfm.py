@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import FeatureParams, build_features
+from fidelite.features import FeatureParams, build_features
 
 AS_OF = "2024-03-31"
 

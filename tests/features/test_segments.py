@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features import FeatureParams, build_features
-from features.segments import quintile_score
+from fidelite.features import FeatureParams, build_features
+from fidelite.features.segments import quintile_score
 
 AS_OF = "2024-12-31"
 

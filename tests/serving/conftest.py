@@ -69,10 +69,10 @@ def _wait_ready(url: str, process: subprocess.Popen, log_path: Path) -> None:
 @pytest.fixture(scope="session")
 def trained_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Demo data, a promoted champion in a temporary MLflow store and a snapshot."""
-    from features import build_features
-    from features.demo import generate_demo_data
-    from training.score import score
-    from training.train import TrainConfig, train
+    from fidelite.features import build_features
+    from fidelite.features.demo import generate_demo_data
+    from fidelite.training.score import score
+    from fidelite.training.train import TrainConfig, train
 
     root = tmp_path_factory.mktemp("serving")
     tracking_uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from serving.schemas import CustomerScore, ModelRef, PredictResponse
-from serving.scoring import parse_reasons, predict_response_json, score_records
+from fidelite.serving.schemas import CustomerScore, ModelRef, PredictResponse
+from fidelite.serving.scoring import parse_reasons, predict_response_json, score_records
 
 
 def _scores() -> pd.DataFrame:

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from serving.auth import ApiKeyMiddleware, api_keys_from_env, is_authorized
-from serving.limits import BodySizeLimitMiddleware
-from serving.schemas import HistoryIn, PredictRequest
-from serving.scoring import RequestError, features_frame, history_features, score_records
+from fidelite.serving.auth import ApiKeyMiddleware, api_keys_from_env, is_authorized
+from fidelite.serving.limits import BodySizeLimitMiddleware
+from fidelite.serving.schemas import HistoryIn, PredictRequest
+from fidelite.serving.scoring import RequestError, features_frame, history_features, score_records
 
 REQUIRED = ("orders_total", "frequency", "recency", "T", "monetary_value")
 

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from serving.winback import EXCLUSION_REASONS, WinbackPolicy, rank_winback, recommend_channels
+from fidelite.serving.winback import EXCLUSION_REASONS, WinbackPolicy, rank_winback, recommend_channels
 
 
 def make_scores(rows: list[dict]) -> pd.DataFrame:

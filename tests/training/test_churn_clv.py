@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from training.churn import ChurnModel, FeatureEncoder, choose_calibration
-from training.clv import ClvModel, RatioIntervals, SeasonalLevel, crossfit_interval_coverage
-from training.explain import describe, top_reasons
+from fidelite.training.churn import ChurnModel, FeatureEncoder, choose_calibration
+from fidelite.training.clv import ClvModel, RatioIntervals, SeasonalLevel, crossfit_interval_coverage
+from fidelite.training.explain import describe, top_reasons
 
 
 def _frame(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:

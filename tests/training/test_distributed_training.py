@@ -8,17 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import build_features
-from features.distributed import dask_client
-from training.distributed import (
+from fidelite.features import build_features
+from fidelite.features.distributed import dask_client
+from fidelite.training.distributed import (
     DaskChurnModel,
     DaskClvModel,
     _spread_over_workers,
     model_classes,
     score_dask,
 )
-from training.score import score
-from training.train import TrainConfig, train
+from fidelite.training.score import score
+from fidelite.training.train import TrainConfig, train
 
 AS_OF = "2025-12-31"
 SCORE_COLUMNS = {

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from features.data import DataContractError
-from training.evaluate import (
+from fidelite.features.data import DataContractError
+from fidelite.training.evaluate import (
     churn_metrics,
     clv_metrics,
     evaluate_scores,

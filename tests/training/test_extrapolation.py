@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.churn import ChurnModel, FeatureEncoder, baseline_log_odds, unsupported_features
-from training.clv import ClvModel
-from training.labels import InsufficientHistoryError
-from training.train import TrainConfig, _cutoffs
+from fidelite.training.churn import ChurnModel, FeatureEncoder, baseline_log_odds, unsupported_features
+from fidelite.training.clv import ClvModel
+from fidelite.training.labels import InsufficientHistoryError
+from fidelite.training.train import TrainConfig, _cutoffs
 
 
 def _cohort(n: int, tenure_range: tuple[float, float], seed: int) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from training.labels import InsufficientHistoryError, backtest_cutoffs, make_labels
+from fidelite.training.labels import InsufficientHistoryError, backtest_cutoffs, make_labels
 
 AS_OF = "2024-03-10"
 HORIZON = 30  # label window: 2024-03-11 .. 2024-04-09 inclusive

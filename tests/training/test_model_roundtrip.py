@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import build_features
-from features.data import DataContractError
-from features.demo import generate_demo_data
-from training.model import RISK_BAND_EDGES, SCORE_COLUMNS
-from training.train import TrainConfig, train
+from fidelite.features import build_features
+from fidelite.features.data import DataContractError
+from fidelite.features.demo import generate_demo_data
+from fidelite.training.model import RISK_BAND_EDGES, SCORE_COLUMNS
+from fidelite.training.train import TrainConfig, train
 
 pytestmark = pytest.mark.slow
 

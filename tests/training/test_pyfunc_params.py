@@ -8,9 +8,9 @@ import re
 import mlflow
 import pytest
 
-from features import build_features
-from features.demo import generate_demo_data
-from training.train import TrainConfig, train
+from fidelite.features import build_features
+from fidelite.features.demo import generate_demo_data
+from fidelite.training.train import TrainConfig, train
 
 pytestmark = pytest.mark.slow
 

@@ -7,10 +7,10 @@ import math
 import pytest
 from mlflow.tracking import MlflowClient
 
-from features.data import DataContractError
-from features.demo import generate_demo_data
-from training.registry import CHALLENGER, CHAMPION, alias_version, compare, promote
-from training.train import TrainConfig, train
+from fidelite.features.data import DataContractError
+from fidelite.features.demo import generate_demo_data
+from fidelite.training.registry import CHALLENGER, CHAMPION, alias_version, compare, promote
+from fidelite.training.train import TrainConfig, train
 
 pytestmark = pytest.mark.slow
 

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.demo import generate_demo_data, write_demo_data
+from fidelite.features.demo import generate_demo_data, write_demo_data
 from fidelite.cli import app
-from training.model import SCORE_COLUMNS
-from training.score import score
+from fidelite.training.model import SCORE_COLUMNS
+from fidelite.training.score import score
 
 pytestmark = pytest.mark.slow
 

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from features import build_features
-from features.demo import generate_demo_data
-from training.labels import InsufficientHistoryError, make_labels
-from training.registry import CHALLENGER, CHAMPION, alias_version
-from training.train import TrainConfig, train
+from fidelite.features import build_features
+from fidelite.features.demo import generate_demo_data
+from fidelite.training.labels import InsufficientHistoryError, make_labels
+from fidelite.training.registry import CHALLENGER, CHAMPION, alias_version
+from fidelite.training.train import TrainConfig, train
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ PORT      ?= 3000
 TABLES    := --transactions $(DATA)/transactions.parquet --events $(DATA)/events.parquet \
              --customers $(DATA)/customers.parquet
 
-.PHONY: install install-bench run demo-data features train score serve test bench bench-large clean
+.PHONY: install install-bench run demo-data features train score serve test test-fast lint format bench bench-large clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -61,6 +61,18 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The quick loop: everything except the tests marked slow (servers, clusters, browsers).
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 bench: install-bench
 	$(BIN)/python benchmarks/run_all.py

@@ -49,8 +49,9 @@ def _write_inputs(args: argparse.Namespace, out: Path) -> dict[str, float]:
     from features_speed import synthesise
 
     transactions, events = synthesise(args.transactions, args.events, args.customers, args.seed)
-    in_memory = (transactions.memory_usage(deep=True).sum()
-                 + events.memory_usage(deep=True).sum()) / 2**20
+    in_memory = (
+        transactions.memory_usage(deep=True).sum() + events.memory_usage(deep=True).sum()
+    ) / 2**20
     for name, frame in (("transactions", transactions), ("events", events)):
         dd.from_pandas(frame, npartitions=args.files, sort=False).to_parquet(out / name)
     on_disk = sum(f.stat().st_size for f in out.rglob("*.parquet")) / 2**20
@@ -67,8 +68,14 @@ def _worker_spilled_mib(dask_worker) -> float:
     return float(metrics.get(("disk-write", "bytes"), 0.0)) / 2**20
 
 
-def run_mode(mode: str, data: Path, workers: int, threads: int,
-             memory_limit: str | None, npartitions: int | None) -> dict[str, float | str]:
+def run_mode(
+    mode: str,
+    data: Path,
+    workers: int,
+    threads: int,
+    memory_limit: str | None,
+    npartitions: int | None,
+) -> dict[str, float | str]:
     """One measurement in this (fresh) process; the result is printed as JSON."""
     import pandas as pd
 
@@ -77,32 +84,43 @@ def run_mode(mode: str, data: Path, workers: int, threads: int,
     transactions, events = data / "transactions", data / "events"
     if mode == "pandas":
         start = time.perf_counter()
-        features = build_features(pd.read_parquet(transactions), pd.read_parquet(events),
-                                  as_of=AS_OF)
+        features = build_features(
+            pd.read_parquet(transactions), pd.read_parquet(events), as_of=AS_OF
+        )
         seconds = time.perf_counter() - start
         features.to_parquet(data / "expected.parquet")
-        return {"mode": mode, "seconds": seconds, "peak_mib": peak_rss_mib(),
-                "customers": len(features)}
+        return {
+            "mode": mode,
+            "seconds": seconds,
+            "peak_mib": peak_rss_mib(),
+            "customers": len(features),
+        }
 
     from fidelite.features.distributed import build_features_dask, compute_features, dask_client
 
-    with dask_client(workers=workers, threads_per_worker=threads,
-                     memory_limit=memory_limit or "auto") as client:
+    with dask_client(
+        workers=workers, threads_per_worker=threads, memory_limit=memory_limit or "auto"
+    ) as client:
         start = time.perf_counter()
         features = compute_features(
-            build_features_dask(str(transactions), str(events), as_of=AS_OF,
-                                npartitions=npartitions))
+            build_features_dask(
+                str(transactions), str(events), as_of=AS_OF, npartitions=npartitions
+            )
+        )
         seconds = time.perf_counter() - start
         worker_peaks = client.run(_worker_peak_rss_mib)
         spilled = client.run(_worker_spilled_mib)
     expected = pd.read_parquet(data / "expected.parquet")
     pd.testing.assert_frame_equal(features, expected, check_exact=False, rtol=1e-9)
     return {
-        "mode": mode, "seconds": seconds,
+        "mode": mode,
+        "seconds": seconds,
         "peak_mib": peak_rss_mib() + sum(worker_peaks.values()),
         "max_worker_peak_mib": max(worker_peaks.values()),
-        "spilled_mib": sum(spilled.values()), "customers": len(features),
-        "memory_limit": memory_limit or "auto", "npartitions": npartitions or "auto",
+        "spilled_mib": sum(spilled.values()),
+        "customers": len(features),
+        "memory_limit": memory_limit or "auto",
+        "npartitions": npartitions or "auto",
     }
 
 
@@ -114,19 +132,39 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="Threads per worker.")
-    parser.add_argument("--small-fraction", type=float, default=0.5,
-                        help="dask-small worker memory limit as a fraction of the input size.")
-    parser.add_argument("--timeout", type=float, default=900,
-                        help="Seconds before a run is reported as not finished.")
-    parser.add_argument("--files", type=int, default=8,
-                        help="Parquet files per table: one input partition each, so the unit "
-                             "a worker must be able to load and normalise in memory.")
-    parser.add_argument("--npartitions", type=int, default=None,
-                        help="Customer buckets (default: 2 per worker thread). More buckets, "
-                             "smaller tasks: what lets workers with little memory finish.")
-    parser.add_argument("--modes", nargs="+", default=["pandas", "dask", "dask-small"],
-                        choices=["pandas", "dask", "dask-small"],
-                        help="Runs to make (pandas always runs: it is the reference).")
+    parser.add_argument(
+        "--small-fraction",
+        type=float,
+        default=0.5,
+        help="dask-small worker memory limit as a fraction of the input size.",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900,
+        help="Seconds before a run is reported as not finished.",
+    )
+    parser.add_argument(
+        "--files",
+        type=int,
+        default=8,
+        help="Parquet files per table: one input partition each, so the unit "
+        "a worker must be able to load and normalise in memory.",
+    )
+    parser.add_argument(
+        "--npartitions",
+        type=int,
+        default=None,
+        help="Customer buckets (default: 2 per worker thread). More buckets, "
+        "smaller tasks: what lets workers with little memory finish.",
+    )
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["pandas", "dask", "dask-small"],
+        choices=["pandas", "dask", "dask-small"],
+        help="Runs to make (pandas always runs: it is the reference).",
+    )
     parser.add_argument("--large", action="store_true", help="5x the default sizes.")
     # Internal: one measurement per child process.
     parser.add_argument("--mode", choices=["pandas", "dask", "dask-small"], help=argparse.SUPPRESS)
@@ -135,20 +173,40 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.mode:
-        print(json.dumps(run_mode(args.mode, args.data, args.workers, args.threads,
-                                  args.memory_limit, args.npartitions)))
+        print(
+            json.dumps(
+                run_mode(
+                    args.mode,
+                    args.data,
+                    args.workers,
+                    args.threads,
+                    args.memory_limit,
+                    args.npartitions,
+                )
+            )
+        )
         return
     if args.large:
         args.transactions, args.events, args.customers = (
-            5 * args.transactions, 5 * args.events, 5 * args.customers)
+            5 * args.transactions,
+            5 * args.events,
+            5 * args.customers,
+        )
 
     print_machine()
     data = Path(tempfile.mkdtemp(prefix="fidelite-dask-bench-"))
     try:
         sizes = _write_inputs(args, data)
         small_limit = f"{int(args.small_fraction * sizes['input_in_memory_mib'])}MiB"
-        common = [__file__, "--data", str(data), "--workers", str(args.workers),
-                  "--threads", str(args.threads)]
+        common = [
+            __file__,
+            "--data",
+            str(data),
+            "--workers",
+            str(args.workers),
+            "--threads",
+            str(args.threads),
+        ]
         if args.npartitions:
             common += ["--npartitions", str(args.npartitions)]
         rows = []
@@ -156,26 +214,46 @@ def main() -> None:
         for mode, limit in [r for r in runs if r[0] == "pandas" or r[0] in args.modes]:
             extra = ["--memory-limit", limit] if limit else []
             try:
-                rows.append(run_json_subprocess([*common, "--mode", mode, *extra],
-                                                timeout=args.timeout))
+                rows.append(
+                    run_json_subprocess([*common, "--mode", mode, *extra], timeout=args.timeout)
+                )
             except RuntimeError as exc:  # report a failed run as such, never as a number
                 last_line = [line for line in str(exc).splitlines() if line.strip()][-1]
                 rows.append({"mode": mode, "memory_limit": limit, "error": last_line[:200]})
             except subprocess.TimeoutExpired:
-                rows.append({"mode": mode, "memory_limit": limit,
-                             "error": f"did not finish within {args.timeout:.0f} s"})
+                rows.append(
+                    {
+                        "mode": mode,
+                        "memory_limit": limit,
+                        "error": f"did not finish within {args.timeout:.0f} s",
+                    }
+                )
     finally:
         shutil.rmtree(data, ignore_errors=True)
 
-    print_table(rows, ["mode", "seconds", "peak_mib", "max_worker_peak_mib", "spilled_mib",
-                       "customers", "memory_limit", "npartitions", "error"],
-                title=(f"features as of {AS_OF}: {args.transactions:,} transactions, "
-                       f"{args.events:,} events, {args.customers:,} customers "
-                       f"({sizes['input_in_memory_mib']:,.0f} MiB in memory, "
-                       f"{sizes['input_on_disk_mib']:,.0f} MiB Parquet); "
-                       f"{args.files} files per table; {args.workers} workers x "
-                       f"{args.threads} threads"),
-                precision=2)
+    print_table(
+        rows,
+        [
+            "mode",
+            "seconds",
+            "peak_mib",
+            "max_worker_peak_mib",
+            "spilled_mib",
+            "customers",
+            "memory_limit",
+            "npartitions",
+            "error",
+        ],
+        title=(
+            f"features as of {AS_OF}: {args.transactions:,} transactions, "
+            f"{args.events:,} events, {args.customers:,} customers "
+            f"({sizes['input_in_memory_mib']:,.0f} MiB in memory, "
+            f"{sizes['input_on_disk_mib']:,.0f} MiB Parquet); "
+            f"{args.files} files per table; {args.workers} workers x "
+            f"{args.threads} threads"
+        ),
+        precision=2,
+    )
     print(f"load average (1, 5, 15 min): {os.getloadavg()}")
 
 

@@ -54,22 +54,31 @@ def synthesise(n_tx: int, n_events: int, n_customers: int, seed: int = 0):
             "order_id": pd.array(np.char.add("o", np.arange(n_tx).astype("U10")), dtype="str"),
             "timestamp": timestamps(n_tx),
             "amount": amount,
-            "channel": pd.Categorical.from_codes(rng.integers(0, 3, n_tx),
-                                                 ["app", "store", "web"]),
+            "channel": pd.Categorical.from_codes(rng.integers(0, 3, n_tx), ["app", "store", "web"]),
             "discount": np.where(rng.random(n_tx) < 0.2, 5.0, 0.0),
         }
     )
-    event_types = ["sent", "delivered", "open", "click", "visit", "session", "bounce",
-                   "unsubscribe"]
+    event_types = [
+        "sent",
+        "delivered",
+        "open",
+        "click",
+        "visit",
+        "session",
+        "bounce",
+        "unsubscribe",
+    ]
     events = pd.DataFrame(
         {
             "customer_id": ids.take(rng.choice(n_customers, n_events, p=weights)),
             "timestamp": timestamps(n_events),
-            "channel": pd.Categorical.from_codes(rng.integers(0, 6, n_events),
-                                                 ["app", "email", "push", "sms", "store", "web"]),
+            "channel": pd.Categorical.from_codes(
+                rng.integers(0, 6, n_events), ["app", "email", "push", "sms", "store", "web"]
+            ),
             "event_type": pd.Categorical.from_codes(
-                rng.choice(len(event_types), n_events,
-                           p=[0.35, 0.3, 0.15, 0.05, 0.08, 0.05, 0.015, 0.005]),
+                rng.choice(
+                    len(event_types), n_events, p=[0.35, 0.3, 0.15, 0.05, 0.08, 0.05, 0.015, 0.005]
+                ),
                 event_types,
             ),
         }
@@ -107,14 +116,22 @@ def main() -> None:
         {"stage": "synthesise (not counted)", "wall s": synth_s},
         {"stage": "load + normalise raw tables", "wall s": load_s, "cpu s": load_cpu},
         {"stage": "build_features", "wall s": build_s, "cpu s": build_cpu},
-        {"stage": "total load + features", "wall s": load_s + build_s,
-         "cpu s": load_cpu + build_cpu},
+        {
+            "stage": "total load + features",
+            "wall s": load_s + build_s,
+            "cpu s": load_cpu + build_cpu,
+        },
     ]
-    print_table(rows, ["stage", "wall s", "cpu s"],
-                title=(f"features: {args.transactions:,} transactions, {args.events:,} events, "
-                       f"{args.customers:,} customers -> {features.shape[0]:,} x "
-                       f"{features.shape[1]} features"),
-                precision=2)
+    print_table(
+        rows,
+        ["stage", "wall s", "cpu s"],
+        title=(
+            f"features: {args.transactions:,} transactions, {args.events:,} events, "
+            f"{args.customers:,} customers -> {features.shape[0]:,} x "
+            f"{features.shape[1]} features"
+        ),
+        precision=2,
+    )
     print(f"peak RSS: {peak_rss_mib():,.0f} MiB")
 
 

@@ -57,7 +57,11 @@ def server(command: list[str], env: dict[str, str], port: int, log: Path) -> Ite
     url = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            command,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
             cwd=REPO_ROOT,
         )
     try:
@@ -102,26 +106,40 @@ def prepare(workdir: Path, n_customers: int) -> tuple[str, Path, list[dict]]:
 
     tracking_uri = f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}"
     demo = generate_demo_data(n_customers, seed=5)
-    train(demo.transactions, demo.events, demo.customers,
-          config=TrainConfig(as_of=AS_OF, promote=True, tracking_uri=tracking_uri))
+    train(
+        demo.transactions,
+        demo.events,
+        demo.customers,
+        config=TrainConfig(as_of=AS_OF, promote=True, tracking_uri=tracking_uri),
+    )
     snapshot = workdir / "scores.parquet"
-    score(demo.transactions, demo.events, demo.customers, as_of=AS_OF,
-          tracking_uri=tracking_uri).to_parquet(snapshot, index=False)
+    score(
+        demo.transactions, demo.events, demo.customers, as_of=AS_OF, tracking_uri=tracking_uri
+    ).to_parquet(snapshot, index=False)
     features = build_features(demo.transactions, demo.events, demo.customers, as_of=AS_OF)
     purchasers = features[features["orders_total"] > 0].reset_index()
     return tracking_uri, snapshot, json.loads(purchasers.to_json(orient="records"))
 
 
-async def drive(url: str, path: str, body: bytes, headers: dict[str, str], *,
-                concurrency: int, max_requests: int, max_seconds: float) -> dict:
+async def drive(
+    url: str,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    concurrency: int,
+    max_requests: int,
+    max_seconds: float,
+) -> dict:
     """Send ``body`` to ``url+path`` from ``concurrency`` workers; latency stats."""
     latencies: list[float] = []
     failures = 0
     issued = 0
     started = time.perf_counter()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=300,
-                                 limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=url, headers=headers, timeout=300, limits=limits
+    ) as client:
 
         async def worker() -> None:
             nonlocal issued, failures
@@ -135,9 +153,13 @@ async def drive(url: str, path: str, body: bytes, headers: dict[str, str], *,
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
     lat = np.asarray(latencies) * 1000
-    return {"requests": len(lat), "errors": failures,
-            "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
-            "req_per_s": len(lat) / elapsed}
+    return {
+        "requests": len(lat),
+        "errors": failures,
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "req_per_s": len(lat) / elapsed,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,9 +177,13 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"training on {args.customers:,} demo customers...")
         tracking_uri, snapshot, rows = prepare(workdir, args.customers)
         key = "bench-key"
-        env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
-               "BENTOML_HOME": str(workdir / "bentoml"), "FIDELITE_API_KEYS": key,
-               "BENTOML_DO_NOT_TRACK": "true"}
+        env = {
+            **os.environ,
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "BENTOML_HOME": str(workdir / "bentoml"),
+            "FIDELITE_API_KEYS": key,
+            "BENTOML_DO_NOT_TRACK": "true",
+        }
         headers = {"Authorization": f"Bearer {key}", "content-type": "application/json"}
         single = json.dumps({"as_of": AS_OF, "features": rows[:1]}).encode()
         big_rows = [dict(rows[i % len(rows)], customer_id=f"b{i}") for i in range(BIG_BATCH)]
@@ -165,16 +191,43 @@ def main(argv: list[str] | None = None) -> int:
         constant = json.dumps({"customer_id": "c1"}).encode()
         console.print(f"10k-row request body: {len(big) / 1e6:.1f} MB")
 
-        fidelite_cmd = [sys.executable, "-m", "fidelite.cli", "serve", "--port", "{port}",
-                        "--snapshot", str(snapshot)]
-        constant_cmd = [sys.executable, "-m", "bentoml", "serve", "constant_service:Constant",
-                        "--working-dir", str(Path(__file__).resolve().parent),
-                        "--host", "127.0.0.1", "--port", "{port}"]
+        fidelite_cmd = [
+            sys.executable,
+            "-m",
+            "fidelite.cli",
+            "serve",
+            "--port",
+            "{port}",
+            "--snapshot",
+            str(snapshot),
+        ]
+        constant_cmd = [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "serve",
+            "constant_service:Constant",
+            "--working-dir",
+            str(Path(__file__).resolve().parent),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+        ]
         scenarios = [
-            ("fidelite", fidelite_cmd, [("predict 1 customer", "/predict", single, small_requests),
-                                        ("predict 10k rows", "/predict", big, big_requests)]),
-            ("constant", constant_cmd, [("bentoml constant", "/constant", constant,
-                                         small_requests)]),
+            (
+                "fidelite",
+                fidelite_cmd,
+                [
+                    ("predict 1 customer", "/predict", single, small_requests),
+                    ("predict 10k rows", "/predict", big, big_requests),
+                ],
+            ),
+            (
+                "constant",
+                constant_cmd,
+                [("bentoml constant", "/constant", constant, small_requests)],
+            ),
         ]
         results = []
         for name, template, cases in scenarios:
@@ -183,9 +236,17 @@ def main(argv: list[str] | None = None) -> int:
             with server(command, env, port, workdir / f"{name}.log") as url:
                 for label, path, body, max_requests in cases:
                     for concurrency in CONCURRENCY:
-                        stats = asyncio.run(drive(
-                            url, path, body, headers, concurrency=concurrency,
-                            max_requests=max_requests, max_seconds=budget_s))
+                        stats = asyncio.run(
+                            drive(
+                                url,
+                                path,
+                                body,
+                                headers,
+                                concurrency=concurrency,
+                                max_requests=max_requests,
+                                max_seconds=budget_s,
+                            )
+                        )
                         results.append({"scenario": label, "concurrency": concurrency, **stats})
                         console.print(results[-1])
     columns = ["scenario", "concurrency", "requests", "errors", "p50_ms", "p99_ms", "req_per_s"]

@@ -191,8 +191,9 @@ def customer_features(
     if vocabulary is None:
         vocabulary = _seen_vocabulary(tx_channel, tx_visible, ev_rows)
 
-    tx_arrays = _transaction_arrays(tx, tx_ids, tx_visible, universe, as_of_day, tx_channel,
-                                    vocabulary.order_channels)
+    tx_arrays = _transaction_arrays(
+        tx, tx_ids, tx_visible, universe, as_of_day, tx_channel, vocabulary.order_channels
+    )
     days = purchase_days(tx_arrays)
     first_known_day = _first_known_day(tx_arrays, signed_up, universe)
     event_arrays = _event_arrays(ev_rows, universe, as_of_day, vocabulary.event_channels)
@@ -291,8 +292,7 @@ def _seen_vocabulary(
 
 def _remap(names: list[str], vocabulary: tuple[str, ...]) -> np.ndarray:
     """Position of each encoded name in ``vocabulary`` (-1 when absent), int64."""
-    return np.array([vocabulary.index(c) if c in vocabulary else -1 for c in names],
-                    dtype=np.int64)
+    return np.array([vocabulary.index(c) if c in vocabulary else -1 for c in names], dtype=np.int64)
 
 
 def _transaction_arrays(
@@ -344,8 +344,9 @@ def _event_rows(
     type_known = np.array([t in known_types for t in type_names] + [False], dtype=bool)
     in_scope = (events["timestamp"] < end).to_numpy() & (code >= 0)
     keep = in_scope & type_known[type_code]
-    return _EventRows(events, code, in_scope, keep, type_code, type_names,
-                      encode_labels(events["channel"]))
+    return _EventRows(
+        events, code, in_scope, keep, type_code, type_names, encode_labels(events["channel"])
+    )
 
 
 def _event_arrays(

@@ -57,19 +57,43 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TRANSACTION_COLUMNS = ("customer_id", "order_id", "timestamp", "amount", "channel",
-                       "discount", "items")
+TRANSACTION_COLUMNS = (
+    "customer_id",
+    "order_id",
+    "timestamp",
+    "amount",
+    "channel",
+    "discount",
+    "items",
+)
 EVENT_COLUMNS = ("customer_id", "timestamp", "channel", "event_type", "campaign_id")
-CUSTOMER_COLUMNS = ("customer_id", "signup_at", "acquisition_channel", "acquisition_cost",
-                    "email_opt_in", "sms_opt_in", "push_opt_in")
+CUSTOMER_COLUMNS = (
+    "customer_id",
+    "signup_at",
+    "acquisition_channel",
+    "acquisition_cost",
+    "email_opt_in",
+    "sms_opt_in",
+    "push_opt_in",
+)
 CONSENT_COLUMNS = ("email_opt_in", "sms_opt_in", "push_opt_in")
 
 # Documented vocabularies. They are not enforced: any other name is kept as-is.
 KNOWN_ORDER_CHANNELS = ("web", "app", "store", "phone", "marketplace")
-KNOWN_EVENT_CHANNELS = ("email", "sms", "push", "web", "app", "store", "social",
-                        "call_center")
-KNOWN_EVENT_TYPES = ("sent", "delivered", "open", "click", "visit", "session",
-                     "add_to_cart", "search", "unsubscribe", "bounce", "complaint")
+KNOWN_EVENT_CHANNELS = ("email", "sms", "push", "web", "app", "store", "social", "call_center")
+KNOWN_EVENT_TYPES = (
+    "sent",
+    "delivered",
+    "open",
+    "click",
+    "visit",
+    "session",
+    "add_to_cart",
+    "search",
+    "unsubscribe",
+    "bounce",
+    "complaint",
+)
 
 MISSING_LABEL = "unknown"
 _MAX_SAMPLES = 5
@@ -136,7 +160,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if kind is None:
         raise DataContractError(
             f"{path}: unsupported file type; expected .csv, .csv.gz, .parquet, .pq "
-            "or a directory of Parquet files")
+            "or a directory of Parquet files"
+        )
     try:
         if kind == "csv":
             return pd.read_csv(path, dtype={c: str for c in _TEXT_ID_COLUMNS})
@@ -154,8 +179,8 @@ def _resolve(source: str | Path | pd.DataFrame, name: str) -> _Table:
         return _Table(source, name)
     if not isinstance(source, (str, Path)):
         raise DataContractError(
-            f"{name}: expected a file path or a pandas DataFrame, got "
-            f"{type(source).__name__}")
+            f"{name}: expected a file path or a pandas DataFrame, got {type(source).__name__}"
+        )
     path = Path(source)
     return _Table(read_table(path), str(path), is_csv=path.name.lower().endswith(_CSV_SUFFIXES))
 
@@ -167,8 +192,9 @@ def _row_reference(table: _Table, position: int) -> str:
     return f"row {position}"
 
 
-def _fail(table: _Table, column: str, problem: str, bad: np.ndarray,
-          values: pd.Series) -> DataContractError:
+def _fail(
+    table: _Table, column: str, problem: str, bad: np.ndarray, values: pd.Series
+) -> DataContractError:
     """Build an error naming the table, the column and a sample of bad rows.
 
     ``bad`` is a boolean mask over rows, shape (n_rows,).
@@ -176,10 +202,11 @@ def _fail(table: _Table, column: str, problem: str, bad: np.ndarray,
     positions = np.flatnonzero(bad)
     samples = ", ".join(
         f"{_row_reference(table, int(p))}: {column}={values.iloc[p]!r}"
-        for p in positions[:_MAX_SAMPLES])
+        for p in positions[:_MAX_SAMPLES]
+    )
     return DataContractError(
-        f"{table.label}: column '{column}': {problem} in {len(positions)} row(s); "
-        f"e.g. {samples}")
+        f"{table.label}: column '{column}': {problem} in {len(positions)} row(s); e.g. {samples}"
+    )
 
 
 def _require_columns(table: _Table, required: tuple[str, ...]) -> None:
@@ -189,7 +216,8 @@ def _require_columns(table: _Table, required: tuple[str, ...]) -> None:
     if missing:
         raise DataContractError(
             f"{table.label}: missing required column(s) {missing}; "
-            f"found columns {list(map(str, table.frame.columns))}")
+            f"found columns {list(map(str, table.frame.columns))}"
+        )
 
 
 # --------------------------------------------------------------------------- columns
@@ -221,8 +249,13 @@ def _as_timestamp(table: _Table, column: str, *, allow_missing: bool) -> pd.Seri
         parsed = values
     elif pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         # Epoch numbers are ambiguous (s, ms, ns?); refuse rather than guess.
-        raise _fail(table, column, "expected ISO-8601 text or datetimes, got numbers",
-                    values.notna().to_numpy(), values)
+        raise _fail(
+            table,
+            column,
+            "expected ISO-8601 text or datetimes, got numbers",
+            values.notna().to_numpy(),
+            values,
+        )
     else:
         parsed = _parse_timestamp_text(values)
     parsed = parsed.astype("datetime64[ns]")
@@ -242,18 +275,23 @@ def _parse_timestamp_text(values: pd.Series) -> pd.Series:
         # Non-ISO text (e.g. "03/01/2024 10:00") is rare, so only those rows pay for
         # the slow per-element "mixed" parser.
         parsed = parsed.copy()
-        parsed[retry] = pd.to_datetime(values[retry], utc=True, errors="coerce",
-                                       format="mixed")
+        parsed[retry] = pd.to_datetime(values[retry], utc=True, errors="coerce", format="mixed")
     return parsed.dt.tz_localize(None)
 
 
-def _as_number(table: _Table, column: str, *, allow_missing: bool,
-               fill: float | None = None) -> pd.Series:
+def _as_number(
+    table: _Table, column: str, *, allow_missing: bool, fill: float | None = None
+) -> pd.Series:
     """Normalise a numeric column to float64."""
     values = table.frame[column]
     if pd.api.types.is_bool_dtype(values):
-        raise _fail(table, column, "expected numbers, got booleans",
-                    np.ones(len(values), dtype=bool), values)
+        raise _fail(
+            table,
+            column,
+            "expected numbers, got booleans",
+            np.ones(len(values), dtype=bool),
+            values,
+        )
     if pd.api.types.is_numeric_dtype(values):
         numbers = values.astype("float64")
     else:
@@ -279,9 +317,13 @@ def _as_lower_category(frame: pd.DataFrame, column: str) -> pd.Series:
     values (and an absent column) become ``"unknown"``.
     """
     if column not in frame.columns:
-        return pd.Series(pd.Categorical.from_codes(np.zeros(len(frame), dtype=np.int8),
-                                                   categories=[MISSING_LABEL]),
-                         index=frame.index, name=column)
+        return pd.Series(
+            pd.Categorical.from_codes(
+                np.zeros(len(frame), dtype=np.int8), categories=[MISSING_LABEL]
+            ),
+            index=frame.index,
+            name=column,
+        )
     values = frame[column]
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes = values.cat.codes.to_numpy()
@@ -294,8 +336,11 @@ def _as_lower_category(frame: pd.DataFrame, column: str) -> pd.Series:
         codes = np.where(codes < 0, len(uniques), codes)
     # Distinct raw spellings ("Email", " email") may collapse onto one name.
     categories, remap = np.unique(np.array(names, dtype=object), return_inverse=True)
-    return pd.Series(pd.Categorical.from_codes(remap[codes], categories=categories),
-                     index=frame.index, name=column)
+    return pd.Series(
+        pd.Categorical.from_codes(remap[codes], categories=categories),
+        index=frame.index,
+        name=column,
+    )
 
 
 def _as_lower_text(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -333,11 +378,11 @@ def _as_flag(table: _Table, column: str) -> pd.Series:
     unknown = [w not in _TRUE_WORDS and w not in _FALSE_WORDS for w in words]
     bad = np.isin(codes, np.flatnonzero(unknown))
     if bad.any():
-        raise _fail(table, column, "expected a boolean (true/false, yes/no, 1/0)",
-                    bad, values)
+        raise _fail(table, column, "expected a boolean (true/false, yes/no, 1/0)", bad, values)
     truth = np.array([w in _TRUE_WORDS for w in words] + [False], dtype=bool)
-    return pd.Series(truth[np.where(codes < 0, len(uniques), codes)], index=frame.index,
-                     name=column)
+    return pd.Series(
+        truth[np.where(codes < 0, len(uniques), codes)], index=frame.index, name=column
+    )
 
 
 def _finish(columns: dict[str, pd.Series]) -> pd.DataFrame:
@@ -345,8 +390,9 @@ def _finish(columns: dict[str, pd.Series]) -> pd.DataFrame:
     return pd.DataFrame({name: col.array for name, col in columns.items()}, copy=False)
 
 
-def _drop_duplicates(frame: pd.DataFrame, duplicated: np.ndarray, label: str,
-                     what: str) -> pd.DataFrame:
+def _drop_duplicates(
+    frame: pd.DataFrame, duplicated: np.ndarray, label: str, what: str
+) -> pd.DataFrame:
     """Drop rows flagged in the boolean mask ``duplicated`` (shape (n_rows,))."""
     n_dropped = int(duplicated.sum())
     if n_dropped:
@@ -366,15 +412,17 @@ def _duplicated_orders(order_id: pd.Series, amount: pd.Series) -> np.ndarray:
     shared = order_id.duplicated(keep=False).to_numpy()
     duplicated = np.zeros(len(order_id), dtype=bool)
     if shared.any():
-        key = pd.DataFrame({"order_id": order_id[shared].array,
-                            "is_refund": amount.to_numpy()[shared] < 0})
+        key = pd.DataFrame(
+            {"order_id": order_id[shared].array, "is_refund": amount.to_numpy()[shared] < 0}
+        )
         duplicated[shared] = key.duplicated(keep="first").to_numpy()
     return duplicated
 
 
 # --------------------------------------------------------------------------- loaders
-def load_transactions(source: str | Path | pd.DataFrame, *,
-                      name: str = "transactions") -> pd.DataFrame:
+def load_transactions(
+    source: str | Path | pd.DataFrame, *, name: str = "transactions"
+) -> pd.DataFrame:
     """Load, validate and normalise the transactions table.
 
     Parameters
@@ -411,12 +459,16 @@ def load_transactions(source: str | Path | pd.DataFrame, *,
         "timestamp": _as_timestamp(table, "timestamp", allow_missing=False),
         "amount": amount,
         "channel": _as_lower_category(frame, "channel"),
-        "discount": (_as_number(table, "discount", allow_missing=True, fill=0.0)
-                     if "discount" in frame.columns
-                     else pd.Series(0.0, index=frame.index)),
-        "items": (_as_number(table, "items", allow_missing=True)
-                  if "items" in frame.columns
-                  else pd.Series(np.nan, index=frame.index)),
+        "discount": (
+            _as_number(table, "discount", allow_missing=True, fill=0.0)
+            if "discount" in frame.columns
+            else pd.Series(0.0, index=frame.index)
+        ),
+        "items": (
+            _as_number(table, "items", allow_missing=True)
+            if "items" in frame.columns
+            else pd.Series(np.nan, index=frame.index)
+        ),
     }
     result = _finish(columns)
     duplicated = _duplicated_orders(result["order_id"], result["amount"])
@@ -443,19 +495,20 @@ def load_events(source: str | Path | pd.DataFrame, *, name: str = "events") -> p
     table = _resolve(source, name)
     _require_columns(table, ("customer_id", "timestamp", "channel", "event_type"))
     frame = table.frame
-    result = _finish({
-        "customer_id": _as_id(table, "customer_id"),
-        "timestamp": _as_timestamp(table, "timestamp", allow_missing=False),
-        "channel": _as_lower_category(frame, "channel"),
-        "event_type": _as_lower_category(frame, "event_type"),
-        "campaign_id": _as_optional_text(frame, "campaign_id"),
-    })
+    result = _finish(
+        {
+            "customer_id": _as_id(table, "customer_id"),
+            "timestamp": _as_timestamp(table, "timestamp", allow_missing=False),
+            "channel": _as_lower_category(frame, "channel"),
+            "event_type": _as_lower_category(frame, "event_type"),
+            "campaign_id": _as_optional_text(frame, "campaign_id"),
+        }
+    )
     result.attrs["duplicates_dropped"] = 0
     return result
 
 
-def load_customers(source: str | Path | pd.DataFrame, *,
-                   name: str = "customers") -> pd.DataFrame:
+def load_customers(source: str | Path | pd.DataFrame, *, name: str = "customers") -> pd.DataFrame:
     """Load, validate and normalise the customers table.
 
     Returns
@@ -480,13 +533,17 @@ def load_customers(source: str | Path | pd.DataFrame, *,
     frame = table.frame
     columns: dict[str, pd.Series] = {
         "customer_id": _as_id(table, "customer_id"),
-        "signup_at": (_as_timestamp(table, "signup_at", allow_missing=True)
-                      if "signup_at" in frame.columns
-                      else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")),
+        "signup_at": (
+            _as_timestamp(table, "signup_at", allow_missing=True)
+            if "signup_at" in frame.columns
+            else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+        ),
         "acquisition_channel": _as_lower_text(frame, "acquisition_channel"),
-        "acquisition_cost": (_as_number(table, "acquisition_cost", allow_missing=True)
-                             if "acquisition_cost" in frame.columns
-                             else pd.Series(np.nan, index=frame.index)),
+        "acquisition_cost": (
+            _as_number(table, "acquisition_cost", allow_missing=True)
+            if "acquisition_cost" in frame.columns
+            else pd.Series(np.nan, index=frame.index)
+        ),
     }
     for flag in CONSENT_COLUMNS:
         columns[flag] = _as_flag(table, flag)

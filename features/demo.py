@@ -41,8 +41,9 @@ __all__ = ["DemoData", "generate_demo_data", "write_demo_data"]
 
 _NS_PER_DAY = 86_400 * 10**9
 
-ACQUISITION_CHANNELS = np.array(["paid_search", "paid_social", "organic", "referral",
-                                 "affiliate", "retail_store"])
+ACQUISITION_CHANNELS = np.array(
+    ["paid_search", "paid_social", "organic", "referral", "affiliate", "retail_store"]
+)
 _ACQUISITION_SHARE = np.array([0.25, 0.20, 0.25, 0.10, 0.08, 0.12])
 _ACQUISITION_COST_MEAN = np.array([45.0, 35.0, 5.0, 20.0, 25.0, 10.0])  # currency
 # Purchase-rate multipliers: referred and store-acquired customers buy a bit more often.
@@ -103,8 +104,9 @@ class _Population:
     opt_in: dict[str, np.ndarray]
 
 
-def generate_demo_data(n_customers: int, *, seed: int = 0, start: str = "2024-01-01",
-                       end: str = "2025-12-31") -> DemoData:
+def generate_demo_data(
+    n_customers: int, *, seed: int = 0, start: str = "2024-01-01", end: str = "2025-12-31"
+) -> DemoData:
     """Generate a deterministic synthetic customer base.
 
     Parameters
@@ -164,8 +166,9 @@ def _segment_starts(owner: np.ndarray, n_owners: int) -> np.ndarray:
     return np.searchsorted(owner, np.arange(n_owners))
 
 
-def _poisson_points(rng: np.random.Generator, rate: np.ndarray, begin: np.ndarray,
-                    end: float) -> tuple[np.ndarray, np.ndarray]:
+def _poisson_points(
+    rng: np.random.Generator, rate: np.ndarray, begin: np.ndarray, end: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Homogeneous Poisson points per customer on ``[begin_i, end)``.
 
     Returns ``(owner, time)`` arrays of equal length, sorted by owner then time.
@@ -180,15 +183,18 @@ def _poisson_points(rng: np.random.Generator, rate: np.ndarray, begin: np.ndarra
 
 def _season(calendar: pd.DatetimeIndex, time: np.ndarray) -> np.ndarray:
     day = time.astype(np.int64)
-    return (_WEEKDAY_LIFT[calendar.dayofweek.to_numpy()[day]]
-            * _MONTH_LIFT[calendar.month.to_numpy()[day] - 1])
+    return (
+        _WEEKDAY_LIFT[calendar.dayofweek.to_numpy()[day]]
+        * _MONTH_LIFT[calendar.month.to_numpy()[day] - 1]
+    )
 
 
 def _engagement_level(time: np.ndarray, dropout: np.ndarray) -> np.ndarray:
     """Engagement multiplier in [0.05, 1]: fades before dropout, stays low after."""
     to_dropout = dropout - time
     fading = _FLOOR_BEFORE_DROPOUT + (1 - _FLOOR_BEFORE_DROPOUT) * np.clip(
-        to_dropout / _DECLINE_DAYS, 0.0, 1.0)
+        to_dropout / _DECLINE_DAYS, 0.0, 1.0
+    )
     return np.where(to_dropout < 0, _FLOOR_AFTER_DROPOUT, fading)
 
 
@@ -196,7 +202,8 @@ def _timestamps(origin: pd.Timestamp, days: np.ndarray) -> np.ndarray:
     """Day offsets → datetime64[ns], truncated to whole seconds."""
     seconds = np.floor(days * 86_400).astype(np.int64)
     return np.datetime64(origin.as_unit("ns").to_datetime64()) + seconds.astype(
-        "timedelta64[s]").astype("timedelta64[ns]")
+        "timedelta64[s]"
+    ).astype("timedelta64[ns]")
 
 
 def _prefixed_ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
@@ -204,8 +211,9 @@ def _prefixed_ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- customers
-def _simulate_population(rng: np.random.Generator, n: int, span: float,
-                         calendar: pd.DatetimeIndex) -> tuple[_Population, pd.DataFrame]:
+def _simulate_population(
+    rng: np.random.Generator, n: int, span: float, calendar: pd.DatetimeIndex
+) -> tuple[_Population, pd.DataFrame]:
     signup = rng.random(n) * span
     acquisition = rng.choice(len(ACQUISITION_CHANNELS), size=n, p=_ACQUISITION_SHARE)
     # Gamma heterogeneity: mean ~0.022 purchases/day (~8 a year), long right tail.
@@ -226,17 +234,27 @@ def _simulate_population(rng: np.random.Generator, n: int, span: float,
     opt_in = {c: rng.random(n) < share for c, share in _OPT_IN_RATE.items()}
     population = _Population(
         ids=_prefixed_ids("C", np.arange(1, n + 1), 7),
-        signup=signup, acquisition=acquisition, rate=rate, dropout_p=dropout_p,
-        dropout_time=dropout_time, order_channel_cdf=np.cumsum(channel_mix, axis=1),
-        preferred=rng.choice(len(ENGAGEMENT_CHANNELS), size=n,
-                             p=[0.3, 0.1, 0.15, 0.2, 0.15, 0.1]),
-        opt_in=opt_in)
+        signup=signup,
+        acquisition=acquisition,
+        rate=rate,
+        dropout_p=dropout_p,
+        dropout_time=dropout_time,
+        order_channel_cdf=np.cumsum(channel_mix, axis=1),
+        preferred=rng.choice(len(ENGAGEMENT_CHANNELS), size=n, p=[0.3, 0.1, 0.15, 0.2, 0.15, 0.1]),
+        opt_in=opt_in,
+    )
     return population, purchases.drop(columns="last_before_dropout")
 
 
-def _simulate_purchases(rng: np.random.Generator, rate: np.ndarray, dropout_p: np.ndarray,
-                        first: np.ndarray, buys: np.ndarray, span: float,
-                        calendar: pd.DatetimeIndex) -> pd.DataFrame:
+def _simulate_purchases(
+    rng: np.random.Generator,
+    rate: np.ndarray,
+    dropout_p: np.ndarray,
+    first: np.ndarray,
+    buys: np.ndarray,
+    span: float,
+    calendar: pd.DatetimeIndex,
+) -> pd.DataFrame:
     """Purchase times (days) of every buyer, up to and including their dropout purchase.
 
     Returns a frame with ``owner`` (customer index), ``time`` (days since start) and
@@ -260,30 +278,43 @@ def _simulate_purchases(rng: np.random.Generator, rate: np.ndarray, dropout_p: n
     allowed = rng.geometric(np.clip(dropout_p, 1e-6, 1.0))
     rank = np.arange(len(owner)) - _segment_starts(owner, n)[owner] + 1
     alive = rank <= allowed[owner]
-    return pd.DataFrame({"owner": owner[alive], "time": time[alive],
-                         "last_before_dropout": (rank == allowed[owner])[alive]})
+    return pd.DataFrame(
+        {
+            "owner": owner[alive],
+            "time": time[alive],
+            "last_before_dropout": (rank == allowed[owner])[alive],
+        }
+    )
 
 
-def _customers_table(rng: np.random.Generator, pop: _Population,
-                     origin: pd.Timestamp) -> pd.DataFrame:
+def _customers_table(
+    rng: np.random.Generator, pop: _Population, origin: pd.Timestamp
+) -> pd.DataFrame:
     cost_mean = _ACQUISITION_COST_MEAN[pop.acquisition]
     cost = np.round(rng.gamma(4.0, cost_mean / 4.0), 2)
-    return pd.DataFrame({
-        "customer_id": pop.ids,
-        "signup_at": _timestamps(origin, pop.signup),
-        "acquisition_channel": ACQUISITION_CHANNELS[pop.acquisition],
-        "acquisition_cost": cost,
-        # Consent as given at signup; later withdrawals appear as unsubscribe events.
-        "email_opt_in": pop.opt_in["email"],
-        "sms_opt_in": pop.opt_in["sms"],
-        "push_opt_in": pop.opt_in["push"],
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": pop.ids,
+            "signup_at": _timestamps(origin, pop.signup),
+            "acquisition_channel": ACQUISITION_CHANNELS[pop.acquisition],
+            "acquisition_cost": cost,
+            # Consent as given at signup; later withdrawals appear as unsubscribe events.
+            "email_opt_in": pop.opt_in["email"],
+            "sms_opt_in": pop.opt_in["sms"],
+            "push_opt_in": pop.opt_in["push"],
+        }
+    )
 
 
 # --------------------------------------------------------------------------- transactions
-def _transactions_table(rng: np.random.Generator, pop: _Population, purchases: pd.DataFrame,
-                        span: float, calendar: pd.DatetimeIndex,
-                        origin: pd.Timestamp) -> pd.DataFrame:
+def _transactions_table(
+    rng: np.random.Generator,
+    pop: _Population,
+    purchases: pd.DataFrame,
+    span: float,
+    calendar: pd.DatetimeIndex,
+    origin: pd.Timestamp,
+) -> pd.DataFrame:
     owner = purchases["owner"].to_numpy()
     time = purchases["time"].to_numpy()
     n_orders = len(owner)
@@ -297,19 +328,29 @@ def _transactions_table(rng: np.random.Generator, pop: _Population, purchases: p
     items = 1 + rng.poisson(amount / 40.0)
     channel_index = (rng.random(n_orders)[:, None] > pop.order_channel_cdf[owner]).sum(axis=1)
     order_ids = _prefixed_ids("O", np.arange(1, n_orders + 1), 8)
-    orders = pd.DataFrame({
-        "customer_id": pd.array(pop.ids, dtype="str").take(owner), "order_id": order_ids,
-        "timestamp": _timestamps(origin, time), "amount": amount,
-        "channel": ORDER_CHANNELS[np.minimum(channel_index, len(ORDER_CHANNELS) - 1)],
-        "discount": discount, "items": items.astype(float),
-    })
+    orders = pd.DataFrame(
+        {
+            "customer_id": pd.array(pop.ids, dtype="str").take(owner),
+            "order_id": order_ids,
+            "timestamp": _timestamps(origin, time),
+            "amount": amount,
+            "channel": ORDER_CHANNELS[np.minimum(channel_index, len(ORDER_CHANNELS) - 1)],
+            "discount": discount,
+            "items": items.astype(float),
+        }
+    )
     refunds = _refunds(rng, orders, time, span, origin)
     table = pd.concat([orders, refunds], ignore_index=True)
     return table.sort_values(["timestamp", "order_id"], kind="stable", ignore_index=True)
 
 
-def _refunds(rng: np.random.Generator, orders: pd.DataFrame, time: np.ndarray, span: float,
-             origin: pd.Timestamp) -> pd.DataFrame:
+def _refunds(
+    rng: np.random.Generator,
+    orders: pd.DataFrame,
+    time: np.ndarray,
+    span: float,
+    origin: pd.Timestamp,
+) -> pd.DataFrame:
     """About 4% of orders come back: full or partial refunds 1-30 days later."""
     refund_time = time + 1.0 + rng.exponential(8.0, len(time))
     refunded = (rng.random(len(time)) < 0.04) & (refund_time < span)
@@ -323,8 +364,13 @@ def _refunds(rng: np.random.Generator, orders: pd.DataFrame, time: np.ndarray, s
 
 
 # --------------------------------------------------------------------------- events
-def _events_table(rng: np.random.Generator, pop: _Population, purchases: pd.DataFrame,
-                  span: float, origin: pd.Timestamp) -> pd.DataFrame:
+def _events_table(
+    rng: np.random.Generator,
+    pop: _Population,
+    purchases: pd.DataFrame,
+    span: float,
+    origin: pd.Timestamp,
+) -> pd.DataFrame:
     parts = [_campaign_events(rng, pop, channel, span) for channel in _CAMPAIGN_EVERY_DAYS]
     parts.append(_browsing_events(rng, pop, span))
     parts.append(_purchase_journey_events(rng, pop, purchases))
@@ -335,42 +381,69 @@ def _events_table(rng: np.random.Generator, pop: _Population, purchases: pd.Data
     pick = np.flatnonzero(inside)[order]
     # Integer codes + arrow `take` avoid materialising millions of Python strings.
     campaign_codes, campaign_index = np.unique(campaign[pick], return_inverse=True)
-    campaign_names = [None if code < 0 else
-                      f"{_EVENT_CHANNELS[code // _CAMPAIGN_CODE_BASE]}-"
-                      f"{code % _CAMPAIGN_CODE_BASE:03d}" for code in campaign_codes]
+    campaign_names = [
+        None
+        if code < 0
+        else f"{_EVENT_CHANNELS[code // _CAMPAIGN_CODE_BASE]}-{code % _CAMPAIGN_CODE_BASE:03d}"
+        for code in campaign_codes
+    ]
     names = pd.array([n or "" for n in campaign_names], dtype="str")
     campaign_index = np.where(campaign[pick] < 0, -1, campaign_index)
-    return pd.DataFrame({
-        "customer_id": pd.array(pop.ids, dtype="str").take(owner[pick]),
-        "timestamp": _timestamps(origin, time[pick]),
-        "channel": pd.Categorical.from_codes(channel[pick], categories=_EVENT_CHANNELS),
-        "event_type": pd.Categorical.from_codes(event_type[pick], categories=_EVENT_TYPES),
-        "campaign_id": names.take(campaign_index, allow_fill=True),
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": pd.array(pop.ids, dtype="str").take(owner[pick]),
+            "timestamp": _timestamps(origin, time[pick]),
+            "channel": pd.Categorical.from_codes(channel[pick], categories=_EVENT_CHANNELS),
+            "event_type": pd.Categorical.from_codes(event_type[pick], categories=_EVENT_TYPES),
+            "campaign_id": names.take(campaign_index, allow_fill=True),
+        }
+    )
 
 
 _EVENT_CHANNELS = ("email", "sms", "push", "web", "app", "store", "social", "call_center")
-_EVENT_TYPES = ("sent", "delivered", "open", "click", "unsubscribe", "bounce", "session",
-                "search", "add_to_cart", "visit", "share", "complaint")
+_EVENT_TYPES = (
+    "sent",
+    "delivered",
+    "open",
+    "click",
+    "unsubscribe",
+    "bounce",
+    "session",
+    "search",
+    "add_to_cart",
+    "visit",
+    "share",
+    "complaint",
+)
 _CAMPAIGN_CODE_BASE = 10_000  # campaign code = channel index * base + campaign number
 _EventParts = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def _event_parts(owner: np.ndarray, time: np.ndarray, channel: str, event_type: str,
-                 campaign: np.ndarray | None = None) -> _EventParts:
+def _event_parts(
+    owner: np.ndarray,
+    time: np.ndarray,
+    channel: str,
+    event_type: str,
+    campaign: np.ndarray | None = None,
+) -> _EventParts:
     """Bundle events of one (channel, event_type) as (owner, time, codes...) arrays."""
     size = len(owner)
-    return (owner, time, np.full(size, _EVENT_CHANNELS.index(channel), dtype=np.int8),
-            np.full(size, _EVENT_TYPES.index(event_type), dtype=np.int8),
-            campaign if campaign is not None else np.full(size, -1, dtype=np.int64))
+    return (
+        owner,
+        time,
+        np.full(size, _EVENT_CHANNELS.index(channel), dtype=np.int8),
+        np.full(size, _EVENT_TYPES.index(event_type), dtype=np.int8),
+        campaign if campaign is not None else np.full(size, -1, dtype=np.int64),
+    )
 
 
 def _concat_parts(parts: list[_EventParts]) -> _EventParts:
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(5))  # type: ignore
 
 
-def _campaign_events(rng: np.random.Generator, pop: _Population, channel: str,
-                     span: float) -> _EventParts:
+def _campaign_events(
+    rng: np.random.Generator, pop: _Population, channel: str, span: float
+) -> _EventParts:
     """Broadcast campaigns to consenting customers, with their responses.
 
     Sending stops after a customer unsubscribes; opens/clicks depend on engagement.
@@ -399,26 +472,39 @@ def _campaign_events(rng: np.random.Generator, pop: _Population, channel: str,
     bad_address = rng.random(n) < (0.03 if channel == "email" else 0.01)
     bounced = bad_address[owner]
     if channel == "email":
-        parts.append(_event_parts(owner[bounced], time[bounced] + 0.001, channel, "bounce",
-                                  campaign_ids[bounced]))
+        parts.append(
+            _event_parts(
+                owner[bounced], time[bounced] + 0.001, channel, "bounce", campaign_ids[bounced]
+            )
+        )
     else:
         delivered = ~bounced
         if channel == "sms":
-            parts.append(_event_parts(owner[delivered], time[delivered] + 0.0005, channel,
-                                      "delivered", campaign_ids[delivered]))
+            parts.append(
+                _event_parts(
+                    owner[delivered],
+                    time[delivered] + 0.0005,
+                    channel,
+                    "delivered",
+                    campaign_ids[delivered],
+                )
+            )
     reached = ~bounced
     opened = reached & (rng.random(len(owner)) < _BASE_OPEN_RATE[channel] * affinity)
     open_time = time + rng.exponential(0.3, len(owner))
-    parts.append(_event_parts(owner[opened], open_time[opened], channel, "open",
-                              campaign_ids[opened]))
+    parts.append(
+        _event_parts(owner[opened], open_time[opened], channel, "open", campaign_ids[opened])
+    )
     clickable = opened if channel == "email" else reached
     clicked = clickable & (rng.random(len(owner)) < _BASE_CLICK_RATE[channel] * affinity)
     click_time = open_time + rng.exponential(0.005, len(owner))
-    parts.append(_event_parts(owner[clicked], click_time[clicked], channel, "click",
-                              campaign_ids[clicked]))
+    parts.append(
+        _event_parts(owner[clicked], click_time[clicked], channel, "click", campaign_ids[clicked])
+    )
     unsub = unsubscribed & reached
-    parts.append(_event_parts(owner[unsub], open_time[unsub], channel, "unsubscribe",
-                              campaign_ids[unsub]))
+    parts.append(
+        _event_parts(owner[unsub], open_time[unsub], channel, "unsubscribe", campaign_ids[unsub])
+    )
     return _concat_parts(parts)
 
 
@@ -429,8 +515,11 @@ def _browsing_events(rng: np.random.Generator, pop: _Population, span: float) ->
     store_share = pop.order_channel_cdf[:, 2] - pop.order_channel_cdf[:, 1]
     preferred = ENGAGEMENT_CHANNELS[pop.preferred]
     parts = []
-    for channel, share, base in (("web", web_share, 0.02), ("app", app_share, 0.02),
-                                 ("store", store_share, 0.006)):
+    for channel, share, base in (
+        ("web", web_share, 0.02),
+        ("app", app_share, 0.02),
+        ("store", store_share, 0.006),
+    ):
         boost = np.where(preferred == channel, 2.0, 1.0)
         rate = (base + 0.8 * pop.rate) * share * boost * 1.6
         owner, time = _poisson_points(rng, rate, pop.signup, span)
@@ -443,25 +532,25 @@ def _browsing_events(rng: np.random.Generator, pop: _Population, span: float) ->
         searched = rng.random(len(owner)) < 0.35
         parts.append(_event_parts(owner[searched], time[searched] + 0.002, channel, "search"))
         carted = rng.random(len(owner)) < 0.15
-        parts.append(_event_parts(owner[carted], time[carted] + 0.004, channel,
-                                  "add_to_cart"))
+        parts.append(_event_parts(owner[carted], time[carted] + 0.004, channel, "add_to_cart"))
     return _concat_parts(parts)
 
 
-def _purchase_journey_events(rng: np.random.Generator, pop: _Population,
-                             purchases: pd.DataFrame) -> _EventParts:
+def _purchase_journey_events(
+    rng: np.random.Generator, pop: _Population, purchases: pd.DataFrame
+) -> _EventParts:
     """Most orders are preceded by a session and an add-to-cart on web or app."""
     owner = purchases["owner"].to_numpy()
     time = purchases["time"].to_numpy()
     online = rng.random(len(owner)) < 0.7
-    on_app = rng.random(len(owner)) < (pop.order_channel_cdf[owner, 1] - pop.order_channel_cdf[
-        owner, 0]) / np.maximum(pop.order_channel_cdf[owner, 1], 1e-9)
+    on_app = rng.random(len(owner)) < (
+        pop.order_channel_cdf[owner, 1] - pop.order_channel_cdf[owner, 0]
+    ) / np.maximum(pop.order_channel_cdf[owner, 1], 1e-9)
     lead = rng.exponential(0.01, len(owner)) + 0.001
     parts = []
     for channel, mask in (("web", online & ~on_app), ("app", online & on_app)):
         parts.append(_event_parts(owner[mask], time[mask] - lead[mask], channel, "session"))
-        parts.append(_event_parts(owner[mask], time[mask] - lead[mask] / 2, channel,
-                                  "add_to_cart"))
+        parts.append(_event_parts(owner[mask], time[mask] - lead[mask] / 2, channel, "add_to_cart"))
     return _concat_parts(parts)
 
 

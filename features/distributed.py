@@ -81,10 +81,18 @@ Loader = Callable[..., pd.DataFrame]
 # One placeholder row per table: loading it and keeping zero rows gives the exact
 # normalised dtypes for empty partitions (the loaders refuse empty tables).
 _PLACEHOLDERS: dict[str, dict[str, list[Any]]] = {
-    "transactions": {"customer_id": ["_"], "order_id": ["_"], "timestamp": ["2000-01-01"],
-                     "amount": [0.0]},
-    "events": {"customer_id": ["_"], "timestamp": ["2000-01-01"], "channel": ["_"],
-               "event_type": ["_"]},
+    "transactions": {
+        "customer_id": ["_"],
+        "order_id": ["_"],
+        "timestamp": ["2000-01-01"],
+        "amount": [0.0],
+    },
+    "events": {
+        "customer_id": ["_"],
+        "timestamp": ["2000-01-01"],
+        "channel": ["_"],
+        "event_type": ["_"],
+    },
     "customers": {"customer_id": ["_"]},
 }
 _LOADERS: dict[str, Loader] = {
@@ -156,11 +164,13 @@ def _read(source: DaskSource, name: str) -> dd.DataFrame:
     if isinstance(source, dd.DataFrame):
         return source
     if isinstance(source, pd.DataFrame):
-        return dd.from_pandas(source, npartitions=max(1, min(8, len(source) // 100_000 + 1)),
-                              sort=False)
+        return dd.from_pandas(
+            source, npartitions=max(1, min(8, len(source) // 100_000 + 1)), sort=False
+        )
     if not isinstance(source, (str, Path)):
-        raise TypeError(f"{name}: expected a Dask/pandas DataFrame or a path/URL, got "
-                        f"{type(source).__name__}")
+        raise TypeError(
+            f"{name}: expected a Dask/pandas DataFrame or a path/URL, got {type(source).__name__}"
+        )
     location = str(source)
     if location.lower().endswith(_CSV_SUFFIXES):
         # Gzip is not splittable: one partition per file then.
@@ -190,8 +200,9 @@ def _prepare_partition(
         frame = _empty_normalised(name)
     if "timestamp" in frame.columns:
         frame = frame.loc[(frame["timestamp"] < end).to_numpy()]
-    frame = frame.astype({c: "str" for c in frame.columns
-                          if isinstance(frame[c].dtype, pd.CategoricalDtype)})
+    frame = frame.astype(
+        {c: "str" for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)}
+    )
     positions = np.arange(len(frame), dtype=np.int64) + number * _ROWS_PER_PARTITION
     return frame.assign(**{ROW_COLUMN: positions}).reset_index(drop=True)
 
@@ -202,14 +213,18 @@ def _with_bucket(frame: pd.DataFrame, npartitions: int) -> pd.DataFrame:
 
 
 def _cut_and_bucket(
-    part: pd.DataFrame, name: str, end: pd.Timestamp, npartitions: int,
+    part: pd.DataFrame,
+    name: str,
+    end: pd.Timestamp,
+    npartitions: int,
     partition_info: dict | None = None,
 ) -> pd.DataFrame:
     return _with_bucket(_prepare_partition(part, name, end, partition_info), npartitions)
 
 
-def _co_partition(source: DaskSource, name: str, end: pd.Timestamp,
-                  npartitions: int) -> dd.DataFrame:
+def _co_partition(
+    source: DaskSource, name: str, end: pd.Timestamp, npartitions: int
+) -> dd.DataFrame:
     """Normalise, cut at ``end`` and shuffle so partition k holds bucket k exactly."""
     frame = _read(source, name)
     meta = _with_bucket(_prepare_partition(frame._meta, name, end), npartitions)
@@ -277,16 +292,21 @@ def partition_by_customer(
     CustomerPartitions
     """
     _, end = as_of_bounds(as_of)
-    frames = {"transactions": _read(transactions, "transactions"),
-              "events": None if events is None else _read(events, "events"),
-              "customers": None if customers is None else _read(customers, "customers")}
+    frames = {
+        "transactions": _read(transactions, "transactions"),
+        "events": None if events is None else _read(events, "events"),
+        "customers": None if customers is None else _read(customers, "customers"),
+    }
     n = int(npartitions or _default_npartitions(*frames.values()))
     if n < 1:
         raise ValueError(f"npartitions must be >= 1, got {npartitions}")
-    shuffled = {name: None if frame is None else _co_partition(frame, name, end, n)
-                for name, frame in frames.items()}
-    return CustomerPartitions(shuffled["transactions"], shuffled["events"],
-                              shuffled["customers"], end)
+    shuffled = {
+        name: None if frame is None else _co_partition(frame, name, end, n)
+        for name, frame in frames.items()
+    }
+    return CustomerPartitions(
+        shuffled["transactions"], shuffled["events"], shuffled["customers"], end
+    )
 
 
 # --------------------------------------------------------------------------- features
@@ -311,33 +331,61 @@ def _restore(frame: pd.DataFrame | None, name: str) -> pd.DataFrame | None:
 
 
 def _partition_vocabulary(
-    tx: pd.DataFrame, ev: pd.DataFrame | None, cu: pd.DataFrame | None, *,
-    as_of: Any, params: FeatureParams,
+    tx: pd.DataFrame,
+    ev: pd.DataFrame | None,
+    cu: pd.DataFrame | None,
+    *,
+    as_of: Any,
+    params: FeatureParams,
 ) -> pd.DataFrame:
     """Channels seen in one partition, as rows of (``table``, ``channel``)."""
-    vocabulary = channel_vocabulary(_restore(tx, "transactions"), _restore(ev, "events"),
-                                    _restore(cu, "customers"), as_of=as_of, params=params)
+    vocabulary = channel_vocabulary(
+        _restore(tx, "transactions"),
+        _restore(ev, "events"),
+        _restore(cu, "customers"),
+        as_of=as_of,
+        params=params,
+    )
     rows = [("transactions", c) for c in vocabulary.order_channels]
     rows += [("events", c) for c in vocabulary.event_channels]
     return pd.DataFrame(rows, columns=["table", "channel"], dtype=object)
 
 
 def _partition_features(
-    tx: pd.DataFrame, ev: pd.DataFrame | None, cu: pd.DataFrame | None, *,
-    as_of: Any, params: FeatureParams, vocabulary: ChannelVocabulary,
+    tx: pd.DataFrame,
+    ev: pd.DataFrame | None,
+    cu: pd.DataFrame | None,
+    *,
+    as_of: Any,
+    params: FeatureParams,
+    vocabulary: ChannelVocabulary,
 ) -> pd.DataFrame:
-    return customer_features(_restore(tx, "transactions"), _restore(ev, "events"),
-                             _restore(cu, "customers"), as_of=as_of, params=params,
-                             vocabulary=vocabulary)
+    return customer_features(
+        _restore(tx, "transactions"),
+        _restore(ev, "events"),
+        _restore(cu, "customers"),
+        as_of=as_of,
+        params=params,
+        vocabulary=vocabulary,
+    )
 
 
-def _global_vocabulary(parts: CustomerPartitions, as_of: Any,
-                       params: FeatureParams) -> ChannelVocabulary:
+def _global_vocabulary(
+    parts: CustomerPartitions, as_of: Any, params: FeatureParams
+) -> ChannelVocabulary:
     meta = pd.DataFrame({"table": pd.Series(dtype=object), "channel": pd.Series(dtype=object)})
-    seen = _gather(dd.map_partitions(
-        _partition_vocabulary, parts.transactions, parts.events, parts.customers,
-        as_of=as_of, params=params, meta=meta, align_dataframes=False,
-    ))
+    seen = _gather(
+        dd.map_partitions(
+            _partition_vocabulary,
+            parts.transactions,
+            parts.events,
+            parts.customers,
+            as_of=as_of,
+            params=params,
+            meta=meta,
+            align_dataframes=False,
+        )
+    )
     return ChannelVocabulary.from_seen(
         order_channels=seen.loc[seen["table"] == "transactions", "channel"].astype(str),
         event_channels=seen.loc[seen["table"] == "events", "channel"].astype(str),
@@ -377,17 +425,29 @@ def features_from_partitions(
     params = params or FeatureParams()
     day, end = as_of_bounds(as_of)
     if end > parts.end:
-        raise ValueError(f"as_of {day.date()} is after the partitions' cut "
-                         f"({(parts.end - pd.Timedelta(days=1)).date()}): later rows were dropped")
+        raise ValueError(
+            f"as_of {day.date()} is after the partitions' cut "
+            f"({(parts.end - pd.Timedelta(days=1)).date()}): later rows were dropped"
+        )
     vocabulary = _global_vocabulary(parts, day, params)
     meta = _partition_features(
-        parts.transactions._meta, None if parts.events is None else parts.events._meta,
+        parts.transactions._meta,
+        None if parts.events is None else parts.events._meta,
         None if parts.customers is None else parts.customers._meta,
-        as_of=day, params=params, vocabulary=vocabulary,
+        as_of=day,
+        params=params,
+        vocabulary=vocabulary,
     )
     per_customer = dd.map_partitions(
-        _partition_features, parts.transactions, parts.events, parts.customers,
-        as_of=day, params=params, vocabulary=vocabulary, meta=meta, align_dataframes=False,
+        _partition_features,
+        parts.transactions,
+        parts.events,
+        parts.customers,
+        as_of=day,
+        params=params,
+        vocabulary=vocabulary,
+        meta=meta,
+        align_dataframes=False,
     ).persist()  # read twice below; one row per customer is small next to the inputs
     # Ranks against the whole population: gather the few inputs once, compute with the
     # single-machine function, and ship the result back as one shared graph key.
@@ -430,8 +490,9 @@ def build_features_dask(
     features.data.DataContractError
         When a partition breaks the data contract (the message names the partition).
     """
-    parts = partition_by_customer(transactions, events, customers, as_of=as_of,
-                                  npartitions=npartitions).persist()
+    parts = partition_by_customer(
+        transactions, events, customers, as_of=as_of, npartitions=npartitions
+    ).persist()
     return features_from_partitions(parts, as_of=as_of, params=params)
 
 

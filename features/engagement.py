@@ -74,7 +74,9 @@ def engagement_features(events: EventArrays, params: FeatureParams) -> pd.DataFr
         columns[f"eng_{channel}_share"] = share[:, j]
 
     any_channel_ago = np.where(np.isnan(last_engaged_ago), np.inf, last_engaged_ago).min(axis=1)
-    columns["days_since_last_engagement"] = np.where(np.isinf(any_channel_ago), np.nan, any_channel_ago)
+    columns["days_since_last_engagement"] = np.where(
+        np.isinf(any_channel_ago), np.nan, any_channel_ago
+    )
     columns["unsubscribes_total"] = np.bincount(
         events.code[events.type_mask(("unsubscribe",))], minlength=n
     ).astype(np.int64)

@@ -127,6 +127,13 @@ def rfm_segment(features: pd.DataFrame) -> np.ndarray:
         (r <= 2) & (f >= 3),
         r == 2,
     ]
-    names = ["prospect", "champions", "loyal", "potential", "need_attention", "at_risk",
-             "hibernating"]
+    names = [
+        "prospect",
+        "champions",
+        "loyal",
+        "potential",
+        "need_attention",
+        "at_risk",
+        "hibernating",
+    ]
     return np.select(conditions, names, default="lost").astype(object)

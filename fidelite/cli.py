@@ -10,9 +10,9 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import pandas as pd
 import typer
@@ -41,8 +41,7 @@ DATA_ERROR_EXIT_CODE = 2
 
 @app.callback()
 def main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v",
-                                          help="Show debug logging.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logging.")] = False,
 ) -> None:
     """Churn and customer-lifetime-value prediction."""
     logging.basicConfig(
@@ -63,19 +62,24 @@ def data_errors_exit() -> Iterator[None]:
         raise typer.Exit(code=DATA_ERROR_EXIT_CODE) from None
 
 
-class Engine(str, Enum):
+class Engine(StrEnum):
     """Where features, training and scoring run."""
 
     pandas = "pandas"
     dask = "dask"
 
 
-EngineOption = Annotated[Engine, typer.Option(
-    help="pandas: in this process; dask: on a Dask cluster (see --scheduler).")]
-SchedulerOption = Annotated[Optional[str], typer.Option(
-    help="Dask scheduler address (tcp://host:8786); default: start a local cluster.")]
-WorkersOption = Annotated[Optional[int], typer.Option(
-    min=1, help="Worker processes of the local Dask cluster (default: cores / 2).")]
+EngineOption = Annotated[
+    Engine, typer.Option(help="pandas: in this process; dask: on a Dask cluster (see --scheduler).")
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(help="Dask scheduler address (tcp://host:8786); default: start a local cluster."),
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(min=1, help="Worker processes of the local Dask cluster (default: cores / 2)."),
+]
 
 
 @contextmanager
@@ -92,11 +96,14 @@ def dask_session(engine: Engine, scheduler: str | None, workers: int | None) -> 
     # distributed sets levels per module logger, so each one is lowered.
     for name in [n for n in logging.root.manager.loggerDict if n.startswith("distributed")]:
         logging.getLogger(name).setLevel(
-            logging.ERROR if name.startswith("distributed.shuffle") else logging.WARNING)
+            logging.ERROR if name.startswith("distributed.shuffle") else logging.WARNING
+        )
     with dask_client(scheduler, workers) as client:
-        console.print(f"dask: {len(client.scheduler_info()['workers'])} worker(s) at "
-                      f"{client.scheduler.address}; dashboard {client.dashboard_link}",
-                      highlight=False)
+        console.print(
+            f"dask: {len(client.scheduler_info()['workers'])} worker(s) at "
+            f"{client.scheduler.address}; dashboard {client.dashboard_link}",
+            highlight=False,
+        )
         yield
 
 
@@ -112,10 +119,8 @@ def demo_data(
     out: Annotated[Path, typer.Option(help="Directory for the Parquet files.")],
     customers: Annotated[int, typer.Option(min=1, help="Number of customers.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 0,
-    start: Annotated[str, typer.Option(help="First day of the simulated period.")]
-    = "2024-01-01",
-    end: Annotated[str, typer.Option(help="Last day of the simulated period.")]
-    = "2025-12-31",
+    start: Annotated[str, typer.Option(help="First day of the simulated period.")] = "2024-01-01",
+    end: Annotated[str, typer.Option(help="Last day of the simulated period.")] = "2025-12-31",
 ) -> None:
     """Generate synthetic transactions, events and customers as Parquet files."""
     from fidelite.features.demo import generate_demo_data, write_demo_data
@@ -139,8 +144,8 @@ def features(
     transactions: Annotated[Path, typer.Option(help="Transactions CSV/Parquet.")],
     as_of: Annotated[str, typer.Option("--as-of", help="As-of calendar day (YYYY-MM-DD).")],
     out: Annotated[Path, typer.Option(help="Output Parquet file.")],
-    events: Annotated[Optional[Path], typer.Option(help="Events CSV/Parquet.")] = None,
-    customers: Annotated[Optional[Path], typer.Option(help="Customers CSV/Parquet.")] = None,
+    events: Annotated[Path | None, typer.Option(help="Events CSV/Parquet.")] = None,
+    customers: Annotated[Path | None, typer.Option(help="Customers CSV/Parquet.")] = None,
     engine: EngineOption = Engine.pandas,
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
@@ -152,12 +157,17 @@ def features(
         with data_errors_exit(), dask_session(engine, scheduler, workers):
             day, _ = as_of_bounds(as_of)
             with console.status(f"Building features as of {day.date()} on Dask..."):
-                table = compute_features(build_features_dask(
-                    _location(transactions), _location(events), _location(customers), as_of=day))
+                table = compute_features(
+                    build_features_dask(
+                        _location(transactions), _location(events), _location(customers), as_of=day
+                    )
+                )
         out.parent.mkdir(parents=True, exist_ok=True)
         table.to_parquet(out)
-        console.print(f"[green]wrote[/] {out} ({len(table):,} customers x "
-                      f"{table.shape[1]} features)", highlight=False)
+        console.print(
+            f"[green]wrote[/] {out} ({len(table):,} customers x {table.shape[1]} features)",
+            highlight=False,
+        )
         return
     with data_errors_exit():
         day, _ = as_of_bounds(as_of)
@@ -172,17 +182,23 @@ def features(
             table = build_features(tx, ev, cu, as_of=day)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_parquet(out)
-    console.print(f"[green]wrote[/] {out} ({len(table):,} customers x "
-                  f"{table.shape[1]} features)", highlight=False)
+    console.print(
+        f"[green]wrote[/] {out} ({len(table):,} customers x {table.shape[1]} features)",
+        highlight=False,
+    )
 
 
 @app.command("evaluate")
 def evaluate(
     scores: Annotated[Path, typer.Option(help="Scores file written by `fidelite score`.")],
-    transactions: Annotated[Path, typer.Option(
-        help="Transactions CSV/Parquet covering the horizon after the scores' as-of.")],
-    plots: Annotated[Path | None, typer.Option(
-        help="Directory to write ROC, calibration, gain and CLV-decile PNGs to.")] = None,
+    transactions: Annotated[
+        Path,
+        typer.Option(help="Transactions CSV/Parquet covering the horizon after the scores' as-of."),
+    ],
+    plots: Annotated[
+        Path | None,
+        typer.Option(help="Directory to write ROC, calibration, gain and CLV-decile PNGs to."),
+    ] = None,
 ) -> None:
     """Compare scores with what actually happened after their as-of day."""
     from rich.table import Table
@@ -192,17 +208,22 @@ def evaluate(
 
     with data_errors_exit(), console.status("Evaluating scores against observed outcomes..."):
         result = evaluate_scores(read_table(scores), load_transactions(transactions))
-    table = Table(title=f"Scores as of {result['as_of']} vs the next "
-                        f"{result['horizon_days']} days ({result['n_evaluated']:,} customers)")
+    table = Table(
+        title=f"Scores as of {result['as_of']} vs the next "
+        f"{result['horizon_days']} days ({result['n_evaluated']:,} customers)"
+    )
     table.add_column("metric")
     table.add_column("value", justify="right")
     for family in ("churn", "clv"):
         for name, value in result[family].items():
             table.add_row(f"{family}.{name}", f"{value:,.4f}")
     Console().print(table)
-    console.print(f"{result['n_skipped_status']:,} rows skipped (status not 'ok'); "
-                  f"{result['n_without_transactions']:,} evaluated customers had no transaction "
-                  "at all (counted as churned, zero spend)", highlight=False)
+    console.print(
+        f"{result['n_skipped_status']:,} rows skipped (status not 'ok'); "
+        f"{result['n_without_transactions']:,} evaluated customers had no transaction "
+        "at all (counted as churned, zero spend)",
+        highlight=False,
+    )
     if plots is not None:
         plots.mkdir(parents=True, exist_ok=True)
         for name, figure in score_figures(result).items():
@@ -214,32 +235,51 @@ def evaluate(
 def train(
     transactions: Annotated[Path, typer.Option(help="Transactions CSV/Parquet.")],
     as_of: Annotated[str, typer.Option("--as-of", help="Training day D: only data up to D.")],
-    horizon_days: Annotated[int, typer.Option("--horizon-days", min=1,
-                                              help="Prediction horizon H in days.")] = 90,
-    events: Annotated[Optional[Path], typer.Option(help="Events CSV/Parquet.")] = None,
-    customers: Annotated[Optional[Path], typer.Option(help="Customers CSV/Parquet.")] = None,
-    windows: Annotated[int, typer.Option(min=1, help="Backtest windows (last = validation).")]
-    = 4,
-    step_days: Annotated[Optional[int], typer.Option(
-        "--step-days", min=1,
-        help="Days between backtest cutoffs (default: the horizon; smaller = overlapping "
-             "windows for short histories).")] = None,
-    min_history_days: Annotated[Optional[int], typer.Option(
-        "--min-history-days", min=0,
-        help="Days of data required before each cutoff (default: max(horizon, 90)).")] = None,
-    promote: Annotated[bool, typer.Option("--promote",
-                                          help="Run the promotion gate after training.")]
-    = False,
-    baseline_only: Annotated[bool, typer.Option(
-        "--baseline-only", help="Fit only BG/NBD + Gamma-Gamma (short histories).")] = False,
+    horizon_days: Annotated[
+        int, typer.Option("--horizon-days", min=1, help="Prediction horizon H in days.")
+    ] = 90,
+    events: Annotated[Path | None, typer.Option(help="Events CSV/Parquet.")] = None,
+    customers: Annotated[Path | None, typer.Option(help="Customers CSV/Parquet.")] = None,
+    windows: Annotated[int, typer.Option(min=1, help="Backtest windows (last = validation).")] = 4,
+    step_days: Annotated[
+        int | None,
+        typer.Option(
+            "--step-days",
+            min=1,
+            help="Days between backtest cutoffs (default: the horizon; smaller = overlapping "
+            "windows for short histories).",
+        ),
+    ] = None,
+    min_history_days: Annotated[
+        int | None,
+        typer.Option(
+            "--min-history-days",
+            min=0,
+            help="Days of data required before each cutoff (default: max(horizon, 90)).",
+        ),
+    ] = None,
+    promote: Annotated[
+        bool, typer.Option("--promote", help="Run the promotion gate after training.")
+    ] = False,
+    baseline_only: Annotated[
+        bool,
+        typer.Option("--baseline-only", help="Fit only BG/NBD + Gamma-Gamma (short histories)."),
+    ] = False,
     experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "fidelite",
-    model_name: Annotated[str, typer.Option("--model-name", help="Registered model name.")]
-    = "fidelite",
-    tracking_uri: Annotated[Optional[str], typer.Option(
-        "--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
-                               "sqlite:///mlruns/mlflow.db).")] = None,
-    n_jobs: Annotated[int, typer.Option("--n-jobs", min=1,
-                                        help="LightGBM threads (1 on a busy machine).")] = 2,
+    model_name: Annotated[
+        str, typer.Option("--model-name", help="Registered model name.")
+    ] = "fidelite",
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking-uri",
+            help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
+            "sqlite:///mlruns/mlflow.db).",
+        ),
+    ] = None,
+    n_jobs: Annotated[
+        int, typer.Option("--n-jobs", min=1, help="LightGBM threads (1 on a busy machine).")
+    ] = 2,
     engine: EngineOption = Engine.pandas,
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
@@ -250,25 +290,41 @@ def train(
     from fidelite.training.train import train as run_training
 
     config = TrainConfig(
-        as_of=as_of, horizon_days=horizon_days, n_windows=windows, step_days=step_days,
-        min_history_days=min_history_days, baseline_only=baseline_only, promote=promote,
-        experiment=experiment, model_name=model_name, tracking_uri=tracking_uri,
-        engine=engine.value, n_jobs=n_jobs,
+        as_of=as_of,
+        horizon_days=horizon_days,
+        n_windows=windows,
+        step_days=step_days,
+        min_history_days=min_history_days,
+        baseline_only=baseline_only,
+        promote=promote,
+        experiment=experiment,
+        model_name=model_name,
+        tracking_uri=tracking_uri,
+        engine=engine.value,
+        n_jobs=n_jobs,
     )
     with data_errors_exit(), dask_session(engine, scheduler, workers):
         try:
-            result = run_training(_location(transactions), _location(events),
-                                  _location(customers), config=config)
+            result = run_training(
+                _location(transactions), _location(events), _location(customers), config=config
+            )
         except InsufficientHistoryError as exc:
             console.print(f"[bold red]insufficient history:[/] {exc}", highlight=False)
             raise typer.Exit(code=1) from None
-    for name in ("churn_roc_auc", "baseline_churn_roc_auc", "clv_normalized_gini",
-                 "baseline_clv_normalized_gini", "clv_total_ratio"):
+    for name in (
+        "churn_roc_auc",
+        "baseline_churn_roc_auc",
+        "clv_normalized_gini",
+        "baseline_clv_normalized_gini",
+        "clv_total_ratio",
+    ):
         if name in result.metrics:
             console.print(f"{name}: {result.metrics[name]:.4f}", highlight=False)
-    console.print(f"[green]run[/] {result.run_id}; model {result.model_uri}; "
-                  f"registered {model_name} version {result.model_version} as challenger",
-                  highlight=False)
+    console.print(
+        f"[green]run[/] {result.run_id}; model {result.model_uri}; "
+        f"registered {model_name} version {result.model_version} as challenger",
+        highlight=False,
+    )
     if result.gate is not None:
         colour = "green" if result.gate.promoted else "yellow"
         console.print(f"[{colour}]gate:[/] {result.gate.reason}", highlight=False)
@@ -279,12 +335,14 @@ def score(
     transactions: Annotated[Path, typer.Option(help="Transactions CSV/Parquet.")],
     as_of: Annotated[str, typer.Option("--as-of", help="Scoring day D.")],
     out: Annotated[Path, typer.Option(help="Output scores Parquet (or .csv).")],
-    events: Annotated[Optional[Path], typer.Option(help="Events CSV/Parquet.")] = None,
-    customers: Annotated[Optional[Path], typer.Option(help="Customers CSV/Parquet.")] = None,
-    model_uri: Annotated[str, typer.Option("--model-uri", help="MLflow model URI.")]
-    = "models:/fidelite@champion",
-    tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri",
-                                                        help="MLflow tracking URI.")] = None,
+    events: Annotated[Path | None, typer.Option(help="Events CSV/Parquet.")] = None,
+    customers: Annotated[Path | None, typer.Option(help="Customers CSV/Parquet.")] = None,
+    model_uri: Annotated[
+        str, typer.Option("--model-uri", help="MLflow model URI.")
+    ] = "models:/fidelite@champion",
+    tracking_uri: Annotated[
+        str | None, typer.Option("--tracking-uri", help="MLflow tracking URI.")
+    ] = None,
     engine: EngineOption = Engine.pandas,
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
@@ -296,36 +354,42 @@ def score(
         from fidelite.training.distributed import score_dask as run_scoring
 
     sources = (_location(transactions), _location(events), _location(customers))
-    with data_errors_exit(), dask_session(engine, scheduler, workers), \
-            console.status(f"Scoring as of {as_of} with {model_uri}..."):
-        scores = run_scoring(*sources, as_of=as_of, model_uri=model_uri,
-                             tracking_uri=tracking_uri)
+    with (
+        data_errors_exit(),
+        dask_session(engine, scheduler, workers),
+        console.status(f"Scoring as of {as_of} with {model_uri}..."),
+    ):
+        scores = run_scoring(*sources, as_of=as_of, model_uri=model_uri, tracking_uri=tracking_uri)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".csv":
         scores.to_csv(out, index=False)
     else:
         scores.to_parquet(out, index=False)
     ok = int((scores["status"] == "ok").sum())
-    console.print(f"[green]wrote[/] {out} ({len(scores):,} customers, {ok:,} scored)",
-                  highlight=False)
+    console.print(
+        f"[green]wrote[/] {out} ({len(scores):,} customers, {ok:,} scored)", highlight=False
+    )
 
 
 @app.command("promote")
 def promote(
-    model_name: Annotated[str, typer.Option("--model-name", help="Registered model name.")]
-    = "fidelite",
-    force: Annotated[bool, typer.Option("--force", help="Promote regardless of metrics.")]
-    = False,
-    tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri",
-                                                        help="MLflow tracking URI.")] = None,
+    model_name: Annotated[
+        str, typer.Option("--model-name", help="Registered model name.")
+    ] = "fidelite",
+    force: Annotated[bool, typer.Option("--force", help="Promote regardless of metrics.")] = False,
+    tracking_uri: Annotated[
+        str | None, typer.Option("--tracking-uri", help="MLflow tracking URI.")
+    ] = None,
 ) -> None:
     """Move the `champion` alias to the `challenger` if it passes the gate."""
     from fidelite.training.registry import promote as run_gate
 
     decision = run_gate(model_name, tracking_uri=tracking_uri, force=force)
     colour = "green" if decision.promoted else "yellow"
-    console.print(f"[{colour}]{'promoted' if decision.promoted else 'not promoted'}:[/] "
-                  f"{decision.reason}", highlight=False)
+    console.print(
+        f"[{colour}]{'promoted' if decision.promoted else 'not promoted'}:[/] {decision.reason}",
+        highlight=False,
+    )
     if not decision.promoted:
         raise typer.Exit(code=1)
 
@@ -333,13 +397,17 @@ def promote(
 @app.command("serve")
 def serve(
     port: Annotated[int, typer.Option(help="HTTP port.")] = 3000,
-    host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0 for all).")]
-    = "127.0.0.1",
-    model_uri: Annotated[str, typer.Option("--model-uri", help="Registered model to serve.")]
-    = "models:/fidelite@champion",
-    snapshot: Annotated[Optional[Path], typer.Option(
-        help="Scores Parquet for /customers/lookup and /winback "
-             "(default: $FIDELITE_SNAPSHOT or data/scores.parquet).")] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0 for all).")] = "127.0.0.1",
+    model_uri: Annotated[
+        str, typer.Option("--model-uri", help="Registered model to serve.")
+    ] = "models:/fidelite@champion",
+    snapshot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Scores Parquet for /customers/lookup and /winback "
+            "(default: $FIDELITE_SNAPSHOT or data/scores.parquet)."
+        ),
+    ] = None,
 ) -> None:
     """Export the registered model to BentoML and start the prediction service."""
     from fidelite.serving.launch import serve as run_server
@@ -355,8 +423,9 @@ def serve(
 
 @app.command("export-bento")
 def export_bento(
-    model_uri: Annotated[str, typer.Option("--model-uri", help="Registered model to export.")]
-    = "models:/fidelite@champion",
+    model_uri: Annotated[
+        str, typer.Option("--model-uri", help="Registered model to export.")
+    ] = "models:/fidelite@champion",
 ) -> None:
     """Import the registered model into the BentoML store (then run `bentoml build`)."""
     from fidelite.serving.loader import ModelNotFoundError, export_to_bento
@@ -366,9 +435,11 @@ def export_bento(
     except (ModelNotFoundError, ValueError) as exc:
         console.print(f"[bold red]cannot export:[/] {exc}", highlight=False)
         raise typer.Exit(code=1) from None
-    console.print(f"[green]exported[/] {model_uri} as BentoML model {bento_model.tag}; "
-                  f"package it with: FIDELITE_BENTO_MODEL={bento_model.tag} bentoml build",
-                  highlight=False)
+    console.print(
+        f"[green]exported[/] {model_uri} as BentoML model {bento_model.tag}; "
+        f"package it with: FIDELITE_BENTO_MODEL={bento_model.tag} bentoml build",
+        highlight=False,
+    )
 
 
 if __name__ == "__main__":

@@ -83,10 +83,10 @@ def lookup(snapshot: SnapshotStore, request: LookupRequest, *, max_batch: int) -
             status_code=413,
         )
     rows, found = snapshot.lookup(request.customer_ids)
-    by_id = dict(zip(rows["customer_id"], score_records(rows)))
+    by_id = dict(zip(rows["customer_id"], score_records(rows), strict=False))
     results = [
         LookupResult(customer_id=cid, found=ok, score=by_id.get(cid) if ok else None)
-        for cid, ok in zip(request.customer_ids, found)
+        for cid, ok in zip(request.customer_ids, found, strict=False)
     ]
     as_of = snapshot.frame()["as_of"]
     n_found = sum(found)

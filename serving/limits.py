@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import os
 
-from fidelite.serving.auth import ASGIApp, Message, Receive, Scope, Send, request_header, send_json_error
+from fidelite.serving.auth import (
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    request_header,
+    send_json_error,
+)
 
 MAX_BATCH_ENV = "FIDELITE_MAX_BATCH"
 MAX_BODY_BYTES_ENV = "FIDELITE_MAX_BODY_BYTES"

@@ -118,8 +118,7 @@ def _model_metadata(
     # The model keeps its held-out metrics; the run's copies of the promotion-gate
     # metrics are the numbers the registry decision was actually made on.
     metrics = {
-        key: float(value)
-        for key, value in getattr(python_model, "validation_metrics", {}).items()
+        key: float(value) for key, value in getattr(python_model, "validation_metrics", {}).items()
     }
     metrics.update(
         {key: float(run["metrics"][key]) for key in GATE_METRICS if key in run["metrics"]}

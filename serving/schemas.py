@@ -155,8 +155,10 @@ class WinbackRequest(_Strict):
         default_factory=list, description="Customers not to contact (e.g. recently contacted)."
     )
     limit: int | None = Field(
-        None, ge=0, description="Return at most this many selected customers (totals still "
-        "cover the whole selection)."
+        None,
+        ge=0,
+        description="Return at most this many selected customers (totals still "
+        "cover the whole selection).",
     )
 
 
@@ -190,12 +192,14 @@ class CustomerScore(BaseModel):
     value_at_risk: float | None = Field(description="churn_probability x predicted_clv.")
     reasons: list[str] = Field(description="Top drivers of the churn score, most important first.")
     best_channel: str | None = Field(
-        None, description="Channel with the most engagement; null when the customer has "
-        "no engagement on any channel."
+        None,
+        description="Channel with the most engagement; null when the customer has "
+        "no engagement on any channel.",
     )
     channel_preference: str | None = Field(
-        None, description="Channels ordered by engagement, comma-separated (e.g. "
-        "\"web,email\"); null (never an empty string) when the customer has no engagement."
+        None,
+        description="Channels ordered by engagement, comma-separated (e.g. "
+        '"web,email"); null (never an empty string) when the customer has no engagement.',
     )
     email_opt_in: bool | None = None
     sms_opt_in: bool | None = None

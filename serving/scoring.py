@@ -26,13 +26,25 @@ _MAX_SAMPLES = 5
 # Features that count things or measure elapsed days: a negative value is impossible
 # and points to a broken upstream pipeline.
 NON_NEGATIVE_FEATURES: frozenset[str] = frozenset(
-    {"frequency", "recency", "T", "days_since_last_purchase", "tenure_days",
-     "unsubscribes_total", "bounces_total"}
+    {
+        "frequency",
+        "recency",
+        "T",
+        "days_since_last_purchase",
+        "tenure_days",
+        "unsubscribes_total",
+        "bounces_total",
+    }
 )
 NON_NEGATIVE_PREFIXES: tuple[str, ...] = ("orders_", "ipt_")
 NON_NEGATIVE_ENGAGEMENT_SUFFIXES: tuple[str, ...] = (
-    "_events_30d", "_events_90d", "_rate", "_days_since_last", "_share"
+    "_events_30d",
+    "_events_90d",
+    "_rate",
+    "_days_since_last",
+    "_share",
 )
+
 
 class RequestError(ValueError):
     """A request is well-formed JSON but unusable; answered with a 4xx.
@@ -104,8 +116,7 @@ def features_frame(
     duplicated = ids.duplicated(keep=False)
     if duplicated.any():
         raise RequestError(
-            "features.customer_id: duplicate ids "
-            f"{sorted(set(ids[duplicated]))[:_MAX_SAMPLES]}",
+            f"features.customer_id: duplicate ids {sorted(set(ids[duplicated]))[:_MAX_SAMPLES]}",
             field="features.customer_id",
         )
     frame.index = pd.Index(ids, name="customer_id")
@@ -150,7 +161,7 @@ def _check_non_negative(frame: pd.DataFrame) -> None:
     column = numeric.columns[int(np.flatnonzero(negative.any(axis=0))[0])]
     bad = numeric[column][numeric[column] < 0].head(_MAX_SAMPLES)
     raise RequestError(
-        f"features.{column}: must be >= 0, got {dict(zip(bad.index, bad.tolist()))}",
+        f"features.{column}: must be >= 0, got {dict(zip(bad.index, bad.tolist(), strict=False))}",
         field=f"features.{column}",
     )
 
@@ -225,9 +236,7 @@ def history_features(history: HistoryIn, *, as_of: dt.date, max_customers: int) 
 def _records_frame(records: Sequence[Any]) -> pd.DataFrame:
     """Columns of pydantic records, dropping optional columns nobody filled in."""
     fields = type(records[0]).model_fields
-    columns = {
-        name: [getattr(record, name) for record in records] for name in fields
-    }
+    columns = {name: [getattr(record, name) for record in records] for name in fields}
     for name, values in columns.items():
         if values and isinstance(_first_present(values), dt.datetime):
             columns[name] = [_to_naive_utc(value) for value in values]
@@ -342,7 +351,7 @@ def score_dicts(scores: pd.DataFrame) -> list[dict[str, Any]]:
     """Scores frame as JSON-ready records (one dict per customer, see :func:`score_columns`)."""
     columns = score_columns(scores)
     names = list(columns)
-    return [dict(zip(names, row)) for row in zip(*columns.values())]
+    return [dict(zip(names, row, strict=False)) for row in zip(*columns.values(), strict=False)]
 
 
 def score_records(scores: pd.DataFrame) -> list[CustomerScore]:

@@ -40,7 +40,11 @@ from fidelite.serving.schemas import (
     WinbackResponse,
 )
 from fidelite.serving.scoring import RequestError
-from fidelite.serving.snapshot import SnapshotStore, SnapshotUnavailableError, snapshot_path_from_env
+from fidelite.serving.snapshot import (
+    SnapshotStore,
+    SnapshotUnavailableError,
+    snapshot_path_from_env,
+)
 
 
 def client_error(exc: Exception) -> JSONResponse:

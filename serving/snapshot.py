@@ -68,9 +68,7 @@ class SnapshotStore:
         frame = pd.read_parquet(self.path)
         if "customer_id" not in frame:
             if frame.index.name != "customer_id":
-                raise SnapshotUnavailableError(
-                    f"snapshot {self.path} has no customer_id column"
-                )
+                raise SnapshotUnavailableError(f"snapshot {self.path} has no customer_id column")
             frame = frame.reset_index()
         frame["customer_id"] = frame["customer_id"].astype(str)
         frame = frame.drop_duplicates("customer_id", keep="last")
@@ -89,5 +87,5 @@ class SnapshotStore:
         """
         frame = self.frame()
         present = pd.Index(customer_ids).isin(frame.index)
-        wanted = [cid for cid, ok in zip(customer_ids, present) if ok]
+        wanted = [cid for cid, ok in zip(customer_ids, present, strict=False) if ok]
         return frame.loc[wanted], present.tolist()

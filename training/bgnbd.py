@@ -193,15 +193,16 @@ def _neg_mean_ll_and_grad(
     inv_b_term = np.where(lv > 0, 1.0 / np.where(lv > 0, b + lv - 1, 1.0), 0.0)
 
     d_r = (
-        (digamma(r + lv) - digamma(r))[codes] + np.log(alpha)
-        - w3 * log_alpha_big_t - w4 * log_alpha_t_x
+        (digamma(r + lv) - digamma(r))[codes]
+        + np.log(alpha)
+        - w3 * log_alpha_big_t
+        - w4 * log_alpha_t_x
     )
     d_alpha = r / alpha - (r + x) * (w3 / (alpha + data.big_t) + w4 / (alpha + data.t_x))
     d_a = (digamma(a + b) - digamma(a + b + lv))[codes] + w4 / a
-    d_b = (
-        (digamma(a + b) + digamma(b + lv) - digamma(b) - digamma(a + b + lv))[codes]
-        - w4 * inv_b_term[codes]
-    )
+    d_b = (digamma(a + b) + digamma(b + lv) - digamma(b) - digamma(a + b + lv))[
+        codes
+    ] - w4 * inv_b_term[codes]
     w = data.weights
     total = w.sum()
     # Plain multiply-and-sum rather than `@`: BLAS threads thrash on a busy machine.
@@ -309,8 +310,9 @@ class BetaGeoModel(BaseEstimator):
         # Rescale time so the largest T is 10: keeps log(alpha) near 0 whatever the
         # unit (days vs weeks); only alpha depends on the time unit.
         scale = 10.0 / max(float(data.big_t.max()), 1e-12)
-        scaled = _Summary(data.x, data.t_x * scale, data.big_t * scale, data.weights,
-                          data.x_levels, data.x_codes)
+        scaled = _Summary(
+            data.x, data.t_x * scale, data.big_t * scale, data.weights, data.x_levels, data.x_codes
+        )
         initial = self._initial_params(float(data.big_t.max())) * np.array([1, scale, 1, 1])
         result = minimize(
             _neg_mean_ll_and_grad,
@@ -324,8 +326,12 @@ class BetaGeoModel(BaseEstimator):
         if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
             raise RuntimeError(f"BG/NBD fit diverged: {result.message}")
         r, alpha_scaled, a, b = np.exp(result.x)
-        self.params_ = {"r": float(r), "alpha": float(alpha_scaled / scale), "a": float(a),
-                        "b": float(b)}
+        self.params_ = {
+            "r": float(r),
+            "alpha": float(alpha_scaled / scale),
+            "a": float(a),
+            "b": float(b),
+        }
         self.log_likelihood_ = float(
             (data.weights * _log_likelihood(self._param_array(), data)).sum()
         )
@@ -337,8 +343,11 @@ class BetaGeoModel(BaseEstimator):
             logger.warning("BG/NBD optimiser did not report convergence: %s", result.message)
         logger.info(
             "BG/NBD fitted on %d customers (%d unique rows) in %.3fs: %s, LL=%.2f",
-            self.n_customers_, self.n_unique_, self.fit_seconds_,
-            {k: round(v, 4) for k, v in self.params_.items()}, self.log_likelihood_,
+            self.n_customers_,
+            self.n_unique_,
+            self.fit_seconds_,
+            {k: round(v, 4) for k, v in self.params_.items()},
+            self.log_likelihood_,
         )
         return self
 
@@ -372,8 +381,7 @@ class BetaGeoModel(BaseEstimator):
         b_term = np.where(has_repeat, b + x - 1, 1.0)
         return np.where(
             has_repeat,
-            np.log(a) - np.log(b_term)
-            + (r + x) * (np.log(alpha + big_t) - np.log(alpha + t_x)),
+            np.log(a) - np.log(b_term) + (r + x) * (np.log(alpha + big_t) - np.log(alpha + t_x)),
             -np.inf,
         )
 

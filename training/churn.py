@@ -187,7 +187,9 @@ class FeatureEncoder:
         """``categories_`` as lookup indexes, built once (not pickled: derived state)."""
         cached = self.__dict__.get("_level_index_cache")
         if cached is None or cached[0] is not self.categories_:
-            indexes = {col: pd.Index(levels, dtype=object) for col, levels in self.categories_.items()}
+            indexes = {
+                col: pd.Index(levels, dtype=object) for col, levels in self.categories_.items()
+            }
             cached = (self.categories_, indexes)
             self.__dict__["_level_index_cache"] = cached
         return cached[1]
@@ -214,7 +216,7 @@ class FeatureEncoder:
             for col, levels in self._level_indexes().items()
         ]
         matrix = np.column_stack([numeric, *codes])
-        matrix[:, numeric.shape[1]:][matrix[:, numeric.shape[1]:] < 0] = np.nan
+        matrix[:, numeric.shape[1] :][matrix[:, numeric.shape[1] :] < 0] = np.nan
         return matrix
 
     def _numeric_array(self, features: pd.DataFrame) -> np.ndarray:
@@ -235,12 +237,12 @@ class FeatureEncoder:
                 (target, source)
             )
         if fast:
-            targets, sources = zip(*fast)
+            targets, sources = zip(*fast, strict=False)
             out[:, list(targets)] = features.iloc[:, list(sources)].to_numpy(
                 dtype="float64", na_value=np.nan
             )
         if slow:
-            targets, sources = zip(*slow)
+            targets, sources = zip(*slow, strict=False)
             out[:, list(targets)] = _objects_to_float(features.iloc[:, list(sources)])
         return out
 
@@ -270,9 +272,12 @@ def _objects_to_float(frame: pd.DataFrame) -> np.ndarray:
         return values.astype("float64")
     except (TypeError, ValueError):
         return np.column_stack(
-            [pd.to_numeric(frame.iloc[:, i], errors="coerce").to_numpy(dtype="float64",
-                                                                       na_value=np.nan)
-             for i in range(frame.shape[1])]
+            [
+                pd.to_numeric(frame.iloc[:, i], errors="coerce").to_numpy(
+                    dtype="float64", na_value=np.nan
+                )
+                for i in range(frame.shape[1])
+            ]
         ).reshape(len(frame), frame.shape[1])
 
 
@@ -458,9 +463,7 @@ class ChurnModel:
         ``X`` is ``FeatureEncoder.transform`` (frame) or ``transform_array`` (numpy,
         in ``feature_names_`` order; the fast path for small batches).
         """
-        raw = booster_predict(
-            self.booster_, X, raw_score=True, num_iteration=self.best_iteration_
-        )
+        raw = booster_predict(self.booster_, X, raw_score=True, num_iteration=self.best_iteration_)
         # LightGBM never stores init_score in the model: add the starting point back.
         if getattr(self, "boost_from_baseline", False):
             names = [] if isinstance(X, pd.DataFrame) else fitted_feature_names(self)

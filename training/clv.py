@@ -344,9 +344,7 @@ class ClvModel:
         ``X`` is ``FeatureEncoder.transform`` (frame) or ``transform_array`` (numpy,
         in ``feature_names_`` order; the fast path for small batches).
         """
-        raw = booster_predict(
-            self.booster_, X, raw_score=True, num_iteration=self.best_iteration_
-        )
+        raw = booster_predict(self.booster_, X, raw_score=True, num_iteration=self.best_iteration_)
         return np.exp(raw + self._log_baseline(X) + offset + self.balance_)
 
 

@@ -93,8 +93,9 @@ def feature_builder(
     _check_engine(engine)
     if engine == "dask":
         _current_client()  # fail before any work when no cluster is connected
-        return DaskFeatureBuilder(transactions, events, customers, as_of=as_of,
-                                  npartitions=npartitions)
+        return DaskFeatureBuilder(
+            transactions, events, customers, as_of=as_of, npartitions=npartitions
+        )
     from fidelite.features import build_features
 
     def build(cutoff: Any) -> pd.DataFrame:
@@ -114,8 +115,15 @@ class DaskFeatureBuilder:
     npartitions : int, optional
     """
 
-    def __init__(self, transactions: Any, events: Any = None, customers: Any = None, *,
-                 as_of: Any, npartitions: int | None = None) -> None:
+    def __init__(
+        self,
+        transactions: Any,
+        events: Any = None,
+        customers: Any = None,
+        *,
+        as_of: Any,
+        npartitions: int | None = None,
+    ) -> None:
         from fidelite.features.distributed import partition_by_customer
 
         self.partitions_ = partition_by_customer(
@@ -152,8 +160,10 @@ def _spread_over_workers(client: Client, frame: pd.DataFrame) -> Any:
 
     workers = sorted(client.scheduler_info()["workers"])
     blocks = np.array_split(np.arange(len(frame)), min(len(workers), max(len(frame), 1)))
-    futures = [client.scatter(frame.iloc[block], workers=[worker])
-               for block, worker in zip(blocks, workers)]
+    futures = [
+        client.scatter(frame.iloc[block], workers=[worker])
+        for block, worker in zip(blocks, workers, strict=False)
+    ]
     return dd.from_delayed(futures, meta=frame.iloc[:0], verify_meta=False)
 
 
@@ -170,8 +180,10 @@ def _validation_set(fit_kwargs: dict[str, Any]) -> tuple[pd.DataFrame, np.ndarra
 def _staged_raw_scores(booster: lgb.LGBMModel, X: pd.DataFrame) -> np.ndarray:
     """Raw score after each tree, shape (n_trees, n_rows): one tree per predict call."""
     n_trees = booster.booster_.num_trees()
-    steps = [booster.predict(X, raw_score=True, start_iteration=i, num_iteration=1)
-             for i in range(n_trees)]
+    steps = [
+        booster.predict(X, raw_score=True, start_iteration=i, num_iteration=1)
+        for i in range(n_trees)
+    ]
     return np.cumsum(np.vstack(steps), axis=0)
 
 
@@ -208,8 +220,11 @@ def fit_lightgbm_on_dask(
     known = {"init_score", "eval_set", "eval_X", "eval_y", "eval_init_score", "callbacks"}
     if unknown := set(fit_kwargs) - known:
         raise TypeError(f"fit_lightgbm_on_dask: unsupported fit arguments {sorted(unknown)}")
-    dask_class = (lgb.DaskLGBMClassifier if isinstance(estimator, lgb.LGBMClassifier)
-                  else lgb.DaskLGBMRegressor)
+    dask_class = (
+        lgb.DaskLGBMClassifier
+        if isinstance(estimator, lgb.LGBMClassifier)
+        else lgb.DaskLGBMRegressor
+    )
     model = dask_class(client=client, **estimator.get_params())
 
     frame = X.assign(**{_TARGET: np.asarray(y)})
@@ -220,8 +235,11 @@ def fit_lightgbm_on_dask(
     with warnings.catch_warnings():
         # Each worker trains with its own thread count; LightGBM says so for n_jobs.
         warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
-        model.fit(data[list(X.columns)], data[_TARGET],
-                  init_score=data[_INIT_SCORE] if init_score is not None else None)
+        model.fit(
+            data[list(X.columns)],
+            data[_TARGET],
+            init_score=data[_INIT_SCORE] if init_score is not None else None,
+        )
     local = model.to_local()
 
     validation = _validation_set(fit_kwargs)
@@ -248,8 +266,9 @@ class DaskChurnModel(ChurnModel):
     """
 
     def _fit_booster(self, X: pd.DataFrame, y: np.ndarray, **fit_kwargs: Any) -> int | None:
-        self.booster_, best = fit_lightgbm_on_dask(self.booster_, X, y, _binary_log_loss,
-                                                   **fit_kwargs)
+        self.booster_, best = fit_lightgbm_on_dask(
+            self.booster_, X, y, _binary_log_loss, **fit_kwargs
+        )
         return best
 
 
@@ -265,8 +284,9 @@ class DaskClvModel(ClvModel):
         return float(mean_tweedie_deviance(y, np.exp(raw), power=self.tweedie_variance_power))
 
     def _fit_booster(self, X: pd.DataFrame, y: np.ndarray, **fit_kwargs: Any) -> int | None:
-        self.booster_, best = fit_lightgbm_on_dask(self.booster_, X, y, self._tweedie_loss,
-                                                   **fit_kwargs)
+        self.booster_, best = fit_lightgbm_on_dask(
+            self.booster_, X, y, self._tweedie_loss, **fit_kwargs
+        )
         return best
 
 
@@ -305,12 +325,15 @@ def score_dask(
 
     day, _ = as_of_bounds(as_of)
     model = load_model(model_uri, tracking_uri=tracking_uri)
-    features = build_features_dask(transactions, events, customers, as_of=day,
-                                   npartitions=npartitions)
+    features = build_features_dask(
+        transactions, events, customers, as_of=day, npartitions=npartitions
+    )
     shared_model = dask.delayed(model, pure=True)
     params = {"as_of": str(day.date())}
-    parts = [dask.delayed(_predict_partition)(shared_model, part, params)
-             for part in features.to_delayed()]
+    parts = [
+        dask.delayed(_predict_partition)(shared_model, part, params)
+        for part in features.to_delayed()
+    ]
     # Buckets without customers score to empty frames; concat only the others.
     scores = pd.concat([s for s in dask.compute(*parts) if len(s)], ignore_index=True)
     return scores.sort_values("customer_id", kind="stable").reset_index(drop=True)

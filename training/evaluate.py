@@ -42,7 +42,13 @@ __all__ = [
     "score_figures",
 ]
 
-REQUIRED_SCORE_COLUMNS = ("customer_id", "as_of", "horizon_days", "churn_probability", "predicted_clv")
+REQUIRED_SCORE_COLUMNS = (
+    "customer_id",
+    "as_of",
+    "horizon_days",
+    "churn_probability",
+    "predicted_clv",
+)
 TOP_SHARE = 0.10
 N_CALIBRATION_BINS = 10
 
@@ -53,7 +59,8 @@ def _as_float_array(values: Any, name: str) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(array))
     if bad.size:
         raise ValueError(
-            f"{name} has {bad.size} missing or infinite values, e.g. at positions {bad[:5].tolist()}"
+            f"{name} has {bad.size} missing or infinite values, "
+            f"e.g. at positions {bad[:5].tolist()}"
         )
     return array
 
@@ -92,7 +99,9 @@ def _safe_ratio(numerator: float, denominator: float) -> float:
     return float(numerator / denominator) if denominator != 0 else float("nan")
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = N_CALIBRATION_BINS) -> float:
+def expected_calibration_error(
+    y: np.ndarray, p: np.ndarray, n_bins: int = N_CALIBRATION_BINS
+) -> float:
     """Mean |observed rate - mean probability| over equal-width bins, weighted by bin size.
 
     Parameters
@@ -326,10 +335,16 @@ def plot_clv_deciles(actual: Any, predicted_by_model: Mapping[str, Any]) -> Figu
         p = _as_float_array(predicted, f"predicted[{name!r}]")
         _check_same_length(a, p, f"actual and predicted[{name!r}]")
         means = _decile_means(a, p)
-        line = ax.plot(means.index, means["predicted"], marker="o", linestyle="--",
-                       label=f"{name}: predicted")[0]
-        ax.plot(means.index, means["actual"], marker="s", color=line.get_color(),
-                label=f"{name}: actual")
+        line = ax.plot(
+            means.index, means["predicted"], marker="o", linestyle="--", label=f"{name}: predicted"
+        )[0]
+        ax.plot(
+            means.index,
+            means["actual"],
+            marker="s",
+            color=line.get_color(),
+            label=f"{name}: actual",
+        )
     ax.legend(loc="upper left")
     return fig
 
@@ -356,8 +371,10 @@ def plot_feature_importance(importances: pd.Series, top_n: int = 20) -> Figure:
         raise ValueError("importances is empty: nothing to plot")
     top = importances.astype(float).sort_values(ascending=False).head(top_n)[::-1]
     fig, ax = _new_axes(
-        f"Top {len(top)} feature importances", "Importance (model units, e.g. total gain)",
-        "Feature", figsize=(7.0, max(3.0, 0.3 * len(top) + 1.0)),
+        f"Top {len(top)} feature importances",
+        "Importance (model units, e.g. total gain)",
+        "Feature",
+        figsize=(7.0, max(3.0, 0.3 * len(top) + 1.0)),
     )
     ax.barh(top.index.astype(str), top.to_numpy())
     return fig
@@ -478,7 +495,10 @@ def evaluate_scores(scores: pd.DataFrame, transactions: pd.DataFrame | str) -> d
     if n_without:
         logger.warning(
             "%d of %d scored customers have no transaction up to %s; they count as churned "
-            "with zero spend", n_without, len(joined), (horizon_end - pd.Timedelta(days=1)).date(),
+            "with zero spend",
+            n_without,
+            len(joined),
+            (horizon_end - pd.Timedelta(days=1)).date(),
         )
     return {
         "as_of": day.date().isoformat(),

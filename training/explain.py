@@ -221,15 +221,17 @@ def _engagement_channel(feature: str) -> str:
 def _days_since_last(feature: str, values: np.ndarray, context: Context) -> list[str]:
     gaps = context("ipt_mean_days")
     return [
-        f"no order for {v:.0f} days, {v / g:.1f}x their usual gap" if g > 0
+        f"no order for {v:.0f} days, {v / g:.1f}x their usual gap"
+        if g > 0
         else f"no order for {v:.0f} days"
-        for v, g in zip(values.tolist(), gaps.tolist())
+        for v, g in zip(values.tolist(), gaps.tolist(), strict=False)
     ]
 
 
 def _overdue(feature: str, values: np.ndarray, context: Context) -> list[str]:
     return [
-        f"{v:.1f}x past their usual gap between orders" if v >= 1
+        f"{v:.1f}x past their usual gap between orders"
+        if v >= 1
         else f"next order not due yet: {v:.0%} of their usual gap has passed"
         for v in values.tolist()
     ]
@@ -243,14 +245,15 @@ def _regularity(feature: str, values: np.ndarray, context: Context) -> list[str]
         + (f" around {g:.0f}" if g > 0 else "")
         if not g > 0 or v / g > 0.5
         else f"regular buyer: gaps between orders vary by only ±{v:.1f} days around {g:.0f}"
-        for v, g in zip(values.tolist(), means.tolist())
+        for v, g in zip(values.tolist(), means.tolist(), strict=False)
     ]
 
 
 def _window_count(feature: str, values: np.ndarray, context: Context) -> list[str]:
     days = _window_days(feature)
     return [
-        f"no orders in the last {days} days" if v == 0
+        f"no orders in the last {days} days"
+        if v == 0
         else f"{_times(v, 'order')} in the last {days} days"
         for v in values.tolist()
     ]
@@ -290,7 +293,8 @@ def _balance_change(label: str, baseline: str) -> Template:
 def _engagement_events(feature: str, values: np.ndarray, context: Context) -> list[str]:
     channel, days = _engagement_channel(feature), _window_days(feature)
     return [
-        f"no {channel} activity in the last {days} days" if v == 0
+        f"no {channel} activity in the last {days} days"
+        if v == 0
         else f"{_times(v, f'{channel} interaction')} in the last {days} days"
         for v in values.tolist()
     ]
@@ -300,8 +304,10 @@ def _engagement_rate(feature: str, values: np.ndarray, context: Context) -> list
     channel = _engagement_channel(feature)
     kind = "opened" if feature.endswith("_open_rate") else "clicked"
     return [
-        f"never {kind} any {channel} message" if v == 0
-        else f"{kind} every {channel} message" if v >= 1
+        f"never {kind} any {channel} message"
+        if v == 0
+        else f"{kind} every {channel} message"
+        if v >= 1
         else f"{kind} {v:.0%} of {channel} messages"
         for v in values.tolist()
     ]
@@ -318,8 +324,10 @@ def _engagement_recency(feature: str, values: np.ndarray, context: Context) -> l
 def _engagement_share(feature: str, values: np.ndarray, context: Context) -> list[str]:
     channel = _engagement_channel(feature)
     return [
-        f"all recent engagement is on {channel}" if v >= 1
-        else f"no recent engagement on {channel}" if v == 0
+        f"all recent engagement is on {channel}"
+        if v >= 1
+        else f"no recent engagement on {channel}"
+        if v == 0
         else f"{v:.0%} of recent engagement is on {channel}"
         for v in values.tolist()
     ]
@@ -328,8 +336,10 @@ def _engagement_share(feature: str, values: np.ndarray, context: Context) -> lis
 def _order_share(feature: str, values: np.ndarray, context: Context) -> list[str]:
     channel = _words(feature.removeprefix("order_share_"))
     return [
-        f"all orders via {channel}" if v >= 1
-        else f"never orders via {channel}" if v == 0
+        f"all orders via {channel}"
+        if v >= 1
+        else f"never orders via {channel}"
+        if v == 0
         else f"{v:.0%} of orders via {channel}"
         for v in values.tolist()
     ]
@@ -362,8 +372,7 @@ def _simple(template: str, zero: str | None = None) -> Template:
 
     def render(feature: str, values: np.ndarray, context: Context) -> list[str]:
         return [
-            zero if zero is not None and v == 0 else template.format(v=v)
-            for v in values.tolist()
+            zero if zero is not None and v == 0 else template.format(v=v) for v in values.tolist()
         ]
 
     return render
@@ -381,55 +390,88 @@ _NUMERIC_TEMPLATES: list[tuple[str, Template, str]] = [
     (r"ipt_mean_days", _simple("usually orders every {v:.0f} days"), _NO_RHYTHM),
     (r"ipt_std_days", _regularity, "too few repeat orders to judge how regular they are"),
     (r"longest_gap_days", _simple("longest gap between orders {v:.0f} days"), _NO_RHYTHM),
-    (r"return_gap_days", _simple("came back recently after {v:.0f} days away"),
-     "no recent comeback after a long gap"),
+    (
+        r"return_gap_days",
+        _simple("came back recently after {v:.0f} days away"),
+        "no recent comeback after a long gap",
+    ),
     (r"orders_\d+d", _window_count, _NO_PURCHASE),
     (r"spend_\d+d", _window_spend, _NO_PURCHASE),
-    (r"spend_trend", _balance_change("spend", "the prior 90 days"),
-     "no spend in the last 180 days to compare"),
-    (r"velocity_90_vs_prior", _balance_change("order pace", "their earlier rate"),
-     "too little order history to compare pace"),
+    (
+        r"spend_trend",
+        _balance_change("spend", "the prior 90 days"),
+        "no spend in the last 180 days to compare",
+    ),
+    (
+        r"velocity_90_vs_prior",
+        _balance_change("order pace", "their earlier rate"),
+        "too little order history to compare pace",
+    ),
     (r"order_share_.+", _order_share, _NO_PURCHASE),
     (r"eng_.+_events_\d+d", _engagement_events, "no {channel} activity on record"),
     (r"eng_.+_(open|click)_rate", _engagement_rate, "no {channel} messages received"),
     (r"eng_.+_days_since_last", _engagement_recency, "no {channel} activity on record"),
     (r"eng_.+_share", _engagement_share, "no engagement on record"),
     (r"refund_share", _simple("{v:.0%} of spend refunded", zero="no refunds"), _NO_PURCHASE),
-    (r"discount_share",
-     _simple("{v:.0%} of spend on discounted orders", zero="never buys on discount"),
-     _NO_PURCHASE),
+    (
+        r"discount_share",
+        _simple("{v:.0%} of spend on discounted orders", zero="never buys on discount"),
+        _NO_PURCHASE,
+    ),
     (r"orders_total", _counted("order", "no orders yet"), _NO_PURCHASE),
     (r"spend_total", _simple("spent {v:,.0f} in total", zero="no net spend yet"), _NO_PURCHASE),
     (r"avg_order_value", _simple("average order value {v:,.0f}"), _NO_PURCHASE),
-    (r"monetary_value",
-     _simple("spends {v:,.0f} per repeat purchase day",
-             zero="no repeat purchase spend to average"), _NO_PURCHASE),
-    (r"tenure_days", _simple("customer for {v:.0f} days", zero="joined today"),
-     "signup date unknown"),
+    (
+        r"monetary_value",
+        _simple(
+            "spends {v:,.0f} per repeat purchase day", zero="no repeat purchase spend to average"
+        ),
+        _NO_PURCHASE,
+    ),
+    (
+        r"tenure_days",
+        _simple("customer for {v:.0f} days", zero="joined today"),
+        "signup date unknown",
+    ),
     (r"frequency", _purchase_days, _NO_PURCHASE),
-    (r"recency",
-     _simple("last order {v:.0f} days after their first",
-             zero="has not bought again after their first purchase day"), _NO_PURCHASE),
-    (r"T", _simple("first purchase {v:.0f} days ago", zero="first purchase today"),
-     _NO_PURCHASE),
-    (r"days_since_last_engagement",
-     _simple("no engagement for {v:.0f} days", zero="engaged today"),
-     "no engagement on record"),
+    (
+        r"recency",
+        _simple(
+            "last order {v:.0f} days after their first",
+            zero="has not bought again after their first purchase day",
+        ),
+        _NO_PURCHASE,
+    ),
+    (r"T", _simple("first purchase {v:.0f} days ago", zero="first purchase today"), _NO_PURCHASE),
+    (
+        r"days_since_last_engagement",
+        _simple("no engagement for {v:.0f} days", zero="engaged today"),
+        "no engagement on record",
+    ),
     (r"unsubscribes_total", _counted("unsubscribe", "never unsubscribed"), "no unsubscribes"),
-    (r"bounces_total", _counted("bounced message", "no bounced messages"),
-     "no bounced messages"),
+    (r"bounces_total", _counted("bounced message", "no bounced messages"), "no bounced messages"),
     (r"acquisition_cost", _simple("cost {v:,.0f} to acquire"), "acquisition cost unknown"),
     (r"baseline_p_alive", _p_alive, _NO_BASELINE),
-    (r"baseline_churn_probability",
-     _simple("BG/NBD model gives {v:.0%} chance of no purchase in the forecast period"),
-     _NO_BASELINE),
-    (r"baseline_expected_purchases",
-     _simple("BG/NBD model expects {v:.1f} purchases in the forecast period"), _NO_BASELINE),
-    (r"baseline_expected_spend",
-     _simple("expected spend {v:,.0f} per purchase (Gamma-Gamma model)"), _NO_BASELINE),
-    (r"baseline_clv",
-     _simple("BG/NBD model forecasts {v:,.0f} of spend in the forecast period"),
-     _NO_BASELINE),
+    (
+        r"baseline_churn_probability",
+        _simple("BG/NBD model gives {v:.0%} chance of no purchase in the forecast period"),
+        _NO_BASELINE,
+    ),
+    (
+        r"baseline_expected_purchases",
+        _simple("BG/NBD model expects {v:.1f} purchases in the forecast period"),
+        _NO_BASELINE,
+    ),
+    (
+        r"baseline_expected_spend",
+        _simple("expected spend {v:,.0f} per purchase (Gamma-Gamma model)"),
+        _NO_BASELINE,
+    ),
+    (
+        r"baseline_clv",
+        _simple("BG/NBD model forecasts {v:,.0f} of spend in the forecast period"),
+        _NO_BASELINE,
+    ),
 ]
 
 # Text features: (template for a value, phrase for a missing or empty value).
@@ -472,7 +514,8 @@ def _describe_text(feature: str, raw: np.ndarray) -> list[str]:
     # Identifier-like values read as words; a preference list gets ", " separators.
     words = texts.str.replace("_", " ", regex=False).str.replace(",", ", ", regex=False)
     return [
-        template.format(v=w) if t else missing for t, w in zip(texts.tolist(), words.tolist())
+        template.format(v=w) if t else missing
+        for t, w in zip(texts.tolist(), words.tolist(), strict=False)
     ]
 
 
@@ -482,7 +525,9 @@ def _describe_generic(feature: str, raw: np.ndarray) -> list[str]:
     return [f"{label}: {_fmt(v)}" for v in raw.tolist()]
 
 
-def describe_many(feature: str, values: Sequence[object] | np.ndarray, context: Context) -> list[str]:
+def describe_many(
+    feature: str, values: Sequence[object] | np.ndarray, context: Context
+) -> list[str]:
     """Readable phrases for one feature's values over several customers.
 
     Parameters
@@ -533,7 +578,10 @@ def describe(feature: str, value: object, row: Row) -> str:
     row : mapping
         The customer's other feature values (for context such as the usual gap).
     """
-    context = lambda column: _as_float(np.asarray([row.get(column)], dtype=object))
+
+    def context(column):
+        return _as_float(np.asarray([row.get(column)], dtype=object))
+
     return describe_many(feature, np.asarray([value], dtype=object), context)[0]
 
 
@@ -582,8 +630,10 @@ def top_reasons(
     has_positive = (values > 0).any(axis=1, keepdims=True)
     values = np.where(has_positive, values, np.abs(np.where(np.isinf(values), 0.0, values)))
     # argpartition finds the k largest in O(n_features); only those k get sorted.
-    top = np.argpartition(-values, k - 1, axis=1)[:, :k] if k < n_features else (
-        np.broadcast_to(np.arange(n_features), (n, n_features))
+    top = (
+        np.argpartition(-values, k - 1, axis=1)[:, :k]
+        if k < n_features
+        else (np.broadcast_to(np.arange(n_features), (n, n_features)))
     )
     top_values = np.take_along_axis(values, top, axis=1)
     order = np.argsort(-top_values, axis=1, kind="stable")
@@ -606,7 +656,7 @@ def top_reasons(
             feature, context.raw(feature, rows), lambda col, rows=rows: context.numeric(col, rows)
         )
     counts = keep.sum(axis=1).tolist()
-    return [row[:count] for row, count in zip(phrases.tolist(), counts)]
+    return [row[:count] for row, count in zip(phrases.tolist(), counts, strict=False)]
 
 
 class _FrameContext:

@@ -42,9 +42,7 @@ def _check_frequency_monetary(
     x = _as_float_array(frequency, "frequency")
     m = _as_float_array(monetary_value, "monetary_value")
     if len(x) != len(m) and 1 not in (len(x), len(m)):
-        raise ValueError(
-            f"length mismatch: frequency has {len(x)} values, monetary_value {len(m)}"
-        )
+        raise ValueError(f"length mismatch: frequency has {len(x)} values, monetary_value {len(m)}")
     x, m = np.broadcast_arrays(x, m)
     return x.astype(np.float64), m.astype(np.float64)
 
@@ -58,8 +56,13 @@ def _log_likelihood(params: np.ndarray, x: np.ndarray, m: np.ndarray) -> np.ndar
     p, q, v = params
     px = p * x
     return (
-        gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v)
-        + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * np.log(v + m * x)
+        gammaln(px + q)
+        - gammaln(px)
+        - gammaln(q)
+        + q * np.log(v)
+        + (px - 1) * np.log(m)
+        + px * np.log(x)
+        - (px + q) * np.log(v + m * x)
     )
 
 
@@ -169,7 +172,9 @@ class GammaGammaModel(BaseEstimator):
         if n_dropped:
             logger.info(
                 "Gamma-Gamma: ignoring %d of %d customers with frequency == 0 or "
-                "monetary_value <= 0", n_dropped, len(x),
+                "monetary_value <= 0",
+                n_dropped,
+                len(x),
             )
         if not usable.any():
             raise ValueError(
@@ -204,12 +209,15 @@ class GammaGammaModel(BaseEstimator):
         if q <= 1:
             logger.warning(
                 "Gamma-Gamma q=%.3f <= 1: the population mean spend is infinite; "
-                "expected_spend for frequency-0 customers will fail", q,
+                "expected_spend for frequency-0 customers will fail",
+                q,
             )
         logger.info(
             "Gamma-Gamma fitted on %d customers in %.3fs: %s, LL=%.2f",
-            self.n_customers_, self.fit_seconds_,
-            {k: round(val, 4) for k, val in self.params_.items()}, self.log_likelihood_,
+            self.n_customers_,
+            self.fit_seconds_,
+            {k: round(val, 4) for k, val in self.params_.items()},
+            self.log_likelihood_,
         )
         return self
 
@@ -235,13 +243,19 @@ class GammaGammaModel(BaseEstimator):
                 "Gamma-Gamma: L-BFGS-B stopped with %r after %d iterations at max |gradient| "
                 "%.1e <= %.0e; the remaining decrease is below the objective's rounding "
                 "noise (flat likelihood ridge), so this is the optimum",
-                str(result.message), result.nit, gradient_norm, ACCEPT_GRADIENT_NORM,
+                str(result.message),
+                result.nit,
+                gradient_norm,
+                ACCEPT_GRADIENT_NORM,
             )
             return True
         logger.warning(
             "Gamma-Gamma fit did not converge: %s (max |gradient| %.1e > %.0e after %d "
-            "iterations); parameters may be off", result.message, gradient_norm,
-            ACCEPT_GRADIENT_NORM, result.nit,
+            "iterations); parameters may be off",
+            result.message,
+            gradient_norm,
+            ACCEPT_GRADIENT_NORM,
+            result.nit,
         )
         return False
 
@@ -289,9 +303,7 @@ class GammaGammaModel(BaseEstimator):
         m = np.where(x > 0, m, 0.0)
         denom = p * x + q - 1
         if np.any(denom <= 0):
-            raise FloatingPointError(
-                f"expected_spend undefined for q={q:.4f} <= 1 and frequency 0"
-            )
+            raise FloatingPointError(f"expected_spend undefined for q={q:.4f} <= 1 and frequency 0")
         return p * (v + x * m) / denom
 
     def log_likelihood(self, frequency: ArrayLike, monetary_value: ArrayLike) -> np.ndarray:

@@ -115,7 +115,10 @@ def make_labels(
     labels["churned"] = (labels["future_purchases"] == 0).astype("int8")
     logger.debug(
         "labels at %s, horizon %d days: %d customers, churn rate %.3f",
-        day.date(), horizon, len(labels), labels["churned"].mean() if len(labels) else np.nan,
+        day.date(),
+        horizon,
+        len(labels),
+        labels["churned"].mean() if len(labels) else np.nan,
     )
     return labels[list(LABEL_COLUMNS)]
 
@@ -194,6 +197,9 @@ def backtest_cutoffs(
         logger.info(
             "only %d of %d backtest windows fit: data starts %s and each cutoff needs "
             "%d days of history before it",
-            len(cutoffs), n_windows, first_day.date(), min_history,
+            len(cutoffs),
+            n_windows,
+            first_day.date(),
+            min_history,
         )
     return sorted(cutoffs)

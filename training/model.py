@@ -295,7 +295,9 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
             "expected_next_purchase": self._next_purchase(core["expected_purchases"], day),
             "lifecycle_stage": self._passthrough(frame, "lifecycle_stage", None),
             "churn_percentile": percentile,
-            "risk_band": np.where(scoreable, np.asarray(RISK_BANDS, dtype=object)[band_index], None),
+            "risk_band": np.where(
+                scoreable, np.asarray(RISK_BANDS, dtype=object)[band_index], None
+            ),
             "value_at_risk": proba * core["predicted_clv"],
             "reasons": reasons,
             "best_channel": self._passthrough(frame, "best_channel", None),
@@ -378,7 +380,9 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
             return self._baseline_reasons(augmented, top_k=top_k)
         attribution = self.attribution
         return top_reasons(
-            attribution.contributions(X), augmented, top_k=top_k,
+            attribution.contributions(X),
+            augmented,
+            top_k=top_k,
             feature_names=self.feature_names,
         )
 
@@ -393,7 +397,11 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
             return pd.to_numeric(augmented[column], errors="coerce").to_numpy(float)
 
         phrased = [describe_many(f, augmented[f].to_numpy(), context) for f in columns]
-        return [list(row) for row in zip(*phrased)] if phrased else [[] for _ in augmented.index]
+        return (
+            [list(row) for row in zip(*phrased, strict=False)]
+            if phrased
+            else [[] for _ in augmented.index]
+        )
 
 
 def _flag(value: Any) -> bool:

@@ -293,7 +293,7 @@ def _score_champion(
         )
     # Unpickling an old champion can fail in many ways (renamed classes, changed
     # attributes); none of them may block training its replacement.
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         logger.warning("could not score champion version %s: %s", version, exc)
         return {}, version
     scores = scores.set_index("customer_id").loc[window.labels.index]

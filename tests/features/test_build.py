@@ -22,8 +22,12 @@ def tables(tmp_path):
         }
     )
     ev = pd.DataFrame(
-        {"customer_id": [1, 3], "timestamp": ["2024-03-01", "2024-03-02"],
-         "channel": ["EMAIL", "sms"], "event_type": ["Open", "click"]}
+        {
+            "customer_id": [1, 3],
+            "timestamp": ["2024-03-01", "2024-03-02"],
+            "channel": ["EMAIL", "sms"],
+            "event_type": ["Open", "click"],
+        }
     )
     customers = pd.DataFrame(
         {
@@ -74,18 +78,42 @@ def test_dtypes_strings_only_where_the_contract_says(tables):
 def test_contract_columns_present(tables):
     frame = build_features(*tables, as_of=AS_OF)
     expected = {
-        "frequency", "recency", "T", "monetary_value", "days_since_last_purchase",
-        "orders_total", "spend_total", "avg_order_value", "spend_trend", "refund_share",
-        "discount_share", "tenure_days", "ipt_mean_days", "ipt_std_days", "overdue_ratio",
-        "velocity_90_vs_prior", "unsubscribes_total", "bounces_total", "best_channel",
-        "channel_preference", "email_opt_in", "sms_opt_in", "push_opt_in",
-        "acquisition_channel", "lifecycle_stage", "rfm_segment",
+        "frequency",
+        "recency",
+        "T",
+        "monetary_value",
+        "days_since_last_purchase",
+        "orders_total",
+        "spend_total",
+        "avg_order_value",
+        "spend_trend",
+        "refund_share",
+        "discount_share",
+        "tenure_days",
+        "ipt_mean_days",
+        "ipt_std_days",
+        "overdue_ratio",
+        "velocity_90_vs_prior",
+        "unsubscribes_total",
+        "bounces_total",
+        "best_channel",
+        "channel_preference",
+        "email_opt_in",
+        "sms_opt_in",
+        "push_opt_in",
+        "acquisition_channel",
+        "lifecycle_stage",
+        "rfm_segment",
     }
     for w in (30, 90, 180, 365):
         expected |= {f"orders_{w}d", f"spend_{w}d"}
     for c in ("email", "sms", "push", "web", "app", "store"):
-        expected |= {f"eng_{c}_events_30d", f"eng_{c}_events_90d", f"eng_{c}_days_since_last",
-                     f"eng_{c}_share"}
+        expected |= {
+            f"eng_{c}_events_30d",
+            f"eng_{c}_events_90d",
+            f"eng_{c}_days_since_last",
+            f"eng_{c}_share",
+        }
     for c in ("email", "sms", "push"):
         expected |= {f"eng_{c}_open_rate", f"eng_{c}_click_rate"}
     assert expected <= set(frame.columns)
@@ -93,8 +121,9 @@ def test_contract_columns_present(tables):
 
 def test_bad_input_raises_data_contract_error(tables):
     _, ev, customers = tables
-    bad = pd.DataFrame({"customer_id": ["1"], "order_id": ["x"], "timestamp": ["2024-01-01"],
-                        "amount": ["ten"]})
+    bad = pd.DataFrame(
+        {"customer_id": ["1"], "order_id": ["x"], "timestamp": ["2024-01-01"], "amount": ["ten"]}
+    )
     with pytest.raises(DataContractError, match="amount"):
         build_features(bad, ev, customers, as_of=AS_OF)
     with pytest.raises(DataContractError, match="as_of"):

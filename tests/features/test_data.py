@@ -17,26 +17,35 @@ from fidelite.features.data import (
 
 
 def raw_transactions(**overrides) -> pd.DataFrame:
-    frame = pd.DataFrame({
-        "customer_id": [1, 2, 2, 3, 3],
-        "order_id": ["A1", "A2", "A3", "A4", "A4"],
-        "timestamp": ["2024-01-01T10:00:00", "2024-01-02 08:30", "2024-02-01",
-                      "2024-03-01T12:00:00Z", "2024-03-05T12:00:00Z"],
-        "amount": [10.0, 20.5, 5.0, 40.0, -40.0],
-        "channel": ["Web", "APP", " store ", "web", "web"],
-    })
+    frame = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 2, 3, 3],
+            "order_id": ["A1", "A2", "A3", "A4", "A4"],
+            "timestamp": [
+                "2024-01-01T10:00:00",
+                "2024-01-02 08:30",
+                "2024-02-01",
+                "2024-03-01T12:00:00Z",
+                "2024-03-05T12:00:00Z",
+            ],
+            "amount": [10.0, 20.5, 5.0, 40.0, -40.0],
+            "channel": ["Web", "APP", " store ", "web", "web"],
+        }
+    )
     for column, values in overrides.items():
         frame[column] = values
     return frame
 
 
 def raw_events() -> pd.DataFrame:
-    return pd.DataFrame({
-        "customer_id": ["1", "2", "2"],
-        "timestamp": ["2024-01-01T00:00:00+01:00", "2024-01-03", "2024-01-04"],
-        "channel": ["Email", "Social", None],
-        "event_type": ["open", "Like", "CLICK"],
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": ["1", "2", "2"],
+            "timestamp": ["2024-01-01T00:00:00+01:00", "2024-01-03", "2024-01-04"],
+            "channel": ["Email", "Social", None],
+            "event_type": ["open", "Like", "CLICK"],
+        }
+    )
 
 
 # --------------------------------------------------------------------------- errors
@@ -60,8 +69,9 @@ def test_unparsable_timestamp_names_file_column_and_rows(tmp_path):
 
 def test_non_numeric_amount():
     amounts = ["10", "12,5", "3", "abc", "-3"]
-    with pytest.raises(DataContractError,
-                       match=r"transactions: column 'amount': non-numeric.*row 1: amount='12,5'"):
+    with pytest.raises(
+        DataContractError, match=r"transactions: column 'amount': non-numeric.*row 1: amount='12,5'"
+    ):
         load_transactions(raw_transactions(amount=amounts))
 
 
@@ -71,8 +81,9 @@ def test_nan_amount():
 
 
 def test_missing_customer_id():
-    with pytest.raises(DataContractError,
-                       match=r"'customer_id': missing identifier in 2 row.*row 0.*row 4"):
+    with pytest.raises(
+        DataContractError, match=r"'customer_id': missing identifier in 2 row.*row 0.*row 4"
+    ):
         load_transactions(raw_transactions(customer_id=[None, "2", "2", "3", " "]))
 
 
@@ -125,8 +136,10 @@ def test_as_of_bounds_rejects_bad_dates(as_of):
 
 # --------------------------------------------------------------------------- normalisation
 def test_as_of_bounds_floors_to_the_day_in_utc():
-    assert as_of_bounds("2025-03-01 17:45") == (pd.Timestamp("2025-03-01"),
-                                                pd.Timestamp("2025-03-02"))
+    assert as_of_bounds("2025-03-01 17:45") == (
+        pd.Timestamp("2025-03-01"),
+        pd.Timestamp("2025-03-02"),
+    )
     # 00:30 in Paris (UTC+1 in March) is still the previous day in UTC.
     day, end = as_of_bounds(pd.Timestamp("2025-03-02 00:30", tz="Europe/Paris"))
     assert day == pd.Timestamp("2025-03-02") - pd.Timedelta(days=1)
@@ -134,16 +147,26 @@ def test_as_of_bounds_floors_to_the_day_in_utc():
 
 
 def test_timestamps_naive_and_aware_become_naive_utc():
-    tx = load_transactions(raw_transactions(timestamp=[
-        "2024-01-01T10:00:00", "2024-01-01T10:00:00+02:00", "2024-01-01T10:00:00Z",
-        "2024-01-01", "2024-01-01T23:30:00-05:00"]))
+    tx = load_transactions(
+        raw_transactions(
+            timestamp=[
+                "2024-01-01T10:00:00",
+                "2024-01-01T10:00:00+02:00",
+                "2024-01-01T10:00:00Z",
+                "2024-01-01",
+                "2024-01-01T23:30:00-05:00",
+            ]
+        )
+    )
     assert tx["timestamp"].dtype == "datetime64[ns]"
     assert tx["timestamp"].tolist() == [
-        pd.Timestamp("2024-01-01 10:00"), pd.Timestamp("2024-01-01 08:00"),
-        pd.Timestamp("2024-01-01 10:00"), pd.Timestamp("2024-01-01"),
-        pd.Timestamp("2024-01-02 04:30")]
-    aware = pd.Series(pd.date_range("2024-06-01 12:00", periods=5, freq="D",
-                                    tz="America/New_York"))
+        pd.Timestamp("2024-01-01 10:00"),
+        pd.Timestamp("2024-01-01 08:00"),
+        pd.Timestamp("2024-01-01 10:00"),
+        pd.Timestamp("2024-01-01"),
+        pd.Timestamp("2024-01-02 04:30"),
+    ]
+    aware = pd.Series(pd.date_range("2024-06-01 12:00", periods=5, freq="D", tz="America/New_York"))
     tx = load_transactions(raw_transactions(timestamp=aware))
     assert tx["timestamp"].iloc[0] == pd.Timestamp("2024-06-01 16:00")
 
@@ -182,27 +205,37 @@ def test_events_keep_unknown_names_and_fill_missing():
 
 
 def test_customers_defaults_and_consent_parsing():
-    customers = load_customers(pd.DataFrame({
-        "customer_id": ["a", "b", "c", "d"],
-        "signup_at": ["2024-01-01", None, "2024-02-01T00:00:00+01:00", "2024-03-01"],
-        "email_opt_in": ["Yes", "no", "TRUE", None],
-        "sms_opt_in": [1, 0, 1, 0],
-        "acquisition_channel": ["Referral", None, "organic", "organic"],
-    }))
+    customers = load_customers(
+        pd.DataFrame(
+            {
+                "customer_id": ["a", "b", "c", "d"],
+                "signup_at": ["2024-01-01", None, "2024-02-01T00:00:00+01:00", "2024-03-01"],
+                "email_opt_in": ["Yes", "no", "TRUE", None],
+                "sms_opt_in": [1, 0, 1, 0],
+                "acquisition_channel": ["Referral", None, "organic", "organic"],
+            }
+        )
+    )
     assert customers["email_opt_in"].tolist() == [True, False, True, False]
     assert customers["sms_opt_in"].tolist() == [True, False, True, False]
     assert customers["push_opt_in"].all()  # absent column: consent not tracked
     assert customers["signup_at"].isna().tolist() == [False, True, False, False]
     assert customers["signup_at"].iloc[2] == pd.Timestamp("2024-01-31 23:00")
-    assert customers["acquisition_channel"].tolist() == ["referral", "unknown", "organic",
-                                                        "organic"]
+    assert customers["acquisition_channel"].tolist() == [
+        "referral",
+        "unknown",
+        "organic",
+        "organic",
+    ]
     assert customers["acquisition_cost"].isna().all()
 
 
 def test_loaders_are_idempotent():
-    for load, raw in ((load_transactions, raw_transactions()), (load_events, raw_events()),
-                      (load_customers, pd.DataFrame({"customer_id": [3, 4],
-                                                     "sms_opt_in": ["y", "n"]}))):
+    for load, raw in (
+        (load_transactions, raw_transactions()),
+        (load_events, raw_events()),
+        (load_customers, pd.DataFrame({"customer_id": [3, 4], "sms_opt_in": ["y", "n"]})),
+    ):
         once = load(raw)
         twice = load(once)
         pd.testing.assert_frame_equal(once, twice)

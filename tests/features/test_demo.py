@@ -15,16 +15,19 @@ def test_same_seed_same_frames_different_seed_different(demo_data):
     again = generate_demo_data(1500, seed=3)
     other = generate_demo_data(1500, seed=4)
     for name in ("transactions", "events", "customers"):
-        pd.testing.assert_frame_equal(getattr(demo_data, name), getattr(again, name),
-                                      check_exact=True)
+        pd.testing.assert_frame_equal(
+            getattr(demo_data, name), getattr(again, name), check_exact=True
+        )
     assert not demo_data.transactions["amount"].equals(other.transactions["amount"])
     assert not demo_data.customers["signup_at"].equals(other.customers["signup_at"])
 
 
 def test_tables_are_already_normalised(demo_data):
-    for load, frame in ((load_transactions, demo_data.transactions),
-                        (load_events, demo_data.events),
-                        (load_customers, demo_data.customers)):
+    for load, frame in (
+        (load_transactions, demo_data.transactions),
+        (load_events, demo_data.events),
+        (load_customers, demo_data.customers),
+    ):
         pd.testing.assert_frame_equal(load(frame), frame, check_exact=True)
     assert demo_data.transactions.attrs["duplicates_dropped"] == 0
 
@@ -78,8 +81,9 @@ def test_messages_only_to_opted_in_customers(demo_data):
     events = demo_data.events
     customers = demo_data.customers.set_index("customer_id")
     for channel in MESSAGING:
-        sent_to = events.loc[(events["channel"] == channel)
-                             & (events["event_type"] == "sent"), "customer_id"].unique()
+        sent_to = events.loc[
+            (events["channel"] == channel) & (events["event_type"] == "sent"), "customer_id"
+        ].unique()
         assert len(sent_to) > 50
         assert customers.loc[sent_to, f"{channel}_opt_in"].all()
         assert customers[f"{channel}_opt_in"].mean() < 0.95
@@ -88,8 +92,9 @@ def test_messages_only_to_opted_in_customers(demo_data):
 def test_no_messages_after_unsubscribing(demo_data):
     events = demo_data.events
     email = events[events["channel"] == "email"]
-    unsubscribed = email[email["event_type"] == "unsubscribe"].groupby("customer_id")[
-        "timestamp"].min()
+    unsubscribed = (
+        email[email["event_type"] == "unsubscribe"].groupby("customer_id")["timestamp"].min()
+    )
     assert len(unsubscribed) > 0
     sends = email[email["event_type"] == "sent"]
     later = sends["timestamp"].to_numpy() > sends["customer_id"].map(unsubscribed).to_numpy()
@@ -106,12 +111,10 @@ def test_engagement_falls_before_lapse(demo_data):
     sales = demo_data.transactions.query("amount > 0")
     first = sales.groupby("customer_id")["timestamp"].min()
     last = sales.groupby("customer_id")["timestamp"].max()
-    lapsed = last[(END - last > pd.Timedelta(days=180))
-                  & (last - first > pd.Timedelta(days=150))]
+    lapsed = last[(END - last > pd.Timedelta(days=180)) & (last - first > pd.Timedelta(days=150))]
     assert len(lapsed) >= 30
     # Customer-driven engagement only: marketing sends do not depend on the customer.
-    active = demo_data.events[~demo_data.events["event_type"].isin(
-        ["sent", "delivered", "bounce"])]
+    active = demo_data.events[~demo_data.events["event_type"].isin(["sent", "delivered", "bounce"])]
     active = active[active["customer_id"].isin(lapsed.index)]
     t = active["timestamp"]
     last_t = active["customer_id"].map(lapsed)
@@ -127,12 +130,17 @@ def test_engagement_falls_before_lapse(demo_data):
 
 def test_write_demo_data_round_trips(demo_data, tmp_path):
     paths = write_demo_data(demo_data, tmp_path / "demo")
-    assert {p.name for p in paths.values()} == {"transactions.parquet", "events.parquet",
-                                                "customers.parquet"}
-    for name, load in (("transactions", load_transactions), ("events", load_events),
-                       ("customers", load_customers)):
-        pd.testing.assert_frame_equal(load(paths[name]), getattr(demo_data, name),
-                                      check_exact=True)
+    assert {p.name for p in paths.values()} == {
+        "transactions.parquet",
+        "events.parquet",
+        "customers.parquet",
+    }
+    for name, load in (
+        ("transactions", load_transactions),
+        ("events", load_events),
+        ("customers", load_customers),
+    ):
+        pd.testing.assert_frame_equal(load(paths[name]), getattr(demo_data, name), check_exact=True)
 
 
 def test_rejects_bad_arguments():

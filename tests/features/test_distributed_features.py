@@ -53,8 +53,11 @@ def test_dask_features_equal_single_machine(client, tables, as_of):
     tx, ev, cu = tables
     expected = build_features(tx, ev, cu, as_of=as_of)
     got = build_features_dask(
-        dd.from_pandas(tx, npartitions=3, sort=False), dd.from_pandas(ev, npartitions=4, sort=False),
-        dd.from_pandas(cu, npartitions=2, sort=False), as_of=as_of, npartitions=5,
+        dd.from_pandas(tx, npartitions=3, sort=False),
+        dd.from_pandas(ev, npartitions=4, sort=False),
+        dd.from_pandas(cu, npartitions=2, sort=False),
+        as_of=as_of,
+        npartitions=5,
     )
     assert isinstance(got, dd.DataFrame)
     assert_same_features(compute_features(got), expected)
@@ -67,8 +70,9 @@ def test_dask_features_from_partitioned_parquet(client, tables, tmp_path):
     tx, ev, cu = tables
     for name, frame, parts in (("tx", tx, 3), ("ev", ev, 3), ("cu", cu, 2)):
         dd.from_pandas(frame, npartitions=parts, sort=False).to_parquet(tmp_path / name)
-    got = build_features_dask(str(tmp_path / "tx"), str(tmp_path / "ev"), str(tmp_path / "cu"),
-                              as_of=AS_OF, npartitions=4)
+    got = build_features_dask(
+        str(tmp_path / "tx"), str(tmp_path / "ev"), str(tmp_path / "cu"), as_of=AS_OF, npartitions=4
+    )
     assert_same_features(compute_features(got), build_features(tx, ev, cu, as_of=AS_OF))
 
 
@@ -84,20 +88,33 @@ def test_future_rows_never_reach_the_dask_features(client, tables):
     before = compute_features(build_features_dask(tx, ev, cu, as_of=AS_OF, npartitions=4))
     day_after = pd.Timestamp(AS_OF) + pd.Timedelta(days=1)
     known = tx["customer_id"].iloc[0]
-    future_tx = pd.DataFrame({
-        "customer_id": [known, "brand-new"], "order_id": ["future-1", "future-2"],
-        "timestamp": [day_after, day_after + pd.Timedelta(days=30)],
-        "amount": [1e6, 5.0], "channel": ["drone", "web"],
-    })
-    future_ev = pd.DataFrame({
-        "customer_id": [known], "timestamp": [day_after + pd.Timedelta(hours=1)],
-        "channel": ["carrier_pigeon"], "event_type": ["click"],
-    })
+    future_tx = pd.DataFrame(
+        {
+            "customer_id": [known, "brand-new"],
+            "order_id": ["future-1", "future-2"],
+            "timestamp": [day_after, day_after + pd.Timedelta(days=30)],
+            "amount": [1e6, 5.0],
+            "channel": ["drone", "web"],
+        }
+    )
+    future_ev = pd.DataFrame(
+        {
+            "customer_id": [known],
+            "timestamp": [day_after + pd.Timedelta(hours=1)],
+            "channel": ["carrier_pigeon"],
+            "event_type": ["click"],
+        }
+    )
     future_cu = pd.DataFrame({"customer_id": ["signs-up-later"], "signup_at": [day_after]})
-    after = compute_features(build_features_dask(
-        pd.concat([tx, future_tx], ignore_index=True), pd.concat([ev, future_ev], ignore_index=True),
-        pd.concat([cu, future_cu], ignore_index=True), as_of=AS_OF, npartitions=4,
-    ))
+    after = compute_features(
+        build_features_dask(
+            pd.concat([tx, future_tx], ignore_index=True),
+            pd.concat([ev, future_ev], ignore_index=True),
+            pd.concat([cu, future_cu], ignore_index=True),
+            as_of=AS_OF,
+            npartitions=4,
+        )
+    )
     assert_same_features(after, before)
     assert not any("drone" in c or "carrier_pigeon" in c for c in after.columns)
 
@@ -127,9 +144,14 @@ def test_bad_partition_names_table_partition_and_column(client, tables):
     tx = tables[0].copy()
     tx["amount"] = tx["amount"].astype(object)
     tx.loc[tx.index[-2], "amount"] = "twelve"
-    with pytest.raises(DataContractError, match=r"transactions \(partition \d+\).*'amount'.*twelve"):
-        compute_features(build_features_dask(dd.from_pandas(tx, npartitions=2, sort=False),
-                                             as_of=AS_OF, npartitions=2))
+    with pytest.raises(
+        DataContractError, match=r"transactions \(partition \d+\).*'amount'.*twelve"
+    ):
+        compute_features(
+            build_features_dask(
+                dd.from_pandas(tx, npartitions=2, sort=False), as_of=AS_OF, npartitions=2
+            )
+        )
 
 
 def test_buckets_are_stable_across_dtypes():

@@ -68,9 +68,7 @@ def test_ties_go_to_most_recent_channel_and_no_events_is_empty():
 
 
 def test_unknown_channel_becomes_columns_and_unknown_types_are_logged(caplog):
-    ev = events(
-        [("a", "2024-03-25", "TikTok", "visit"), ("a", "2024-03-25", "email", "hologram")]
-    )
+    ev = events([("a", "2024-03-25", "TikTok", "visit"), ("a", "2024-03-25", "email", "hologram")])
     with caplog.at_level(logging.INFO, logger="fidelite.features.build"):
         frame = build_features(one_purchase_each("a"), ev, as_of=AS_OF)
     row = frame.loc["a"]
@@ -82,9 +80,13 @@ def test_unknown_channel_becomes_columns_and_unknown_types_are_logged(caplog):
 
 def test_unsubscribes_bounces_and_send_side_events_are_not_engagement():
     ev = events(
-        [("a", "2024-03-01", "email", "unsubscribe"), ("a", "2024-03-02", "email", "bounce"),
-         ("a", "2024-03-03", "sms", "bounce"), ("a", "2024-03-04", "email", "complaint"),
-         ("a", "2024-03-05", "email", "delivered")]
+        [
+            ("a", "2024-03-01", "email", "unsubscribe"),
+            ("a", "2024-03-02", "email", "bounce"),
+            ("a", "2024-03-03", "sms", "bounce"),
+            ("a", "2024-03-04", "email", "complaint"),
+            ("a", "2024-03-05", "email", "delivered"),
+        ]
     )
     row = build_features(one_purchase_each("a"), ev, as_of=AS_OF).loc["a"]
     assert row["unsubscribes_total"] == 1 and row["bounces_total"] == 2

@@ -19,7 +19,9 @@ def history(seed: int = 0, n_customers: int = 40) -> tuple[pd.DataFrame, ...]:
             "customer_id": rng.integers(0, n_customers, n_tx).astype(str),
             "order_id": [f"o{i}" for i in range(n_tx)],
             "timestamp": start + pd.to_timedelta(rng.integers(0, 546 * 24, n_tx), unit="h"),
-            "amount": np.round(rng.gamma(2.0, 20.0, n_tx) * rng.choice([1, -1], n_tx, p=[0.9, 0.1]), 2),
+            "amount": np.round(
+                rng.gamma(2.0, 20.0, n_tx) * rng.choice([1, -1], n_tx, p=[0.9, 0.1]), 2
+            ),
             "channel": rng.choice(["web", "app", "store"], n_tx),
             "discount": rng.choice([0.0, 5.0], n_tx),
         }
@@ -29,13 +31,16 @@ def history(seed: int = 0, n_customers: int = 40) -> tuple[pd.DataFrame, ...]:
             "customer_id": rng.integers(0, n_customers, n_ev).astype(str),
             "timestamp": start + pd.to_timedelta(rng.integers(0, 546 * 24, n_ev), unit="h"),
             "channel": rng.choice(["email", "sms", "push", "web"], n_ev),
-            "event_type": rng.choice(["sent", "delivered", "open", "click", "visit", "bounce"], n_ev),
+            "event_type": rng.choice(
+                ["sent", "delivered", "open", "click", "visit", "bounce"], n_ev
+            ),
         }
     )
     customers = pd.DataFrame(
         {
             "customer_id": np.arange(n_customers + 5).astype(str),
-            "signup_at": start + pd.to_timedelta(rng.integers(-100, 300, n_customers + 5), unit="D"),
+            "signup_at": start
+            + pd.to_timedelta(rng.integers(-100, 300, n_customers + 5), unit="D"),
             "email_opt_in": rng.choice([True, False], n_customers + 5),
         }
     )
@@ -49,8 +54,12 @@ def future_rows(tx: pd.DataFrame, ev: pd.DataFrame, customers: pd.DataFrame):
         {
             "customer_id": ["0", "1", "newbie", "3"],
             "order_id": ["f0", "f1", "f2", "f3"],
-            "timestamp": [first_future, first_future + pd.Timedelta(hours=5),
-                          first_future + pd.Timedelta(days=3), first_future + pd.Timedelta(days=400)],
+            "timestamp": [
+                first_future,
+                first_future + pd.Timedelta(hours=5),
+                first_future + pd.Timedelta(days=3),
+                first_future + pd.Timedelta(days=400),
+            ],
             "amount": [100.0, -20.0, 50.0, 7.0],
             "channel": ["web", "marketplace", "app", "store"],
             "discount": 0.0,
@@ -65,8 +74,11 @@ def future_rows(tx: pd.DataFrame, ev: pd.DataFrame, customers: pd.DataFrame):
         }
     )
     more_customers = pd.DataFrame(
-        {"customer_id": ["newbie", "late_signup"], "signup_at": [first_future, first_future],
-         "email_opt_in": [True, False]}
+        {
+            "customer_id": ["newbie", "late_signup"],
+            "signup_at": [first_future, first_future],
+            "email_opt_in": [True, False],
+        }
     )
     return (
         pd.concat([tx, more_tx], ignore_index=True),
@@ -88,7 +100,9 @@ def test_last_moment_of_as_of_day_is_seen_and_next_midnight_is_not():
         {
             "customer_id": ["a", "a"],
             "order_id": ["1", "2"],
-            "timestamp": pd.to_datetime(["2024-06-30 23:59:59.999", "2024-07-01 00:00:00"], format="ISO8601"),
+            "timestamp": pd.to_datetime(
+                ["2024-06-30 23:59:59.999", "2024-07-01 00:00:00"], format="ISO8601"
+            ),
             "amount": [10.0, 20.0],
         }
     )

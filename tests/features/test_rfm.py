@@ -91,9 +91,14 @@ def test_order_share_per_transaction_channel():
 
 def test_rhythm_mean_std_and_overdue():
     tx = transactions(
-        [("a", "2024-01-01", 1.0), ("a", "2024-01-11", 1.0), ("a", "2024-01-31", 1.0),
-         ("b", "2024-03-01", 1.0), ("b", "2024-03-11", 1.0),
-         ("c", "2024-03-01", 1.0)]
+        [
+            ("a", "2024-01-01", 1.0),
+            ("a", "2024-01-11", 1.0),
+            ("a", "2024-01-31", 1.0),
+            ("b", "2024-03-01", 1.0),
+            ("b", "2024-03-11", 1.0),
+            ("c", "2024-03-01", 1.0),
+        ]
     )
     frame = build_features(tx, as_of=AS_OF)
     a, b, c = frame.loc["a"], frame.loc["b"], frame.loc["c"]
@@ -122,8 +127,9 @@ def test_velocity_rising_fading_and_unknown():
 
 def test_velocity_exact_value():
     # First purchase Jan 1 2023; recent window Jan 2 .. Mar 31 2024 (90 days).
-    tx = transactions([("a", "2023-01-01", 1.0), ("a", "2023-06-01", 1.0),
-                       ("a", "2024-03-01", 1.0)])
+    tx = transactions(
+        [("a", "2023-01-01", 1.0), ("a", "2023-06-01", 1.0), ("a", "2024-03-01", 1.0)]
+    )
     row = build_features(tx, as_of=AS_OF).loc["a"]
     earlier_days = (pd.Timestamp("2024-01-02") - pd.Timestamp("2023-01-01")).days
     recent, earlier = 1 / 90, 2 / earlier_days
@@ -131,7 +137,8 @@ def test_velocity_exact_value():
 
 
 def test_custom_windows_change_column_names():
-    frame = build_features(transactions([("a", "2024-03-01", 1.0)]), as_of=AS_OF,
-                           params=FeatureParams(windows=(7, 14)))
+    frame = build_features(
+        transactions([("a", "2024-03-01", 1.0)]), as_of=AS_OF, params=FeatureParams(windows=(7, 14))
+    )
     assert {"orders_7d", "spend_14d"} <= set(frame.columns)
     assert "orders_30d" not in frame.columns

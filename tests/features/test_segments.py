@@ -27,9 +27,11 @@ def test_one_customer_per_lifecycle_stage():
             *[("overdue", f"2024-{m:02d}-21", 10.0) for m in range(1, 11)],
             # Single purchase 120 days ago (> at_risk_days, rhythm unknown): at risk.
             ("single", "2024-09-02", 10.0),
-            ("lapsed", "2024-01-15", 10.0), ("lapsed", "2024-02-15", 10.0),
+            ("lapsed", "2024-01-15", 10.0),
+            ("lapsed", "2024-02-15", 10.0),
             # Away for a year, back 5 days ago.
-            ("back", "2023-06-01", 10.0), ("back", "2024-12-26", 10.0),
+            ("back", "2023-06-01", 10.0),
+            ("back", "2024-12-26", 10.0),
         ]
     )
     customers = pd.DataFrame({"customer_id": ["prospect"], "signup_at": ["2024-06-01"]})
@@ -68,17 +70,30 @@ def test_rfm_segments_follow_documented_rules():
     # Ten customers: c0 bought once long ago and little ... c9 bought often, recently, big.
     for i in range(10):
         for k in range(i + 1):
-            rows.append((f"c{i}", str(pd.Timestamp("2024-01-01") + pd.Timedelta(days=30 * i + k)),
-                         10.0 * (i + 1)))
+            rows.append(
+                (
+                    f"c{i}",
+                    str(pd.Timestamp("2024-01-01") + pd.Timedelta(days=30 * i + k)),
+                    10.0 * (i + 1),
+                )
+            )
     # Frequent big spender who stopped buying early: high F and M, lowest R.
-    rows += [("gone", str(pd.Timestamp("2023-01-01") + pd.Timedelta(days=k)), 500.0)
-             for k in range(20)]
+    rows += [
+        ("gone", str(pd.Timestamp("2023-01-01") + pd.Timedelta(days=k)), 500.0) for k in range(20)
+    ]
     customers = pd.DataFrame({"customer_id": ["p"], "signup_at": ["2024-01-01"]})
-    segments = build_features(transactions(rows), customers=customers,
-                              as_of=AS_OF)["rfm_segment"]
+    segments = build_features(transactions(rows), customers=customers, as_of=AS_OF)["rfm_segment"]
     assert segments["c9"] == "champions"
     assert segments["c0"] == "lost"
     assert segments["gone"] == "at_risk"
     assert segments["p"] == "prospect"
-    assert set(segments) <= {"champions", "loyal", "potential", "need_attention", "at_risk",
-                             "hibernating", "lost", "prospect"}
+    assert set(segments) <= {
+        "champions",
+        "loyal",
+        "potential",
+        "need_attention",
+        "at_risk",
+        "hibernating",
+        "lost",
+        "prospect",
+    }

@@ -121,8 +121,14 @@ def live_server(trained_store: dict) -> Iterator[LiveServer]:
     )
     log_path = root / "server.log"
     command = [
-        sys.executable, "-m", "fidelite.cli", "serve", "--port", str(port),
-        "--snapshot", str(trained_store["snapshot_path"]),
+        sys.executable,
+        "-m",
+        "fidelite.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--snapshot",
+        str(trained_store["snapshot_path"]),
     ]
     with log_path.open("wb") as log:
         # own session, so teardown can stop bentoml's worker processes with the group

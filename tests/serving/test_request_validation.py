@@ -19,8 +19,15 @@ REQUIRED = ("orders_total", "frequency", "recency", "T", "monetary_value")
 
 
 def row(customer_id: object = "c1", **overrides: object) -> dict:
-    base = {"customer_id": customer_id, "orders_total": 3, "frequency": 2.0, "recency": 40.0,
-            "T": 90.0, "monetary_value": 25.0, "best_channel": "email"}
+    base = {
+        "customer_id": customer_id,
+        "orders_total": 3,
+        "frequency": 2.0,
+        "recency": 40.0,
+        "T": 90.0,
+        "monetary_value": 25.0,
+        "best_channel": "email",
+    }
     return {**base, **overrides}
 
 
@@ -77,11 +84,20 @@ def test_predict_request_needs_exactly_one_input() -> None:
 
 def history(**tx_overrides: object) -> HistoryIn:
     transactions = [
-        {"customer_id": 1, "order_id": "o1", "timestamp": "2025-01-02T10:00:00+02:00",
-         "amount": 30.0},
+        {
+            "customer_id": 1,
+            "order_id": "o1",
+            "timestamp": "2025-01-02T10:00:00+02:00",
+            "amount": 30.0,
+        },
         {"customer_id": 1, "order_id": "o2", "timestamp": "2025-01-20T10:00:00", "amount": 20.0},
-        {"customer_id": "c2", "order_id": "o3", "timestamp": "2025-01-05", "amount": 15.0,
-         **tx_overrides},
+        {
+            "customer_id": "c2",
+            "order_id": "o3",
+            "timestamp": "2025-01-05",
+            "amount": 15.0,
+            **tx_overrides,
+        },
     ]
     return HistoryIn.model_validate({"transactions": transactions})
 
@@ -124,18 +140,31 @@ def test_negative_discount_is_a_validation_error() -> None:
 
 
 def test_score_records_parses_json_reasons_and_missing_values() -> None:
-    scores = pd.DataFrame({
-        "customer_id": ["a"], "as_of": [pd.Timestamp("2025-01-31")], "horizon_days": [90],
-        "status": ["insufficient_history"], "churn_probability": [float("nan")],
-        "p_alive": [float("nan")], "expected_purchases": [float("nan")],
-        "predicted_clv": [float("nan")], "predicted_clv_p10": [float("nan")],
-        "predicted_clv_p90": [float("nan")], "expected_next_purchase": [pd.NaT],
-        "lifecycle_stage": ["prospect"], "churn_percentile": [float("nan")],
-        "risk_band": [None], "value_at_risk": [float("nan")],
-        "reasons": ['["no purchase yet"]'], "best_channel": ["web"],
-        "channel_preference": ["web"], "email_opt_in": [True], "sms_opt_in": [False],
-        "push_opt_in": [True],
-    })
+    scores = pd.DataFrame(
+        {
+            "customer_id": ["a"],
+            "as_of": [pd.Timestamp("2025-01-31")],
+            "horizon_days": [90],
+            "status": ["insufficient_history"],
+            "churn_probability": [float("nan")],
+            "p_alive": [float("nan")],
+            "expected_purchases": [float("nan")],
+            "predicted_clv": [float("nan")],
+            "predicted_clv_p10": [float("nan")],
+            "predicted_clv_p90": [float("nan")],
+            "expected_next_purchase": [pd.NaT],
+            "lifecycle_stage": ["prospect"],
+            "churn_percentile": [float("nan")],
+            "risk_band": [None],
+            "value_at_risk": [float("nan")],
+            "reasons": ['["no purchase yet"]'],
+            "best_channel": ["web"],
+            "channel_preference": ["web"],
+            "email_opt_in": [True],
+            "sms_opt_in": [False],
+            "push_opt_in": [True],
+        }
+    )
     (record,) = score_records(scores)
     assert record.reasons == ["no purchase yet"]
     assert record.churn_probability is None and record.expected_next_purchase is None
@@ -152,8 +181,15 @@ def test_api_keys_from_env_ignores_blanks() -> None:
 
 @pytest.mark.parametrize(
     ("header", "ok"),
-    [("Bearer a", True), ("bearer b", True), ("Bearer c", False), ("Basic a", False),
-     ("Bearer ", False), (None, False), ("a", False)],
+    [
+        ("Bearer a", True),
+        ("bearer b", True),
+        ("Bearer c", False),
+        ("Basic a", False),
+        ("Bearer ", False),
+        (None, False),
+        ("a", False),
+    ],
 )
 def test_is_authorized(header: str | None, ok: bool) -> None:
     assert is_authorized(header, ("a", "b")) is ok

@@ -39,9 +39,7 @@ def simulate_bgnbd(
     order_stat = rng.beta(np.maximum(x, 1), n_arrivals - x + 1)
     t_x = np.where(x > 0, T * order_stat, 0.0).round()
     alive = dropout_after > n_arrivals
-    holdout = np.where(
-        alive, np.minimum(rng.poisson(lam * horizon), dropout_after - n_arrivals), 0
-    )
+    holdout = np.where(alive, np.minimum(rng.poisson(lam * horizon), dropout_after - n_arrivals), 0)
     return pd.DataFrame(
         {"frequency": x, "recency": t_x, "T": T, "holdout": holdout, "alive": alive}
     )
@@ -112,11 +110,18 @@ def test_weights_equal_repeated_rows() -> None:
 
 def test_analytic_gradient_matches_finite_differences() -> None:
     d = load_cdnow()
-    data = _summarise(d["frequency"].to_numpy(float), d["recency"].to_numpy() / 4,
-                      d["T"].to_numpy() / 4, np.ones(len(d)))
+    data = _summarise(
+        d["frequency"].to_numpy(float),
+        d["recency"].to_numpy() / 4,
+        d["T"].to_numpy() / 4,
+        np.ones(len(d)),
+    )
     log_params = np.log([0.4, 1.3, 0.7, 2.0])
-    error = check_grad(lambda p: _neg_mean_ll_and_grad(p, data, 0.05)[0],
-                       lambda p: _neg_mean_ll_and_grad(p, data, 0.05)[1], log_params)
+    error = check_grad(
+        lambda p: _neg_mean_ll_and_grad(p, data, 0.05)[0],
+        lambda p: _neg_mean_ll_and_grad(p, data, 0.05)[1],
+        log_params,
+    )
     assert error < 1e-5
 
 
@@ -143,8 +148,17 @@ def test_expected_purchases_match_simulated_holdout(
         expected = model.expected_purchases(180, *rfm)
         assert expected.mean() == pytest.approx(simulated["holdout"].mean(), rel=0.04)
         # Calibration also holds within frequency groups, not only overall.
-        grouped = pd.DataFrame({"e": expected, "h": simulated["holdout"],
-                                "g": np.minimum(simulated["frequency"], 3)}).groupby("g").mean()
+        grouped = (
+            pd.DataFrame(
+                {
+                    "e": expected,
+                    "h": simulated["holdout"],
+                    "g": np.minimum(simulated["frequency"], 3),
+                }
+            )
+            .groupby("g")
+            .mean()
+        )
         np.testing.assert_allclose(grouped["e"], grouped["h"], rtol=0.1)
         zero = model.prob_no_purchase(180, *rfm)
         assert zero.mean() == pytest.approx((simulated["holdout"] == 0).mean(), abs=0.01)

@@ -8,7 +8,12 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from fidelite.training.churn import ChurnModel, FeatureEncoder, choose_calibration
-from fidelite.training.clv import ClvModel, RatioIntervals, SeasonalLevel, crossfit_interval_coverage
+from fidelite.training.clv import (
+    ClvModel,
+    RatioIntervals,
+    SeasonalLevel,
+    crossfit_interval_coverage,
+)
 from fidelite.training.explain import describe, top_reasons
 
 
@@ -143,9 +148,7 @@ def test_reason_phrases():
         describe("days_since_last_purchase", 94, row)
         == "no order for 94 days, 3.1x their usual gap"
     )
-    assert (
-        describe("eng_email_events_30d", 0, row) == "no email activity in the last 30 days"
-    )
+    assert describe("eng_email_events_30d", 0, row) == "no email activity in the last 30 days"
     assert describe("spend_trend", -3 / 7, row) == "spend down 60% vs the prior 90 days"
     assert describe("eng_sms_open_rate", float("nan"), row) == "no sms messages received"
     assert describe("mystery_score", 1.5, row) == "mystery score: 1.50"

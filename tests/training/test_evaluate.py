@@ -108,7 +108,9 @@ def test_figures_render() -> None:
     spend = rng.gamma(2.0, 50.0, size=200)
     clv = plot_clv_deciles(spend, {"lightgbm": spend * 1.1, "bgnbd": rng.permutation(spend)})
     assert _lines(clv) == 4 and len(clv.axes[0].lines[0].get_xdata()) == 10
-    importance = plot_feature_importance(pd.Series(rng.uniform(size=30), index=[f"f{i}" for i in range(30)]), top_n=5)
+    importance = plot_feature_importance(
+        pd.Series(rng.uniform(size=30), index=[f"f{i}" for i in range(30)]), top_n=5
+    )
     assert len(importance.axes[0].patches) == 5
     assert importance.axes[0].get_title() == "Top 5 feature importances"
 

@@ -88,7 +88,11 @@ def test_top_reasons_orders_by_contribution_and_falls_back_to_largest_drivers():
         ],
         ["lifecycle stage unknown", "opened 25% of email messages", "no order for 10 days"],
         # Nothing raises this customer's risk: the largest drivers either way.
-        ["lifecycle stage: active", "never opened any email message", "1 order in the last 90 days"],
+        [
+            "lifecycle stage: active",
+            "never opened any email message",
+            "1 order in the last 90 days",
+        ],
         [],
     ]
     frame = pd.DataFrame(contributions, columns=names)
@@ -116,10 +120,18 @@ def test_describe_many_matches_describe_row_by_row():
 @pytest.mark.parametrize(
     ("feature", "value", "row", "phrase"),
     [
-        ("ipt_std_days", 3.77, {"ipt_mean_days": 5.0},
-         "irregular buyer: gaps between orders vary by ±3.8 days around 5"),
-        ("ipt_std_days", 2.0, {"ipt_mean_days": 30.0},
-         "regular buyer: gaps between orders vary by only ±2.0 days around 30"),
+        (
+            "ipt_std_days",
+            3.77,
+            {"ipt_mean_days": 5.0},
+            "irregular buyer: gaps between orders vary by ±3.8 days around 5",
+        ),
+        (
+            "ipt_std_days",
+            2.0,
+            {"ipt_mean_days": 30.0},
+            "regular buyer: gaps between orders vary by only ±2.0 days around 30",
+        ),
         ("eng_web_share", 1.0, {}, "all recent engagement is on web"),
         ("eng_call_center_share", 0.25, {}, "25% of recent engagement is on call center"),
         ("eng_email_events_30d", 0, {}, "no email activity in the last 30 days"),
@@ -153,7 +165,10 @@ def test_every_demo_feature_value_reads_as_words():
     buyers = features[features["orders_total"] > 0]
     features = features.join(BaselineModel(horizon_days=90).fit(buyers).predict(features))
     assert set(BASELINE_COLUMNS) <= set(features.columns)
-    context = lambda column: pd.to_numeric(features[column], errors="coerce").to_numpy(float)
+
+    def context(column):
+        return pd.to_numeric(features[column], errors="coerce").to_numpy(float)
+
     for feature in features.columns:
         phrases = describe_many(feature, features[feature].to_numpy(), context)
         bad = [p for p in phrases if RAW_NAME.search(p)]

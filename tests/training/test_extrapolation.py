@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fidelite.training.churn import ChurnModel, FeatureEncoder, baseline_log_odds, unsupported_features
+from fidelite.training.churn import (
+    ChurnModel,
+    FeatureEncoder,
+    baseline_log_odds,
+    unsupported_features,
+)
 from fidelite.training.clv import ClvModel
 from fidelite.training.labels import InsufficientHistoryError
 from fidelite.training.train import TrainConfig, _cutoffs

@@ -26,8 +26,7 @@ def simulate_gamma_gamma(n: int, params: dict[str, float], seed: int) -> pd.Data
     nu = rng.gamma(params["q"], 1.0 / params["v"], n)
     x = rng.integers(1, 21, n).astype(float)
     monetary = rng.gamma(params["p"] * x, 1.0 / (nu * x))
-    return pd.DataFrame({"frequency": x, "monetary_value": monetary,
-                         "true_mean": params["p"] / nu})
+    return pd.DataFrame({"frequency": x, "monetary_value": monetary, "true_mean": params["p"] / nu})
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +88,17 @@ def test_fit_recovers_simulation_parameters() -> None:
 
 def test_analytic_gradient_matches_finite_differences() -> None:
     repeat = load_cdnow().query("frequency > 0")
-    args = (repeat["frequency"].to_numpy(float), repeat["monetary_value"].to_numpy() / 20,
-            np.ones(len(repeat)), 0.02)
-    error = check_grad(lambda p: _neg_mean_ll_and_grad(p, *args)[0],
-                       lambda p: _neg_mean_ll_and_grad(p, *args)[1], np.log([3.0, 2.0, 0.8]))
+    args = (
+        repeat["frequency"].to_numpy(float),
+        repeat["monetary_value"].to_numpy() / 20,
+        np.ones(len(repeat)),
+        0.02,
+    )
+    error = check_grad(
+        lambda p: _neg_mean_ll_and_grad(p, *args)[0],
+        lambda p: _neg_mean_ll_and_grad(p, *args)[1],
+        np.log([3.0, 2.0, 0.8]),
+    )
     assert error < 1e-5
 
 
@@ -164,8 +170,9 @@ def test_demo_fit_converges_cleanly_and_matches_nelder_mead(
 def test_large_remaining_gradient_is_reported(caplog: pytest.LogCaptureFixture) -> None:
     from types import SimpleNamespace
 
-    stalled = SimpleNamespace(success=False, message="ABNORMAL", nit=3,
-                              x=np.zeros(3), jac=np.array([0.0, 0.5, 0.0]))
+    stalled = SimpleNamespace(
+        success=False, message="ABNORMAL", nit=3, x=np.zeros(3), jac=np.array([0.0, 0.5, 0.0])
+    )
     with caplog.at_level(logging.WARNING, logger="fidelite.training.gamma_gamma"):
         assert GammaGammaModel._check_convergence(stalled) is False
     assert "did not converge" in caplog.text and "5.0e-01" in caplog.text

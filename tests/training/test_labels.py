@@ -50,7 +50,9 @@ def test_window_edges(labels: pd.DataFrame) -> None:
 
 def test_refund_only_is_churn_with_negative_spend(labels: pd.DataFrame) -> None:
     assert labels.loc["E"].to_dict() == {
-        "churned": 1, "future_spend": -15.0, "future_purchases": 0,
+        "churned": 1,
+        "future_spend": -15.0,
+        "future_purchases": 0,
     }
 
 
@@ -91,7 +93,9 @@ def test_bad_horizon_is_rejected() -> None:
 def test_cutoffs_step_back_from_as_of_oldest_first() -> None:
     cutoffs = backtest_cutoffs("2023-01-01 08:00", "2024-12-31", horizon_days=90)
     assert cutoffs == [
-        pd.Timestamp("2024-04-05"), pd.Timestamp("2024-07-04"), pd.Timestamp("2024-10-02"),
+        pd.Timestamp("2024-04-05"),
+        pd.Timestamp("2024-07-04"),
+        pd.Timestamp("2024-10-02"),
     ]
     # the newest label window (D-H, D] ends exactly on D
     assert cutoffs[-1] + pd.Timedelta(days=90) == pd.Timestamp("2024-12-31")
@@ -99,9 +103,15 @@ def test_cutoffs_step_back_from_as_of_oldest_first() -> None:
 
 def test_cutoffs_custom_step() -> None:
     cutoffs = backtest_cutoffs(
-        "2024-01-01", "2024-12-31 17:30", horizon_days=30, n_windows=4, step_days=7,
+        "2024-01-01",
+        "2024-12-31 17:30",
+        horizon_days=30,
+        n_windows=4,
+        step_days=7,
     )
-    assert cutoffs == [pd.Timestamp(d) for d in ("2024-11-10", "2024-11-17", "2024-11-24", "2024-12-01")]
+    assert cutoffs == [
+        pd.Timestamp(d) for d in ("2024-11-10", "2024-11-17", "2024-11-24", "2024-12-01")
+    ]
 
 
 def test_cutoffs_keep_only_windows_with_enough_history() -> None:

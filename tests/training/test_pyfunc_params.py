@@ -24,8 +24,13 @@ def loaded(tmp_path_factory):
     demo = generate_demo_data(800, seed=17)
     uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
     config = TrainConfig(
-        as_of=AS_OF, horizon_days=90, n_windows=2, tracking_uri=uri,
-        experiment="test-pyfunc-params", register=False, n_jobs=1,
+        as_of=AS_OF,
+        horizon_days=90,
+        n_windows=2,
+        tracking_uri=uri,
+        experiment="test-pyfunc-params",
+        register=False,
+        n_jobs=1,
     )
     result = train(demo.transactions, demo.events, demo.customers, config=config)
     mlflow.set_tracking_uri(uri)

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from fidelite.features.demo import generate_demo_data, write_demo_data
 from fidelite.cli import app
+from fidelite.features.demo import generate_demo_data, write_demo_data
 from fidelite.training.model import SCORE_COLUMNS
 from fidelite.training.score import score
 

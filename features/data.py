@@ -35,10 +35,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from fidelite.errors import DataContractError
+from fidelite.features.days import ONE_DAY, parse_day
 
 __all__ = [
     "CUSTOMER_COLUMNS",
@@ -103,13 +105,6 @@ _PARQUET_SUFFIXES = (".parquet", ".pq")
 _TEXT_ID_COLUMNS = ("customer_id", "order_id", "campaign_id")
 _TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "1.0"})
 _FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "0.0"})
-
-
-class DataContractError(ValueError):
-    """Input data violates the fidelite data contract.
-
-    The message names the file or table, the column and up to five bad rows.
-    """
 
 
 @dataclass(frozen=True)
@@ -553,33 +548,16 @@ def load_customers(source: str | Path | pd.DataFrame, *, name: str = "customers"
 
 
 # --------------------------------------------------------------------------- time
-def as_of_bounds(as_of: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """Return the as-of calendar day and the exclusive end of what features may see.
+def as_of_bounds(as_of: object) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The as-of calendar day and the exclusive end of what features may see.
 
-    Parameters
-    ----------
-    as_of : str, date, datetime or Timestamp
-        Anything ``pd.Timestamp`` parses. A time of day is floored to the day;
-        tz-aware values are first converted to UTC.
+    ``as_of`` is parsed strictly by :func:`fidelite.features.days.parse_day`.
 
     Returns
     -------
     (day, end_exclusive) : tuple of Timestamp
-        Tz-naive UTC midnight of day D and D + 1 day. Features use rows with
+        Tz-naive midnight of day D and D + 1 day. Features use rows with
         ``timestamp < end_exclusive``; labels use ``end_exclusive <= timestamp``.
-
-    Raises
-    ------
-    DataContractError
-        If ``as_of`` is missing or cannot be parsed.
     """
-    try:
-        stamp = pd.Timestamp(as_of)
-    except (ValueError, TypeError) as exc:
-        raise DataContractError(f"as_of: cannot parse {as_of!r} as a date") from exc
-    if pd.isna(stamp):
-        raise DataContractError(f"as_of: missing date ({as_of!r})")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    day = stamp.floor("D").as_unit("ns")
-    return day, day + pd.Timedelta(days=1)
+    day = parse_day(as_of)
+    return day, day + ONE_DAY

@@ -31,6 +31,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from fidelite.errors import ConfigurationError, ModelNotFoundError
 from fidelite.serving.schemas import ModelInfo
 from fidelite.training.registry import GATE_METRICS
 from fidelite.training.tracking import resolve_tracking_uri, use_tracking
@@ -44,10 +45,6 @@ _TRAIN_HINT = (
     "train and promote one first, e.g. `fidelite train --transactions ... --as-of ... "
     "--promote` (see README)"
 )
-
-
-class ModelNotFoundError(LookupError):
-    """The requested registered model version does not exist."""
 
 
 @dataclass(frozen=True)
@@ -71,16 +68,17 @@ def resolve_registry_model(model_uri: str, tracking_uri: str | None = None) -> R
 
     Raises
     ------
-    ValueError
+    ConfigurationError
         ``model_uri`` is not a registry URI.
     ModelNotFoundError
         No such model/alias/version; the message says how to train one.
     """
     match = _REGISTRY_URI.match(model_uri)
     if match is None:
-        raise ValueError(
+        raise ConfigurationError(
             f"model URI {model_uri!r} is not a registry URI: use models:/<name>@<alias> "
-            "or models:/<name>/<version>"
+            "or models:/<name>/<version>",
+            field="model_uri",
         )
     client = MlflowClient(tracking_uri=tracking_uri or tracking_uri_from_env())
     name, alias = match["name"], match["alias"]

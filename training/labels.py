@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fidelite.errors import InsufficientHistoryError
 from fidelite.features.data import as_of_bounds, load_transactions
 
 logger = logging.getLogger(__name__)
@@ -27,10 +28,6 @@ __all__ = [
 ]
 
 LABEL_COLUMNS = ("churned", "future_spend", "future_purchases")
-
-
-class InsufficientHistoryError(ValueError):
-    """The data does not span enough days to build even one backtest window."""
 
 
 def _check_horizon(horizon_days: Any) -> int:

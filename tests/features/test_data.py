@@ -136,7 +136,7 @@ def test_as_of_bounds_rejects_bad_dates(as_of):
 
 # --------------------------------------------------------------------------- normalisation
 def test_as_of_bounds_floors_to_the_day_in_utc():
-    assert as_of_bounds("2025-03-01 17:45") == (
+    assert as_of_bounds(pd.Timestamp("2025-03-01 17:45")) == (
         pd.Timestamp("2025-03-01"),
         pd.Timestamp("2025-03-02"),
     )
@@ -144,6 +144,20 @@ def test_as_of_bounds_floors_to_the_day_in_utc():
     day, end = as_of_bounds(pd.Timestamp("2025-03-02 00:30", tz="Europe/Paris"))
     assert day == pd.Timestamp("2025-03-02") - pd.Timedelta(days=1)
     assert end - day == pd.Timedelta(days=1) and day.tzinfo is None
+
+
+@pytest.mark.parametrize(
+    "text", ["2025-03-01 17:45", "01/02/2025", "13/08/2025", "2025-02-30", "20250301", ""]
+)
+def test_as_of_text_must_be_an_iso_day(text):
+    with pytest.raises(DataContractError, match="as_of"):
+        as_of_bounds(text)
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "2262-04-11"])
+def test_as_of_outside_the_supported_days_is_refused(day):
+    with pytest.raises(DataContractError, match="outside the supported days"):
+        as_of_bounds(day)
 
 
 def test_timestamps_naive_and_aware_become_naive_utc():

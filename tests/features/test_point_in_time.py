@@ -106,7 +106,7 @@ def test_last_moment_of_as_of_day_is_seen_and_next_midnight_is_not():
             "amount": [10.0, 20.0],
         }
     )
-    row = build_features(tx, as_of="2024-06-30 15:00").loc["a"]
+    row = build_features(tx, as_of=pd.Timestamp("2024-06-30 15:00")).loc["a"]
     assert row["spend_total"] == 10.0 and row["days_since_last_purchase"] == 0
 
 

@@ -104,7 +104,7 @@ def test_cutoffs_step_back_from_as_of_oldest_first() -> None:
 def test_cutoffs_custom_step() -> None:
     cutoffs = backtest_cutoffs(
         "2024-01-01",
-        "2024-12-31 17:30",
+        pd.Timestamp("2024-12-31 17:30"),
         horizon_days=30,
         n_windows=4,
         step_days=7,

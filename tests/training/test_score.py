@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fidelite.cli import app
+from fidelite.errors import InsufficientHistoryError
 from fidelite.features.demo import generate_demo_data, write_demo_data
 from fidelite.training.model import SCORE_COLUMNS
 from fidelite.training.score import score
@@ -99,7 +100,8 @@ def test_cli_reports_short_history_and_bad_data(workspace, tmp_path):
     short = runner.invoke(
         app, ["train", *_inputs(paths), "--as-of", "2024-05-01", "--tracking-uri", uri]
     )
-    assert short.exit_code == 1 and "insufficient history" in short.output
+    assert short.exit_code == InsufficientHistoryError.exit_code
+    assert "insufficient history" in short.output
     assert "--baseline-only" in short.output
 
     bad = demo.transactions.head(50).drop(columns=["amount"])

@@ -3,7 +3,8 @@
 import pandas as pd
 from typer.testing import CliRunner
 
-from fidelite.cli import DATA_ERROR_EXIT_CODE, app
+from fidelite.cli import app
+from fidelite.errors import DataContractError
 
 runner = CliRunner()
 
@@ -36,7 +37,7 @@ def test_demo_data_rejects_bad_dates(tmp_path):
             "2024-01-01",
         ],
     )
-    assert result.exit_code == DATA_ERROR_EXIT_CODE
+    assert result.exit_code == DataContractError.exit_code
     assert "must be after" in result.output
 
 
@@ -47,7 +48,7 @@ def test_features_data_error_is_one_clean_line_and_exit_2(tmp_path):
     result = runner.invoke(
         app, ["features", "--transactions", str(bad), "--as-of", "2024-06-30", "--out", str(out)]
     )
-    assert result.exit_code == DATA_ERROR_EXIT_CODE
+    assert result.exit_code == DataContractError.exit_code
     assert "Traceback" not in result.output
     assert "data error" in result.output and "'amount'" in result.output
     assert "line 3" in result.output
@@ -67,8 +68,8 @@ def test_features_bad_as_of_exit_2(tmp_path):
             str(tmp_path / "f.parquet"),
         ],
     )
-    assert result.exit_code == DATA_ERROR_EXIT_CODE
-    assert "as_of" in result.output
+    assert result.exit_code == DataContractError.exit_code
+    assert "--as-of" in result.output and "YYYY-MM-DD" in result.output
 
 
 def test_features_end_to_end_on_demo_data(tmp_path, demo_data):

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fidelite.cli import app
+from fidelite.errors import ConfigurationError, ModelNotFoundError
 
 
 @pytest.mark.parametrize("command", [["serve", "--port", "3999"], ["export-bento"]])
@@ -17,7 +18,7 @@ def test_without_champion_exits_with_training_hint(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "bentoml"))
     result = CliRunner().invoke(app, command)
-    assert result.exit_code == 1
+    assert result.exit_code == ModelNotFoundError.exit_code
     output = " ".join(result.output.split())
     assert "models:/fidelite@champion" in output
     assert "--promote" in output
@@ -26,5 +27,5 @@ def test_without_champion_exits_with_training_hint(
 def test_serve_rejects_a_non_registry_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     result = CliRunner().invoke(app, ["serve", "--model-uri", "runs:/abc/model"])
-    assert result.exit_code == 1
+    assert result.exit_code == ConfigurationError.exit_code
     assert "models:/<name>@<alias>" in " ".join(result.output.split())

@@ -1,0 +1,103 @@
+"""Inputs normalised once, at the boundary: the as-of day and the validated tables.
+
+Front ends (the CLI, the service, the Python API) turn what users give them into an
+:class:`Inputs` with :func:`load_inputs`; feature, label, backtest and model code take
+that object and never re-validate or re-parse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from fidelite.features.data import load_customers, load_events, load_transactions
+from fidelite.features.days import ONE_DAY, parse_day
+
+__all__ = ["Inputs", "TableSource", "load_inputs"]
+
+#: A table as users give it: a CSV/Parquet path or a DataFrame.
+TableSource = str | Path | pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Validated, normalised input tables and the as-of day they are read at.
+
+    Attributes
+    ----------
+    transactions : DataFrame
+        Normalised by :func:`fidelite.features.data.load_transactions`.
+    as_of : Timestamp
+        Day D (tz-naive midnight). Features see rows with ``timestamp < end``.
+    events, customers : DataFrame or None
+        Normalised optional tables.
+    """
+
+    transactions: pd.DataFrame
+    as_of: pd.Timestamp
+    events: pd.DataFrame | None = None
+    customers: pd.DataFrame | None = None
+
+    @property
+    def end(self) -> pd.Timestamp:
+        """Exclusive end of what features may see: D + 1 day."""
+        return self.as_of + ONE_DAY
+
+    def cut(self) -> Inputs:
+        """These inputs without anything dated after D (signups after D included)."""
+        end = self.end
+        tx = self.transactions
+        events, customers = self.events, self.customers
+        if events is not None:
+            events = events.loc[(events["timestamp"] < end).to_numpy()].reset_index(drop=True)
+        if customers is not None:
+            known = customers["signup_at"].isna() | (customers["signup_at"] < end)
+            customers = customers.loc[known.to_numpy()].reset_index(drop=True)
+        return replace(
+            self,
+            transactions=tx.loc[(tx["timestamp"] < end).to_numpy()].reset_index(drop=True),
+            events=events,
+            customers=customers,
+        )
+
+    def at(self, as_of: pd.Timestamp) -> Inputs:
+        """The same tables read at another day (for backtest cutoffs before D)."""
+        return replace(self, as_of=parse_day(as_of))
+
+
+def load_inputs(
+    transactions: TableSource,
+    events: TableSource | None = None,
+    customers: TableSource | None = None,
+    *,
+    as_of: object,
+    cut: bool = False,
+) -> Inputs:
+    """Validate and normalise the input tables once.
+
+    Parameters
+    ----------
+    transactions, events, customers : path or DataFrame
+        See :mod:`fidelite.features.data`; ``events`` and ``customers`` are optional.
+    as_of : day
+        Day D, parsed by :func:`parse_day` (before any table is read, so a typo fails
+        fast).
+    cut : bool
+        Drop everything dated after D (training); keep it for evaluation, whose
+        labels come from after D.
+
+    Raises
+    ------
+    DataContractError
+        Naming the table, column and rows at fault.
+    """
+    day = parse_day(as_of)
+    inputs = Inputs(
+        transactions=load_transactions(transactions),
+        as_of=day,
+        events=None if events is None else load_events(events),
+        customers=None if customers is None else load_customers(customers),
+    )
+    return inputs.cut() if cut else inputs

@@ -1,0 +1,121 @@
+"""The typer application, its console and what every command shares.
+
+Errors are mapped to output here and nowhere else: a :class:`fidelite.errors.FideliteError`
+becomes one red line naming what is wrong and the error's own exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from fidelite.errors import FideliteError
+
+app = typer.Typer(
+    name="fidelite",
+    help="Churn and customer-lifetime-value prediction.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+# soft_wrap: never break file paths or error messages across lines.
+console = Console(stderr=True, soft_wrap=True)
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logging.")] = False,
+) -> None:
+    """Churn and customer-lifetime-value prediction."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+        force=True,
+    )
+
+
+@contextmanager
+def errors_exit() -> Iterator[None]:
+    """Print a :class:`FideliteError` as one red line and exit with its ``exit_code``."""
+    try:
+        yield
+    except FideliteError as exc:
+        console.print(f"[bold red]{exc.label}:[/] {exc}", highlight=False)
+        raise typer.Exit(code=exc.exit_code) from None
+
+
+def print_done(message: str) -> None:
+    """A green progress line on stderr."""
+    console.print(f"[green]{message}[/]", highlight=False)
+
+
+class Engine(StrEnum):
+    """Where features, training and scoring run."""
+
+    pandas = "pandas"
+    dask = "dask"
+
+
+EngineOption = Annotated[
+    Engine, typer.Option(help="pandas: in this process; dask: on a Dask cluster (see --scheduler).")
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(help="Dask scheduler address (tcp://host:8786); default: start a local cluster."),
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(min=1, help="Worker processes of the local Dask cluster (default: cores / 2)."),
+]
+TrackingUriOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db).",
+    ),
+]
+AsOfOption = Annotated[str, typer.Option("--as-of", help="As-of calendar day D (YYYY-MM-DD).")]
+TransactionsOption = Annotated[Path, typer.Option(help="Transactions CSV/Parquet.")]
+EventsOption = Annotated[Path | None, typer.Option(help="Events CSV/Parquet.")]
+CustomersOption = Annotated[Path | None, typer.Option(help="Customers CSV/Parquet.")]
+
+
+@contextmanager
+def dask_session(engine: Engine, scheduler: str | None, workers: int | None) -> Iterator[None]:
+    """Keep a Dask client open for the command when ``engine`` is dask."""
+    if engine is not Engine.dask:
+        yield
+        return
+    import distributed  # noqa: F401 - creates the loggers quietened below
+
+    from fidelite.features.distributed import dask_client
+
+    # Cluster start-up chatter and p2p shuffle notices would drown the command's output;
+    # distributed sets levels per module logger, so each one is lowered.
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("distributed")]:
+        logging.getLogger(name).setLevel(
+            logging.ERROR if name.startswith("distributed.shuffle") else logging.WARNING
+        )
+    with dask_client(scheduler, workers) as client:
+        console.print(
+            f"dask: {len(client.scheduler_info()['workers'])} worker(s) at "
+            f"{client.scheduler.address}; dashboard {client.dashboard_link}",
+            highlight=False,
+        )
+        yield
+
+
+def location(path: Path | None) -> str | None:
+    """A path option as text, repairing URLs (typer's Path turns s3://b/k into s3:/b/k)."""
+    if path is None:
+        return None
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]+):/(?!/)", r"\1://", str(path))

@@ -42,7 +42,7 @@ from _common import Stopwatch, markdown_table, print_machine, print_table
 
 from fidelite.features import build_features
 from fidelite.features.data import as_of_bounds, load_transactions
-from fidelite.training.clv import BaselineModel
+from fidelite.training.baseline import BaselineModel
 from fidelite.training.evaluate import churn_metrics, clv_metrics
 from fidelite.training.labels import make_labels
 
@@ -193,7 +193,7 @@ def predict_fidelite(history: pd.DataFrame, as_of: str, horizon_days: int) -> Pr
 
 
 def predict_fidelite_baseline(history: pd.DataFrame, as_of: str, horizon_days: int) -> Prediction:
-    """fidelite's own BG/NBD + Gamma-Gamma (``training.clv.BaselineModel``) fitted at D."""
+    """fidelite's own BG/NBD + Gamma-Gamma (``training.baseline.BaselineModel``) fitted at D."""
     stopwatch = Stopwatch()
     with stopwatch.running():
         features = build_features(history, as_of=as_of)

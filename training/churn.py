@@ -1,7 +1,7 @@
 """LightGBM churn classifier and the feature encoding shared by the ML models.
 
 The encoder turns a ``build_features`` frame (plus the baseline columns added by
-``training.clv.BaselineModel``) into the fixed numeric/categorical matrix LightGBM
+``training.baseline.BaselineModel``) into the fixed numeric/categorical matrix LightGBM
 sees. Category lists are frozen at fit so codes mean the same thing at scoring
 time, and optional columns missing at scoring time become NaN (LightGBM routes
 missing values down a learned branch) instead of failing.
@@ -325,7 +325,7 @@ def fitted_feature_names(model: Any) -> list[str]:
 def baseline_log_odds(X: Matrix, feature_names: list[str] | None = None) -> np.ndarray:
     """Churn log-odds of the BG/NBD baseline, shape (n,); 0 (p = 0.5) where it is missing.
 
-    Reads ``baseline_churn_probability`` (added by ``training.clv.BaselineModel``),
+    Reads ``baseline_churn_probability`` (added by ``training.baseline.BaselineModel``),
     clipped away from 0 and 1 so the logit stays finite. A numpy ``X`` needs
     ``feature_names`` (its column order).
     """

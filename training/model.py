@@ -31,8 +31,9 @@ import numpy as np
 import pandas as pd
 
 from fidelite.features.data import DataContractError, as_of_bounds
+from fidelite.training.baseline import BaselineModel
 from fidelite.training.churn import ChurnModel, FeatureEncoder
-from fidelite.training.clv import BaselineModel, ClvModel, RatioIntervals, SeasonalLevel
+from fidelite.training.clv import ClvModel, RatioIntervals, SeasonalLevel
 from fidelite.training.explain import PathAttribution, describe_many, top_reasons
 
 __all__ = ["REQUIRED_INPUT_COLUMNS", "RISK_BAND_EDGES", "SCORE_COLUMNS", "FideliteModel"]

@@ -47,9 +47,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from fidelite.features.data import as_of_bounds, load_customers, load_events, load_transactions
 from fidelite.training import evaluate
+from fidelite.training.baseline import BaselineModel
 from fidelite.training.churn import ChurnModel, FeatureEncoder, choose_calibration
 from fidelite.training.clv import (
-    BaselineModel,
     ClvModel,
     RatioIntervals,
     SeasonalLevel,

@@ -158,7 +158,7 @@ RAW_NAME = re.compile(r"_\w+ = |\w_\w")  # "ipt_std_days = 3.77" or any snake_ca
 def test_every_demo_feature_value_reads_as_words():
     from fidelite.features import build_features
     from fidelite.features.demo import generate_demo_data
-    from fidelite.training.clv import BASELINE_COLUMNS, BaselineModel
+    from fidelite.training.baseline import BASELINE_COLUMNS, BaselineModel
 
     demo = generate_demo_data(300, seed=5)
     features = build_features(demo.transactions, demo.events, demo.customers, as_of="2025-06-30")

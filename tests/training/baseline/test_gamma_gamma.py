@@ -1,4 +1,4 @@
-"""Tests for training.gamma_gamma.GammaGammaModel: CDNOW parity, simulation, validation."""
+"""Tests for training.baseline.gamma_gamma.GammaGammaModel: CDNOW parity, simulation, validation."""
 
 import logging
 from pathlib import Path
@@ -9,7 +9,7 @@ import pytest
 from scipy.optimize import check_grad
 from sklearn.exceptions import NotFittedError
 
-from fidelite.training.gamma_gamma import GammaGammaModel, _neg_mean_ll_and_grad
+from fidelite.training.baseline.gamma_gamma import GammaGammaModel, _neg_mean_ll_and_grad
 
 DATA = Path(__file__).parent / "data" / "cdnow_sample_summary.csv"
 TRUE_PARAMS = {"p": 4.0, "q": 5.0, "v": 60.0}  # v in currency units
@@ -67,7 +67,7 @@ def test_more_transactions_means_more_weight_on_own_mean(cdnow_model: GammaGamma
 
 
 def test_drop_is_logged(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="fidelite.training.gamma_gamma"):
+    with caplog.at_level(logging.INFO, logger="fidelite.training.baseline.gamma_gamma"):
         GammaGammaModel().fit([0, 1, 2, 3, 1], [0.0, 10.0, 12.0, 0.0, 8.0])
     assert "ignoring 2 of 5 customers" in caplog.text
 
@@ -149,7 +149,7 @@ def test_demo_fit_converges_cleanly_and_matches_nelder_mead(
     demo = generate_demo_data(2000, seed=0)
     features = build_features(demo.transactions, as_of="2024-06-01")
     repeat = features[(features["frequency"] > 0) & (features["monetary_value"] > 0)]
-    with caplog.at_level(logging.WARNING, logger="fidelite.training.gamma_gamma"):
+    with caplog.at_level(logging.WARNING, logger="fidelite.training.baseline.gamma_gamma"):
         model = GammaGammaModel().fit(repeat["frequency"], repeat["monetary_value"])
     assert "converge" not in caplog.text
     assert model.converged_ and model.summary()["gradient_norm"] < 1e-5
@@ -173,6 +173,6 @@ def test_large_remaining_gradient_is_reported(caplog: pytest.LogCaptureFixture) 
     stalled = SimpleNamespace(
         success=False, message="ABNORMAL", nit=3, x=np.zeros(3), jac=np.array([0.0, 0.5, 0.0])
     )
-    with caplog.at_level(logging.WARNING, logger="fidelite.training.gamma_gamma"):
+    with caplog.at_level(logging.WARNING, logger="fidelite.training.baseline.gamma_gamma"):
         assert GammaGammaModel._check_convergence(stalled) is False
     assert "did not converge" in caplog.text and "5.0e-01" in caplog.text

@@ -22,7 +22,7 @@ from scipy.special import digamma, gammaln
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-from fidelite.training.bgnbd import ArrayLike, _as_float_array
+from fidelite.training.baseline.bgnbd import ArrayLike, _as_float_array
 
 logger = logging.getLogger(__name__)
 

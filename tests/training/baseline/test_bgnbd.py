@@ -1,4 +1,4 @@
-"""Tests for training.bgnbd.BetaGeoModel: CDNOW parity, simulation recovery, invariants."""
+"""Tests for training.baseline.bgnbd.BetaGeoModel: CDNOW parity, simulation recovery, invariants."""
 
 from pathlib import Path
 
@@ -8,7 +8,7 @@ import pytest
 from scipy.optimize import check_grad
 from sklearn.exceptions import NotFittedError
 
-from fidelite.training.bgnbd import BetaGeoModel, _neg_mean_ll_and_grad, _summarise
+from fidelite.training.baseline.bgnbd import BetaGeoModel, _neg_mean_ll_and_grad, _summarise
 
 DATA = Path(__file__).parent / "data" / "cdnow_sample_summary.csv"
 TRUE_PARAMS = {"r": 0.5, "alpha": 20.0, "a": 0.8, "b": 3.0}  # alpha in days

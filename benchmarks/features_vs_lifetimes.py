@@ -1,25 +1,35 @@
-"""Feature-building speed: fidelite ``build_features`` vs ``lifetimes`` RFM summary.
+"""Loading + features: fidelite vs ``lifetimes``' RFM summary, integer and string ids.
 
-Both tools get the same synthetic transactions (1M rows by default, 5M with
-``--large``) and the same ``as_of``. fidelite computes its full feature table (RFM plus
-windows, rhythm, velocity, segments...); lifetimes computes only
-frequency/recency/T/monetary_value with ``summary_data_from_transaction_data``. So the
-comparison is deliberately unfavourable to fidelite: more work per customer.
+Both tools start from the same Parquet file of synthetic transactions (1M rows by
+default, 5M with ``--large``) and the same ``as_of``, once with string ids
+(``"c123"``/``"o456"``) and once with integer ids. What is timed, per tool:
 
-Each tool runs in its own subprocess so that peak RSS (a process high-water mark) is
-attributable to that tool alone; the parent only generates the data file.
+* **fidelite**: ``load_inputs(path)`` (column-selective read, validation and
+  normalisation) and ``build_features`` (the full table: RFM plus windows, rhythm,
+  velocity, segments...);
+* **lifetimes**: ``pd.read_parquet`` of the three columns it needs, the positive-amount
+  filter (lifetimes has no refunds) and ``summary_data_from_transaction_data``, which
+  computes only frequency/recency/T/monetary_value.
+
+So the comparison is deliberately unfavourable to fidelite: more checks and more work
+per customer. Times come from one fresh process per id type that runs both tools
+alternately ``--repeats`` times (same process, same cache state; the median is
+reported), and peak RSS from one more fresh process per tool (a high-water mark can
+only be attributed to a process that ran one workload).
 
 Usage::
 
     python benchmarks/features_vs_lifetimes.py            # 1M transactions
     python benchmarks/features_vs_lifetimes.py --large    # 5M transactions
-    python benchmarks/features_vs_lifetimes.py --rows 200000
+    python benchmarks/features_vs_lifetimes.py --rows 200000 --ids integer
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -43,9 +53,10 @@ ROWS_DEFAULT = 1_000_000
 ROWS_LARGE = 5_000_000
 MEAN_ORDERS_PER_CUSTOMER = 10
 TOOLS = ("fidelite", "lifetimes")
+ID_KINDS = ("integer", "string")
 
 
-def synthetic_transactions(n_rows: int, *, seed: int = 0) -> pd.DataFrame:
+def synthetic_transactions(n_rows: int, *, seed: int = 0, ids: str = "string") -> pd.DataFrame:
     """Transactions in the fidelite data contract, vectorised.
 
     Customers get a gamma-distributed purchase propensity so order counts are skewed
@@ -53,11 +64,16 @@ def synthetic_transactions(n_rows: int, *, seed: int = 0) -> pd.DataFrame:
     refunds. About 5% of rows fall after ``AS_OF`` so that the point-in-time cut-off is
     exercised by both tools.
 
+    Parameters
+    ----------
+    ids : {"string", "integer"}
+        ``"c123"``/``"o456"`` text ids, or int64 ids.
+
     Returns
     -------
     DataFrame, shape (n_rows, 6)
-        customer_id (str), order_id (str), timestamp (datetime64[ns]), amount (float64,
-        currency units), channel (str), items (float64).
+        customer_id, order_id (str or int64), timestamp (datetime64[ns]), amount
+        (float64, currency units), channel (str), items (float64).
     """
     rng = np.random.default_rng(seed)
     n_customers = max(1, n_rows // MEAN_ORDERS_PER_CUSTOMER)
@@ -65,13 +81,18 @@ def synthetic_transactions(n_rows: int, *, seed: int = 0) -> pd.DataFrame:
     customer_idx = rng.choice(n_customers, size=n_rows, p=propensity / propensity.sum())
     start = pd.Timestamp(HISTORY_START).value
     span = (pd.Timestamp(AS_OF) + pd.Timedelta(days=40)).value - start
-    timestamps = start + rng.integers(0, span, size=n_rows, dtype=np.int64)
+    timestamps = np.sort(start + rng.integers(0, span, size=n_rows, dtype=np.int64))
     amount = np.round(rng.lognormal(mean=3.5, sigma=0.8, size=n_rows), 2)
     amount[rng.random(n_rows) < 0.03] *= -1
+    customer_id = pd.Series(customer_idx.astype(np.int64))
+    order_id = pd.Series(np.arange(n_rows, dtype=np.int64))
+    if ids == "string":
+        customer_id = customer_id.astype(str).radd("c")
+        order_id = order_id.astype(str).radd("o")
     return pd.DataFrame(
         {
-            "customer_id": pd.Series(customer_idx).astype(str).radd("c"),
-            "order_id": pd.Series(np.arange(n_rows)).astype(str).radd("o"),
+            "customer_id": customer_id,
+            "order_id": order_id,
             "timestamp": pd.to_datetime(timestamps).astype("datetime64[ns]"),
             "amount": amount,
             "channel": rng.choice(np.array(["web", "app", "store"]), size=n_rows),
@@ -80,15 +101,18 @@ def synthetic_transactions(n_rows: int, *, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def _run_fidelite(transactions: pd.DataFrame) -> int:
+def _run_fidelite(path: Path) -> int:
     from fidelite.features import build_features
+    from fidelite.features.inputs import load_inputs
 
-    return len(build_features(transactions, as_of=AS_OF))
+    inputs = load_inputs(path, as_of=AS_OF)
+    return len(build_features(inputs.transactions, as_of=inputs.as_of))
 
 
-def _run_lifetimes(transactions: pd.DataFrame) -> int:
+def _run_lifetimes(path: Path) -> int:
     from lifetimes.utils import summary_data_from_transaction_data
 
+    transactions = pd.read_parquet(path, columns=["customer_id", "timestamp", "amount"])
     # lifetimes has no refund notion and would count a refund day as a purchase day;
     # the positive-amount rows are the closest like-for-like input.
     purchases = transactions[transactions["amount"] > 0]
@@ -103,58 +127,67 @@ def _run_lifetimes(transactions: pd.DataFrame) -> int:
     return len(summary)
 
 
-def worker(tool: str, data_path: Path) -> dict[str, float | int | str]:
-    """Time one tool on the Parquet file; reading the file is not timed."""
-    transactions = pd.read_parquet(data_path)
-    rss_after_load = peak_rss_mib()
-    run = {"fidelite": _run_fidelite, "lifetimes": _run_lifetimes}[tool]
-    stopwatch = Stopwatch()
-    with stopwatch.running():
-        n_customers = run(transactions)
+RUNNERS = {"fidelite": _run_fidelite, "lifetimes": _run_lifetimes}
+
+
+def worker(tools: list[str], data_path: Path, repeats: int) -> dict:
+    """Run ``tools`` alternately ``repeats`` times in this process; median seconds each."""
+    seconds: dict[str, list[float]] = {tool: [] for tool in tools}
+    customers: dict[str, int] = {}
+    for _ in range(repeats):
+        for tool in tools:
+            stopwatch = Stopwatch()
+            with stopwatch.running():
+                customers[tool] = RUNNERS[tool](data_path)
+            seconds[tool].append(stopwatch.seconds)
     return {
-        "tool": tool,
-        "seconds": stopwatch.seconds,
+        "seconds": {tool: statistics.median(values) for tool, values in seconds.items()},
+        "all_seconds": seconds,
+        "customers": customers,
         "peak_rss_mib": peak_rss_mib(),
-        "input_rss_mib": rss_after_load,
-        "customers": n_customers,
     }
 
 
-def benchmark(n_rows: int, *, seed: int = 0) -> list[dict]:
-    """Generate ``n_rows`` transactions once and measure each tool in a fresh process."""
-    with tempfile.TemporaryDirectory(prefix="fidelite-bench-") as tmp:
-        data_path = Path(tmp) / "transactions.parquet"
-        synthetic_transactions(n_rows, seed=seed).to_parquet(data_path, index=False)
-        results = [
-            run_json_subprocess([__file__, "--worker", tool, "--data", str(data_path)])
-            for tool in TOOLS
-        ]
-    baseline = next(r for r in results if r["tool"] == "lifetimes")
+def benchmark(n_rows: int, *, seed: int, repeats: int, id_kinds: tuple[str, ...]) -> list[dict]:
+    """Write the data per id kind, time both tools in one process, peak RSS in their own."""
     rows = []
-    for result in results:
-        rows.append(
-            {
-                "tool": "fidelite build_features (all features)"
-                if result["tool"] == "fidelite"
-                else "lifetimes summary_data_from_transaction_data (RFM only)",
-                "transactions": f"{n_rows:,}",
-                "customers": f"{result['customers']:,}",
-                "seconds": result["seconds"],
-                "peak RSS (MiB)": result["peak_rss_mib"],
-                "RSS after load (MiB)": result["input_rss_mib"],
-                "time vs lifetimes": result["seconds"] / baseline["seconds"],
+    with tempfile.TemporaryDirectory(prefix="fidelite-bench-") as tmp:
+        for ids in id_kinds:
+            path = Path(tmp) / f"transactions-{ids}.parquet"
+            synthetic_transactions(n_rows, seed=seed, ids=ids).to_parquet(path, index=False)
+            base = [__file__, "--data", str(path)]
+            timed = run_json_subprocess([*base, "--repeats", str(repeats), "--worker", *TOOLS])
+            peaks = {
+                tool: run_json_subprocess([*base, "--repeats", "1", "--worker", tool])[
+                    "peak_rss_mib"
+                ]
+                for tool in TOOLS
             }
-        )
+            baseline = timed["seconds"]["lifetimes"]
+            for tool in TOOLS:
+                rows.append(
+                    {
+                        "tool": "fidelite load_inputs + build_features (all features)"
+                        if tool == "fidelite"
+                        else "lifetimes read + summary_data_from_transaction_data (RFM only)",
+                        "ids": ids,
+                        "transactions": f"{n_rows:,}",
+                        "customers": f"{timed['customers'][tool]:,}",
+                        "seconds": timed["seconds"][tool],
+                        "peak RSS (MiB)": peaks[tool],
+                        "time vs lifetimes": timed["seconds"][tool] / baseline,
+                    }
+                )
     return rows
 
 
 COLUMNS = (
     "tool",
+    "ids",
     "transactions",
     "customers",
     "seconds",
     "peak RSS (MiB)",
-    "RSS after load (MiB)",
     "time vs lifetimes",
 )
 
@@ -164,21 +197,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--large", action="store_true", help=f"{ROWS_LARGE:,} transactions")
     parser.add_argument("--rows", type=int, default=None, help="number of transactions")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per tool (median)")
+    parser.add_argument("--ids", choices=ID_KINDS, nargs="+", default=list(ID_KINDS))
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
-    parser.add_argument("--worker", choices=TOOLS, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=TOOLS, nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:
-        print(json.dumps(worker(args.worker, args.data)))
+        print(json.dumps(worker(args.worker, args.data, args.repeats)))
         return
 
     n_rows = args.rows or (ROWS_LARGE if args.large else ROWS_DEFAULT)
     print_machine()
-    rows = benchmark(n_rows, seed=args.seed)
-    print_table(rows, COLUMNS, title=f"Feature building, as_of {AS_OF}", precision=2)
+    rows = benchmark(n_rows, seed=args.seed, repeats=args.repeats, id_kinds=tuple(args.ids))
+    print_table(rows, COLUMNS, title=f"Loading + features, as_of {AS_OF}", precision=2)
     if args.markdown:
         print(markdown_table(rows, COLUMNS, precision=2))
+    print(f"load average (1, 5, 15 min): {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -86,6 +86,22 @@ def customer_codes(
     return positions[raw_codes]
 
 
+def is_in(values: pd.Series, wanted: np.ndarray) -> np.ndarray:
+    """Boolean mask of the rows of ``values`` found in ``wanted``, shape (len(values),).
+
+    Arrow-backed string columns (the pandas 3 default) go through ``pyarrow.compute``,
+    several times faster than ``Series.isin`` on them.
+    """
+    arrow = getattr(values.array, "_pa_array", None)
+    if arrow is not None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        value_set = pa.array(wanted, type=arrow.type)
+        return pc.is_in(arrow, value_set=value_set).to_numpy(zero_copy_only=False).astype(bool)
+    return values.isin(wanted).to_numpy(dtype=bool)
+
+
 def group_sum(codes: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
     """Per-customer sum of ``weights`` (count when None), float64 of shape (n,)."""
     return np.bincount(codes, weights=weights, minlength=n).astype(np.float64)
@@ -127,6 +143,9 @@ class TransactionArrays:
     n_customers : int
     as_of_day : int
         Day number of ``as_of`` (the last day the features may see).
+    refund_of : ndarray of int64, shape (n_rows,)
+        Row (in these arrays) of the order each refund is attributed to, -1 for orders
+        and unattributed refunds (see :mod:`fidelite.features.purchases`).
     """
 
     code: np.ndarray
@@ -137,6 +156,7 @@ class TransactionArrays:
     channel_names: list[str]
     n_customers: int
     as_of_day: int
+    refund_of: np.ndarray
 
     @property
     def days_ago(self) -> np.ndarray:

@@ -32,7 +32,8 @@ from fidelite.features.params import (
     NON_ENGAGEMENT_EVENT_TYPES,
     FeatureParams,
 )
-from fidelite.features.rfm import bgnbd_features, ml_features, purchase_days
+from fidelite.features.purchases import link_refunds, order_values, purchase_days
+from fidelite.features.rfm import bgnbd_features, ml_features
 from fidelite.features.rhythm import rhythm_features
 from fidelite.features.segments import lifecycle_stage, rfm_segment
 
@@ -194,12 +195,13 @@ def customer_features(
     tx_arrays = _transaction_arrays(
         tx, tx_ids, tx_visible, universe, as_of_day, tx_channel, vocabulary.order_channels
     )
-    days = purchase_days(tx_arrays)
+    values = order_values(tx_arrays.amount, tx_arrays.refund_of)
+    days = purchase_days(tx_arrays.code, tx_arrays.day, values, len(universe))
     first_known_day = _first_known_day(tx_arrays, signed_up, universe)
     event_arrays = _event_arrays(ev_rows, universe, as_of_day, vocabulary.event_channels)
     parts = [
         bgnbd_features(days, as_of_day),
-        ml_features(tx_arrays, days, first_known_day, params),
+        ml_features(tx_arrays, values, days, first_known_day, params),
         rhythm_features(days, as_of_day, params),
         engagement_features(event_arrays, params),
         _consent(cust, universe),
@@ -316,6 +318,7 @@ def _transaction_arrays(
         channel_names=all_names,
         n_customers=len(universe),
         as_of_day=as_of_day,
+        refund_of=link_refunds(tx).refund_of(visible),
     )
 
 

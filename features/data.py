@@ -397,18 +397,26 @@ def _drop_duplicates(
     return frame
 
 
-def _duplicated_orders(order_id: pd.Series, amount: pd.Series) -> np.ndarray:
-    """Flag rows repeating an earlier (order_id, sign of amount) pair.
+def _duplicated_orders(order_id: pd.Series, timestamp: pd.Series, amount: pd.Series) -> np.ndarray:
+    """Flag rows repeating an earlier order, or an earlier refund row exactly.
 
-    A refund may legitimately reuse its order's id, so the sign is part of the key.
-    Hashing one string column is the expensive part, so the two-column check only runs
-    on the (usually few) rows whose order_id occurs more than once.
+    An order is one row per ``order_id``; a refund reuses its order's id, and an order
+    may be refunded in several parts, so a refund row is a repeat only when its
+    ``order_id``, ``timestamp`` and ``amount`` all equal an earlier refund's. Hashing
+    one string column is the expensive part, so the multi-column check only runs on
+    the (usually few) rows whose order_id occurs more than once.
     """
     shared = order_id.duplicated(keep=False).to_numpy()
     duplicated = np.zeros(len(order_id), dtype=bool)
     if shared.any():
+        refund = amount.to_numpy()[shared] < 0
         key = pd.DataFrame(
-            {"order_id": order_id[shared].array, "is_refund": amount.to_numpy()[shared] < 0}
+            {
+                "order_id": order_id[shared].array,
+                "is_refund": refund,
+                "timestamp": np.where(refund, timestamp.to_numpy()[shared], np.datetime64("NaT")),
+                "amount": np.where(refund, amount.to_numpy()[shared], 0.0),
+            }
         )
         duplicated[shared] = key.duplicated(keep="first").to_numpy()
     return duplicated
@@ -434,9 +442,11 @@ def load_transactions(
         ``customer_id`` (str), ``order_id`` (str), ``timestamp`` (datetime64[ns], UTC),
         ``amount`` (float64, currency; negative = refund), ``channel`` (category of
         lower-case str, "unknown" if absent), ``discount`` (float64 currency, 0 if
-        absent), ``items`` (float64 count, NaN if absent). Rows repeating an earlier
-        (``order_id``, sign of ``amount``) pair are dropped; their count is logged on
-        the ``fidelite.data`` logger and stored in ``df.attrs["duplicates_dropped"]``.
+        absent), ``items`` (float64 count, NaN if absent). Repeats are dropped: a second
+        order row with an earlier order's ``order_id``, or a refund row equal to an
+        earlier refund in ``order_id``, ``timestamp`` and ``amount`` (an order may be
+        refunded in several parts); their count is logged on the
+        ``fidelite.features.data`` logger and stored in ``df.attrs["duplicates_dropped"]``.
 
     Raises
     ------
@@ -466,8 +476,8 @@ def load_transactions(
         ),
     }
     result = _finish(columns)
-    duplicated = _duplicated_orders(result["order_id"], result["amount"])
-    return _drop_duplicates(result, duplicated, table.label, "order_id and sign of amount")
+    duplicated = _duplicated_orders(result["order_id"], result["timestamp"], result["amount"])
+    return _drop_duplicates(result, duplicated, table.label, "order, or identical refund")
 
 
 def load_events(source: str | Path | pd.DataFrame, *, name: str = "events") -> pd.DataFrame:

@@ -1,81 +1,20 @@
 """Recency / frequency / monetary features, in BG/NBD form and in ML form.
 
-A *purchase day* is a calendar day on which the customer's net amount (purchases
-minus refunds that day) is positive; it is the unit of the BG/NBD columns, so two
-orders on the same day are one purchase and a same-day full refund cancels it.
-An *order* is a transaction row with a positive amount; it is the unit of the
-``orders_*`` columns.
+Purchases, purchase days and refunds follow :mod:`fidelite.features.purchases`: the
+BG/NBD columns count *purchase days* (two purchases on one day are one, an order
+refunded in full is none), the ``orders_*`` columns count *purchases* (orders whose
+net value after their refunds is positive), and spend over a period is the net value
+of the orders placed in it.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from fidelite.features._arrays import TransactionArrays, balance, group_sum, safe_divide
 from fidelite.features.params import FeatureParams
-
-
-@dataclass(frozen=True)
-class PurchaseDays:
-    """Net-positive purchase days, sorted by (customer code, day).
-
-    Attributes
-    ----------
-    code, day : ndarray of int64, shape (n_purchase_days,)
-    net : ndarray of float64, shape (n_purchase_days,)
-        Net amount of that customer on that day (> 0).
-    count : ndarray of float64, shape (n_customers,)
-        Purchase days per customer.
-    first_day, last_day : ndarray of float64, shape (n_customers,)
-        Day numbers; NaN for customers without a purchase day.
-    """
-
-    code: np.ndarray
-    day: np.ndarray
-    net: np.ndarray
-    count: np.ndarray
-    first_day: np.ndarray
-    last_day: np.ndarray
-
-    @property
-    def starts_customer(self) -> np.ndarray:
-        """True where a row is the customer's first purchase day, shape (n_purchase_days,)."""
-        starts = np.ones(self.code.shape, dtype=bool)
-        starts[1:] = self.code[1:] != self.code[:-1]
-        return starts
-
-
-def purchase_days(tx: TransactionArrays) -> PurchaseDays:
-    """Aggregate transactions to net-positive (customer, day) purchase days."""
-    n = tx.n_customers
-    if tx.code.size == 0:
-        empty_i, empty_f = np.empty(0, np.int64), np.empty(0, np.float64)
-        nan = np.full(n, np.nan)
-        return PurchaseDays(empty_i, empty_i, empty_f, np.zeros(n), nan, nan.copy())
-    min_day = int(tx.day.min())
-    span = int(tx.day.max()) - min_day + 1
-    # One int64 key per (customer, day); np.unique sorts by customer then day.
-    keys = tx.code * span + (tx.day - min_day)
-    unique_keys, inverse = np.unique(keys, return_inverse=True)
-    net = np.bincount(inverse, weights=tx.amount, minlength=unique_keys.size)
-    positive = net > 0
-    code = unique_keys[positive] // span
-    day = unique_keys[positive] % span + min_day
-    net = net[positive]
-
-    count = group_sum(code, n)
-    first_day = np.full(n, np.nan)
-    last_day = np.full(n, np.nan)
-    starts = np.ones(code.shape, dtype=bool)
-    starts[1:] = code[1:] != code[:-1]
-    ends = np.ones(code.shape, dtype=bool)
-    ends[:-1] = code[1:] != code[:-1]
-    first_day[code[starts]] = day[starts]
-    last_day[code[ends]] = day[ends]
-    return PurchaseDays(code, day, net, count, first_day, last_day)
+from fidelite.features.purchases import OrderValues, PurchaseDays
 
 
 def bgnbd_features(days: PurchaseDays, as_of_day: int) -> pd.DataFrame:
@@ -109,6 +48,7 @@ def bgnbd_features(days: PurchaseDays, as_of_day: int) -> pd.DataFrame:
 
 def ml_features(
     tx: TransactionArrays,
+    values: OrderValues,
     days: PurchaseDays,
     first_known_day: np.ndarray,
     params: FeatureParams,
@@ -118,6 +58,8 @@ def ml_features(
     Parameters
     ----------
     tx : TransactionArrays
+    values : OrderValues
+        Net value of each row of ``tx`` (:func:`fidelite.features.purchases.order_values`).
     days : PurchaseDays
     first_known_day : ndarray of float64, shape (n_customers,)
         Earliest of signup day and first transaction day (NaN when neither is known).
@@ -126,62 +68,70 @@ def ml_features(
     Returns
     -------
     DataFrame, shape (n_customers, ...)
-        ``days_since_last_purchase`` (NaN without purchase), ``orders_total``,
-        ``spend_total`` (net), ``orders_{w}d`` / ``spend_{w}d`` for each window,
-        ``avg_order_value`` (gross spend / orders), ``spend_trend`` (gross spend of
-        the last ``trend_days`` vs the ``trend_days`` before, in [-1, 1]),
-        ``refund_share`` (refunded / gross), ``discount_share`` (discount /
-        (gross + discount) on orders), ``tenure_days``, and ``order_share_{channel}``
-        for every transaction channel.
+        ``days_since_last_purchase`` (NaN for non-purchasers), ``orders_total``
+        (purchases), ``spend_total`` (net of every row, unattributed refunds
+        included), ``orders_{w}d`` (purchases placed in the window) / ``spend_{w}d``
+        (net value of the orders placed in the window) for each window,
+        ``avg_order_value`` (mean net value per purchase), ``spend_trend`` (net value
+        of the purchases of the last ``trend_days`` vs the ``trend_days`` before, in
+        [-1, 1]), ``refund_share`` (refunded / gross ordered), ``discount_share``
+        (discount / (gross + discount) on orders), ``tenure_days``,
+        ``velocity_90_vs_prior`` and ``order_share_{channel}`` (share of purchases) for
+        every transaction channel.
     """
     n = tx.n_customers
-    is_order = tx.amount > 0
+    is_order, is_purchase = values.is_order, values.is_purchase
     days_ago = tx.days_ago
-    order_codes = tx.code[is_order]
-    gross = group_sum(order_codes, n, tx.amount[is_order])
-    refunds = group_sum(tx.code[~is_order], n, -tx.amount[~is_order])
-    orders_total = group_sum(order_codes, n)
-    discount = group_sum(order_codes, n, tx.discount[is_order])
+    purchase_codes = tx.code[is_purchase]
+    gross = group_sum(tx.code[is_order], n, tx.amount[is_order])
+    refunds = group_sum(tx.code[tx.amount < 0], n, -tx.amount[tx.amount < 0])
+    purchases = group_sum(purchase_codes, n)
+    discount = group_sum(tx.code[is_order], n, tx.discount[is_order])
 
     columns: dict[str, np.ndarray] = {
         "days_since_last_purchase": tx.as_of_day - days.last_day,
-        "orders_total": orders_total.astype(np.int64),
+        "orders_total": purchases.astype(np.int64),
         "spend_total": group_sum(tx.code, n, tx.amount),
     }
     for window in params.windows:
         in_window = days_ago < window
-        columns[f"orders_{window}d"] = group_sum(tx.code[in_window & is_order], n).astype(np.int64)
-        columns[f"spend_{window}d"] = group_sum(tx.code[in_window], n, tx.amount[in_window])
+        orders = in_window & is_order
+        columns[f"orders_{window}d"] = group_sum(tx.code[in_window & is_purchase], n).astype(
+            np.int64
+        )
+        columns[f"spend_{window}d"] = group_sum(tx.code[orders], n, values.net[orders])
 
-    recent = is_order & (days_ago < params.trend_days)
-    earlier = is_order & (days_ago >= params.trend_days) & (days_ago < 2 * params.trend_days)
-    columns["avg_order_value"] = safe_divide(gross, orders_total)
+    recent = is_purchase & (days_ago < params.trend_days)
+    earlier = is_purchase & (days_ago >= params.trend_days) & (days_ago < 2 * params.trend_days)
+    columns["avg_order_value"] = safe_divide(
+        group_sum(purchase_codes, n, values.net[is_purchase]), purchases
+    )
     columns["spend_trend"] = balance(
-        group_sum(tx.code[recent], n, tx.amount[recent]),
-        group_sum(tx.code[earlier], n, tx.amount[earlier]),
+        group_sum(tx.code[recent], n, values.net[recent]),
+        group_sum(tx.code[earlier], n, values.net[earlier]),
     )
     columns["refund_share"] = safe_divide(refunds, gross)
     columns["discount_share"] = safe_divide(discount, gross + discount)
     columns["tenure_days"] = tx.as_of_day - first_known_day
-    columns["velocity_90_vs_prior"] = _velocity(tx, is_order, days.first_day, params)
+    columns["velocity_90_vs_prior"] = _velocity(tx, is_purchase, days.first_day, params)
 
-    channel_key = order_codes * len(tx.channel_names) + tx.channel[is_order]
     k = len(tx.channel_names)
+    channel_key = purchase_codes * k + tx.channel[is_purchase]
     by_channel = np.bincount(channel_key, minlength=n * k).reshape(n, k)
     for position, name in enumerate(tx.channel_names):
-        columns[f"order_share_{name}"] = safe_divide(by_channel[:, position], orders_total)
+        columns[f"order_share_{name}"] = safe_divide(by_channel[:, position], purchases)
     return pd.DataFrame(columns)
 
 
 def _velocity(
     tx: TransactionArrays,
-    is_order: np.ndarray,
+    is_purchase: np.ndarray,
     first_purchase_day: np.ndarray,
     params: FeatureParams,
 ) -> np.ndarray:
-    """Order rate of the last ``velocity_days`` against the rest of the tenure.
+    """Purchase rate of the last ``velocity_days`` against the rest of the tenure.
 
-    Both rates are orders per day; the result is ``balance(recent, earlier)`` in
+    Both rates are purchases per day; the result is ``balance(recent, earlier)`` in
     [-1, 1] (> 0 speeding up, < 0 fading). NaN when the earlier period (first
     purchase day up to the start of the recent window) is shorter than
     ``velocity_min_prior_days``.
@@ -189,8 +139,8 @@ def _velocity(
     n = tx.n_customers
     window = params.velocity_days
     days_ago = tx.days_ago
-    recent_orders = group_sum(tx.code[is_order & (days_ago < window)], n)
-    earlier_orders = group_sum(tx.code[is_order & (days_ago >= window)], n)
+    recent_orders = group_sum(tx.code[is_purchase & (days_ago < window)], n)
+    earlier_orders = group_sum(tx.code[is_purchase & (days_ago >= window)], n)
     earlier_days = (tx.as_of_day - window + 1) - first_purchase_day
     earlier_rate = np.where(
         earlier_days >= params.velocity_min_prior_days,

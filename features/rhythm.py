@@ -7,7 +7,7 @@ import pandas as pd
 
 from fidelite.features._arrays import group_sum, safe_divide
 from fidelite.features.params import FeatureParams
-from fidelite.features.rfm import PurchaseDays
+from fidelite.features.purchases import PurchaseDays
 
 
 def rhythm_features(days: PurchaseDays, as_of_day: int, params: FeatureParams) -> pd.DataFrame:

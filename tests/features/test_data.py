@@ -209,6 +209,19 @@ def test_refund_may_reuse_order_id_but_duplicates_are_dropped(caplog):
     assert load_transactions(raw_transactions()).attrs["duplicates_dropped"] == 0
 
 
+def test_an_order_refunded_in_two_parts_keeps_both_refunds():
+    parts = raw_transactions(
+        order_id=["A1", "A1", "A1", "A1", "A2"],
+        customer_id=[1, 1, 1, 1, 1],
+        amount=[40.0, -10.0, -15.0, 40.0, -15.0],
+    )
+    tx = load_transactions(parts)
+    # The second A1 order row is a repeat; both partial refunds of A1 stay.
+    assert tx["amount"].tolist() == [40.0, -10.0, -15.0, -15.0]
+    again = load_transactions(pd.concat([parts, parts.iloc[[2]]], ignore_index=True))
+    assert again.attrs["duplicates_dropped"] == 2
+
+
 def test_events_keep_unknown_names_and_fill_missing():
     events = load_events(raw_events())
     assert events["channel"].tolist() == ["email", "social", "unknown"]

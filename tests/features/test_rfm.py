@@ -11,11 +11,15 @@ from fidelite.features import FeatureParams, build_features
 AS_OF = "2024-03-31"
 
 
-def transactions(rows: list[tuple[str, str, float]], channel: str = "web") -> pd.DataFrame:
-    """Normalised transactions from (customer_id, timestamp, amount) rows."""
-    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount"])
+def transactions(rows: list[tuple], channel: str = "web") -> pd.DataFrame:
+    """Transactions from (customer_id, timestamp, amount[, order_id]) rows.
+
+    Rows without an order id get their own (``o0``, ``o1``...); a refund names its
+    order's id to be attributed to it.
+    """
+    rows = [(*row, f"o{i}") if len(row) == 3 else row for i, row in enumerate(rows)]
+    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount", "order_id"])
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], format="ISO8601")
-    frame["order_id"] = [f"o{i}" for i in range(len(frame))]
     frame["channel"] = channel
     frame["discount"] = 0.0
     return frame
@@ -27,8 +31,8 @@ def test_frequency_counts_distinct_positive_days_and_exact_recency_T():
             ("a", "2024-01-01 09:00", 10.0),
             ("a", "2024-01-01 18:00", 5.0),  # same day: one purchase day
             ("a", "2024-01-11 12:00", 30.0),
-            ("a", "2024-01-21 12:00", 40.0),
-            ("a", "2024-01-21 13:00", -40.0),  # same-day full refund cancels the day
+            ("a", "2024-01-21 12:00", 40.0, "r"),
+            ("a", "2024-01-21 13:00", -40.0, "r"),  # its full refund: no purchase
             ("a", "2024-02-10 08:00", 50.0),
         ]
     )
@@ -37,10 +41,10 @@ def test_frequency_counts_distinct_positive_days_and_exact_recency_T():
     assert row["recency"] == 40  # Jan 1 -> Feb 10
     assert row["T"] == 90  # Jan 1 -> Mar 31
     assert row["monetary_value"] == pytest.approx((30.0 + 50.0) / 2)
-    assert row["orders_total"] == 5
+    assert row["orders_total"] == 4  # purchases: the refunded order is not one
     assert row["spend_total"] == pytest.approx(95.0)
     assert row["refund_share"] == pytest.approx(40.0 / 135.0)
-    assert row["avg_order_value"] == pytest.approx(135.0 / 5)
+    assert row["avg_order_value"] == pytest.approx(95.0 / 4)
     assert row["days_since_last_purchase"] == 50
 
 

@@ -1,0 +1,340 @@
+"""What a purchase is, defined once for features, labels, baselines and scoring.
+
+Definitions (amounts in the transactions' currency; days are UTC calendar days):
+
+* An **order** is a transaction row with a positive ``amount``, a **refund** a row
+  with a negative one. Rows with ``amount == 0`` are neither: they make the customer
+  known (they are in the features' universe) but count as nothing else.
+* A refund is **attributed** to the order of the same customer with the same
+  ``order_id`` (the contract: a refund repeats its order's id). A refund that links
+  to no order (another id, or an order older than the data) is **unattributed**: it
+  lowers the customer's total net spend (``spend_total``, ``refund_share``) but never
+  cancels a purchase nor lowers the spend of any order or period.
+* The **net value** of an order, as known on day D, is its amount minus the refunds
+  attributed to it that are dated on or before D. A refund dated after D changes
+  nothing at D (point-in-time).
+* A **purchase** is an order whose net value is positive: an order refunded in full is
+  not a purchase, an order refunded in part is one, for what was kept.
+* A **purchase day** is a calendar day on which the customer placed at least one
+  purchase; its spend is the sum of those purchases' net values (always > 0). It is the
+  unit of the BG/NBD columns (``frequency``, ``recency``, ``T``, ``monetary_value``).
+* A **purchaser** on day D has at least one purchase placed on or before D (with the
+  refunds known by D): exactly the rows where :func:`is_purchaser` holds, i.e.
+  ``orders_total > 0``, and exactly the rows whose ``T`` is known.
+
+**Non-purchasers** (signed up only, or only refunds, zero-value orders or orders
+refunded in full) get: ``frequency``, ``monetary_value``, ``orders_total`` and
+``orders_{w}d`` = 0; ``spend_{w}d`` = the net value of their orders in the window (0,
+or negative only if a refund exceeded its order); ``spend_total`` = net of all their
+rows (<= 0); NaN for ``recency``, ``T``, ``days_since_last_purchase``,
+``avg_order_value``, ``spend_trend``, ``velocity_90_vs_prior`` and the rhythm columns;
+``refund_share`` = 1.0 when every order was refunded in full (NaN without orders);
+``lifecycle_stage`` and ``rfm_segment`` = ``"prospect"``. Their engagement, tenure and
+acquisition columns are filled as for everyone. Purchasers never get NaN in the BG/NBD
+columns.
+
+Labels use the same definitions through :func:`purchases_between`: the net value of
+orders *placed* in ``[start, end)``, with only the refunds known before ``end``, so a
+refund of an order placed before the window never lowers the window's spend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from fidelite.features._arrays import day_numbers, group_sum, is_in
+from fidelite.features.days import parse_day
+
+__all__ = [
+    "OUTCOME_COLUMNS",
+    "OrderValues",
+    "PurchaseDays",
+    "RefundLinks",
+    "is_purchaser",
+    "link_refunds",
+    "order_values",
+    "purchase_days",
+    "purchases_between",
+]
+
+#: Columns of :func:`purchases_between`.
+OUTCOME_COLUMNS = ("purchase_days", "net_spend")
+
+
+def is_purchaser(features: pd.DataFrame) -> pd.Series:
+    """Which customers of a features frame are purchasers (see the module docstring).
+
+    Parameters
+    ----------
+    features : DataFrame, shape (n_customers, ...)
+        A :func:`fidelite.features.build_features` frame (needs ``orders_total``).
+
+    Returns
+    -------
+    Series of bool, shape (n_customers,)
+        Indexed like ``features``; use it with ``features.loc[mask]`` or
+        ``mask.to_numpy()``. True exactly where ``T``/``recency`` are known.
+    """
+    orders = pd.to_numeric(features["orders_total"], errors="coerce").fillna(0)
+    return (orders > 0).rename("is_purchaser")
+
+
+# --------------------------------------------------------------------------- links
+@dataclass(frozen=True)
+class RefundLinks:
+    """Refund rows and the order rows they are attributed to (positions in one frame).
+
+    Attributes
+    ----------
+    refund_rows, order_rows : ndarray of int64, shape (n_links,)
+        ``refund_rows[i]`` refunds the order at ``order_rows[i]`` (same customer, same
+        ``order_id``). Row positions count from 0 in the transactions frame the links
+        were computed on. Unattributed refunds are absent.
+    """
+
+    refund_rows: np.ndarray
+    order_rows: np.ndarray
+
+    @classmethod
+    def empty(cls) -> RefundLinks:
+        return cls(np.empty(0, np.int64), np.empty(0, np.int64))
+
+    def refund_of(self, visible: np.ndarray) -> np.ndarray:
+        """For the rows kept by ``visible``, the kept position of each refund's order.
+
+        Parameters
+        ----------
+        visible : ndarray of bool, shape (n_rows,)
+            Rows kept (e.g. ``timestamp < end``).
+
+        Returns
+        -------
+        ndarray of int64, shape (visible.sum(),)
+            Position (among the kept rows) of the order a kept refund is attributed to;
+            -1 for orders, unattributed refunds and refunds whose order is not kept.
+        """
+        position = np.cumsum(visible, dtype=np.int64) - 1
+        out = np.full(int(position[-1]) + 1 if position.size else 0, -1, dtype=np.int64)
+        both = visible[self.refund_rows] & visible[self.order_rows]
+        out[position[self.refund_rows[both]]] = position[self.order_rows[both]]
+        return out
+
+
+def link_refunds(transactions: pd.DataFrame) -> RefundLinks:
+    """Attribute each refund to its order: same customer and same ``order_id``.
+
+    Parameters
+    ----------
+    transactions : DataFrame, shape (n_rows, ...)
+        Normalised transactions (``customer_id``, ``order_id``, ``amount``).
+
+    Returns
+    -------
+    RefundLinks
+        Positions of attributed refunds and of their orders. When several orders share
+        the customer and id (not after the loader, which drops such repeats) the first
+        one is used.
+    """
+    amount = transactions["amount"].to_numpy(dtype=np.float64)
+    refund_rows = np.flatnonzero(amount < 0)
+    if refund_rows.size == 0:
+        return RefundLinks.empty()
+    order_id = transactions["order_id"]
+    refund_ids = pd.unique(order_id.iloc[refund_rows].to_numpy(dtype=object)).astype(str)
+    # Hashing every order id once is the cost; only orders sharing an id with a refund
+    # (a few percent of rows) go on to the exact (customer, order) match.
+    candidate = (amount > 0) & is_in(order_id, refund_ids)
+    order_rows = np.flatnonzero(candidate)
+    rows = np.concatenate([order_rows, refund_rows])
+    customer_code, _ = pd.factorize(transactions["customer_id"].iloc[rows].to_numpy(dtype=object))
+    order_code, order_uniques = pd.factorize(order_id.iloc[rows].to_numpy(dtype=object))
+    key = customer_code.astype(np.int64) * len(order_uniques) + order_code
+    order_keys, refund_keys = key[: order_rows.size], key[order_rows.size :]
+    unique_keys, first = np.unique(order_keys, return_index=True)
+    if unique_keys.size == 0:
+        return RefundLinks.empty()
+    slot = np.minimum(np.searchsorted(unique_keys, refund_keys), unique_keys.size - 1)
+    found = unique_keys[slot] == refund_keys
+    return RefundLinks(refund_rows[found], order_rows[first[slot[found]]])
+
+
+# --------------------------------------------------------------------------- values
+@dataclass(frozen=True)
+class OrderValues:
+    """Net value of every order row, as known by the last row's day.
+
+    Attributes
+    ----------
+    is_order : ndarray of bool, shape (n_rows,)
+        ``amount > 0``.
+    net : ndarray of float64, shape (n_rows,)
+        For orders, amount minus the attributed refunds among the rows given; 0 for
+        other rows.
+    is_purchase : ndarray of bool, shape (n_rows,)
+        Orders with ``net > 0``.
+    """
+
+    is_order: np.ndarray
+    net: np.ndarray
+    is_purchase: np.ndarray
+
+
+def order_values(amount: np.ndarray, refund_of: np.ndarray) -> OrderValues:
+    """Net value of each order after its attributed refunds.
+
+    Parameters
+    ----------
+    amount : ndarray of float64, shape (n_rows,)
+    refund_of : ndarray of int64, shape (n_rows,)
+        Position of the order each refund row is attributed to, -1 otherwise
+        (:meth:`RefundLinks.refund_of`).
+    """
+    is_order = amount > 0
+    linked = refund_of >= 0
+    refunded = np.bincount(refund_of[linked], weights=-amount[linked], minlength=amount.size)
+    net = np.where(is_order, amount - refunded, 0.0)
+    return OrderValues(is_order, net, is_order & (net > 0))
+
+
+@dataclass(frozen=True)
+class PurchaseDays:
+    """Purchase days, sorted by (customer code, day).
+
+    Attributes
+    ----------
+    code, day : ndarray of int64, shape (n_purchase_days,)
+    net : ndarray of float64, shape (n_purchase_days,)
+        Net value of the purchases placed that day (> 0).
+    count : ndarray of float64, shape (n_customers,)
+        Purchase days per customer.
+    first_day, last_day : ndarray of float64, shape (n_customers,)
+        Day numbers; NaN for non-purchasers.
+    """
+
+    code: np.ndarray
+    day: np.ndarray
+    net: np.ndarray
+    count: np.ndarray
+    first_day: np.ndarray
+    last_day: np.ndarray
+
+    @property
+    def starts_customer(self) -> np.ndarray:
+        """True where a row is the customer's first purchase day, shape (n_purchase_days,)."""
+        starts = np.ones(self.code.shape, dtype=bool)
+        starts[1:] = self.code[1:] != self.code[:-1]
+        return starts
+
+
+def purchase_days(
+    code: np.ndarray, day: np.ndarray, values: OrderValues, n_customers: int
+) -> PurchaseDays:
+    """Group purchases into (customer, day) purchase days.
+
+    Parameters
+    ----------
+    code, day : ndarray of int64, shape (n_rows,)
+        Customer code (0 .. n_customers - 1) and day number of each row.
+    values : OrderValues
+        Of the same rows.
+    n_customers : int
+    """
+    n = n_customers
+    keep = values.is_purchase
+    if not keep.any():
+        empty_i, empty_f = np.empty(0, np.int64), np.empty(0, np.float64)
+        nan = np.full(n, np.nan)
+        return PurchaseDays(empty_i, empty_i, empty_f, np.zeros(n), nan, nan.copy())
+    code, day, net = code[keep], day[keep], values.net[keep]
+    min_day = int(day.min())
+    span = int(day.max()) - min_day + 1
+    # One int64 key per (customer, day); np.unique sorts by customer then day.
+    unique_keys, inverse = np.unique(code * span + (day - min_day), return_inverse=True)
+    day_net = np.bincount(inverse, weights=net, minlength=unique_keys.size)
+    code = unique_keys // span
+    day = unique_keys % span + min_day
+
+    count = group_sum(code, n)
+    first_day = np.full(n, np.nan)
+    last_day = np.full(n, np.nan)
+    starts = np.ones(code.shape, dtype=bool)
+    starts[1:] = code[1:] != code[:-1]
+    ends = np.ones(code.shape, dtype=bool)
+    ends[:-1] = code[1:] != code[:-1]
+    first_day[code[starts]] = day[starts]
+    last_day[code[ends]] = day[ends]
+    return PurchaseDays(code, day, day_net, count, first_day, last_day)
+
+
+# --------------------------------------------------------------------------- labels
+def purchases_between(
+    transactions: pd.DataFrame,
+    start: object,
+    end: object,
+    *,
+    customers: pd.Index | None = None,
+    links: RefundLinks | None = None,
+) -> pd.DataFrame:
+    """Purchase days and net spend of the orders placed in the days ``[start, end)``.
+
+    Refunds count against their own order, and only those dated before ``end``: a
+    refund of an order placed before ``start`` does not lower the spend, a refund made
+    after ``end`` is not known yet. This is the outcome a label over the days
+    ``(D, D + H]`` measures, with ``start = D + 1 day`` and ``end = D + 1 + H days``.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        Normalised transactions (:func:`fidelite.features.data.load_transactions`).
+    start, end : day
+        First day in and first day after the range (parsed by
+        :func:`fidelite.features.days.parse_day`: whole days, ``start < end``).
+    customers : Index, optional
+        Customers to report, in this order, with zeros where they placed nothing;
+        default: every customer who placed an order in the range, sorted.
+    links : RefundLinks, optional
+        :func:`link_refunds` of ``transactions``, when already computed.
+
+    Returns
+    -------
+    DataFrame, shape (n_customers, 2)
+        Indexed by ``customer_id`` (str): ``purchase_days`` (int64, distinct days with a
+        purchase placed in the range) and ``net_spend`` (float64, currency: net value of
+        every order placed in the range; negative only if a refund exceeded its order).
+    """
+    first, stop = parse_day(start, name="start"), parse_day(end, name="end")
+    if stop <= first:
+        raise ValueError(f"end ({stop.date()}) must be after start ({first.date()})")
+    links = link_refunds(transactions) if links is None else links
+    stamps = transactions["timestamp"]
+    known = (stamps < stop).to_numpy()
+    amount = transactions["amount"].to_numpy(dtype=np.float64)
+    values = order_values(amount[known], links.refund_of(known))
+    placed = values.is_order & (stamps[known] >= first).to_numpy()
+
+    ids = transactions["customer_id"][known][placed]
+    code, uniques = pd.factorize(ids.to_numpy(dtype=object))
+    n = len(uniques)
+    placed_values = OrderValues(
+        values.is_order[placed], values.net[placed], values.is_purchase[placed]
+    )
+    days = purchase_days(
+        code.astype(np.int64), day_numbers(stamps[known][placed]), placed_values, n
+    )
+    outcomes = pd.DataFrame(
+        {
+            "purchase_days": days.count.astype(np.int64),
+            "net_spend": group_sum(code, n, placed_values.net),
+        },
+        index=pd.Index(uniques, name="customer_id").astype(str),
+    )
+    if customers is None:
+        return outcomes.sort_index()
+    wanted = pd.Index(customers).astype(str).rename("customer_id")
+    outcomes = outcomes.reindex(wanted)
+    return outcomes.fillna({"purchase_days": 0, "net_spend": 0.0}).astype(
+        {"purchase_days": np.int64, "net_spend": np.float64}
+    )

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fidelite.features._arrays import day_numbers, group_sum, is_in
+from fidelite.features._arrays import day_number, day_numbers, group_sum, is_in
 from fidelite.features.days import parse_day
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "order_values",
     "purchase_days",
     "purchases_between",
+    "window_outcomes",
 ]
 
 #: Columns of :func:`purchases_between`.
@@ -270,6 +271,46 @@ def purchase_days(
 
 
 # --------------------------------------------------------------------------- labels
+def window_outcomes(
+    code: np.ndarray,
+    day: np.ndarray,
+    amount: np.ndarray,
+    refund_of: np.ndarray,
+    start_day: int,
+    end_day: int,
+    n_customers: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Array form of :func:`purchases_between`: outcomes of the days ``[start_day, end_day)``.
+
+    Parameters
+    ----------
+    code, day : ndarray of int64, shape (n_rows,)
+        Customer code (0 .. n_customers - 1; only read on the orders placed in the
+        range) and day number of every transaction row.
+    amount : ndarray of float64, shape (n_rows,)
+    refund_of : ndarray of int64, shape (n_rows,)
+        Row of the order each refund is attributed to, -1 otherwise, over these same
+        rows (``RefundLinks.refund_of(np.ones(n_rows, bool))``).
+    start_day, end_day : int
+        Day numbers of the first day in and the first day after the range.
+    n_customers : int
+
+    Returns
+    -------
+    purchase_days : ndarray of int64, shape (n_customers,)
+    net_spend : ndarray of float64, shape (n_customers,)
+    """
+    known = day < end_day
+    linked = known & (refund_of >= 0)
+    refunded = np.bincount(refund_of[linked], weights=-amount[linked], minlength=amount.size)
+    placed = known & (day >= start_day) & (amount > 0)
+    net = amount[placed] - refunded[placed]
+    placed_code = code[placed]
+    values = OrderValues(np.ones(net.size, dtype=bool), net, net > 0)
+    days = purchase_days(placed_code, day[placed], values, n_customers)
+    return days.count.astype(np.int64), group_sum(placed_code, n_customers, net)
+
+
 def purchases_between(
     transactions: pd.DataFrame,
     start: object,
@@ -311,24 +352,21 @@ def purchases_between(
     links = link_refunds(transactions) if links is None else links
     stamps = transactions["timestamp"]
     known = (stamps < stop).to_numpy()
-    amount = transactions["amount"].to_numpy(dtype=np.float64)
-    values = order_values(amount[known], links.refund_of(known))
-    placed = values.is_order & (stamps[known] >= first).to_numpy()
-
-    ids = transactions["customer_id"][known][placed]
-    code, uniques = pd.factorize(ids.to_numpy(dtype=object))
+    amount = transactions["amount"].to_numpy(dtype=np.float64)[known]
+    day = day_numbers(stamps[known])
+    start_day, end_day = day_number(first), day_number(stop)
+    placed = (day >= start_day) & (amount > 0)
+    # Only the orders placed in the range need a customer code.
+    ids = transactions["customer_id"][known][placed].to_numpy(dtype=object)
+    placed_code, uniques = pd.factorize(ids)
+    code = np.zeros(day.size, dtype=np.int64)
+    code[placed] = placed_code
     n = len(uniques)
-    placed_values = OrderValues(
-        values.is_order[placed], values.net[placed], values.is_purchase[placed]
-    )
-    days = purchase_days(
-        code.astype(np.int64), day_numbers(stamps[known][placed]), placed_values, n
+    counts, spend = window_outcomes(
+        code, day, amount, links.refund_of(known), start_day, end_day, n
     )
     outcomes = pd.DataFrame(
-        {
-            "purchase_days": days.count.astype(np.int64),
-            "net_spend": group_sum(code, n, placed_values.net),
-        },
+        {"purchase_days": counts, "net_spend": spend},
         index=pd.Index(uniques, name="customer_id").astype(str),
     )
     if customers is None:

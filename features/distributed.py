@@ -42,6 +42,7 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
+from fidelite.features._columns import check_date_format
 from fidelite.features.build import (
     POPULATION_COLUMNS,
     POPULATION_INPUTS,
@@ -186,7 +187,11 @@ def _empty_normalised(name: str) -> pd.DataFrame:
 
 
 def _prepare_partition(
-    part: pd.DataFrame, name: str, end: pd.Timestamp, partition_info: dict | None = None
+    part: pd.DataFrame,
+    name: str,
+    end: pd.Timestamp,
+    date_format: str | None = None,
+    partition_info: dict | None = None,
 ) -> pd.DataFrame:
     """Normalise one input partition, cut it at ``end`` and tag rows with bucket and position.
 
@@ -195,7 +200,8 @@ def _prepare_partition(
     """
     number = partition_info["number"] if partition_info else 0
     if len(part):
-        frame = _LOADERS[name](part, name=f"{name} (partition {number})")
+        label = f"{name} (partition {number})"
+        frame = _LOADERS[name](part, name=label, date_format=date_format)
     else:
         frame = _empty_normalised(name)
     if "timestamp" in frame.columns:
@@ -217,18 +223,24 @@ def _cut_and_bucket(
     name: str,
     end: pd.Timestamp,
     npartitions: int,
+    date_format: str | None,
     partition_info: dict | None = None,
 ) -> pd.DataFrame:
-    return _with_bucket(_prepare_partition(part, name, end, partition_info), npartitions)
+    prepared = _prepare_partition(part, name, end, date_format, partition_info)
+    return _with_bucket(prepared, npartitions)
 
 
 def _co_partition(
-    source: DaskSource, name: str, end: pd.Timestamp, npartitions: int
+    source: DaskSource,
+    name: str,
+    end: pd.Timestamp,
+    npartitions: int,
+    date_format: str | None = None,
 ) -> dd.DataFrame:
     """Normalise, cut at ``end`` and shuffle so partition k holds bucket k exactly."""
     frame = _read(source, name)
     meta = _with_bucket(_prepare_partition(frame._meta, name, end), npartitions)
-    tagged = frame.map_partitions(_cut_and_bucket, name, end, npartitions, meta=meta)
+    tagged = frame.map_partitions(_cut_and_bucket, name, end, npartitions, date_format, meta=meta)
     # Explicit divisions 0, 1, ..., n-1 (n-1 closes the last one): a range shuffle
     # with no sampling pass, and the same bucket -> partition map for every table.
     divisions = [*range(npartitions), npartitions - 1]
@@ -272,6 +284,7 @@ def partition_by_customer(
     *,
     as_of: Any,
     npartitions: int | None = None,
+    date_format: str | None = None,
 ) -> CustomerPartitions:
     """Normalise, cut at ``as_of`` and co-partition the input tables by customer (lazy).
 
@@ -286,12 +299,16 @@ def partition_by_customer(
     npartitions : int, optional
         Customer buckets (default: 2 per worker thread of the active client, at least
         the largest input's partition count).
+    date_format : str, optional
+        strftime layout of text timestamps; default ISO 8601 only (see
+        :mod:`fidelite.features.data`).
 
     Returns
     -------
     CustomerPartitions
     """
     _, end = as_of_bounds(as_of)
+    check_date_format(date_format)  # a bad layout fails here, not on every worker
     frames = {
         "transactions": _read(transactions, "transactions"),
         "events": None if events is None else _read(events, "events"),
@@ -301,7 +318,7 @@ def partition_by_customer(
     if n < 1:
         raise ValueError(f"npartitions must be >= 1, got {npartitions}")
     shuffled = {
-        name: None if frame is None else _co_partition(frame, name, end, n)
+        name: None if frame is None else _co_partition(frame, name, end, n, date_format)
         for name, frame in frames.items()
     }
     return CustomerPartitions(
@@ -465,6 +482,7 @@ def build_features_dask(
     as_of: Any,
     params: FeatureParams | None = None,
     npartitions: int | None = None,
+    date_format: str | None = None,
 ) -> dd.DataFrame:
     """:func:`features.build_features` on Dask: same rows, columns and values.
 
@@ -478,6 +496,8 @@ def build_features_dask(
     params : FeatureParams, optional
     npartitions : int, optional
         Customer buckets (default: 2 per worker thread of the active client).
+    date_format : str, optional
+        strftime layout of text timestamps; default ISO 8601 only.
 
     Returns
     -------
@@ -491,7 +511,12 @@ def build_features_dask(
         When a partition breaks the data contract (the message names the partition).
     """
     parts = partition_by_customer(
-        transactions, events, customers, as_of=as_of, npartitions=npartitions
+        transactions,
+        events,
+        customers,
+        as_of=as_of,
+        npartitions=npartitions,
+        date_format=date_format,
     ).persist()
     return features_from_partitions(parts, as_of=as_of, params=params)
 

@@ -74,6 +74,7 @@ def load_inputs(
     *,
     as_of: object,
     cut: bool = False,
+    date_format: str | None = None,
 ) -> Inputs:
     """Validate and normalise the input tables once.
 
@@ -87,6 +88,8 @@ def load_inputs(
     cut : bool
         Drop everything dated after D (training); keep it for evaluation, whose
         labels come from after D.
+    date_format : str, optional
+        strftime layout of text timestamps in every table; default ISO 8601 only.
 
     Raises
     ------
@@ -95,9 +98,11 @@ def load_inputs(
     """
     day = parse_day(as_of)
     inputs = Inputs(
-        transactions=load_transactions(transactions),
+        transactions=load_transactions(transactions, date_format=date_format),
         as_of=day,
-        events=None if events is None else load_events(events),
-        customers=None if customers is None else load_customers(customers),
+        events=None if events is None else load_events(events, date_format=date_format),
+        customers=(
+            None if customers is None else load_customers(customers, date_format=date_format)
+        ),
     )
     return inputs.cut() if cut else inputs

@@ -12,13 +12,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
 from fidelite.errors import FideliteError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 app = typer.Typer(
     name="fidelite",
@@ -87,6 +90,15 @@ AsOfOption = Annotated[str, typer.Option("--as-of", help="As-of calendar day D (
 TransactionsOption = Annotated[Path, typer.Option(help="Transactions CSV/Parquet.")]
 EventsOption = Annotated[Path | None, typer.Option(help="Events CSV/Parquet.")]
 CustomersOption = Annotated[Path | None, typer.Option(help="Customers CSV/Parquet.")]
+DateFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--date-format",
+        help="strftime layout of text timestamps in the input tables, e.g. '%d/%m/%Y "
+        "%H:%M' (ISO 8601 rows are read too). Default: ISO 8601 only; any other text is "
+        "refused, never guessed.",
+    ),
+]
 
 
 @contextmanager
@@ -112,6 +124,26 @@ def dask_session(engine: Engine, scheduler: str | None, workers: int | None) -> 
             highlight=False,
         )
         yield
+
+
+def table_sources(
+    transactions: Path, events: Path | None, customers: Path | None, date_format: str | None
+) -> tuple[str | pd.DataFrame, str | pd.DataFrame | None, str | pd.DataFrame | None]:
+    """The input tables as the training and scoring entry points take them.
+
+    Without ``date_format`` their locations are passed on and read there. With one, the
+    tables are read here with that layout; the entry points then get normalised frames,
+    which the (idempotent) loaders re-validate without parsing dates again.
+    """
+    if date_format is None:
+        return location(transactions), location(events), location(customers)
+    from fidelite.features.data import load_customers, load_events, load_transactions
+
+    return (
+        load_transactions(location(transactions), date_format=date_format),
+        None if events is None else load_events(location(events), date_format=date_format),
+        None if customers is None else load_customers(location(customers), date_format=date_format),
+    )
 
 
 def location(path: Path | None) -> str | None:

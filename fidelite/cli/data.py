@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from fidelite.cli._app import (
+    DateFormatOption,
     Engine,
     EngineOption,
     SchedulerOption,
@@ -54,6 +55,7 @@ def features(
     out: Annotated[Path, typer.Option(help="Output Parquet file.")],
     events: Annotated[Path | None, typer.Option(help="Events CSV/Parquet.")] = None,
     customers: Annotated[Path | None, typer.Option(help="Customers CSV/Parquet.")] = None,
+    date_format: DateFormatOption = None,
     engine: EngineOption = Engine.pandas,
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
@@ -67,7 +69,11 @@ def features(
             with console.status(f"Building features as of {day.date()} on Dask..."):
                 table = compute_features(
                     build_features_dask(
-                        location(transactions), location(events), location(customers), as_of=day
+                        location(transactions),
+                        location(events),
+                        location(customers),
+                        as_of=day,
+                        date_format=date_format,
                     )
                 )
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +86,9 @@ def features(
     with errors_exit():
         day = parse_day(as_of, name="--as-of")
         with console.status("Loading input tables..."):
-            inputs = load_inputs(transactions, events, customers, as_of=day)
+            inputs = load_inputs(
+                transactions, events, customers, as_of=day, date_format=date_format
+            )
         # Imported here so that `fidelite --help` stays fast.
         from fidelite.features import build_features
 

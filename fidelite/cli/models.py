@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from fidelite.cli._app import (
+    DateFormatOption,
     Engine,
     EngineOption,
     SchedulerOption,
@@ -16,7 +17,7 @@ from fidelite.cli._app import (
     console,
     dask_session,
     errors_exit,
-    location,
+    table_sources,
 )
 from fidelite.features.data import load_transactions
 
@@ -70,6 +71,7 @@ def train(
     n_jobs: Annotated[
         int, typer.Option("--n-jobs", min=1, help="LightGBM threads (1 on a busy machine).")
     ] = 2,
+    date_format: DateFormatOption = None,
     engine: EngineOption = Engine.pandas,
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
@@ -93,9 +95,8 @@ def train(
         n_jobs=n_jobs,
     )
     with errors_exit(), dask_session(engine, scheduler, workers):
-        result = run_training(
-            location(transactions), location(events), location(customers), config=config
-        )
+        sources = table_sources(transactions, events, customers, date_format)
+        result = run_training(*sources, config=config)
     for name in (
         "churn_roc_auc",
         "baseline_churn_roc_auc",
@@ -128,6 +129,7 @@ def score(
     tracking_uri: Annotated[
         str | None, typer.Option("--tracking-uri", help="MLflow tracking URI.")
     ] = None,
+    date_format: DateFormatOption = None,
     engine: EngineOption = Engine.pandas,
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
@@ -138,12 +140,12 @@ def score(
     if engine is Engine.dask:
         from fidelite.training.distributed import score_dask as run_scoring
 
-    sources = (location(transactions), location(events), location(customers))
     with (
         errors_exit(),
         dask_session(engine, scheduler, workers),
         console.status(f"Scoring as of {as_of} with {model_uri}..."),
     ):
+        sources = table_sources(transactions, events, customers, date_format)
         scores = run_scoring(*sources, as_of=as_of, model_uri=model_uri, tracking_uri=tracking_uri)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".csv":
@@ -167,6 +169,7 @@ def evaluate(
         Path | None,
         typer.Option(help="Directory to write ROC, calibration, gain and CLV-decile PNGs to."),
     ] = None,
+    date_format: DateFormatOption = None,
 ) -> None:
     """Compare scores with what actually happened after their as-of day."""
     from rich.table import Table
@@ -175,7 +178,8 @@ def evaluate(
     from fidelite.training.evaluate import evaluate_scores, score_figures
 
     with errors_exit(), console.status("Evaluating scores against observed outcomes..."):
-        result = evaluate_scores(read_table(scores), load_transactions(transactions))
+        outcomes = load_transactions(transactions, date_format=date_format)
+        result = evaluate_scores(read_table(scores), outcomes)
     table = Table(
         title=f"Scores as of {result['as_of']} vs the next "
         f"{result['horizon_days']} days ({result['n_evaluated']:,} customers)"

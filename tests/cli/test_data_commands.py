@@ -98,3 +98,42 @@ def test_features_end_to_end_on_demo_data(tmp_path, demo_data):
     signed_up = (demo_data.customers["signup_at"] < pd.Timestamp("2025-07-01")).sum()
     assert 0 < len(table) <= signed_up
     assert table.index.is_unique
+
+
+def test_features_refuses_day_first_dates_unless_date_format_is_given(tmp_path):
+    tx = tmp_path / "tx.csv"
+    tx.write_text(
+        "customer_id,order_id,timestamp,amount\n"
+        "1,a,2025-08-01,3\n"
+        "1,b,13/08/2025,4\n"
+        "2,c,02/09/2025,5\n"
+    )
+    out = tmp_path / "features.parquet"
+    args = ["features", "--transactions", str(tx), "--as-of", "2025-09-30", "--out", str(out)]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == DataContractError.exit_code
+    assert "ISO 8601" in refused.output and "in 2 row(s)" in refused.output
+    assert "line 3" in refused.output and not out.exists()
+
+    wrong_layout = runner.invoke(app, [*args, "--date-format", "%m/%d/%Y"])
+    assert wrong_layout.exit_code == DataContractError.exit_code
+    assert "13/08/2025" in wrong_layout.output
+
+    accepted = runner.invoke(app, [*args, "--date-format", "%d/%m/%Y"])
+    assert accepted.exit_code == 0, accepted.output
+    frame = pd.read_parquet(out)
+    assert frame.loc["1", "days_since_last_purchase"] == 48  # 13 Aug, not 8 Jan
+    assert frame.loc["2", "days_since_last_purchase"] == 28  # 2 Sep, not 9 Feb
+
+
+def test_train_and_score_read_tables_with_the_date_format(tmp_path):
+    from fidelite.cli._app import table_sources
+
+    tx = tmp_path / "tx.csv"
+    tx.write_text("customer_id,order_id,timestamp,amount\n1,a,13/08/2025,3\n")
+    assert table_sources(tx, None, None, None) == (str(tx), None, None)
+    frames = table_sources(tx, None, None, "%d/%m/%Y")
+    assert frames[0]["timestamp"].tolist() == [pd.Timestamp("2025-08-13")]
+    for command in ("train", "score", "evaluate", "features"):
+        help_text = runner.invoke(app, [command, "--help"]).output
+        assert "--date-format" in help_text, command

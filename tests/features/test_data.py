@@ -295,3 +295,56 @@ def test_directory_of_parquet_files(tmp_path):
     raw.iloc[:2].to_parquet(folder / "part-0.parquet")
     raw.iloc[2:].to_parquet(folder / "part-1.parquet")
     assert len(load_transactions(folder)) == 5
+
+
+# --------------------------------------------------------------------------- dates
+DAY_FIRST = ["2025-08-01", "13/08/2025", "2025-08-14 10:00", "02/09/2025", "2025-09-03"]
+
+
+@pytest.mark.parametrize("stamps", [DAY_FIRST, ["08/13/2025"] * 5])
+def test_non_iso_dates_are_refused_with_file_column_and_rows(tmp_path, stamps):
+    path = tmp_path / "tx.csv"
+    raw_transactions(timestamp=stamps).to_csv(path, index=False)
+    with pytest.raises(DataContractError) as info:
+        load_transactions(path)
+    message = str(info.value)
+    bad = sum("/" in s for s in stamps)
+    assert str(path) in message and "'timestamp'" in message and "ISO 8601" in message
+    assert f"in {bad} row(s)" in message and "--date-format" in message
+    assert f"row 1 (line 3): timestamp={stamps[1]!r}" in message
+
+
+def test_explicit_date_format_reads_those_rows_and_iso_rows():
+    tx = load_transactions(raw_transactions(timestamp=DAY_FIRST), date_format="%d/%m/%Y")
+    assert tx["timestamp"].dt.strftime("%Y-%m-%d %H:%M").tolist() == [
+        "2025-08-01 00:00",
+        "2025-08-13 00:00",
+        "2025-08-14 10:00",
+        "2025-09-02 00:00",
+        "2025-09-03 00:00",
+    ]
+    # A layout the rows do not follow is refused, not half-applied.
+    with pytest.raises(DataContractError, match=r"neither date_format '%m/%d/%Y' nor ISO 8601"):
+        load_transactions(raw_transactions(timestamp=DAY_FIRST), date_format="%m/%d/%Y")
+
+
+def test_date_format_applies_to_every_timestamp_column():
+    customers = load_customers(
+        pd.DataFrame({"customer_id": [1, 2], "signup_at": ["31/12/2024 23:30", None]}),
+        date_format="%d/%m/%Y %H:%M",
+    )
+    assert customers["signup_at"].iloc[0] == pd.Timestamp("2024-12-31 23:30")
+    events = load_events(raw_events().assign(timestamp="05/01/2024"), date_format="%d/%m/%Y")
+    assert (events["timestamp"] == pd.Timestamp("2024-01-05")).all()
+
+
+@pytest.mark.parametrize("layout", ["dd/mm/yyyy", "%d/%m/%Q"])
+def test_unusable_date_format_is_a_data_error(layout):
+    with pytest.raises(DataContractError, match="not a usable strftime layout") as info:
+        load_transactions(raw_transactions(), date_format=layout)
+    assert info.value.field == "date_format"
+
+
+def test_iso_timestamps_with_spaces_around_are_read():
+    tx = load_transactions(raw_transactions(timestamp=[" 2024-01-01 "] * 5))
+    assert (tx["timestamp"] == pd.Timestamp("2024-01-01")).all()

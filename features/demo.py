@@ -36,6 +36,11 @@ import numpy as np
 import pandas as pd
 
 from fidelite.features.data import load_customers, load_events, load_transactions
+from fidelite.features.demo_campaigns import (
+    LatentCustomers,
+    quarterly_send_days,
+    simulate_winback_campaigns,
+)
 
 __all__ = ["DemoData", "generate_demo_data", "write_demo_data"]
 
@@ -82,11 +87,19 @@ class DemoData:
         Engagement events, columns ``features.data.EVENT_COLUMNS``.
     customers : DataFrame
         One row per customer, columns ``features.data.CUSTOMER_COLUMNS``.
+    campaigns : DataFrame or None
+        Past quarterly win-back campaigns (``contract.CAMPAIGNS`` columns, 20% control);
+        their effects are part of ``transactions`` (see :mod:`features.demo_campaigns`).
+    campaign_truth : DataFrame or None
+        The true effect of every campaign row, for tests and benchmarks only: no
+        model may read it (``write_demo_data`` puts it apart, in ``truth/``).
     """
 
     transactions: pd.DataFrame
     events: pd.DataFrame
     customers: pd.DataFrame
+    campaigns: pd.DataFrame | None = None
+    campaign_truth: pd.DataFrame | None = None
 
 
 @dataclass
@@ -102,10 +115,16 @@ class _Population:
     order_channel_cdf: np.ndarray  # (n_customers, n_order_channels)
     preferred: np.ndarray  # index into ENGAGEMENT_CHANNELS
     opt_in: dict[str, np.ndarray]
+    spend_scale: np.ndarray | None = None  # order value scale, set with the transactions
 
 
 def generate_demo_data(
-    n_customers: int, *, seed: int = 0, start: str = "2024-01-01", end: str = "2025-12-31"
+    n_customers: int,
+    *,
+    seed: int = 0,
+    start: str = "2024-01-01",
+    end: str = "2025-12-31",
+    campaigns: bool = True,
 ) -> DemoData:
     """Generate a deterministic synthetic customer base.
 
@@ -117,6 +136,10 @@ def generate_demo_data(
         Seed for ``numpy.random.default_rng``; equal seeds give identical frames.
     start, end : str
         First and last calendar day of the simulated period (inclusive).
+    campaigns : bool
+        Also run the quarterly win-back campaigns (:mod:`features.demo_campaigns`),
+        whose effects change the transactions. Without them the other tables are
+        exactly those of the same seed with them, minus the campaigns' effects.
 
     Returns
     -------
@@ -136,27 +159,77 @@ def generate_demo_data(
     transactions = _transactions_table(rng, population, purchases, span, calendar, origin)
     events = _events_table(rng, population, purchases, span, origin)
     customers = _customers_table(rng, population, origin)
-    return DemoData(
+    data = DemoData(
         transactions=load_transactions(transactions, name="demo transactions"),
         events=load_events(events, name="demo events"),
         customers=load_customers(customers, name="demo customers"),
+    )
+    if campaigns:
+        data = _with_campaigns(data, population, calendar, origin, seed)
+    return data
+
+
+def _with_campaigns(
+    data: DemoData,
+    pop: _Population,
+    calendar: pd.DatetimeIndex,
+    origin: pd.Timestamp,
+    seed: int,
+) -> DemoData:
+    """Run the win-back programme on its own random stream (other tables unchanged)."""
+    latent = LatentCustomers(
+        ids=pop.ids,
+        origin=origin,
+        rate=pop.rate,
+        dropout_time=pop.dropout_time,
+        spend_scale=pop.spend_scale,
+        order_channel_cdf=pop.order_channel_cdf,
+        order_channels=ORDER_CHANNELS,
+        calendar_lift=_season(calendar, np.arange(len(calendar), dtype=float)),
+        spend_lift=_MONTH_SPEND_LIFT[calendar.month.to_numpy() - 1],
+    )
+    sends = quarterly_send_days(origin, calendar[-2])
+    world = simulate_winback_campaigns(
+        np.random.default_rng([seed, 11]),
+        latent,
+        data.transactions,
+        data.events,
+        data.customers,
+        sends,
+    )
+    return DemoData(
+        transactions=load_transactions(world.transactions, name="demo transactions"),
+        events=data.events,
+        customers=data.customers,
+        campaigns=world.campaigns,
+        campaign_truth=world.truth,
     )
 
 
 def write_demo_data(data: DemoData, out_dir: str | Path) -> dict[str, Path]:
     """Write the demo tables as Parquet files.
 
+    The campaigns go to ``campaigns.parquet`` (the campaigns-table format), their true
+    effects to ``truth/campaign_truth.parquet``: for benchmarks, never a model input.
+
     Returns
     -------
     dict of str to Path
-        ``{"transactions": .../transactions.parquet, "events": ..., "customers": ...}``.
+        ``{"transactions": .../transactions.parquet, "events": ..., "customers": ...}``
+        and, when the demo has campaigns, ``"campaigns"`` and ``"campaign_truth"``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name in ("transactions", "events", "customers"):
-        paths[name] = out / f"{name}.parquet"
-        getattr(data, name).to_parquet(paths[name], index=False)
+    for name in ("transactions", "events", "customers", "campaigns"):
+        frame = getattr(data, name)
+        if frame is not None:
+            paths[name] = out / f"{name}.parquet"
+            frame.to_parquet(paths[name], index=False)
+    if data.campaign_truth is not None:
+        (out / "truth").mkdir(exist_ok=True)
+        paths["campaign_truth"] = out / "truth" / "campaign_truth.parquet"
+        data.campaign_truth.to_parquet(paths["campaign_truth"], index=False)
     return paths
 
 
@@ -321,6 +394,7 @@ def _transactions_table(
     month = calendar.month.to_numpy()[time.astype(np.int64)] - 1
     # Gamma-Gamma: order value ~ Gamma(6, scale_i) with scale_i = 1 / Gamma(4, rate 30).
     scale = 1.0 / rng.gamma(4.0, 1.0 / 30.0, len(pop.ids))
+    pop.spend_scale = scale
     amount = rng.gamma(6.0, scale[owner]) * _MONTH_SPEND_LIFT[month]
     amount = np.round(np.maximum(amount, 1.0), 2)  # mean ~60 currency units
     discounted = rng.random(n_orders) < np.where(month >= 10, 0.45, 0.2)

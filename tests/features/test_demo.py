@@ -134,6 +134,8 @@ def test_write_demo_data_round_trips(demo_data, tmp_path):
         "transactions.parquet",
         "events.parquet",
         "customers.parquet",
+        "campaigns.parquet",
+        "campaign_truth.parquet",
     }
     for name, load in (
         ("transactions", load_transactions),

@@ -1,0 +1,98 @@
+"""fit_uplift on the demo campaigns: point-in-time rows, candidates, policy and scores."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fidelite.errors import InsufficientHistoryError
+from fidelite.training.uplift import UPLIFT_SCORE_COLUMNS, fit_uplift
+from fidelite.training.uplift.dataset import build_uplift_rows
+
+from .conftest import simple_scores
+
+
+def test_features_are_built_the_day_before_each_send(demo_data, uplift_world, fitted):
+    sends = demo_data.campaigns["sent_at"].dt.floor("D")
+    learnt = sends[sends < uplift_world["as_of"] - pd.Timedelta(days=30)].unique()
+    expected = {pd.Timestamp(s) - pd.Timedelta(days=1) for s in learnt}
+    assert expected <= set(uplift_world["calls"])
+    assert max(uplift_world["calls"]) < uplift_world["as_of"]
+
+
+def test_rows_do_not_change_when_the_future_is_appended(demo_data, uplift_world):
+    """Point in time: the features of a send only see what happened before it."""
+    first = demo_data.campaigns["campaign_id"].iloc[0]
+    rows = demo_data.campaigns.loc[demo_data.campaigns["campaign_id"] == first]
+    send = rows["sent_at"].min().floor("D")
+    until = send + pd.Timedelta(days=40)
+    from fidelite.features import build_features
+
+    def build_with(tx, ev):
+        return lambda day: build_features(tx, ev, demo_data.customers, as_of=day)
+
+    cut_tx = demo_data.transactions.loc[demo_data.transactions["timestamp"] < send]
+    cut_ev = demo_data.events.loc[demo_data.events["timestamp"] < send]
+    common = {"score": simple_scores, "window_days": 30, "until": until}
+    full = build_uplift_rows(
+        rows,
+        demo_data.transactions,
+        build=build_with(demo_data.transactions, demo_data.events),
+        **common,
+    )
+    blind = build_uplift_rows(
+        rows, demo_data.transactions, build=build_with(cut_tx, cut_ev), **common
+    )
+    pd.testing.assert_frame_equal(full.features, blind.features)
+    assert full.rows["purchased"].any()
+
+
+def test_candidates_are_compared_with_intervals_and_a_policy_per_budget(fitted):
+    evidence = fitted.model.policy.evidence
+    assert {"t_learner", "x_learner", "dr_learner", "value_at_risk", "churn_probability"} == set(
+        evidence["candidate"]
+    )
+    assert (evidence["ci_low"] <= evidence["incremental_value"] + 1e-9).all()
+    assert (evidence["incremental_value"] <= evidence["ci_high"] + 1e-9).all()
+    assert set(fitted.model.policy.winners) == {0.05, 0.1, 0.2, 0.3, 0.5}
+    choice = fitted.model.choose_policy(0.18)
+    assert choice.budget_share == 0.2 and choice.policy in (
+        "uplift",
+        "value_at_risk",
+        "churn_probability",
+    )
+    assert "held-out" in choice.reason and "95% CI" in choice.reason
+    for key in ("uplift_ate_purchase", "uplift_ate_purchase_ci_low", "uplift_qini_value_at_risk"):
+        assert np.isfinite(fitted.metrics[key])
+    assert "winback-2025q4" in fitted.skipped  # sent after as-of
+
+
+def test_scores_gain_uplift_columns_per_consented_channel(demo_data, uplift_world, fitted):
+    features = uplift_world["build"](uplift_world["as_of"])
+    scores = simple_scores(features, uplift_world["as_of"])
+    out = fitted.model.add_scores(features, scores)
+    assert set(UPLIFT_SCORE_COLUMNS) <= set(out.columns)
+    ok = out["status"] == "ok"
+    assert out.loc[ok, "uplift_purchase"].notna().all()
+    assert out.loc[~ok, "uplift_purchase"].isna().all()
+    by_channel = out.loc[ok, "uplift_by_channel"].map(json.loads)
+    assert set(by_channel.iloc[0]) == set(fitted.model.channels)
+    email_only = ok & out["email_opt_in"] & ~out["sms_opt_in"] & ~out["push_opt_in"]
+    assert (out.loc[email_only, "uplift_channel"] == "email").all()
+    nobody = ok & ~out["email_opt_in"] & ~out["sms_opt_in"] & ~out["push_opt_in"]
+    assert out.loc[nobody, "uplift_channel"].isna().all()
+    value = out.loc[ok, "uplift_purchase"] * out.loc[ok, "response_value"]
+    np.testing.assert_allclose(out.loc[ok, "uplift_value"], value)
+
+
+def test_no_learnable_campaign_is_a_clear_error(demo_data, uplift_world):
+    blast = demo_data.campaigns.assign(group="treatment")
+    with pytest.raises(InsufficientHistoryError, match="no control group"):
+        fit_uplift(
+            blast,
+            uplift_world["tx"],
+            as_of=uplift_world["as_of"],
+            build=uplift_world["build"],
+            score=simple_scores,
+        )

@@ -1,0 +1,344 @@
+"""``fit_uplift``: learn from past campaigns which customers an offer changes.
+
+1. Campaigns that can teach uplift at the as-of day are kept (both groups, complete
+   response window; :func:`~fidelite.training.uplift.responses.split_campaigns` logs
+   the others).
+2. Each row gets the customer's features the day before the send and the churn/CLV
+   scores at that day (:func:`~fidelite.training.uplift.dataset.build_uplift_rows`).
+3. Held-out rows: the latest campaign when there are several (the next campaign is
+   what the model will face), else a random 30% of the customers of the only one.
+4. Every meta-learner is fitted on the other rows; on the held-out rows the learners,
+   the value-at-risk ranking and the churn ranking are compared by incremental net
+   value captured at each budget share, with bootstrap intervals, and by Qini.
+5. The best learner at the reference budget stands for the ``uplift`` policy; it and
+   the response-value model are refitted on all rows for the shipped model.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from fidelite.errors import InsufficientHistoryError
+from fidelite.features.contract import categorical_features, model_input_features
+from fidelite.training.churn import FeatureEncoder
+from fidelite.training.uplift.dataset import FeatureSource, Scorer, UpliftRows, build_uplift_rows
+from fidelite.training.uplift.evaluation import (
+    average_treatment_effect,
+    bootstrap_counts,
+    incremental_value,
+    qini_coefficient,
+)
+from fidelite.training.uplift.learners import LEARNERS
+from fidelite.training.uplift.model import CHANNEL_COLUMN, UpliftModel
+from fidelite.training.uplift.policy import PolicyTable
+from fidelite.training.uplift.responses import DEFAULT_RESPONSE_DAYS, split_campaigns
+
+__all__ = ["UpliftConfig", "UpliftFit", "fit_uplift", "heldout_scores"]
+
+logger = logging.getLogger(__name__)
+
+#: Rankings compared with the learners, by the ``score_*`` input they sort on.
+BASELINE_RANKINGS: dict[str, str] = {
+    "value_at_risk": "score_value_at_risk",
+    "churn_probability": "score_churn_probability",
+}
+
+
+@dataclass(frozen=True)
+class UpliftConfig:
+    """Settings of the uplift fit (all logged).
+
+    Parameters
+    ----------
+    window_days : int
+        Response window after a send, in days.
+    learners : tuple of str
+        Meta-learners compared (keys of ``LEARNERS``).
+    budget_shares : tuple of float
+        Shares of the held-out rows contacted at which the candidates are compared.
+    reference_share : float
+        Budget share that picks the learner standing for the ``uplift`` policy.
+    n_boot : int
+        Bootstrap replicates of the intervals.
+    heldout_share : float
+        Share of customers held out when only one campaign can teach uplift.
+    learner_params : dict
+        LightGBM settings passed to every learner.
+    n_jobs, random_state : int
+    """
+
+    window_days: int = DEFAULT_RESPONSE_DAYS
+    learners: tuple[str, ...] = tuple(LEARNERS)
+    budget_shares: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5)
+    reference_share: float = 0.2
+    n_boot: int = 200
+    heldout_share: float = 0.3
+    learner_params: dict = field(default_factory=dict)
+    n_jobs: int = 1
+    random_state: int = 0
+
+
+@dataclass
+class UpliftFit:
+    """What :func:`fit_uplift` produced.
+
+    Attributes
+    ----------
+    model : UpliftModel
+        Refitted on all learnable rows.
+    metrics : dict of str to float
+        ``uplift_*`` metrics on the held-out rows (Qini per candidate, incremental
+        value per candidate and share with intervals, ATE with intervals, row counts).
+    heldout : DataFrame
+        Held-out rows with outcomes and every candidate's score (for curves/plots).
+    skipped : dict of str to str
+        Campaigns not used to learn uplift, with the reason.
+    """
+
+    model: UpliftModel
+    metrics: dict[str, float]
+    heldout: pd.DataFrame
+    skipped: dict[str, str]
+
+
+def _encoder(rows: UpliftRows) -> FeatureEncoder:
+    inputs = rows.features
+    usable = set(model_input_features(inputs.columns)) | {
+        c for c in inputs.columns if c.startswith("score_")
+    }
+    categorical = (*categorical_features(), CHANNEL_COLUMN)
+    exclude = tuple(c for c in inputs.columns if c not in usable and c not in categorical)
+    return FeatureEncoder(categorical_features=categorical, exclude=exclude)
+
+
+def _matrix(encoder: FeatureEncoder, rows: UpliftRows) -> np.ndarray:
+    return encoder.transform_array(rows.features.assign(**{CHANNEL_COLUMN: rows.rows["channel"]}))
+
+
+def _learner(name: str, encoder: FeatureEncoder, config: UpliftConfig):
+    names = encoder.feature_names_
+    categorical = tuple(names.index(c) for c in encoder.categories_)
+    return LEARNERS[name](
+        **{
+            "categorical": categorical,
+            "channel_column": names.index(CHANNEL_COLUMN),
+            "n_jobs": config.n_jobs,
+            "random_state": config.random_state,
+            **config.learner_params,
+        }
+    )
+
+
+def _response_model(
+    encoder: FeatureEncoder, rows: UpliftRows, config: UpliftConfig
+) -> lgb.LGBMRegressor:
+    """Net spend given a purchase, on rows that bought (either group, channel hidden)."""
+    bought = rows.rows["purchased"].to_numpy()
+    X = encoder.transform_array(rows.features.loc[bought].assign(**{CHANNEL_COLUMN: None}))
+    names = encoder.feature_names_
+    model = lgb.LGBMRegressor(
+        n_estimators=200,
+        learning_rate=0.05,
+        num_leaves=15,
+        min_child_samples=50,
+        n_jobs=config.n_jobs,
+        random_state=config.random_state,
+        verbose=-1,
+    )
+    categorical = [names.index(c) for c in encoder.categories_]
+    return model.fit(
+        X, rows.rows.loc[bought, "net_spend"].to_numpy(), categorical_feature=categorical
+    )
+
+
+def _split(rows: UpliftRows, config: UpliftConfig) -> tuple[np.ndarray, str]:
+    """Boolean mask of held-out rows, shape (n_rows,), and its description."""
+    campaigns = rows.rows.groupby("campaign_id")["send_day"].min().sort_values()
+    if len(campaigns) >= 2:
+        latest = campaigns.index[-1]
+        mask = (rows.rows["campaign_id"] == latest).to_numpy()
+        return mask, f"held-out campaign {latest}, {int(mask.sum()):,} rows"
+    customers = rows.rows["customer_id"].unique()
+    rng = np.random.default_rng(config.random_state)
+    held = set(
+        rng.choice(
+            customers, size=max(1, int(len(customers) * config.heldout_share)), replace=False
+        )
+    )
+    mask = rows.rows["customer_id"].isin(held).to_numpy()
+    return mask, (
+        f"{config.heldout_share:.0%} of the customers of the only campaign "
+        f"{campaigns.index[0]}, {int(mask.sum()):,} rows"
+    )
+
+
+def heldout_scores(
+    model_parts: dict[str, object], encoder: FeatureEncoder, rows: UpliftRows
+) -> dict[str, np.ndarray]:
+    """Expected incremental net value of each learner on ``rows`` at their own channel."""
+    X = _matrix(encoder, rows)
+    response, learners = model_parts["response"], model_parts["learners"]
+    value = np.maximum(
+        response.predict(encoder.transform_array(rows.features.assign(**{CHANNEL_COLUMN: None}))),
+        0.0,
+    )
+    cost = rows.rows["offer_cost"].to_numpy(dtype=float)
+    return {name: learner.predict(X) * value - cost for name, learner in learners.items()}
+
+
+def _compare(heldout: UpliftRows, scores: dict[str, np.ndarray], config: UpliftConfig):
+    treated = heldout.rows["treated"].to_numpy()
+    spend = heldout.rows["net_spend"].to_numpy(dtype=float)
+    bought = heldout.rows["purchased"].to_numpy(dtype=float)
+    cost = heldout.rows["offer_cost"].to_numpy(dtype=float)
+    counts = bootstrap_counts(treated, config.n_boot, config.random_state)
+    records, metrics = [], {}
+    for name, score in scores.items():
+        metrics[f"uplift_qini_{name}"] = qini_coefficient(score, treated, bought)
+        metrics[f"uplift_qini_spend_{name}"] = qini_coefficient(score, treated, spend)
+        values = incremental_value(
+            score, treated, spend, config.budget_shares, cost=cost, counts=counts
+        )
+        for share, estimate in values.items():
+            records.append(
+                {
+                    "candidate": name,
+                    "budget_share": share,
+                    "incremental_value": estimate.value,
+                    "ci_low": estimate.low,
+                    "ci_high": estimate.high,
+                    "qini": metrics[f"uplift_qini_{name}"],
+                }
+            )
+            metrics.update(estimate.as_dict(f"uplift_value_at_{round(share * 100)}_{name}"))
+    return pd.DataFrame(records), metrics
+
+
+def fit_uplift(
+    campaigns: pd.DataFrame,
+    transactions: pd.DataFrame,
+    *,
+    as_of: pd.Timestamp,
+    build: FeatureSource,
+    score: Scorer,
+    config: UpliftConfig | None = None,
+) -> UpliftFit:
+    """Fit, compare and refit the uplift models (steps in the module docstring).
+
+    Parameters
+    ----------
+    campaigns : DataFrame
+        Normalised campaigns table (any rows; unusable campaigns are skipped, logged).
+    transactions : DataFrame
+        Normalised transactions up to ``as_of``.
+    as_of : Timestamp
+        Training day D: only sends whose response window ends by D are used.
+    build : callable
+        ``build(day)``: point-in-time features at ``day``.
+    score : callable
+        ``score(features, day)``: churn/CLV scores frame of those feature rows.
+    config : UpliftConfig, optional
+
+    Raises
+    ------
+    InsufficientHistoryError
+        When no campaign has both groups and a complete response window by ``as_of``.
+    """
+    config = config or UpliftConfig()
+    split = split_campaigns(campaigns, as_of=as_of, window_days=config.window_days)
+    if split.learnable.empty:
+        raise InsufficientHistoryError(
+            "campaigns: no campaign can teach uplift at as-of "
+            f"{as_of.date()} (each needs treatment and control rows and a response window "
+            f"of {config.window_days} days over by then): "
+            + "; ".join(f"{k}: {v}" for k, v in split.skipped.items())
+        )
+    rows = build_uplift_rows(
+        split.learnable,
+        transactions,
+        build=build,
+        score=score,
+        window_days=config.window_days,
+        until=as_of + pd.Timedelta(days=1),
+    )
+    held_mask, held_text = _split(rows, config)
+    train, heldout = rows.subset(~held_mask), rows.subset(held_mask)
+    encoder = _encoder(train).fit(train.features.assign(**{CHANNEL_COLUMN: train.rows["channel"]}))
+    X_train = _matrix(encoder, train)
+    outcome = train.rows["purchased"].to_numpy(dtype=float)
+    treated, propensity = train.rows["treated"].to_numpy(), train.rows["propensity"].to_numpy()
+    learners = {
+        name: _learner(name, encoder, config).fit(X_train, treated, outcome, propensity)
+        for name in config.learners
+    }
+    parts = {"learners": learners, "response": _response_model(encoder, train, config)}
+    scores = heldout_scores(parts, encoder, heldout)
+    for name, column in BASELINE_RANKINGS.items():
+        if column in heldout.features:
+            scores[name] = heldout.features[column].to_numpy(dtype=float)
+    evidence, metrics = _compare(heldout, scores, config)
+    chosen = _best_learner(evidence, config)
+    evidence["policy"] = evidence["candidate"].map(
+        lambda c: "uplift" if c == chosen else (c if c in BASELINE_RANKINGS else "candidate")
+    )
+    policy = PolicyTable(evidence=evidence, learner=chosen, heldout=held_text)
+    metrics.update(_summary_metrics(heldout, train, policy, config))
+
+    final_encoder = _encoder(rows).fit(
+        rows.features.assign(**{CHANNEL_COLUMN: rows.rows["channel"]})
+    )
+    final = _learner(chosen, final_encoder, config).fit(
+        _matrix(final_encoder, rows),
+        rows.rows["treated"].to_numpy(),
+        rows.rows["purchased"].to_numpy(dtype=float),
+        rows.rows["propensity"].to_numpy(),
+    )
+    channels = tuple(sorted(set(rows.rows.loc[rows.rows["treated"], "channel"].dropna())))
+    model = UpliftModel(
+        encoder=final_encoder,
+        learner=final,
+        response_model=_response_model(final_encoder, rows, config),
+        channels=channels,
+        window_days=config.window_days,
+        policy=policy,
+        trained_until=as_of,
+    )
+    table = heldout.rows.assign(**{f"score_{k}": v for k, v in scores.items()})
+    return UpliftFit(model=model, metrics=metrics, heldout=table, skipped=split.skipped)
+
+
+def _best_learner(evidence: pd.DataFrame, config: UpliftConfig) -> str:
+    at_reference = evidence.loc[
+        np.isclose(evidence["budget_share"], config.reference_share)
+        & evidence["candidate"].isin(config.learners)
+    ]
+    best = at_reference.sort_values(["incremental_value", "qini"], ascending=False, kind="stable")
+    return str(best.iloc[0]["candidate"])
+
+
+def _summary_metrics(
+    heldout: UpliftRows, train: UpliftRows, policy: PolicyTable, config: UpliftConfig
+) -> dict[str, float]:
+    treated = heldout.rows["treated"].to_numpy()
+    metrics = {
+        **average_treatment_effect(treated, heldout.rows["purchased"].to_numpy(float)).as_dict(
+            "uplift_ate_purchase"
+        ),
+        **average_treatment_effect(treated, heldout.rows["net_spend"].to_numpy(float)).as_dict(
+            "uplift_ate_spend"
+        ),
+        "uplift_n_train_rows": float(len(train)),
+        "uplift_n_heldout_rows": float(len(heldout)),
+        "uplift_n_campaigns": float(
+            train.rows["campaign_id"].nunique() + heldout.rows["campaign_id"].nunique()
+        ),
+        "uplift_window_days": float(config.window_days),
+    }
+    for share, winner in policy.winners.items():
+        metrics[f"uplift_policy_at_{round(share * 100)}_is_uplift"] = float(winner == "uplift")
+    return metrics

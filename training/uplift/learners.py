@@ -1,0 +1,244 @@
+"""Meta-learners of the conditional average treatment effect on LightGBM.
+
+Each learner estimates ``tau(x) = E[Y | x, contacted] - E[Y | x, not contacted]`` for a
+binary outcome ``Y`` (bought in the response window) from randomised campaign rows:
+
+* :class:`TLearner` (two models): ``mu1(x) - mu0(x)``, one classifier per group;
+* :class:`XLearner` (Kuenzel et al. 2019): imputes each row's effect with the other
+  group's model, regresses the imputed effects per group and blends the two by the
+  propensity, which suits unbalanced groups (a 20% control);
+* :class:`DRLearner` (doubly robust, Kennedy 2023): regresses the AIPW pseudo-outcome
+  built from cross-fitted outcome models and the known propensity.
+
+The matrix ``X`` (shape (n_rows, n_features), float64) may contain the channel the row
+was (or would have been) contacted on as a categorical column (``channel_column``).
+The control group's outcome model never sees it (a message not sent cannot matter),
+so its estimate is the same whatever the channel.
+"""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import KFold
+
+__all__ = ["LEARNERS", "DRLearner", "TLearner", "XLearner"]
+
+
+class _MetaLearner(BaseEstimator):
+    """Shared LightGBM settings and helpers.
+
+    Parameters
+    ----------
+    n_estimators, learning_rate, num_leaves, min_child_samples : LightGBM settings
+        Small, strongly regularised trees: uplift signals are weak next to the noise.
+    categorical : tuple of int
+        Column positions of categorical features in ``X``.
+    channel_column : int or None
+        Position of the contact channel column (hidden from the control model).
+    n_jobs : int
+        LightGBM threads.
+    random_state : int
+        Seed of the trees' row/feature sampling and of the cross-fitting folds.
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 150,
+        learning_rate: float = 0.05,
+        num_leaves: int = 15,
+        min_child_samples: int = 100,
+        categorical: tuple[int, ...] = (),
+        channel_column: int | None = None,
+        n_jobs: int = 1,
+        random_state: int = 0,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.categorical = categorical
+        self.channel_column = channel_column
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _params(self) -> dict:
+        return {
+            "n_estimators": self.n_estimators,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_child_samples": self.min_child_samples,
+            "subsample": 0.8,
+            "subsample_freq": 1,
+            "colsample_bytree": 0.8,
+            "reg_lambda": 1.0,
+            "n_jobs": self.n_jobs,
+            "random_state": self.random_state,
+            "verbose": -1,
+        }
+
+    def _fit_kwargs(self) -> dict:
+        return {"categorical_feature": list(self.categorical)} if self.categorical else {}
+
+    def _classifier(self, X: np.ndarray, y: np.ndarray) -> lgb.LGBMClassifier:
+        return lgb.LGBMClassifier(**self._params()).fit(X, y, **self._fit_kwargs())
+
+    def _regressor(self, X: np.ndarray, y: np.ndarray) -> lgb.LGBMRegressor:
+        return lgb.LGBMRegressor(**self._params()).fit(X, y, **self._fit_kwargs())
+
+    def _without_channel(self, X: np.ndarray) -> np.ndarray:
+        if self.channel_column is None:
+            return X
+        out = X.copy()
+        out[:, self.channel_column] = np.nan
+        return out
+
+    @staticmethod
+    def _proba(model: lgb.LGBMClassifier, X: np.ndarray) -> np.ndarray:
+        if len(model.classes_) == 1:  # one outcome only in the fitted group
+            return np.full(len(X), float(model.classes_[0]))
+        return model.predict_proba(X)[:, 1]
+
+    def _outcome_models(
+        self, X: np.ndarray, treated: np.ndarray, y: np.ndarray
+    ) -> tuple[lgb.LGBMClassifier, lgb.LGBMClassifier]:
+        mu0 = self._classifier(self._without_channel(X[~treated]), y[~treated])
+        mu1 = self._classifier(X[treated], y[treated])
+        return mu0, mu1
+
+    @staticmethod
+    def _check(X: np.ndarray, treated: np.ndarray, y: np.ndarray) -> tuple:
+        X = np.asarray(X, dtype=np.float64)
+        treated = np.asarray(treated, dtype=bool)
+        y = np.asarray(y, dtype=np.float64)
+        if not (len(X) == len(treated) == len(y)):
+            raise ValueError("X, treated and y must have the same number of rows")
+        if treated.all() or not treated.any():
+            raise ValueError("uplift needs both treated and control rows")
+        return X, treated, y
+
+
+class TLearner(_MetaLearner):
+    """Two-model learner: ``tau(x) = mu1(x) - mu0(x)``.
+
+    Attributes
+    ----------
+    mu0_, mu1_ : LGBMClassifier
+        Outcome models of the control and treated rows.
+    """
+
+    def fit(
+        self, X: np.ndarray, treated: np.ndarray, y: np.ndarray, propensity: np.ndarray
+    ) -> TLearner:
+        """Fit on rows ``X`` (n, p), ``treated`` (n,) bool, outcome ``y`` (n,) in {0, 1}."""
+        X, treated, y = self._check(X, treated, y)
+        del propensity  # randomised: the two groups are comparable as they are
+        self.mu0_, self.mu1_ = self._outcome_models(X, treated, y)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Estimated effect on P(purchase), shape (n_rows,)."""
+        X = np.asarray(X, dtype=np.float64)
+        return self._proba(self.mu1_, X) - self._proba(self.mu0_, self._without_channel(X))
+
+
+class XLearner(_MetaLearner):
+    """X-learner: imputed effects regressed per group, blended by the propensity.
+
+    Attributes
+    ----------
+    mu0_, mu1_ : LGBMClassifier
+        First-stage outcome models.
+    tau0_, tau1_ : LGBMRegressor
+        Effect models fitted on the control and on the treated rows.
+    propensity_ : float
+        Mean treated share, the weight of ``tau0_`` (the control-side estimate).
+    """
+
+    def fit(
+        self, X: np.ndarray, treated: np.ndarray, y: np.ndarray, propensity: np.ndarray
+    ) -> XLearner:
+        """Fit on rows ``X`` (n, p), ``treated`` (n,) bool, ``y`` (n,), ``propensity`` (n,)."""
+        X, treated, y = self._check(X, treated, y)
+        self.mu0_, self.mu1_ = self._outcome_models(X, treated, y)
+        imputed_treated = y[treated] - self._proba(self.mu0_, self._without_channel(X[treated]))
+        imputed_control = self._proba(self.mu1_, X[~treated]) - y[~treated]
+        self.tau1_ = self._regressor(X[treated], imputed_treated)
+        self.tau0_ = self._regressor(X[~treated], imputed_control)
+        self.propensity_ = float(np.mean(propensity))
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Estimated effect on P(purchase), shape (n_rows,)."""
+        X = np.asarray(X, dtype=np.float64)
+        g = self.propensity_
+        return g * self.tau0_.predict(X) + (1.0 - g) * self.tau1_.predict(X)
+
+
+class DRLearner(_MetaLearner):
+    """Doubly robust learner on cross-fitted AIPW pseudo-outcomes.
+
+    Parameters
+    ----------
+    n_folds : int
+        Cross-fitting folds for the outcome models (each row's pseudo-outcome uses
+        models that never saw it).
+
+    Attributes
+    ----------
+    tau_ : LGBMRegressor
+        Regression of the pseudo-outcomes on ``X``.
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 150,
+        learning_rate: float = 0.05,
+        num_leaves: int = 15,
+        min_child_samples: int = 100,
+        categorical: tuple[int, ...] = (),
+        channel_column: int | None = None,
+        n_jobs: int = 1,
+        random_state: int = 0,
+        n_folds: int = 3,
+    ) -> None:
+        super().__init__(
+            n_estimators=n_estimators,
+            learning_rate=learning_rate,
+            num_leaves=num_leaves,
+            min_child_samples=min_child_samples,
+            categorical=categorical,
+            channel_column=channel_column,
+            n_jobs=n_jobs,
+            random_state=random_state,
+        )
+        self.n_folds = n_folds
+
+    def fit(
+        self, X: np.ndarray, treated: np.ndarray, y: np.ndarray, propensity: np.ndarray
+    ) -> DRLearner:
+        """Fit on rows ``X`` (n, p), ``treated`` (n,) bool, ``y`` (n,), ``propensity`` (n,)."""
+        X, treated, y = self._check(X, treated, y)
+        e = np.clip(np.asarray(propensity, dtype=np.float64), 0.02, 0.98)
+        mu0, mu1 = np.zeros(len(y)), np.zeros(len(y))
+        folds = KFold(self.n_folds, shuffle=True, random_state=self.random_state)
+        for fit_rows, out_rows in folds.split(X):
+            m0, m1 = self._outcome_models(X[fit_rows], treated[fit_rows], y[fit_rows])
+            mu0[out_rows] = self._proba(m0, self._without_channel(X[out_rows]))
+            mu1[out_rows] = self._proba(m1, X[out_rows])
+        pseudo = mu1 - mu0 + treated * (y - mu1) / e - (~treated) * (y - mu0) / (1.0 - e)
+        self.tau_ = self._regressor(X, pseudo)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Estimated effect on P(purchase), shape (n_rows,)."""
+        return self.tau_.predict(np.asarray(X, dtype=np.float64))
+
+
+#: The meta-learners fidelite compares, by name.
+LEARNERS: dict[str, type[_MetaLearner]] = {
+    "t_learner": TLearner,
+    "x_learner": XLearner,
+    "dr_learner": DRLearner,
+}

@@ -1,0 +1,201 @@
+"""``UpliftModel``: what a contact is expected to change, per customer and channel.
+
+Fitted by :func:`fidelite.training.uplift.fit_uplift`, pickled inside the logged
+fidelite model and applied to the same feature rows as churn and CLV. For each customer
+and each channel with campaign history it estimates
+
+* ``uplift_purchase``: the change in P(purchase within the response window) if the
+  customer is contacted on that channel (negative: the contact drives them away);
+* ``response_value``: expected net spend in the window given a purchase;
+* ``uplift_value = uplift_purchase x response_value``: expected incremental net spend
+  in the window (currency, before the offer's cost).
+
+``uplift_channel`` is the channel with the highest estimate among the customer's
+consented messaging channels that have history (None when there is none);
+``uplift_by_channel`` holds every channel's ``uplift_purchase``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from fidelite.features.contract import CONSENT_COLUMN
+from fidelite.training.churn import FeatureEncoder
+from fidelite.training.uplift.dataset import SCORE_INPUTS
+from fidelite.training.uplift.learners import LEARNERS
+from fidelite.training.uplift.policy import PolicyChoice, PolicyTable
+
+__all__ = ["CHANNEL_COLUMN", "UPLIFT_SCORE_COLUMNS", "UpliftModel", "uplift_inputs"]
+
+#: Column of the uplift inputs holding the contact channel.
+CHANNEL_COLUMN = "contact_channel"
+#: Columns :meth:`UpliftModel.add_scores` appends to a scores frame.
+UPLIFT_SCORE_COLUMNS: tuple[str, ...] = (
+    "uplift_channel",
+    "uplift_purchase",
+    "response_value",
+    "uplift_value",
+    "uplift_by_channel",
+)
+
+
+def uplift_inputs(features: pd.DataFrame, scores: pd.DataFrame | None) -> pd.DataFrame:
+    """Feature rows plus the ``score_*`` input columns taken from a scores frame.
+
+    ``scores`` must be row-aligned with ``features`` (same order); None leaves the
+    features as they are (they may carry ``score_*`` columns already).
+    """
+    if scores is None:
+        return features
+    present = [c for c in SCORE_INPUTS if c in scores.columns]
+    extra = scores[present].apply(pd.to_numeric, errors="coerce").set_axis(features.index)
+    extra.columns = [f"score_{c}" for c in present]
+    return pd.concat([features.drop(columns=extra.columns, errors="ignore"), extra], axis=1)
+
+
+class UpliftModel:
+    """The chosen meta-learner, the response-value model and the policy evidence.
+
+    Parameters
+    ----------
+    encoder : FeatureEncoder
+        Fitted on the uplift inputs (features, ``score_*`` and ``contact_channel``).
+    learner : fitted meta-learner
+        One of :data:`fidelite.training.uplift.learners.LEARNERS`.
+    response_model : LGBMRegressor
+        Net spend in the window given a purchase.
+    channels : tuple of str
+        Contact channels seen in the treated history.
+    window_days : int
+        Response window the estimates refer to.
+    policy : PolicyTable
+        Held-out comparison of the candidates per budget share.
+    trained_until : Timestamp
+        As-of day of the campaigns used.
+    """
+
+    def __init__(
+        self,
+        *,
+        encoder: FeatureEncoder,
+        learner: object,
+        response_model: lgb.LGBMRegressor,
+        channels: tuple[str, ...],
+        window_days: int,
+        policy: PolicyTable,
+        trained_until: pd.Timestamp,
+    ) -> None:
+        self.encoder = encoder
+        self.learner = learner
+        self.response_model = response_model
+        self.channels = tuple(channels)
+        self.window_days = int(window_days)
+        self.policy = policy
+        self.trained_until = pd.Timestamp(trained_until)
+
+    @property
+    def learner_name(self) -> str:
+        names = {cls: name for name, cls in LEARNERS.items()}
+        return names.get(type(self.learner), type(self.learner).__name__)
+
+    def _matrix(self, inputs: pd.DataFrame, channel: str | None) -> np.ndarray:
+        frame = inputs.assign(**{CHANNEL_COLUMN: channel})
+        return self.encoder.transform_array(frame)
+
+    def uplift_by_channel(self, inputs: pd.DataFrame) -> pd.DataFrame:
+        """Estimated change in P(purchase) per channel, shape (n_rows, len(channels))."""
+        columns = {c: self.learner.predict(self._matrix(inputs, c)) for c in self.channels}
+        return pd.DataFrame(columns, index=inputs.index, columns=list(self.channels))
+
+    def response_value(self, inputs: pd.DataFrame) -> np.ndarray:
+        """Expected net spend in the window given a purchase, shape (n_rows,), >= 0."""
+        return np.maximum(self.response_model.predict(self._matrix(inputs, None)), 0.0)
+
+    def predict(self, inputs: pd.DataFrame, channel: np.ndarray | None = None) -> pd.DataFrame:
+        """Uplift at a given contact channel per row (e.g. the channel a row was sent on).
+
+        Parameters
+        ----------
+        inputs : DataFrame, shape (n_rows, ...)
+            :func:`uplift_inputs` rows.
+        channel : ndarray of str or None, shape (n_rows,), optional
+            Channel per row; rows whose channel has no history (or None) get the
+            mean over the history channels.
+
+        Returns
+        -------
+        DataFrame, shape (n_rows, 3)
+            ``uplift_purchase``, ``response_value``, ``uplift_value``.
+        """
+        by_channel = self.uplift_by_channel(inputs)
+        purchase = by_channel.mean(axis=1).to_numpy().copy()
+        if channel is not None:
+            channel = np.asarray(channel, dtype=object)
+            for name in self.channels:
+                rows = channel == name
+                purchase[rows] = by_channel[name].to_numpy()[rows]
+        value = self.response_value(inputs)
+        return pd.DataFrame(
+            {
+                "uplift_purchase": purchase,
+                "response_value": value,
+                "uplift_value": purchase * value,
+            },
+            index=inputs.index,
+        )
+
+    def add_scores(self, features: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+        """``scores`` with :data:`UPLIFT_SCORE_COLUMNS` appended (NaN/None where unscored).
+
+        Parameters
+        ----------
+        features : DataFrame, shape (n, ...)
+            The feature rows the scores were computed from, same order.
+        scores : DataFrame, shape (n, ...)
+            The scores frame (churn, CLV, consent columns...).
+        """
+        out = scores.copy()
+        scored = (scores["status"] == "ok").to_numpy() if "status" in scores else None
+        inputs = uplift_inputs(features.reset_index(drop=True), scores.reset_index(drop=True))
+        by_channel = self.uplift_by_channel(inputs)
+        value = self.response_value(inputs)
+        allowed = np.zeros(by_channel.shape, dtype=bool)
+        for j, channel in enumerate(self.channels):
+            consent = CONSENT_COLUMN.get(channel)
+            if consent is not None and consent in scores:
+                allowed[:, j] = scores[consent].fillna(False).to_numpy(dtype=bool)
+        estimates = by_channel.to_numpy()
+        masked = np.where(allowed, estimates, -np.inf)
+        best = masked.argmax(axis=1) if len(self.channels) else np.zeros(len(inputs), int)
+        has_channel = allowed.any(axis=1)
+        purchase = (
+            np.where(
+                has_channel,
+                np.take_along_axis(estimates, best[:, None], axis=1)[:, 0],
+                estimates.mean(axis=1),
+            )
+            if len(self.channels)
+            else np.full(len(inputs), np.nan)
+        )
+        names = np.asarray(self.channels, dtype=object)
+        out["uplift_channel"] = np.where(has_channel, names[best], None) if len(names) else None
+        out["uplift_purchase"] = purchase
+        out["response_value"] = value
+        out["uplift_value"] = purchase * value
+        encode = json.JSONEncoder().encode
+        out["uplift_by_channel"] = [
+            encode({c: round(float(v), 6) for c, v in zip(self.channels, row, strict=True)})
+            for row in estimates
+        ]
+        if scored is not None:
+            for column in UPLIFT_SCORE_COLUMNS:
+                out.loc[~scored, column] = None
+        return out
+
+    def choose_policy(self, budget_share: float | None) -> PolicyChoice:
+        """The ranking policy to use at a budget share (see :class:`PolicyTable`)."""
+        return self.policy.choose(budget_share)

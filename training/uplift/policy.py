@@ -1,0 +1,95 @@
+"""Which ranking to use at which budget, and the held-out evidence behind the choice.
+
+Candidates are ranked on held-out campaign rows and compared by the incremental net
+value they capture when the top share of customers is contacted. The winner at each
+evaluated budget share is recorded with every candidate's estimate and confidence
+interval, so a campaign can say which policy it used and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["POLICIES", "PolicyChoice", "PolicyTable"]
+
+#: Ranking policies: the uplift model, value at risk, churn probability.
+POLICIES: tuple[str, ...] = ("uplift", "value_at_risk", "churn_probability")
+
+
+@dataclass(frozen=True)
+class PolicyChoice:
+    """The policy used for one ranking, and why (a sentence for people)."""
+
+    policy: str
+    reason: str
+    budget_share: float | None = None
+
+
+@dataclass
+class PolicyTable:
+    """Held-out evidence per candidate and budget share, and the winner per share.
+
+    Attributes
+    ----------
+    evidence : DataFrame
+        One row per (candidate, budget_share): ``candidate`` (a learner name,
+        ``value_at_risk`` or ``churn_probability``), ``policy`` (one of
+        :data:`POLICIES`), ``budget_share``, ``incremental_value`` with
+        ``ci_low``/``ci_high`` (currency, net of offer costs), ``qini`` (Qini
+        coefficient of the candidate on purchases, repeated per share).
+    learner : str
+        The meta-learner standing for the ``uplift`` policy.
+    heldout : str
+        What the evidence was measured on (e.g. "campaign winback-2025q3, 6,700 rows").
+    """
+
+    evidence: pd.DataFrame
+    learner: str
+    heldout: str
+    winners: dict[float, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.winners:
+            policies = self.evidence.loc[self.evidence["policy"] != "candidate"]
+            for share, rows in policies.groupby("budget_share"):
+                best = rows.sort_values(
+                    ["incremental_value", "policy"], ascending=[False, True], kind="stable"
+                )
+                # Ties (and NaN) go to value at risk: the simpler policy needs no more proof.
+                top = best.iloc[0]
+                var = rows.loc[rows["policy"] == "value_at_risk", "incremental_value"]
+                margin = 1e-9 * max(1.0, abs(float(var.iloc[0]))) if len(var) else 0.0
+                if len(var) and not top["incremental_value"] > var.iloc[0] + margin:
+                    self.winners[float(share)] = "value_at_risk"
+                else:
+                    self.winners[float(share)] = str(top["policy"])
+
+    @property
+    def shares(self) -> list[float]:
+        return sorted(self.winners)
+
+    def choose(self, budget_share: float | None) -> PolicyChoice:
+        """The winner at the evaluated share nearest to ``budget_share`` (None = all)."""
+        share = 1.0 if budget_share is None else float(np.clip(budget_share, 0.0, 1.0))
+        nearest = min(self.shares, key=lambda s: (abs(s - share), s))
+        policy = self.winners[nearest]
+        rows = self.evidence.loc[
+            (self.evidence["budget_share"] == nearest) & (self.evidence["policy"] != "candidate")
+        ].set_index("policy")
+        described = "; ".join(
+            f"{name} {_money(r.incremental_value)} (95% CI {_money(r.ci_low)} to "
+            f"{_money(r.ci_high)})"
+            for name, r in rows.sort_values("incremental_value", ascending=False).iterrows()
+        )
+        reason = (
+            f"{policy} captured the most held-out incremental net value when contacting the "
+            f"top {nearest:.0%} ({self.heldout}; uplift model: {self.learner}): {described}"
+        )
+        return PolicyChoice(policy=policy, reason=reason, budget_share=nearest)
+
+
+def _money(value: float) -> str:
+    return "n/a" if not np.isfinite(value) else f"{value:,.0f}"

@@ -1,9 +1,9 @@
 """Campaign responses: did each contacted or held-out customer buy, and for how much?
 
-The response of a campaign row is read from the transactions: the orders the customer
-placed in ``(sent_at, sent_at + window]``, each counted at its net value (its refunds,
-whenever they come before the data's end, are attributed to it). A row *purchased*
-when at least one of those orders has a positive net value.
+The response of a campaign row is read from the transactions with the one definition
+of a purchase (:mod:`fidelite.features.purchases`): the orders the customer placed in
+the response window, each at its net value (refunds attributed to their order). A row
+*purchased* when at least one of those orders is a purchase (positive net value).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from fidelite.features.purchases import link_refunds, purchases_between
 
 __all__ = [
     "DEFAULT_RESPONSE_DAYS",
@@ -27,24 +29,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_RESPONSE_DAYS = 30
 
 
-def _orders(transactions: pd.DataFrame, until: pd.Timestamp | None) -> pd.DataFrame:
-    """One row per order: customer, day it was placed (first positive row), net value."""
-    tx = transactions
-    if until is not None:
-        tx = tx.loc[(tx["timestamp"] < until).to_numpy()]
-    positive = tx.loc[(tx["amount"] > 0).to_numpy()]
-    placed = positive.groupby("order_id", sort=False)["timestamp"].min()
-    net = tx.groupby("order_id", sort=False)["amount"].sum()
-    customer = positive.groupby("order_id", sort=False)["customer_id"].first()
-    return pd.DataFrame(
-        {
-            "customer_id": customer.astype(object),
-            "placed": placed,
-            "net": net.reindex(placed.index).to_numpy(),
-        }
-    ).reset_index(drop=True)
-
-
 def campaign_responses(
     campaigns: pd.DataFrame,
     transactions: pd.DataFrame,
@@ -53,6 +37,13 @@ def campaign_responses(
     until: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Purchase and net spend of each campaign row in its response window.
+
+    The window is the calendar days ``[send day, send day + window_days)``: a
+    purchase the same day after the message counts (many do), which at day
+    granularity also admits an order placed earlier that morning, alike in both
+    groups. Purchases and net spend follow :func:`fidelite.features.purchases.
+    purchases_between` (refunds count against their own order when known by the
+    window's end).
 
     Parameters
     ----------
@@ -64,7 +55,7 @@ def campaign_responses(
         Response window length in days.
     until : Timestamp, optional
         Exclusive end of the data that may be read (training: as-of + 1 day). Rows
-        whose window does not end before it are marked incomplete.
+        whose window does not end by it are marked incomplete.
 
     Returns
     -------
@@ -75,33 +66,23 @@ def campaign_responses(
     if window_days <= 0:
         raise ValueError(f"window_days must be > 0, got {window_days}")
     window = pd.Timedelta(days=window_days)
-    rows = pd.DataFrame(
-        {
-            "row": np.arange(len(campaigns)),
-            "customer_id": campaigns["customer_id"].astype(object).to_numpy(),
-            "sent_at": campaigns["sent_at"].to_numpy(),
-        }
+    if until is not None:
+        transactions = transactions.loc[(transactions["timestamp"] < until).to_numpy()]
+    links = link_refunds(transactions)
+    out = pd.DataFrame(
+        {"purchased": False, "net_spend": 0.0, "window_complete": True}, index=campaigns.index
     )
-    orders = _orders(transactions, until)
-    joined = rows.merge(orders, on="customer_id", how="inner")
-    inside = (joined["placed"] > joined["sent_at"]) & (
-        joined["placed"] <= joined["sent_at"] + window
-    )
-    joined = joined.loc[inside.to_numpy()]
-    spend = np.zeros(len(rows))
-    np.add.at(spend, joined["row"].to_numpy(), joined["net"].to_numpy(dtype=float))
-    bought = np.zeros(len(rows), dtype=bool)
-    bought[joined.loc[(joined["net"] > 0).to_numpy(), "row"].to_numpy()] = True
-    ends = campaigns["sent_at"].to_numpy() + window.to_timedelta64()
-    complete = (
-        np.ones(len(rows), dtype=bool)
-        if until is None
-        else ends < np.datetime64(until.to_datetime64())
-    )
-    return pd.DataFrame(
-        {"purchased": bought, "net_spend": spend, "window_complete": complete},
-        index=campaigns.index,
-    )
+    send_day = campaigns["sent_at"].dt.floor("D")
+    ids = campaigns["customer_id"].astype(str)
+    for day, rows in campaigns.groupby(send_day, sort=True).groups.items():
+        who = ids.loc[rows]
+        found = purchases_between(
+            transactions, day, day + window, customers=pd.Index(who.unique()), links=links
+        )
+        out.loc[rows, "purchased"] = (found.loc[who, "purchase_days"] > 0).to_numpy()
+        out.loc[rows, "net_spend"] = found.loc[who, "net_spend"].to_numpy(dtype=float)
+        out.loc[rows, "window_complete"] = until is None or day + window <= until
+    return out
 
 
 @dataclass(frozen=True)
@@ -139,7 +120,7 @@ def split_campaigns(
         groups = set(part["group"].astype(str))
         if part["sent_at"].min() >= end:
             skipped[campaign_id] = f"sent after as-of {as_of.date()}"
-        elif part["sent_at"].max() + window >= end:
+        elif part["sent_at"].max().floor("D") + window > end:
             skipped[campaign_id] = (
                 f"response window ({window_days} days) not over by as-of {as_of.date()}"
             )

@@ -50,6 +50,8 @@ from fidelite.training.uplift.evaluation import (
     incremental_value,
     qini_coefficient,
 )
+from fidelite.training.uplift.fit import make_learner
+from fidelite.training.uplift.learners import LEARNERS
 from fidelite.training.uplift.model import CHANNEL_COLUMN
 
 SHARES = (0.1, 0.2, 0.3)
@@ -71,7 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _peer_scores(fit, train_rows, heldout_rows, value: np.ndarray, cost: np.ndarray) -> np.ndarray:
+def _peer_scores(fit, train_rows, heldout_rows, value: np.ndarray, cost: np.ndarray):
     """causalml's X-learner on fidelite's matrix, LightGBM settings and value model."""
     import lightgbm as lgb
     from causalml.inference.meta import BaseXClassifier
@@ -108,7 +110,7 @@ def _peer_scores(fit, train_rows, heldout_rows, value: np.ndarray, cost: np.ndar
     )
     held_p = heldout_rows.rows["propensity"].to_numpy()
     tau = np.ravel(peer.predict(matrix(heldout_rows), p=held_p))
-    return tau * value - cost
+    return tau, tau * value - cost
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -146,13 +148,14 @@ def main(argv: list[str] | None = None) -> None:
             None, features, params={"as_of": str(day.date()), "reasons": False}
         )
 
+    config = UpliftConfig(n_jobs=args.n_jobs)
     fit = fit_uplift(
         campaigns,
         tx,
         as_of=as_of,
         build=build,
         score=score,
-        config=UpliftConfig(n_jobs=args.n_jobs),
+        config=config,
     )
     # The held-out campaign, read with everything up to the data's end for outcomes.
     data_end = data.transactions["timestamp"].max().floor("D") + pd.Timedelta(days=1)
@@ -165,28 +168,28 @@ def main(argv: list[str] | None = None) -> None:
         until=data_end,
     )
     truth = data.campaign_truth.set_index(["campaign_id", "customer_id"])
-    true_spend = truth.loc[
-        list(zip(held.rows["campaign_id"], held.rows["customer_id"], strict=True)),
-        "true_uplift_spend",
-    ].to_numpy()
+    keys = list(zip(held.rows["campaign_id"], held.rows["customer_id"], strict=True))
+    true_spend = truth.loc[keys, "true_uplift_spend"].to_numpy()
+    true_purchase = truth.loc[keys, "true_uplift_purchase"].to_numpy()
     cost = held.rows["offer_cost"].to_numpy(dtype=float)
     true_net = true_spend - cost
     uplift = fit.model.predict(held.features, held.rows["channel"].to_numpy())
+    value = uplift["response_value"].to_numpy()
     choice = fit.model.choose_policy(0.2)
-    rankings = {
-        "value_at_risk": held.features["score_value_at_risk"].to_numpy(dtype=float),
-        "churn_probability": held.features["score_churn_probability"].to_numpy(dtype=float),
-        "uplift model": uplift["uplift_value"].to_numpy() - cost,
-    }
-    used = "uplift model" if choice.policy == "uplift" else choice.policy
+    # (score for the Qini on purchases, score for value): uplift models are judged on
+    # their incremental-purchase estimate, and rank by expected incremental net value.
+    var = held.features["score_value_at_risk"].to_numpy(dtype=float)
+    churn = held.features["score_churn_probability"].to_numpy(dtype=float)
+    shipped = (uplift["uplift_purchase"].to_numpy(), uplift["uplift_value"].to_numpy() - cost)
+    baselines = {"value_at_risk": (var, var), "churn_probability": (churn, churn)}
     label = fit.model.learner_name if choice.policy == "uplift" else choice.policy
     rankings = {
-        f"fidelite ({label})": rankings[used],
-        **rankings,
-        "random": np.random.default_rng(0).random(len(true_net)),
-        "oracle (true effect)": true_net,
+        f"fidelite ({label})": shipped if choice.policy == "uplift" else baselines[choice.policy],
+        **baselines,
+        "random": (np.random.default_rng(0).random(len(true_net)),) * 2,
+        "oracle (true effect)": (true_purchase, true_net),
     }
-    # The peer learns from the same rows fidelite's final model learnt from.
+    # Every fidelite learner and the peer learn from the rows the shipped model learnt from.
     train_rows = build_uplift_rows(
         campaigns.loc[~campaigns["campaign_id"].isin(fit.skipped)],
         tx,
@@ -195,10 +198,23 @@ def main(argv: list[str] | None = None) -> None:
         window_days=fit.model.window_days,
         until=end,
     )
-    try:
-        rankings["causalml X-learner (peer)"] = _peer_scores(
-            fit, train_rows, held, uplift["response_value"].to_numpy(), cost
+    X_train = fit.model.encoder.transform_array(
+        train_rows.features.assign(**{CHANNEL_COLUMN: train_rows.rows["channel"]})
+    )
+    X_held = fit.model.encoder.transform_array(
+        held.features.assign(**{CHANNEL_COLUMN: held.rows["channel"]})
+    )
+    for name in LEARNERS:
+        learner = make_learner(name, fit.model.encoder, config).fit(
+            X_train,
+            train_rows.rows["treated"].to_numpy(),
+            train_rows.rows["purchased"].to_numpy(dtype=float),
+            train_rows.rows["propensity"].to_numpy(),
         )
+        tau = learner.predict(X_held)
+        rankings[f"fidelite {name}"] = (tau, tau * value - cost)
+    try:
+        rankings["causalml X-learner (peer)"] = _peer_scores(fit, train_rows, held, value, cost)
     except ImportError:
         print("causalml not installed (pip install -e '.[bench]'): peer row skipped")
 
@@ -208,16 +224,18 @@ def main(argv: list[str] | None = None) -> None:
     counts = bootstrap_counts(treated, 300, seed=0)
     rows = []
     n = len(true_net)
-    for name, score_ in rankings.items():
+    for name, (qini_score, value_score) in rankings.items():
         order = np.lexsort(
-            (np.random.default_rng(0).random(n), -np.nan_to_num(score_, nan=-np.inf))
+            (np.random.default_rng(0).random(n), -np.nan_to_num(value_score, nan=-np.inf))
         )
-        row = {"ranking": name, "qini": qini_coefficient(score_, treated, bought)}
+        row = {"ranking": name, "qini": qini_coefficient(qini_score, treated, bought)}
         for share in SHARES:
             row[f"true_value_{round(share * 100)}pct"] = float(
                 true_net[order[: int(np.ceil(share * n))]].sum()
             )
-        measured = incremental_value(score_, treated, spend, (0.2,), cost=cost, counts=counts)[0.2]
+        measured = incremental_value(value_score, treated, spend, (0.2,), cost=cost, counts=counts)[
+            0.2
+        ]
         row["measured_value_20pct"] = measured.value
         row["measured_ci_20pct"] = f"[{measured.low:,.0f}, {measured.high:,.0f}]"
         rows.append(row)

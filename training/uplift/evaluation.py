@@ -33,6 +33,7 @@ __all__ = [
     "qini_coefficient",
     "qini_curve",
     "uplift_curve",
+    "value_replicates",
 ]
 
 
@@ -141,6 +142,42 @@ def bootstrap_counts(treated: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     return counts
 
 
+def value_replicates(
+    score: np.ndarray,
+    treated: np.ndarray,
+    y: np.ndarray,
+    fractions: tuple[float, ...],
+    *,
+    cost: np.ndarray | float = 0.0,
+    counts: np.ndarray | None = None,
+) -> dict[float, np.ndarray]:
+    """Incremental net value at each share: the estimate, then one per bootstrap replicate.
+
+    Returns
+    -------
+    dict of float to ndarray, shape (1 + n_boot,)
+        Per share ``f``: ``(mean_t - mean_c) k - sum of costs`` over the top
+        ``k = ceil(f n)`` rows; replicates weight the rows by ``counts`` (same depth).
+    """
+    treated = np.asarray(treated, dtype=bool)
+    y = np.asarray(y, dtype=float)
+    n = len(y)
+    order = _ranking(score)
+    costs = np.broadcast_to(np.asarray(cost, dtype=float), (n,))[order]
+    weights = np.ones((1, n)) if counts is None else np.vstack([np.ones(n), counts])
+    nt, yt, nc, yc = _cumulative(order, treated, y, weights)
+    ordered_weights = weights[:, order]
+    out = {}
+    for fraction in fractions:
+        k = max(1, int(np.ceil(fraction * n)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            depth = nt[:, k - 1] + nc[:, k - 1]
+            effect = yt[:, k - 1] / nt[:, k - 1] - yc[:, k - 1] / nc[:, k - 1]
+            spent = (ordered_weights[:, :k] * costs[:k]).sum(axis=1)
+            out[fraction] = effect * depth - spent
+    return out
+
+
 def incremental_value(
     score: np.ndarray,
     treated: np.ndarray,
@@ -171,30 +208,16 @@ def incremental_value(
     Returns
     -------
     dict of float to Estimate
-        Per share: ``(mean_t - mean_c) k - sum of costs`` over the top ``k = ceil(f n)``
-        rows, with a percentile bootstrap interval.
+        Per share (see :func:`value_replicates`), with a percentile bootstrap interval.
     """
-    treated = np.asarray(treated, dtype=bool)
-    y = np.asarray(y, dtype=float)
-    n = len(y)
-    order = _ranking(score)
-    costs = np.broadcast_to(np.asarray(cost, dtype=float), (n,))[order]
-    weights = np.ones((1, n)) if counts is None else np.vstack([np.ones(n), counts])
-    nt, yt, nc, yc = _cumulative(order, treated, y, weights)
+    replicates = value_replicates(score, treated, y, fractions, cost=cost, counts=counts)
+    tail = (1 - confidence) / 2 * 100
     out = {}
-    for fraction in fractions:
-        k = max(1, int(np.ceil(fraction * n)))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # Bootstrap replicates keep the depth k, weighting rows by their count.
-            depth = nt[:, k - 1] + nc[:, k - 1]
-            effect = yt[:, k - 1] / nt[:, k - 1] - yc[:, k - 1] / nc[:, k - 1]
-            spent = (weights[:, order][:, :k] * costs[:k]).sum(axis=1)
-            values = effect * depth - spent
+    for fraction, values in replicates.items():
         point = float(values[0])
         if counts is None or not np.isfinite(values[1:]).any():
             out[fraction] = Estimate(point, np.nan, np.nan)
             continue
-        tail = (1 - confidence) / 2 * 100
         low, high = np.nanpercentile(values[1:], [tail, 100 - tail])
         out[fraction] = Estimate(point, float(low), float(high))
     return out

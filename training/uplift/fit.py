@@ -10,8 +10,9 @@
 4. Every meta-learner is fitted on the other rows; on the held-out rows the learners,
    the value-at-risk ranking and the churn ranking are compared by incremental net
    value captured at each budget share, with bootstrap intervals, and by Qini.
-5. The best learner at the reference budget stands for the ``uplift`` policy; it and
-   the response-value model are refitted on all rows for the shipped model.
+5. The learner standing for the ``uplift`` policy is the ensemble of the three, unless
+   one captures significantly more held-out value at the reference budget (paired
+   bootstrap); it and the response-value model are refitted on all rows.
 """
 
 from __future__ import annotations
@@ -28,17 +29,18 @@ from fidelite.features.contract import categorical_features, model_input_feature
 from fidelite.training.churn import FeatureEncoder
 from fidelite.training.uplift.dataset import FeatureSource, Scorer, UpliftRows, build_uplift_rows
 from fidelite.training.uplift.evaluation import (
+    Estimate,
     average_treatment_effect,
     bootstrap_counts,
-    incremental_value,
     qini_coefficient,
+    value_replicates,
 )
 from fidelite.training.uplift.learners import LEARNERS
 from fidelite.training.uplift.model import CHANNEL_COLUMN, UpliftModel
 from fidelite.training.uplift.policy import PolicyTable
 from fidelite.training.uplift.responses import DEFAULT_RESPONSE_DAYS, split_campaigns
 
-__all__ = ["UpliftConfig", "UpliftFit", "fit_uplift", "heldout_scores"]
+__all__ = ["UpliftConfig", "UpliftFit", "fit_uplift", "heldout_scores", "make_learner"]
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +122,8 @@ def _matrix(encoder: FeatureEncoder, rows: UpliftRows) -> np.ndarray:
     return encoder.transform_array(rows.features.assign(**{CHANNEL_COLUMN: rows.rows["channel"]}))
 
 
-def _learner(name: str, encoder: FeatureEncoder, config: UpliftConfig):
+def make_learner(name: str, encoder: FeatureEncoder, config: UpliftConfig):
+    """An unfitted meta-learner for ``encoder``'s matrix (categorical and channel columns)."""
     names = encoder.feature_names_
     categorical = tuple(names.index(c) for c in encoder.categories_)
     return LEARNERS[name](
@@ -192,19 +195,23 @@ def heldout_scores(
 
 
 def _compare(heldout: UpliftRows, scores: dict[str, np.ndarray], config: UpliftConfig):
+    """Evidence table, metrics and, per candidate, the value replicates at the reference share."""
     treated = heldout.rows["treated"].to_numpy()
     spend = heldout.rows["net_spend"].to_numpy(dtype=float)
     bought = heldout.rows["purchased"].to_numpy(dtype=float)
     cost = heldout.rows["offer_cost"].to_numpy(dtype=float)
     counts = bootstrap_counts(treated, config.n_boot, config.random_state)
-    records, metrics = [], {}
+    shares = tuple(sorted({*config.budget_shares, config.reference_share}))
+    records, metrics, replicates = [], {}, {}
+    tail = 2.5
     for name, score in scores.items():
         metrics[f"uplift_qini_{name}"] = qini_coefficient(score, treated, bought)
         metrics[f"uplift_qini_spend_{name}"] = qini_coefficient(score, treated, spend)
-        values = incremental_value(
-            score, treated, spend, config.budget_shares, cost=cost, counts=counts
-        )
-        for share, estimate in values.items():
+        values = value_replicates(score, treated, spend, shares, cost=cost, counts=counts)
+        replicates[name] = values[config.reference_share]
+        for share in config.budget_shares:
+            low, high = np.nanpercentile(values[share][1:], [tail, 100 - tail])
+            estimate = Estimate(float(values[share][0]), float(low), float(high))
             records.append(
                 {
                     "candidate": name,
@@ -216,7 +223,7 @@ def _compare(heldout: UpliftRows, scores: dict[str, np.ndarray], config: UpliftC
                 }
             )
             metrics.update(estimate.as_dict(f"uplift_value_at_{round(share * 100)}_{name}"))
-    return pd.DataFrame(records), metrics
+    return pd.DataFrame(records), metrics, replicates
 
 
 def fit_uplift(
@@ -273,7 +280,7 @@ def fit_uplift(
     outcome = train.rows["purchased"].to_numpy(dtype=float)
     treated, propensity = train.rows["treated"].to_numpy(), train.rows["propensity"].to_numpy()
     learners = {
-        name: _learner(name, encoder, config).fit(X_train, treated, outcome, propensity)
+        name: make_learner(name, encoder, config).fit(X_train, treated, outcome, propensity)
         for name in config.learners
     }
     parts = {"learners": learners, "response": _response_model(encoder, train, config)}
@@ -281,8 +288,8 @@ def fit_uplift(
     for name, column in BASELINE_RANKINGS.items():
         if column in heldout.features:
             scores[name] = heldout.features[column].to_numpy(dtype=float)
-    evidence, metrics = _compare(heldout, scores, config)
-    chosen = _best_learner(evidence, config)
+    evidence, metrics, replicates = _compare(heldout, scores, config)
+    chosen = _best_learner(replicates, config)
     evidence["policy"] = evidence["candidate"].map(
         lambda c: "uplift" if c == chosen else (c if c in BASELINE_RANKINGS else "candidate")
     )
@@ -292,7 +299,7 @@ def fit_uplift(
     final_encoder = _encoder(rows).fit(
         rows.features.assign(**{CHANNEL_COLUMN: rows.rows["channel"]})
     )
-    final = _learner(chosen, final_encoder, config).fit(
+    final = make_learner(chosen, final_encoder, config).fit(
         _matrix(final_encoder, rows),
         rows.rows["treated"].to_numpy(),
         rows.rows["purchased"].to_numpy(dtype=float),
@@ -312,13 +319,21 @@ def fit_uplift(
     return UpliftFit(model=model, metrics=metrics, heldout=table, skipped=split.skipped)
 
 
-def _best_learner(evidence: pd.DataFrame, config: UpliftConfig) -> str:
-    at_reference = evidence.loc[
-        np.isclose(evidence["budget_share"], config.reference_share)
-        & evidence["candidate"].isin(config.learners)
-    ]
-    best = at_reference.sort_values(["incremental_value", "qini"], ascending=False, kind="stable")
-    return str(best.iloc[0]["candidate"])
+def _best_learner(replicates: dict[str, np.ndarray], config: UpliftConfig) -> str:
+    """The ensemble, unless one learner captures significantly more held-out value.
+
+    On noisy campaign outcomes the learner with the best point estimate on one held-out
+    campaign is often not the best on the next: a single learner replaces the (steadier)
+    ensemble only when the 95% interval of its paired bootstrap gain over the ensemble,
+    at the reference budget share, lies above zero. Without the ensemble among the
+    candidates, the best point estimate wins.
+    """
+    learners = [name for name in config.learners if name in replicates]
+    best = max(learners, key=lambda name: np.nan_to_num(replicates[name][0], nan=-np.inf))
+    if "ensemble" not in learners or best == "ensemble":
+        return best
+    gain = replicates[best][1:] - replicates["ensemble"][1:]
+    return best if np.nanpercentile(gain, 2.5) > 0 else "ensemble"
 
 
 def _summary_metrics(

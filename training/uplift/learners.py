@@ -8,7 +8,8 @@ binary outcome ``Y`` (bought in the response window) from randomised campaign ro
   group's model, regresses the imputed effects per group and blends the two by the
   propensity, which suits unbalanced groups (a 20% control);
 * :class:`DRLearner` (doubly robust, Kennedy 2023): regresses the AIPW pseudo-outcome
-  built from cross-fitted outcome models and the known propensity.
+  built from cross-fitted outcome models and the known propensity;
+* :class:`EnsembleLearner`: the mean of the three.
 
 The matrix ``X`` (shape (n_rows, n_features), float64) may contain the channel the row
 was (or would have been) contacted on as a categorical column (``channel_column``).
@@ -23,7 +24,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import KFold
 
-__all__ = ["LEARNERS", "DRLearner", "TLearner", "XLearner"]
+__all__ = ["LEARNERS", "DRLearner", "EnsembleLearner", "TLearner", "XLearner"]
 
 
 class _MetaLearner(BaseEstimator):
@@ -236,9 +237,40 @@ class DRLearner(_MetaLearner):
         return self.tau_.predict(np.asarray(X, dtype=np.float64))
 
 
+class EnsembleLearner(DRLearner):
+    """The mean of the T-, X- and DR-learners' estimates.
+
+    Each learner errs in its own way on noisy outcomes (the T-learner's difference of
+    two fits, the DR pseudo-outcomes' variance); their average is steadier than any
+    one of them.
+
+    Attributes
+    ----------
+    members_ : list of fitted learners
+    """
+
+    def fit(
+        self, X: np.ndarray, treated: np.ndarray, y: np.ndarray, propensity: np.ndarray
+    ) -> EnsembleLearner:
+        """Fit the three learners on the same rows (see :class:`TLearner`)."""
+        params = self.get_params()
+        n_folds = params.pop("n_folds")
+        self.members_ = [
+            TLearner(**params).fit(X, treated, y, propensity),
+            XLearner(**params).fit(X, treated, y, propensity),
+            DRLearner(**params, n_folds=n_folds).fit(X, treated, y, propensity),
+        ]
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Mean estimated effect on P(purchase), shape (n_rows,)."""
+        return np.mean([member.predict(X) for member in self.members_], axis=0)
+
+
 #: The meta-learners fidelite compares, by name.
 LEARNERS: dict[str, type[_MetaLearner]] = {
     "t_learner": TLearner,
     "x_learner": XLearner,
     "dr_learner": DRLearner,
+    "ensemble": EnsembleLearner,
 }

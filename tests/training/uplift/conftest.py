@@ -48,7 +48,7 @@ def uplift_world(demo_data):
 def fitted(demo_data, uplift_world):
     from fidelite.training.uplift import UpliftConfig, fit_uplift
 
-    config = UpliftConfig(n_boot=50, learner_params={"n_estimators": 60})
+    config = UpliftConfig(n_boot=30, learner_params={"n_estimators": 40})
     return fit_uplift(
         demo_data.campaigns,
         uplift_world["tx"],

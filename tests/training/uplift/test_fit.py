@@ -50,9 +50,14 @@ def test_rows_do_not_change_when_the_future_is_appended(demo_data, uplift_world)
 
 def test_candidates_are_compared_with_intervals_and_a_policy_per_budget(fitted):
     evidence = fitted.model.policy.evidence
-    assert {"t_learner", "x_learner", "dr_learner", "value_at_risk", "churn_probability"} == set(
-        evidence["candidate"]
-    )
+    assert {
+        "t_learner",
+        "x_learner",
+        "dr_learner",
+        "ensemble",
+        "value_at_risk",
+        "churn_probability",
+    } == set(evidence["candidate"])
     assert (evidence["ci_low"] <= evidence["incremental_value"] + 1e-9).all()
     assert (evidence["incremental_value"] <= evidence["ci_high"] + 1e-9).all()
     assert set(fitted.model.policy.winners) == {0.05, 0.1, 0.2, 0.3, 0.5}

@@ -35,7 +35,7 @@ def test_estimators_clone_with_their_parameters(name):
     learner = LEARNERS[name](n_estimators=7, channel_column=2, categorical=(2,))
     copy = clone(learner)
     assert copy.get_params() == learner.get_params()
-    assert not hasattr(copy, "mu0_") and not hasattr(copy, "tau_")
+    assert not hasattr(copy, "mu0_") and not hasattr(copy, "tau_") and not hasattr(copy, "members_")
 
 
 def test_control_model_ignores_the_channel_column():

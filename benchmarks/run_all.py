@@ -34,6 +34,7 @@ BENCHMARKS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("features_vs_lifetimes", ()),
     ("features_speed", ()),
     ("training_speed", ()),
+    ("uplift", ()),
     ("serving_load", ()),
 )
 

@@ -51,7 +51,6 @@ from fidelite.training.uplift.evaluation import (
     qini_coefficient,
 )
 from fidelite.training.uplift.fit import make_learner
-from fidelite.training.uplift.learners import LEARNERS
 from fidelite.training.uplift.model import CHANNEL_COLUMN
 
 SHARES = (0.1, 0.2, 0.3)
@@ -111,6 +110,21 @@ def _peer_scores(fit, train_rows, heldout_rows, value: np.ndarray, cost: np.ndar
     held_p = heldout_rows.rows["propensity"].to_numpy()
     tau = np.ravel(peer.predict(matrix(heldout_rows), p=held_p))
     return tau, tau * value - cost
+
+
+def _qini_difference(ours, theirs, treated, bought, n_boot: int = 200) -> tuple[float, float]:
+    """95% interval of Qini(ours) - Qini(theirs), rows resampled within each group."""
+    rng = np.random.default_rng(1)
+    groups = [np.flatnonzero(treated), np.flatnonzero(~treated)]
+    out = []
+    for _ in range(n_boot):
+        rows = np.concatenate([rng.choice(g, size=len(g)) for g in groups])
+        out.append(
+            qini_coefficient(ours[rows], treated[rows], bought[rows])
+            - qini_coefficient(theirs[rows], treated[rows], bought[rows])
+        )
+    low, high = np.percentile(out, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -204,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     X_held = fit.model.encoder.transform_array(
         held.features.assign(**{CHANNEL_COLUMN: held.rows["channel"]})
     )
-    for name in LEARNERS:
+    for name in ("t_learner", "x_learner", "dr_learner"):
         learner = make_learner(name, fit.model.encoder, config).fit(
             X_train,
             train_rows.rows["treated"].to_numpy(),
@@ -213,6 +227,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         tau = learner.predict(X_held)
         rankings[f"fidelite {name}"] = (tau, tau * value - cost)
+    members = [rankings[f"fidelite {m}"] for m in ("t_learner", "x_learner", "dr_learner")]
+    rankings["fidelite ensemble"] = tuple(np.mean([m[i] for m in members], axis=0) for i in (0, 1))
     try:
         rankings["causalml X-learner (peer)"] = _peer_scores(fit, train_rows, held, value, cost)
     except ImportError:
@@ -253,7 +269,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     peer = by.get("causalml X-learner (peer)")
     if peer:
-        print(f"Qini fidelite {rows[0]['qini']:.3f} vs peer {peer['qini']:.3f} (target >=)")
+        low, high = _qini_difference(
+            rankings[rows[0]["ranking"]][0],
+            rankings["causalml X-learner (peer)"][0],
+            treated,
+            bought,
+        )
+        print(
+            f"Qini fidelite {rows[0]['qini']:.3f} vs peer {peer['qini']:.3f} (target >=); "
+            f"difference 95% bootstrap CI [{low:+.3f}, {high:+.3f}]"
+        )
     print(f"policy at 20%: {choice.policy} - {choice.reason}")
     print(f"total {time.perf_counter() - clock:.0f} s")
     if args.markdown:

@@ -279,12 +279,18 @@ def fit_uplift(
     X_train = _matrix(encoder, train)
     outcome = train.rows["purchased"].to_numpy(dtype=float)
     treated, propensity = train.rows["treated"].to_numpy(), train.rows["propensity"].to_numpy()
+    # The ensemble is the mean of its members: scored from them, not fitted twice.
+    members = ("t_learner", "x_learner", "dr_learner")
+    derived = "ensemble" in config.learners and set(members) <= set(config.learners)
     learners = {
         name: make_learner(name, encoder, config).fit(X_train, treated, outcome, propensity)
         for name in config.learners
+        if not (derived and name == "ensemble")
     }
     parts = {"learners": learners, "response": _response_model(encoder, train, config)}
     scores = heldout_scores(parts, encoder, heldout)
+    if derived:
+        scores["ensemble"] = np.mean([scores[name] for name in members], axis=0)
     for name, column in BASELINE_RANKINGS.items():
         if column in heldout.features:
             scores[name] = heldout.features[column].to_numpy(dtype=float)

@@ -2,43 +2,47 @@
 
 Everything dated on or after ``as_of + 1 day`` is dropped before any computation,
 so appending future transactions, events or signups never changes the result.
-Column families and their exact definitions live in :mod:`features.rfm`,
-:mod:`features.rhythm`, :mod:`features.engagement` and :mod:`features.segments`.
+Column families and their exact definitions live in :mod:`fidelite.features.rfm`,
+:mod:`fidelite.features.rhythm`, :mod:`fidelite.features.engagement` and
+:mod:`fidelite.features.segments`; names, dtypes and ranges in
+:data:`fidelite.features.contract.FEATURE_FAMILIES`.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from fidelite.features._arrays import (
-    EventArrays,
-    TransactionArrays,
-    customer_codes,
-    day_number,
-    day_numbers,
-    encode_labels,
+from fidelite.features._arrays import day_number, encode_labels
+from fidelite.features._encode import (
+    customer_universe,
+    event_arrays,
+    event_rows,
+    first_known_day,
+    seen_channels,
+    signed_up,
+    transaction_arrays,
 )
-from fidelite.features.data import as_of_bounds, load_customers, load_events, load_transactions
+from fidelite.features.contract import (
+    CONSENT_COLUMN,
+    ENGAGEMENT_CHANNELS,
+    FEATURE_FAMILIES,
+    MISSING_LABEL,
+    ORDER_CHANNELS,
+)
+from fidelite.features.days import ONE_DAY, parse_day
 from fidelite.features.engagement import engagement_features
-from fidelite.features.params import (
-    KNOWN_CHANNELS,
-    NON_ENGAGEMENT_EVENT_TYPES,
-    FeatureParams,
-)
-from fidelite.features.purchases import link_refunds, order_values, purchase_days
+from fidelite.features.inputs import Inputs
+from fidelite.features.params import FeatureParams
+from fidelite.features.purchases import order_values, purchase_days
 from fidelite.features.rfm import bgnbd_features, ml_features
 from fidelite.features.rhythm import rhythm_features
 from fidelite.features.segments import lifecycle_stage, rfm_segment
 
 __all__ = [
-    "CONSENT_COLUMNS",
     "POPULATION_COLUMNS",
     "POPULATION_INPUTS",
     "STRING_COLUMNS",
@@ -50,34 +54,23 @@ __all__ = [
     "population_features",
 ]
 
-logger = logging.getLogger(__name__)
-
-#: The only non-numeric columns of the features frame.
-STRING_COLUMNS = (
-    "best_channel",
-    "channel_preference",
-    "lifecycle_stage",
-    "rfm_segment",
-    "acquisition_channel",
-)
-CONSENT_COLUMNS = ("email_opt_in", "sms_opt_in", "push_opt_in")
-#: Transaction channels that always get an ``order_share_{channel}`` column.
-KNOWN_ORDER_CHANNELS = ("web", "app", "store")
+#: The only non-numeric columns of the features frame (the contract's ``str`` families).
+STRING_COLUMNS: tuple[str, ...] = tuple(f.name for f in FEATURE_FAMILIES if f.dtype == "str")
 #: Columns that rank a customer against everyone else (not computable per customer).
 POPULATION_COLUMNS = ("rfm_segment",)
 #: The per-customer columns :func:`population_features` reads.
 POPULATION_INPUTS = ("T", "days_since_last_purchase", "frequency", "spend_total")
-
-TableSource = pd.DataFrame | str | Path
 
 
 @dataclass(frozen=True)
 class ChannelVocabulary:
     """Channels that get their own columns (``order_share_{c}`` and ``eng_{c}_*``).
 
-    Known channels come first in their declared order, then every other channel seen
-    by ``as_of``, sorted. Fixing it lets a subset of the customers (a partition)
-    produce exactly the columns the whole population would.
+    The contract's channels (:data:`~fidelite.features.contract.ORDER_CHANNELS`,
+    :data:`~fidelite.features.contract.ENGAGEMENT_CHANNELS`) come first in their declared
+    order, then every other channel seen by ``as_of``, sorted. Fixing it lets a subset
+    of the customers (a partition) produce exactly the columns the whole population
+    would.
 
     Attributes
     ----------
@@ -96,8 +89,8 @@ class ChannelVocabulary:
     ) -> ChannelVocabulary:
         """Vocabulary from the (cleaned) channel names seen in each table."""
         return cls(
-            _known_then_seen(KNOWN_ORDER_CHANNELS, order_channels),
-            _known_then_seen(KNOWN_CHANNELS, event_channels),
+            _known_then_seen(ORDER_CHANNELS, order_channels),
+            _known_then_seen(ENGAGEMENT_CHANNELS, event_channels),
         )
 
 
@@ -105,24 +98,30 @@ def _known_then_seen(known: tuple[str, ...], seen: Iterable[str]) -> tuple[str, 
     return tuple(known) + tuple(sorted(set(seen) - set(known)))
 
 
+def _feature_day(inputs: Inputs, as_of: object) -> pd.Timestamp:
+    day = inputs.as_of if as_of is None else parse_day(as_of)
+    if day > inputs.as_of:
+        raise ValueError(
+            f"as_of {day.date()} is after the day these inputs are read at "
+            f"({inputs.as_of.date()}); read them there with inputs.at(day)"
+        )
+    return day
+
+
 def build_features(
-    transactions: TableSource,
-    events: TableSource | None = None,
-    customers: TableSource | None = None,
-    *,
-    as_of: Any,
-    params: FeatureParams | None = None,
+    inputs: Inputs, *, as_of: object = None, params: FeatureParams | None = None
 ) -> pd.DataFrame:
-    """Build one feature row per customer known on ``as_of``.
+    """Build one feature row per customer known on the as-of day.
 
     Parameters
     ----------
-    transactions, events, customers : DataFrame or path
-        Raw or normalised tables (see :mod:`features.data`); ``events`` and
-        ``customers`` are optional.
-    as_of : date-like
-        Calendar day D; rows with ``timestamp >= D + 1 day`` are ignored, as are
-        signups after D.
+    inputs : Inputs
+        Tables validated once by :func:`fidelite.features.inputs.load_inputs`; they are
+        not validated again here.
+    as_of : day, optional
+        Calendar day D, at most ``inputs.as_of`` (default: ``inputs.as_of``); rows with
+        ``timestamp >= D + 1 day`` are ignored, as are signups after D. Backtests pass
+        their cutoffs here.
     params : FeatureParams, optional
         Windows and thresholds (defaults documented on :class:`FeatureParams`).
 
@@ -130,29 +129,26 @@ def build_features(
     -------
     DataFrame, shape (n_customers, n_features)
         Indexed by ``customer_id`` (str, sorted). Customers are those with a
-        transaction or a signup on or before D. Columns follow ARCHITECTURE.md;
-        :data:`STRING_COLUMNS` are strings, everything else is numeric or bool.
-        Durations are in days, amounts in the transactions' currency.
+        transaction or a signup on or before D. Columns are the contract's
+        :data:`~fidelite.features.contract.FEATURE_FAMILIES`; :data:`STRING_COLUMNS`
+        are strings, everything else is numeric or bool. Durations are in days, amounts
+        in the transactions' currency. Purchases follow
+        :mod:`fidelite.features.purchases` (:func:`~fidelite.features.purchases.is_purchaser`
+        picks the purchasers).
 
     Raises
     ------
-    features.data.DataContractError
-        When an input table breaks the data contract or ``as_of`` is unparsable.
+    ValueError
+        When ``as_of`` is after ``inputs.as_of``.
     """
-    params = params or FeatureParams()
-    as_of_bounds(as_of)  # a bad as_of fails before the (slow) loading
-    tx = load_transactions(transactions)
-    ev = load_events(events) if events is not None else None
-    cust = load_customers(customers) if customers is not None else None
-    return population_features(customer_features(tx, ev, cust, as_of=as_of, params=params))
+    day = _feature_day(inputs, as_of)
+    return population_features(customer_features(inputs, as_of=day, params=params))
 
 
 def customer_features(
-    transactions: pd.DataFrame,
-    events: pd.DataFrame | None = None,
-    customers: pd.DataFrame | None = None,
+    inputs: Inputs,
     *,
-    as_of: Any,
+    as_of: object = None,
     params: FeatureParams | None = None,
     vocabulary: ChannelVocabulary | None = None,
 ) -> pd.DataFrame:
@@ -164,11 +160,10 @@ def customer_features(
 
     Parameters
     ----------
-    transactions, events, customers : DataFrame
-        Already normalised by the :mod:`features.data` loaders (``transactions`` may
-        have zero rows here); ``events`` and ``customers`` are optional.
-    as_of : date-like
-        Calendar day D.
+    inputs : Inputs
+        ``inputs.transactions`` may have zero rows here.
+    as_of : day, optional
+        Calendar day D (default: ``inputs.as_of``).
     params : FeatureParams, optional
     vocabulary : ChannelVocabulary, optional
         Channels that get columns; default: those seen in these tables by D.
@@ -179,32 +174,39 @@ def customer_features(
         Indexed by ``customer_id`` (str, sorted).
     """
     params = params or FeatureParams()
-    day, end = as_of_bounds(as_of)
-    as_of_day = day_number(day)
-    tx, ev, cust = transactions, events, customers
+    day = _feature_day(inputs, as_of)
+    end, as_of_day = day + ONE_DAY, day_number(day)
+    tx, ev, cust = inputs.transactions, inputs.events, inputs.customers
 
     tx_visible = (tx["timestamp"] < end).to_numpy()
-    signed_up = _signed_up(cust, end)
+    signups = signed_up(cust, end)
     tx_ids = pd.factorize(tx["customer_id"])
-    universe = _customer_universe(tx_ids, tx_visible, signed_up)
+    universe = customer_universe(tx_ids, tx_visible, signups)
     tx_channel = encode_labels(tx["channel"])
-    ev_rows = _event_rows(ev, end, universe, params) if ev is not None else None
+    ev_rows = event_rows(ev, end, universe, params) if ev is not None else None
     if vocabulary is None:
-        vocabulary = _seen_vocabulary(tx_channel, tx_visible, ev_rows)
+        vocabulary = ChannelVocabulary.from_seen(*seen_channels(tx_channel, tx_visible, ev_rows))
 
-    tx_arrays = _transaction_arrays(
-        tx, tx_ids, tx_visible, universe, as_of_day, tx_channel, vocabulary.order_channels
+    tx_arrays = transaction_arrays(
+        tx,
+        tx_ids,
+        tx_visible,
+        universe,
+        as_of_day,
+        tx_channel,
+        vocabulary.order_channels,
+        inputs.refund_links.refund_of(tx_visible),
     )
     values = order_values(tx_arrays.amount, tx_arrays.refund_of)
     days = purchase_days(tx_arrays.code, tx_arrays.day, values, len(universe))
-    first_known_day = _first_known_day(tx_arrays, signed_up, universe)
-    event_arrays = _event_arrays(ev_rows, universe, as_of_day, vocabulary.event_channels)
+    first_day = first_known_day(tx_arrays, signups, universe)
+    events = event_arrays(ev_rows, universe, as_of_day, vocabulary.event_channels)
     parts = [
         bgnbd_features(days, as_of_day),
-        ml_features(tx_arrays, values, days, first_known_day, params),
+        ml_features(tx_arrays, values, days, first_day, params),
         rhythm_features(days, as_of_day, params),
-        engagement_features(event_arrays, params),
-        _consent(cust, universe),
+        engagement_features(events, params),
+        _customer_columns(cust, universe),
     ]
     features = pd.concat(parts, axis=1)
     features["lifecycle_stage"] = lifecycle_stage(features, params)
@@ -234,177 +236,36 @@ def population_features(features: pd.DataFrame) -> pd.DataFrame:
 
 
 def channel_vocabulary(
-    transactions: pd.DataFrame,
-    events: pd.DataFrame | None = None,
-    customers: pd.DataFrame | None = None,
-    *,
-    as_of: Any,
-    params: FeatureParams | None = None,
+    inputs: Inputs, *, as_of: object = None, params: FeatureParams | None = None
 ) -> ChannelVocabulary:
-    """Channels seen by ``as_of`` in normalised tables (what :func:`customer_features` uses).
+    """Channels seen by ``as_of`` in the inputs (what :func:`customer_features` uses).
 
     The vocabulary of a population is the union over any split of it into whole
     customer histories (:meth:`ChannelVocabulary.from_seen` of the union of names).
     """
     params = params or FeatureParams()
-    _, end = as_of_bounds(as_of)
-    tx_visible = (transactions["timestamp"] < end).to_numpy()
-    tx_ids = pd.factorize(transactions["customer_id"])
-    universe = _customer_universe(tx_ids, tx_visible, _signed_up(customers, end))
-    ev_rows = _event_rows(events, end, universe, params) if events is not None else None
-    return _seen_vocabulary(encode_labels(transactions["channel"]), tx_visible, ev_rows)
+    end = _feature_day(inputs, as_of) + ONE_DAY
+    tx = inputs.transactions
+    tx_visible = (tx["timestamp"] < end).to_numpy()
+    tx_ids = pd.factorize(tx["customer_id"])
+    universe = customer_universe(tx_ids, tx_visible, signed_up(inputs.customers, end))
+    events = inputs.events
+    ev_rows = event_rows(events, end, universe, params) if events is not None else None
+    seen = seen_channels(encode_labels(tx["channel"]), tx_visible, ev_rows)
+    return ChannelVocabulary.from_seen(*seen)
 
 
-def _signed_up(customers: pd.DataFrame | None, end: pd.Timestamp) -> pd.DataFrame | None:
-    """Customers-table rows whose signup is before ``end`` (None without a table)."""
-    if customers is None:
-        return None
-    return customers.loc[(customers["signup_at"] < end).to_numpy()]
+def _customer_columns(customers: pd.DataFrame | None, universe: pd.Index) -> pd.DataFrame:
+    """Consent flags and acquisition fields; defaults for customers not in the table.
 
-
-def _customer_universe(
-    tx_ids: tuple[np.ndarray, pd.Index], tx_visible: np.ndarray, signed_up: pd.DataFrame | None
-) -> pd.Index:
-    """Sorted ids of customers with a visible transaction or a signup by ``as_of``.
-
-    ``tx_ids`` is ``pd.factorize`` of the transactions' customer ids.
+    The consent flags are today's state (contract: targeting only, never model inputs).
     """
-    codes, uniques = tx_ids
-    seen = np.zeros(len(uniques), dtype=bool)
-    seen[codes[tx_visible]] = True
-    ids = pd.Index(uniques[seen]).astype(str)
-    if signed_up is not None:
-        ids = ids.append(pd.Index(signed_up["customer_id"]).astype(str))
-    return pd.Index(ids.unique().sort_values(), name="customer_id")
-
-
-def _seen_labels(encoded: tuple[np.ndarray, list[str]], mask: np.ndarray) -> set[str]:
-    """Names of the ``encode_labels`` output that occur on rows where ``mask`` holds."""
-    codes, names = encoded
-    return {names[c] for c in np.unique(codes[mask])}
-
-
-def _seen_vocabulary(
-    tx_channel: tuple[np.ndarray, list[str]], tx_visible: np.ndarray, ev_rows: _EventRows | None
-) -> ChannelVocabulary:
-    # Known channels always exist as columns; others only once seen by as_of.
-    event_seen = set() if ev_rows is None else _seen_labels(ev_rows.channel, ev_rows.keep)
-    return ChannelVocabulary.from_seen(_seen_labels(tx_channel, tx_visible), event_seen)
-
-
-def _remap(names: list[str], vocabulary: tuple[str, ...]) -> np.ndarray:
-    """Position of each encoded name in ``vocabulary`` (-1 when absent), int64."""
-    return np.array([vocabulary.index(c) if c in vocabulary else -1 for c in names], dtype=np.int64)
-
-
-def _transaction_arrays(
-    tx: pd.DataFrame,
-    tx_ids: tuple[np.ndarray, pd.Index],
-    visible: np.ndarray,
-    universe: pd.Index,
-    as_of_day: int,
-    tx_channel: tuple[np.ndarray, list[str]],
-    channel_names: tuple[str, ...],
-) -> TransactionArrays:
-    channel, names = tx_channel
-    all_names = list(channel_names)
-    remap = _remap(names, channel_names)
-    return TransactionArrays(
-        code=customer_codes(tx["customer_id"], universe, tx_ids)[visible],
-        day=day_numbers(tx["timestamp"])[visible],
-        amount=tx["amount"].to_numpy(dtype=np.float64)[visible],
-        discount=tx["discount"].to_numpy(dtype=np.float64)[visible],
-        channel=remap[channel[visible]],
-        channel_names=all_names,
-        n_customers=len(universe),
-        as_of_day=as_of_day,
-        refund_of=link_refunds(tx).refund_of(visible),
-    )
-
-
-@dataclass(frozen=True)
-class _EventRows:
-    """Encoded events table; ``in_scope``: before the cut-off and of a known customer,
-    ``keep``: also of a known event type (the rows features use). Masks of shape (n_rows,).
-    """
-
-    events: pd.DataFrame
-    code: np.ndarray
-    in_scope: np.ndarray
-    keep: np.ndarray
-    type_code: np.ndarray
-    type_names: list[str]
-    channel: tuple[np.ndarray, list[str]]
-
-
-def _event_rows(
-    events: pd.DataFrame, end: pd.Timestamp, universe: pd.Index, params: FeatureParams
-) -> _EventRows:
-    """Events before ``end`` of customers in ``universe`` with a known event type."""
-    code = customer_codes(events["customer_id"], universe)
-    type_code, type_names = encode_labels(events["event_type"])
-    known_types = set(params.engagement_event_types) | set(NON_ENGAGEMENT_EVENT_TYPES)
-    type_known = np.array([t in known_types for t in type_names] + [False], dtype=bool)
-    in_scope = (events["timestamp"] < end).to_numpy() & (code >= 0)
-    keep = in_scope & type_known[type_code]
-    return _EventRows(
-        events, code, in_scope, keep, type_code, type_names, encode_labels(events["channel"])
-    )
-
-
-def _event_arrays(
-    rows: _EventRows | None,
-    universe: pd.Index,
-    as_of_day: int,
-    channel_names: tuple[str, ...],
-) -> EventArrays:
     n = len(universe)
-    if rows is None:
-        empty = np.empty(0, dtype=np.int64)
-        return EventArrays(empty, empty, empty, empty, [], list(channel_names), n, as_of_day)
-    keep, type_code, type_names = rows.keep, rows.type_code, rows.type_names
-    unknown = rows.in_scope & ~keep
-    if unknown.any():
-        counts = np.bincount(type_code[unknown], minlength=len(type_names))
-        sample = {type_names[i]: int(counts[i]) for i in np.flatnonzero(counts)[:5]}
-        logger.info("events: ignored %d row(s) with unknown event_type %s", unknown.sum(), sample)
-
-    channel, names = rows.channel
-    remap = _remap(names, channel_names)
-    return EventArrays(
-        code=rows.code[keep],
-        day=day_numbers(rows.events["timestamp"])[keep],
-        channel=remap[channel[keep]],
-        type_code=type_code[keep],
-        event_types=type_names,
-        channel_names=list(channel_names),
-        n_customers=n,
-        as_of_day=as_of_day,
-    )
-
-
-def _first_known_day(
-    tx: TransactionArrays, signed_up: pd.DataFrame | None, universe: pd.Index
-) -> np.ndarray:
-    """Earliest of signup day and first transaction day, float64 of shape (n_customers,)."""
-    first = np.full(len(universe), np.inf)
-    np.minimum.at(first, tx.code, tx.day.astype(np.float64))
-    if signed_up is not None and len(signed_up):
-        positions = universe.get_indexer(pd.Index(signed_up["customer_id"]).astype(str))
-        np.minimum.at(first, positions, day_numbers(signed_up["signup_at"]).astype(np.float64))
-    first[np.isinf(first)] = np.nan
-    return first
-
-
-def _consent(customers: pd.DataFrame | None, universe: pd.Index) -> pd.DataFrame:
-    """Consent flags and acquisition fields; defaults for customers not in the table."""
     out = pd.DataFrame(
         {
-            "email_opt_in": np.ones(len(universe), dtype=bool),
-            "sms_opt_in": np.ones(len(universe), dtype=bool),
-            "push_opt_in": np.ones(len(universe), dtype=bool),
-            "acquisition_channel": np.full(len(universe), "unknown", dtype=object),
-            "acquisition_cost": np.full(len(universe), np.nan),
+            **{flag: np.ones(n, dtype=bool) for flag in CONSENT_COLUMN.values()},
+            "acquisition_channel": np.full(n, MISSING_LABEL, dtype=object),
+            "acquisition_cost": np.full(n, np.nan),
         }
     )
     if customers is None or len(customers) == 0:
@@ -412,7 +273,7 @@ def _consent(customers: pd.DataFrame | None, universe: pd.Index) -> pd.DataFrame
     positions = pd.Index(customers["customer_id"]).astype(str).get_indexer(universe)
     found = positions >= 0
     rows = customers.iloc[positions[found]]
-    for column in (*CONSENT_COLUMNS, "acquisition_channel", "acquisition_cost"):
+    for column in out.columns:
         values = out[column].to_numpy().copy()
         values[found] = rows[column].to_numpy()
         out[column] = values

@@ -41,6 +41,7 @@ from fidelite.features.demo_campaigns import (
     quarterly_send_days,
     simulate_winback_campaigns,
 )
+from fidelite.features.inputs import Inputs
 
 __all__ = ["DemoData", "generate_demo_data", "write_demo_data"]
 
@@ -82,11 +83,11 @@ class DemoData:
     Attributes
     ----------
     transactions : DataFrame
-        Orders and refunds, columns ``features.data.TRANSACTION_COLUMNS``.
+        Orders and refunds, columns of ``contract.TRANSACTIONS``.
     events : DataFrame
-        Engagement events, columns ``features.data.EVENT_COLUMNS``.
+        Engagement events, columns of ``contract.EVENTS``.
     customers : DataFrame
-        One row per customer, columns ``features.data.CUSTOMER_COLUMNS``.
+        One row per customer, columns of ``contract.CUSTOMERS``.
     campaigns : DataFrame or None
         Past quarterly win-back campaigns (``contract.CAMPAIGNS`` columns, 20% control);
         their effects are part of ``transactions`` (see :mod:`features.demo_campaigns`).
@@ -100,6 +101,11 @@ class DemoData:
     customers: pd.DataFrame
     campaigns: pd.DataFrame | None = None
     campaign_truth: pd.DataFrame | None = None
+
+    def inputs(self, as_of: object, *, cut: bool = False) -> Inputs:
+        """These (already normalised) tables as :class:`Inputs` read at ``as_of``."""
+        inputs = Inputs(self.transactions, as_of, self.events, self.customers)
+        return inputs.cut() if cut else inputs
 
 
 @dataclass

@@ -52,6 +52,7 @@ from fidelite.features.build import (
     population_features,
 )
 from fidelite.features.data import as_of_bounds, load_customers, load_events, load_transactions
+from fidelite.features.inputs import Inputs
 from fidelite.features.params import FeatureParams
 
 if TYPE_CHECKING:
@@ -356,13 +357,7 @@ def _partition_vocabulary(
     params: FeatureParams,
 ) -> pd.DataFrame:
     """Channels seen in one partition, as rows of (``table``, ``channel``)."""
-    vocabulary = channel_vocabulary(
-        _restore(tx, "transactions"),
-        _restore(ev, "events"),
-        _restore(cu, "customers"),
-        as_of=as_of,
-        params=params,
-    )
+    vocabulary = channel_vocabulary(_partition_inputs(tx, ev, cu, as_of), params=params)
     rows = [("transactions", c) for c in vocabulary.order_channels]
     rows += [("events", c) for c in vocabulary.event_channels]
     return pd.DataFrame(rows, columns=["table", "channel"], dtype=object)
@@ -377,13 +372,16 @@ def _partition_features(
     params: FeatureParams,
     vocabulary: ChannelVocabulary,
 ) -> pd.DataFrame:
-    return customer_features(
-        _restore(tx, "transactions"),
-        _restore(ev, "events"),
-        _restore(cu, "customers"),
-        as_of=as_of,
-        params=params,
-        vocabulary=vocabulary,
+    inputs = _partition_inputs(tx, ev, cu, as_of)
+    return customer_features(inputs, params=params, vocabulary=vocabulary)
+
+
+def _partition_inputs(
+    tx: pd.DataFrame, ev: pd.DataFrame | None, cu: pd.DataFrame | None, as_of: Any
+) -> Inputs:
+    """One partition's whole customer histories as :class:`Inputs` read at ``as_of``."""
+    return Inputs(
+        _restore(tx, "transactions"), as_of, _restore(ev, "events"), _restore(cu, "customers")
     )
 
 

@@ -2,7 +2,7 @@
 
 Each event is counted on its channel. *Engagement* is any known event type that is
 not a send-side or negative signal (sent, delivered, bounce, unsubscribe,
-complaint); see :data:`features.params.ENGAGEMENT_EVENT_TYPES`.
+complaint); see :data:`fidelite.features.contract.ENGAGEMENT_EVENT_TYPES`.
 
 Per channel ``c`` (the known set plus any other channel in the events):
 ``eng_{c}_events_{w}d`` (all known events in the trailing window),
@@ -20,11 +20,8 @@ import numpy as np
 import pandas as pd
 
 from fidelite.features._arrays import EventArrays, safe_divide
-from fidelite.features.params import (
-    KNOWN_CHANNELS,
-    MESSAGING_CHANNELS,
-    FeatureParams,
-)
+from fidelite.features.contract import ENGAGEMENT_CHANNELS, MESSAGING_CHANNELS
+from fidelite.features.params import FeatureParams
 
 
 def engagement_features(events: EventArrays, params: FeatureParams) -> pd.DataFrame:
@@ -63,7 +60,7 @@ def engagement_features(events: EventArrays, params: FeatureParams) -> pd.DataFr
     for j, channel in enumerate(channels):
         for window, counts in window_counts.items():
             columns[f"eng_{channel}_events_{window}d"] = counts[:, j].astype(np.int64)
-        if channel in MESSAGING_CHANNELS or channel not in KNOWN_CHANNELS:
+        if channel in MESSAGING_CHANNELS or channel not in ENGAGEMENT_CHANNELS:
             columns[f"eng_{channel}_open_rate"] = np.clip(
                 safe_divide(opens[:, j], messages[:, j]), 0, 1
             )

@@ -7,30 +7,34 @@ that object and never re-validate or re-parse.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pandas as pd
 
-from fidelite.features.data import load_customers, load_events, load_transactions
+from fidelite.features.contract import CUSTOMERS, EVENTS, TRANSACTIONS, Table
+from fidelite.features.data import TableSource, load_customers, load_events, load_transactions
 from fidelite.features.days import ONE_DAY, parse_day
+from fidelite.features.purchases import RefundLinks, link_refunds
 
 __all__ = ["Inputs", "TableSource", "load_inputs"]
-
-#: A table as users give it: a CSV/Parquet path or a DataFrame.
-TableSource = str | Path | pd.DataFrame
 
 
 @dataclass(frozen=True)
 class Inputs:
     """Validated, normalised input tables and the as-of day they are read at.
 
+    Build it with :func:`load_inputs` (which validates); the constructor only checks
+    that the tables have the normalised columns, so wrapping frames that already went
+    through the loaders (demo data, Dask partitions) costs nothing.
+
     Attributes
     ----------
     transactions : DataFrame
         Normalised by :func:`fidelite.features.data.load_transactions`.
     as_of : Timestamp
-        Day D (tz-naive midnight). Features see rows with ``timestamp < end``.
+        Day D (tz-naive midnight). Features see rows with ``timestamp < end``; nothing
+        may be built for a day after D from these inputs.
     events, customers : DataFrame or None
         Normalised optional tables.
     """
@@ -39,11 +43,29 @@ class Inputs:
     as_of: pd.Timestamp
     events: pd.DataFrame | None = None
     customers: pd.DataFrame | None = None
+    # Derived once per set of tables and shared by every .at(day) view of them.
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "as_of", parse_day(self.as_of))
+        for table, frame in (
+            (TRANSACTIONS, self.transactions),
+            (EVENTS, self.events),
+            (CUSTOMERS, self.customers),
+        ):
+            _check_normalised(table, frame)
 
     @property
     def end(self) -> pd.Timestamp:
         """Exclusive end of what features may see: D + 1 day."""
         return self.as_of + ONE_DAY
+
+    @property
+    def refund_links(self) -> RefundLinks:
+        """:func:`~fidelite.features.purchases.link_refunds` of the transactions (cached)."""
+        if "refund_links" not in self._cache:
+            self._cache["refund_links"] = link_refunds(self.transactions)
+        return self._cache["refund_links"]
 
     def cut(self) -> Inputs:
         """These inputs without anything dated after D (signups after D included)."""
@@ -60,11 +82,23 @@ class Inputs:
             transactions=tx.loc[(tx["timestamp"] < end).to_numpy()].reset_index(drop=True),
             events=events,
             customers=customers,
+            _cache={},
         )
 
-    def at(self, as_of: pd.Timestamp) -> Inputs:
+    def at(self, as_of: object) -> Inputs:
         """The same tables read at another day (for backtest cutoffs before D)."""
         return replace(self, as_of=parse_day(as_of))
+
+
+def _check_normalised(table: Table, frame: pd.DataFrame | None) -> None:
+    if frame is None:
+        return
+    if not isinstance(frame, pd.DataFrame) or tuple(frame.columns) != table.names:
+        found = list(frame.columns) if isinstance(frame, pd.DataFrame) else type(frame).__name__
+        raise TypeError(
+            f"Inputs.{table.name}: expected a frame normalised by the {table.name} loader "
+            f"(columns {list(table.names)}), got {found}; build Inputs with load_inputs()"
+        )
 
 
 def load_inputs(

@@ -1,43 +1,20 @@
-"""Documented thresholds and windows used by :func:`features.build.build_features`."""
+"""Documented thresholds and windows used by :func:`fidelite.features.build_features`.
+
+:class:`FeatureParams` travels with a trained model (:meth:`FeatureParams.to_dict` /
+:meth:`FeatureParams.from_dict`), so that scoring rebuilds features exactly as training
+built them.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-#: Channels that always get engagement columns, even when no event mentions them.
-KNOWN_CHANNELS: tuple[str, ...] = ("email", "sms", "push", "web", "app", "store")
-#: Channels whose messages are sent/delivered, so open and click rates make sense.
-MESSAGING_CHANNELS: tuple[str, ...] = ("email", "sms", "push")
-#: Event types that are recorded but are not the customer engaging with us.
-NON_ENGAGEMENT_EVENT_TYPES: tuple[str, ...] = (
-    "sent",
-    "delivered",
-    "bounce",
-    "unsubscribe",
-    "complaint",
-)
-#: Event types that count as the customer engaging (opening, clicking, visiting...).
-ENGAGEMENT_EVENT_TYPES: tuple[str, ...] = (
-    "open",
-    "click",
-    "visit",
-    "session",
-    "page_view",
-    "product_view",
-    "view",
-    "search",
-    "add_to_cart",
-    "cart",
-    "checkout",
-    "app_open",
-    "login",
-    "reply",
-    "store_visit",
-    "wishlist",
-    "review",
-    "share",
-)
+from fidelite.features.contract import ENGAGEMENT_EVENT_TYPES, NON_ENGAGEMENT_EVENT_TYPES
 
+__all__ = ["FeatureParams"]
 
 @dataclass(frozen=True)
 class FeatureParams:
@@ -74,9 +51,10 @@ class FeatureParams:
         Lifecycle ``reactivated``: a purchase in the last ``reactivated_days`` days that
         ended a gap longer than ``lapsed_days``.
     engagement_event_types : tuple of str
-        Event types counted as engagement; together with
-        :data:`NON_ENGAGEMENT_EVENT_TYPES` they form the known vocabulary. Other
-        types are ignored (logged once per build).
+        Event types counted as engagement (default: the contract's
+        ``ENGAGEMENT_EVENT_TYPES``); together with the contract's
+        ``NON_ENGAGEMENT_EVENT_TYPES`` they form the known vocabulary. Other types are
+        ignored (logged once per build).
     """
 
     windows: tuple[int, ...] = (30, 90, 180, 365)
@@ -93,6 +71,8 @@ class FeatureParams:
     engagement_event_types: tuple[str, ...] = ENGAGEMENT_EVENT_TYPES
 
     def __post_init__(self) -> None:
+        for name in ("windows", "engagement_windows", "engagement_event_types"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
         day_fields = {
             "windows": self.windows,
             "engagement_windows": self.engagement_windows,
@@ -115,3 +95,38 @@ class FeatureParams:
             raise ValueError(
                 f"FeatureParams.at_risk_overdue_ratio must be > 0, got {self.at_risk_overdue_ratio}"
             )
+        overlap = set(self.engagement_event_types) & set(NON_ENGAGEMENT_EVENT_TYPES)
+        if overlap:
+            raise ValueError(
+                "FeatureParams.engagement_event_types must not list send-side or negative "
+                f"event types, got {sorted(overlap)}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: every field, tuples as lists (inverse of :meth:`from_dict`)."""
+        return {
+            f.name: list(value) if isinstance(value, tuple) else value
+            for f in dataclasses.fields(self)
+            for value in [getattr(self, f.name)]
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureParams:
+        """Parameters from :meth:`to_dict` output; missing fields take their defaults.
+
+        Raises
+        ------
+        ValueError
+            On a field this version does not know (the model was trained with
+            parameters this code cannot honour), or on invalid values.
+        """
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"FeatureParams: unknown field(s) {unknown}; known {sorted(known)}")
+        values = {}
+        for name, value in data.items():
+            if isinstance(getattr(cls(), name), tuple):
+                value = tuple(int(v) if name.endswith("windows") else str(v) for v in value)
+            values[name] = value
+        return cls(**values)

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
-from fidelite.features import STRING_COLUMNS, DataContractError, build_features
+from fidelite.features import (
+    STRING_COLUMNS,
+    DataContractError,
+    FeatureParams,
+    Inputs,
+    build_features,
+    load_inputs,
+)
+from fidelite.features.contract import CONSENT_COLUMN, ORDER_CHANNELS, model_input_features
+from tests.features.helpers import features_at
 
 AS_OF = "2024-03-31"
 
@@ -43,7 +54,7 @@ def tables(tmp_path):
 
 
 def test_universe_is_buyers_plus_signups_by_as_of(tables):
-    frame = build_features(*tables, as_of=AS_OF)
+    frame = features_at(*tables, as_of=AS_OF)
     # 4 signs up after as_of, 5 never signed up nor bought.
     assert list(frame.index) == ["1", "2", "3"]
     assert frame.index.name == "customer_id"
@@ -54,17 +65,17 @@ def test_universe_is_buyers_plus_signups_by_as_of(tables):
 
 def test_consent_and_acquisition_pass_through_with_defaults(tables):
     tx_path, ev, customers = tables
-    frame = build_features(tx_path, ev, customers, as_of=AS_OF)
+    frame = features_at(tx_path, ev, customers, as_of=AS_OF)
     assert not frame.loc["1", "sms_opt_in"]
     assert frame.loc["1", "email_opt_in"]
     assert frame.loc["2", "acquisition_channel"] == "unknown"  # not in the customers table
-    no_customers = build_features(tx_path, ev, as_of=AS_OF)
+    no_customers = features_at(tx_path, ev, as_of=AS_OF)
     assert no_customers[["email_opt_in", "sms_opt_in", "push_opt_in"]].all().all()
     assert set(no_customers["acquisition_channel"]) == {"unknown"}
 
 
 def test_dtypes_strings_only_where_the_contract_says(tables):
-    frame = build_features(*tables, as_of=AS_OF)
+    frame = features_at(*tables, as_of=AS_OF)
     for column in frame.columns:
         dtype = frame[column].dtype
         if column in STRING_COLUMNS:
@@ -76,7 +87,7 @@ def test_dtypes_strings_only_where_the_contract_says(tables):
 
 
 def test_contract_columns_present(tables):
-    frame = build_features(*tables, as_of=AS_OF)
+    frame = features_at(*tables, as_of=AS_OF)
     expected = {
         "frequency",
         "recency",
@@ -125,6 +136,72 @@ def test_bad_input_raises_data_contract_error(tables):
         {"customer_id": ["1"], "order_id": ["x"], "timestamp": ["2024-01-01"], "amount": ["ten"]}
     )
     with pytest.raises(DataContractError, match="amount"):
-        build_features(bad, ev, customers, as_of=AS_OF)
+        features_at(bad, ev, customers, as_of=AS_OF)
     with pytest.raises(DataContractError, match="as_of"):
-        build_features(tables[0], as_of="not a date")
+        features_at(tables[0], as_of="not a date")
+
+
+# --------------------------------------------------------------------------- inputs
+def test_build_features_reads_inputs_at_their_day_and_never_later(tables):
+    inputs = load_inputs(*tables, as_of=AS_OF)
+    pd.testing.assert_frame_equal(build_features(inputs), build_features(inputs, as_of=AS_OF))
+    earlier = build_features(inputs, as_of="2024-02-15")
+    pd.testing.assert_frame_equal(earlier, build_features(inputs.at("2024-02-15")))
+    assert list(earlier.index) == ["1"]
+    with pytest.raises(ValueError, match=r"after the day these inputs are read at"):
+        build_features(inputs, as_of="2024-04-01")
+
+
+def test_inputs_are_not_validated_again(tables, monkeypatch):
+    import fidelite.features.data as data
+
+    inputs = load_inputs(*tables, as_of=AS_OF)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a loader ran again")
+
+    # Every loader starts with these, however it was imported.
+    for name in ("source_table", "require_columns"):
+        monkeypatch.setattr(data, name, refuse)
+    with pytest.raises(AssertionError, match="loader ran"):
+        data.load_transactions(inputs.transactions)
+    assert len(build_features(inputs)) == 3
+    assert inputs.at("2024-03-01").refund_links is inputs.refund_links  # shared, computed once
+
+
+def test_inputs_refuse_tables_the_loaders_did_not_produce(tables):
+    raw = pd.DataFrame({"customer_id": ["1"], "timestamp": ["2024-01-01"], "amount": [1.0]})
+    with pytest.raises(TypeError, match=r"Inputs.transactions: .*load_inputs"):
+        Inputs(raw, pd.Timestamp(AS_OF))
+
+
+def test_every_contract_order_channel_gets_a_share_column(tables):
+    frame = features_at(*tables, as_of=AS_OF)
+    assert {f"order_share_{c}" for c in ORDER_CHANNELS} <= set(frame.columns)
+    assert frame.loc["1", "order_share_web"] == 0.5 and frame.loc["1", "order_share_phone"] == 0
+
+
+def test_current_consent_flags_are_never_model_inputs(tables):
+    frame = features_at(*tables, as_of=AS_OF)
+    inputs = set(model_input_features(frame.columns))
+    assert not inputs & set(CONSENT_COLUMN.values())
+    assert "channel_preference" not in inputs and "acquisition_channel" in inputs
+
+
+# --------------------------------------------------------------------------- params
+def test_feature_params_round_trip_through_json():
+    params = FeatureParams(windows=[7, 28], lapsed_days=120, engagement_event_types=("open",))
+    data = json.loads(json.dumps(params.to_dict()))
+    assert data["windows"] == [7, 28] and data["lapsed_days"] == 120
+    assert FeatureParams.from_dict(data) == params
+    assert FeatureParams.from_dict({}) == FeatureParams()
+    assert hash(params) == hash(FeatureParams.from_dict(data))
+
+
+def test_feature_params_refuse_unknown_fields_and_bad_values():
+    with pytest.raises(ValueError, match=r"unknown field\(s\) \['window'\]"):
+        FeatureParams.from_dict({"window": [30]})
+    with pytest.raises(ValueError, match="positive"):
+        FeatureParams.from_dict({"windows": [0]})
+    with pytest.raises(ValueError, match="send-side"):
+        FeatureParams(engagement_event_types=("open", "sent"))

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fidelite.features import build_features
 from fidelite.features.data import DataContractError
 from fidelite.features.demo import generate_demo_data
 from fidelite.features.distributed import (
@@ -18,6 +17,7 @@ from fidelite.features.distributed import (
     features_from_partitions,
     partition_by_customer,
 )
+from tests.features.helpers import features_at
 
 AS_OF = "2025-06-30"
 
@@ -51,7 +51,7 @@ def assert_same_features(got: pd.DataFrame, expected: pd.DataFrame) -> None:
 @pytest.mark.parametrize("as_of", ["2024-09-30", AS_OF])
 def test_dask_features_equal_single_machine(client, tables, as_of):
     tx, ev, cu = tables
-    expected = build_features(tx, ev, cu, as_of=as_of)
+    expected = features_at(tx, ev, cu, as_of=as_of)
     got = build_features_dask(
         dd.from_pandas(tx, npartitions=3, sort=False),
         dd.from_pandas(ev, npartitions=4, sort=False),
@@ -73,14 +73,14 @@ def test_dask_features_from_partitioned_parquet(client, tables, tmp_path):
     got = build_features_dask(
         str(tmp_path / "tx"), str(tmp_path / "ev"), str(tmp_path / "cu"), as_of=AS_OF, npartitions=4
     )
-    assert_same_features(compute_features(got), build_features(tx, ev, cu, as_of=AS_OF))
+    assert_same_features(compute_features(got), features_at(tx, ev, cu, as_of=AS_OF))
 
 
 def test_transactions_only_and_more_partitions_than_customers(client, tables):
     tx = tables[0]
     few = tx[tx["customer_id"].isin(tx["customer_id"].unique()[:6])]
     got = build_features_dask(few, as_of=AS_OF, npartitions=16)
-    assert_same_features(compute_features(got), build_features(few, as_of=AS_OF))
+    assert_same_features(compute_features(got), features_at(few, as_of=AS_OF))
 
 
 def test_future_rows_never_reach_the_dask_features(client, tables):
@@ -135,7 +135,7 @@ def test_partitions_hold_whole_customer_histories(client, tables):
     assert parts.transactions.index.name == BUCKET_COLUMN
     # The same partitions serve any earlier as-of day, but not a later one.
     earlier = compute_features(features_from_partitions(parts, as_of="2025-01-31"))
-    assert_same_features(earlier, build_features(tx, ev, cu, as_of="2025-01-31"))
+    assert_same_features(earlier, features_at(tx, ev, cu, as_of="2025-01-31"))
     with pytest.raises(ValueError, match="after the partitions' cut"):
         features_from_partitions(parts, as_of="2025-07-01")
 

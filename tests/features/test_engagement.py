@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fidelite.features import build_features
+from tests.features.helpers import features_at
 
 AS_OF = "2024-03-31"
 
@@ -41,7 +41,7 @@ def test_rates_recency_share_and_best_channel():
         + [("a", "2024-03-01", "sms", "sent")] * 2
         + [("a", "2024-01-05", "sms", "click")]
     )
-    row = build_features(one_purchase_each("a"), ev, as_of=AS_OF).loc["a"]
+    row = features_at(one_purchase_each("a"), ev, as_of=AS_OF).loc["a"]
     assert row["eng_email_open_rate"] == pytest.approx(2 / 4)  # over delivered
     assert row["eng_email_click_rate"] == pytest.approx(1 / 4)
     assert row["eng_sms_click_rate"] == pytest.approx(1 / 2)  # no receipts: over sent
@@ -60,7 +60,7 @@ def test_rates_recency_share_and_best_channel():
 
 def test_ties_go_to_most_recent_channel_and_no_events_is_empty():
     ev = events([("a", "2024-03-01", "email", "open"), ("a", "2024-03-20", "app", "session")])
-    frame = build_features(one_purchase_each("a", "b"), ev, as_of=AS_OF)
+    frame = features_at(one_purchase_each("a", "b"), ev, as_of=AS_OF)
     assert frame.loc["a", "channel_preference"] == "app,email"
     assert frame.loc["b", "best_channel"] == "" and frame.loc["b", "channel_preference"] == ""
     assert np.isnan(frame.loc["b", "eng_email_share"])
@@ -70,7 +70,7 @@ def test_ties_go_to_most_recent_channel_and_no_events_is_empty():
 def test_unknown_channel_becomes_columns_and_unknown_types_are_logged(caplog):
     ev = events([("a", "2024-03-25", "TikTok", "visit"), ("a", "2024-03-25", "email", "hologram")])
     with caplog.at_level(logging.INFO, logger="fidelite.features.build"):
-        frame = build_features(one_purchase_each("a"), ev, as_of=AS_OF)
+        frame = features_at(one_purchase_each("a"), ev, as_of=AS_OF)
     row = frame.loc["a"]
     assert row["eng_tiktok_events_30d"] == 1 and row["best_channel"] == "tiktok"
     assert {"eng_tiktok_open_rate", "eng_tiktok_share"} <= set(frame.columns)
@@ -88,13 +88,13 @@ def test_unsubscribes_bounces_and_send_side_events_are_not_engagement():
             ("a", "2024-03-05", "email", "delivered"),
         ]
     )
-    row = build_features(one_purchase_each("a"), ev, as_of=AS_OF).loc["a"]
+    row = features_at(one_purchase_each("a"), ev, as_of=AS_OF).loc["a"]
     assert row["unsubscribes_total"] == 1 and row["bounces_total"] == 2
     assert row["best_channel"] == "" and np.isnan(row["days_since_last_engagement"])
 
 
 def test_events_of_unknown_customers_and_future_events_are_ignored():
     ev = events([("ghost", "2024-03-01", "email", "open"), ("a", "2024-04-01", "email", "open")])
-    frame = build_features(one_purchase_each("a"), ev, as_of=AS_OF)
+    frame = features_at(one_purchase_each("a"), ev, as_of=AS_OF)
     assert list(frame.index) == ["a"]
     assert frame.loc["a", "best_channel"] == ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fidelite.features import build_features
+from tests.features.helpers import features_at
 
 AS_OF = "2024-06-30"
 
@@ -89,8 +89,8 @@ def future_rows(tx: pd.DataFrame, ev: pd.DataFrame, customers: pd.DataFrame):
 
 def test_future_rows_do_not_change_features():
     tx, ev, customers = history()
-    before = build_features(tx, ev, customers, as_of=AS_OF)
-    after = build_features(*future_rows(tx, ev, customers), as_of=AS_OF)
+    before = features_at(tx, ev, customers, as_of=AS_OF)
+    after = features_at(*future_rows(tx, ev, customers), as_of=AS_OF)
     pd.testing.assert_frame_equal(before, after)
     assert "newbie" not in after.index and "eng_tiktok_share" not in after.columns
 
@@ -106,14 +106,14 @@ def test_last_moment_of_as_of_day_is_seen_and_next_midnight_is_not():
             "amount": [10.0, 20.0],
         }
     )
-    row = build_features(tx, as_of=pd.Timestamp("2024-06-30 15:00")).loc["a"]
+    row = features_at(tx, as_of=pd.Timestamp("2024-06-30 15:00")).loc["a"]
     assert row["spend_total"] == 10.0 and row["days_since_last_purchase"] == 0
 
 
 def test_as_of_before_any_history_gives_empty_frame_with_all_columns():
     tx, ev, customers = history()
-    full = build_features(tx, ev, customers, as_of=AS_OF)
-    empty = build_features(tx, ev, customers, as_of="2020-01-01")
+    full = features_at(tx, ev, customers, as_of=AS_OF)
+    empty = features_at(tx, ev, customers, as_of="2020-01-01")
     assert len(empty) == 0
     # Extra channels only appear once seen; the contract columns are always there.
     assert set(empty.columns) <= set(full.columns)

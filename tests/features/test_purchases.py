@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fidelite.features import FeatureParams, build_features
+from fidelite.features import FeatureParams
 from fidelite.features.data import load_transactions
 from fidelite.features.purchases import is_purchaser, link_refunds, purchases_between
+from tests.features.helpers import features_at
 
 AS_OF = "2024-03-31"
 BGNBD = ["frequency", "recency", "T", "monetary_value"]
@@ -36,7 +37,7 @@ def test_same_day_full_refund_makes_a_non_purchaser_without_nan_for_others():
             ("gone", "2024-03-10 11:00", -50.0, "g1"),
         ]
     )
-    frame = build_features(tx, as_of=AS_OF)
+    frame = features_at(tx, as_of=AS_OF)
     gone = frame.loc["gone"]
     assert not is_purchaser(frame)["gone"] and is_purchaser(frame)["steady"]
     assert gone["orders_total"] == 0 and gone["frequency"] == 0 and gone["monetary_value"] == 0
@@ -54,7 +55,7 @@ def test_refund_only_and_zero_value_customers_are_non_purchasers():
             ("zero", "2024-02-01", 0.0, "z1"),
         ]
     )
-    frame = build_features(tx, as_of=AS_OF)
+    frame = features_at(tx, as_of=AS_OF)
     assert list(is_purchaser(frame)) == [False, True, False]  # refund_only, steady, zero
     refund_only, zero = frame.loc["refund_only"], frame.loc["zero"]
     assert refund_only["spend_total"] == -15.0 and np.isnan(refund_only["refund_share"])
@@ -73,7 +74,7 @@ def test_partial_refund_keeps_the_purchase_for_what_was_kept():
             ("a", "2024-03-20", -30.0, "a2"),  # 30 of the March order comes back
         ]
     )
-    row = build_features(tx, as_of=AS_OF).loc["a"]
+    row = features_at(tx, as_of=AS_OF).loc["a"]
     assert row["orders_total"] == 2 and row["frequency"] == 1
     assert row["monetary_value"] == pytest.approx(30.0)  # the repeat day kept 30
     assert row["spend_30d"] == pytest.approx(30.0)  # order placed Mar 2, net 30
@@ -89,7 +90,7 @@ def test_refund_of_an_older_order_does_not_lower_a_recent_window_or_cancel_its_d
             ("a", "2024-03-25", -80.0, "old"),  # the old order is returned the same day
         ]
     )
-    row = build_features(tx, as_of=AS_OF).loc["a"]
+    row = features_at(tx, as_of=AS_OF).loc["a"]
     # Before, the day's net (-60) cancelled the March purchase and kept December's.
     assert row["orders_total"] == 1 and row["days_since_last_purchase"] == 6
     assert row["T"] == 6 and row["spend_30d"] == 20.0 and row["spend_total"] == 20.0
@@ -97,7 +98,7 @@ def test_refund_of_an_older_order_does_not_lower_a_recent_window_or_cancel_its_d
 
 def test_unattributed_refund_lowers_totals_only():
     tx = transactions([("a", "2024-03-01", 40.0, "a1"), ("a", "2024-03-01", -40.0, "r-77")])
-    row = build_features(tx, as_of=AS_OF).loc["a"]
+    row = features_at(tx, as_of=AS_OF).loc["a"]
     assert row["orders_total"] == 1 and row["T"] == 30
     assert row["spend_total"] == 0 and row["spend_90d"] == 40.0
 
@@ -105,13 +106,11 @@ def test_unattributed_refund_lowers_totals_only():
 def test_refund_after_as_of_changes_nothing_at_as_of():
     rows = [*STEADY, ("a", "2024-03-30", 70.0, "a1")]
     later = [("a", "2024-04-02", -70.0, "a1"), ("steady", "2024-04-01", -40.0, "s3")]
-    before = build_features(transactions(rows), as_of=AS_OF)
-    after = build_features(transactions(rows + later), as_of=AS_OF)
+    before = features_at(transactions(rows), as_of=AS_OF)
+    after = features_at(transactions(rows + later), as_of=AS_OF)
     pd.testing.assert_frame_equal(before, after)
     # Read after the refund, the order is gone.
-    assert (
-        build_features(transactions(rows + later), as_of="2024-04-02").loc["a", "orders_total"] == 0
-    )
+    assert features_at(transactions(rows + later), as_of="2024-04-02").loc["a", "orders_total"] == 0
 
 
 def test_label_counts_orders_placed_in_the_window_with_their_known_refunds():
@@ -145,13 +144,13 @@ def test_links_need_the_same_customer():
     tx = transactions([("a", "2024-01-01", 10.0, "x"), ("b", "2024-01-02", -10.0, "x")])
     links = link_refunds(tx)
     assert links.refund_rows.size == 0
-    assert build_features(tx, as_of=AS_OF).loc["a", "orders_total"] == 1
+    assert features_at(tx, as_of=AS_OF).loc["a", "orders_total"] == 1
 
 
 def test_demo_purchasers_are_consistent_and_labels_match_the_window_feature(demo_data):
     as_of, horizon = pd.Timestamp("2025-03-31"), 90
     tx = load_transactions(demo_data.transactions)
-    frame = build_features(tx, as_of=as_of)
+    frame = features_at(tx, as_of=as_of)
     buyers = is_purchaser(frame)
     assert buyers.any() and not buyers.all()
     for column in ("T", "recency", "days_since_last_purchase"):
@@ -161,7 +160,7 @@ def test_demo_purchasers_are_consistent_and_labels_match_the_window_feature(demo
 
     # The label over (D, D + H] is the spend_{H}d feature read on day D + H.
     later = as_of + pd.Timedelta(days=horizon)
-    window = build_features(tx, as_of=later, params=FeatureParams(windows=(horizon,)))
+    window = features_at(tx, as_of=later, params=FeatureParams(windows=(horizon,)))
     start = as_of + pd.Timedelta(days=1)
     labels = purchases_between(tx, start, later + pd.Timedelta(days=1), customers=frame.index)
     expected = window[f"spend_{horizon}d"].reindex(frame.index).fillna(0.0)

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fidelite.features import FeatureParams, build_features
+from fidelite.features import FeatureParams
+from tests.features.helpers import features_at
 
 AS_OF = "2024-03-31"
 
@@ -36,7 +37,7 @@ def test_frequency_counts_distinct_positive_days_and_exact_recency_T():
             ("a", "2024-02-10 08:00", 50.0),
         ]
     )
-    row = build_features(tx, as_of=AS_OF).loc["a"]
+    row = features_at(tx, as_of=AS_OF).loc["a"]
     assert row["frequency"] == 2  # purchase days Jan 1, Jan 11, Feb 10
     assert row["recency"] == 40  # Jan 1 -> Feb 10
     assert row["T"] == 90  # Jan 1 -> Mar 31
@@ -49,7 +50,7 @@ def test_frequency_counts_distinct_positive_days_and_exact_recency_T():
 
 
 def test_single_purchase_has_zero_frequency_and_monetary():
-    row = build_features(transactions([("a", "2024-03-01", 25.0)]), as_of=AS_OF).loc["a"]
+    row = features_at(transactions([("a", "2024-03-01", 25.0)]), as_of=AS_OF).loc["a"]
     assert (row["frequency"], row["recency"], row["T"], row["monetary_value"]) == (0, 0, 30, 0)
 
 
@@ -63,7 +64,7 @@ def test_windows_include_as_of_day_and_exclude_older_days():
             ("a", "2023-04-01", 16.0),  # 365 days ago: outside 365d
         ]
     )
-    row = build_features(tx, as_of=AS_OF).loc["a"]
+    row = features_at(tx, as_of=AS_OF).loc["a"]
     assert row["orders_30d"] == 2 and row["spend_30d"] == 3.0
     assert row["orders_90d"] == 3 and row["spend_90d"] == 7.0
     assert row["orders_365d"] == 4 and row["spend_365d"] == 15.0
@@ -73,7 +74,7 @@ def test_windows_include_as_of_day_and_exclude_older_days():
 def test_spend_trend_and_discount_share():
     tx = transactions([("a", "2024-03-20", 30.0), ("a", "2023-12-20", 10.0)])
     tx["discount"] = [10.0, 0.0]
-    row = build_features(tx, as_of=AS_OF).loc["a"]
+    row = features_at(tx, as_of=AS_OF).loc["a"]
     assert row["spend_trend"] == pytest.approx((30 - 10) / (30 + 10))
     assert row["discount_share"] == pytest.approx(10.0 / 50.0)
 
@@ -87,7 +88,7 @@ def test_order_share_per_transaction_channel():
         ignore_index=True,
     )
     tx["order_id"] = ["x", "y", "z"]
-    row = build_features(tx, as_of=AS_OF).loc["a"]
+    row = features_at(tx, as_of=AS_OF).loc["a"]
     assert row["order_share_app"] == pytest.approx(2 / 3)
     assert row["order_share_marketplace"] == pytest.approx(1 / 3)
     assert row["order_share_web"] == 0.0
@@ -104,7 +105,7 @@ def test_rhythm_mean_std_and_overdue():
             ("c", "2024-03-01", 1.0),
         ]
     )
-    frame = build_features(tx, as_of=AS_OF)
+    frame = features_at(tx, as_of=AS_OF)
     a, b, c = frame.loc["a"], frame.loc["b"], frame.loc["c"]
     assert a["ipt_mean_days"] == 15.0
     assert a["ipt_std_days"] == pytest.approx(np.std([10, 20], ddof=1))
@@ -123,7 +124,7 @@ def test_velocity_rising_fading_and_unknown():
     ]
     fading = [(("f",) + row[1:]) for row in old]
     young = [("y", "2024-03-01", 1.0), ("y", "2024-03-20", 1.0)]
-    frame = build_features(transactions(rising + fading + young), as_of=AS_OF)
+    frame = features_at(transactions(rising + fading + young), as_of=AS_OF)
     assert frame.loc["r", "velocity_90_vs_prior"] > 0.5
     assert frame.loc["f", "velocity_90_vs_prior"] == -1.0  # nothing in the last 90 days
     assert np.isnan(frame.loc["y", "velocity_90_vs_prior"])  # no earlier period
@@ -134,14 +135,14 @@ def test_velocity_exact_value():
     tx = transactions(
         [("a", "2023-01-01", 1.0), ("a", "2023-06-01", 1.0), ("a", "2024-03-01", 1.0)]
     )
-    row = build_features(tx, as_of=AS_OF).loc["a"]
+    row = features_at(tx, as_of=AS_OF).loc["a"]
     earlier_days = (pd.Timestamp("2024-01-02") - pd.Timestamp("2023-01-01")).days
     recent, earlier = 1 / 90, 2 / earlier_days
     assert row["velocity_90_vs_prior"] == pytest.approx((recent - earlier) / (recent + earlier))
 
 
 def test_custom_windows_change_column_names():
-    frame = build_features(
+    frame = features_at(
         transactions([("a", "2024-03-01", 1.0)]), as_of=AS_OF, params=FeatureParams(windows=(7, 14))
     )
     assert {"orders_7d", "spend_14d"} <= set(frame.columns)

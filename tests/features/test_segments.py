@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fidelite.features import FeatureParams, build_features
+from fidelite.features import FeatureParams
 from fidelite.features.segments import quintile_score
+from tests.features.helpers import features_at
 
 AS_OF = "2024-12-31"
 
@@ -35,7 +36,7 @@ def test_one_customer_per_lifecycle_stage():
         ]
     )
     customers = pd.DataFrame({"customer_id": ["prospect"], "signup_at": ["2024-06-01"]})
-    stages = build_features(tx, customers=customers, as_of=AS_OF)["lifecycle_stage"]
+    stages = features_at(tx, customers=customers, as_of=AS_OF)["lifecycle_stage"]
     assert stages.to_dict() == {
         "active": "active",
         "back": "reactivated",
@@ -49,14 +50,14 @@ def test_one_customer_per_lifecycle_stage():
 
 def test_lifecycle_thresholds_come_from_params():
     tx = transactions([("a", "2024-12-01", 10.0)])  # first purchase 30 days ago
-    assert build_features(tx, as_of=AS_OF).loc["a", "lifecycle_stage"] == "active"
+    assert features_at(tx, as_of=AS_OF).loc["a", "lifecycle_stage"] == "active"
     wider = FeatureParams(new_days=31)
-    assert build_features(tx, as_of=AS_OF, params=wider).loc["a", "lifecycle_stage"] == "new"
+    assert features_at(tx, as_of=AS_OF, params=wider).loc["a", "lifecycle_stage"] == "new"
 
 
 def test_lapsed_boundary_is_exactly_lapsed_days():
     tx = transactions([("a", "2024-07-04", 10.0), ("b", "2024-07-05", 10.0)])  # 180 / 179 days
-    stages = build_features(tx, as_of=AS_OF)["lifecycle_stage"]
+    stages = features_at(tx, as_of=AS_OF)["lifecycle_stage"]
     assert stages["a"] == "lapsed" and stages["b"] == "at_risk"
 
 
@@ -82,7 +83,7 @@ def test_rfm_segments_follow_documented_rules():
         ("gone", str(pd.Timestamp("2023-01-01") + pd.Timedelta(days=k)), 500.0) for k in range(20)
     ]
     customers = pd.DataFrame({"customer_id": ["p"], "signup_at": ["2024-01-01"]})
-    segments = build_features(transactions(rows), customers=customers, as_of=AS_OF)["rfm_segment"]
+    segments = features_at(transactions(rows), customers=customers, as_of=AS_OF)["rfm_segment"]
     assert segments["c9"] == "champions"
     assert segments["c0"] == "lost"
     assert segments["gone"] == "at_risk"

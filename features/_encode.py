@@ -1,0 +1,183 @@
+"""Encoding the input tables as integer arrays at one as-of day.
+
+The feature families (:mod:`~fidelite.features.rfm`, :mod:`~fidelite.features.rhythm`,
+:mod:`~fidelite.features.engagement`) work on :class:`TransactionArrays` and
+:class:`EventArrays`; this module builds them from normalised tables: the customer
+universe, the rows visible at the cut-off, channel and event-type codes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from fidelite.features._arrays import (
+    EventArrays,
+    TransactionArrays,
+    customer_codes,
+    day_numbers,
+    encode_labels,
+)
+from fidelite.features.contract import NON_ENGAGEMENT_EVENT_TYPES
+from fidelite.features.params import FeatureParams
+
+__all__ = [
+    "EventRows",
+    "customer_universe",
+    "event_arrays",
+    "event_rows",
+    "first_known_day",
+    "seen_channels",
+    "signed_up",
+    "transaction_arrays",
+]
+
+logger = logging.getLogger("fidelite.features.build")
+
+
+def signed_up(customers: pd.DataFrame | None, end: pd.Timestamp) -> pd.DataFrame | None:
+    """Customers-table rows whose signup is before ``end`` (None without a table)."""
+    if customers is None:
+        return None
+    return customers.loc[(customers["signup_at"] < end).to_numpy()]
+
+
+def customer_universe(
+    tx_ids: tuple[np.ndarray, pd.Index], tx_visible: np.ndarray, signed_up: pd.DataFrame | None
+) -> pd.Index:
+    """Sorted ids of customers with a visible transaction or a signup by ``as_of``.
+
+    ``tx_ids`` is ``pd.factorize`` of the transactions' customer ids.
+    """
+    codes, uniques = tx_ids
+    seen = np.zeros(len(uniques), dtype=bool)
+    seen[codes[tx_visible]] = True
+    ids = pd.Index(uniques[seen]).astype(str)
+    if signed_up is not None:
+        ids = ids.append(pd.Index(signed_up["customer_id"]).astype(str))
+    return pd.Index(ids.unique().sort_values(), name="customer_id")
+
+
+def _seen_labels(encoded: tuple[np.ndarray, list[str]], mask: np.ndarray) -> set[str]:
+    """Names of the ``encode_labels`` output that occur on rows where ``mask`` holds."""
+    codes, names = encoded
+    return {names[c] for c in np.unique(codes[mask])}
+
+
+def seen_channels(
+    tx_channel: tuple[np.ndarray, list[str]], tx_visible: np.ndarray, ev_rows: EventRows | None
+) -> tuple[set[str], set[str]]:
+    """Channel names on the visible transactions and on the kept events."""
+    event_seen = set() if ev_rows is None else _seen_labels(ev_rows.channel, ev_rows.keep)
+    return _seen_labels(tx_channel, tx_visible), event_seen
+
+
+def _remap(names: list[str], vocabulary: tuple[str, ...]) -> np.ndarray:
+    """Position of each encoded name in ``vocabulary`` (-1 when absent), int64."""
+    return np.array([vocabulary.index(c) if c in vocabulary else -1 for c in names], dtype=np.int64)
+
+
+def transaction_arrays(
+    tx: pd.DataFrame,
+    tx_ids: tuple[np.ndarray, pd.Index],
+    visible: np.ndarray,
+    universe: pd.Index,
+    as_of_day: int,
+    tx_channel: tuple[np.ndarray, list[str]],
+    channel_names: tuple[str, ...],
+    refund_of: np.ndarray,
+) -> TransactionArrays:
+    """The visible transactions as arrays; ``refund_of`` is already over visible rows."""
+    channel, names = tx_channel
+    all_names = list(channel_names)
+    remap = _remap(names, channel_names)
+    return TransactionArrays(
+        code=customer_codes(tx["customer_id"], universe, tx_ids)[visible],
+        day=day_numbers(tx["timestamp"])[visible],
+        amount=tx["amount"].to_numpy(dtype=np.float64)[visible],
+        discount=tx["discount"].to_numpy(dtype=np.float64)[visible],
+        channel=remap[channel[visible]],
+        channel_names=all_names,
+        n_customers=len(universe),
+        as_of_day=as_of_day,
+        refund_of=refund_of,
+    )
+
+
+@dataclass(frozen=True)
+class EventRows:
+    """Encoded events table; ``in_scope``: before the cut-off and of a known customer,
+    ``keep``: also of a known event type (the rows features use). Masks of shape (n_rows,).
+    """
+
+    events: pd.DataFrame
+    code: np.ndarray
+    in_scope: np.ndarray
+    keep: np.ndarray
+    type_code: np.ndarray
+    type_names: list[str]
+    channel: tuple[np.ndarray, list[str]]
+
+
+def event_rows(
+    events: pd.DataFrame, end: pd.Timestamp, universe: pd.Index, params: FeatureParams
+) -> EventRows:
+    """Events before ``end`` of customers in ``universe`` with a known event type."""
+    code = customer_codes(events["customer_id"], universe)
+    type_code, type_names = encode_labels(events["event_type"])
+    known_types = set(params.engagement_event_types) | set(NON_ENGAGEMENT_EVENT_TYPES)
+    type_known = np.array([t in known_types for t in type_names] + [False], dtype=bool)
+    in_scope = (events["timestamp"] < end).to_numpy() & (code >= 0)
+    keep = in_scope & type_known[type_code]
+    return EventRows(
+        events, code, in_scope, keep, type_code, type_names, encode_labels(events["channel"])
+    )
+
+
+def event_arrays(
+    rows: EventRows | None,
+    universe: pd.Index,
+    as_of_day: int,
+    channel_names: tuple[str, ...],
+) -> EventArrays:
+    n = len(universe)
+    if rows is None:
+        empty = np.empty(0, dtype=np.int64)
+        return EventArrays(empty, empty, empty, empty, [], list(channel_names), n, as_of_day)
+    keep, type_code, type_names = rows.keep, rows.type_code, rows.type_names
+    unknown = rows.in_scope & ~keep
+    if unknown.any():
+        counts = np.bincount(type_code[unknown], minlength=len(type_names))
+        sample = {type_names[i]: int(counts[i]) for i in np.flatnonzero(counts)[:5]}
+        logger.info("events: ignored %d row(s) with unknown event_type %s", unknown.sum(), sample)
+
+    channel, names = rows.channel
+    remap = _remap(names, channel_names)
+    return EventArrays(
+        code=rows.code[keep],
+        day=day_numbers(rows.events["timestamp"])[keep],
+        channel=remap[channel[keep]],
+        type_code=type_code[keep],
+        event_types=type_names,
+        channel_names=list(channel_names),
+        n_customers=n,
+        as_of_day=as_of_day,
+    )
+
+
+def first_known_day(
+    tx: TransactionArrays, signed_up: pd.DataFrame | None, universe: pd.Index
+) -> np.ndarray:
+    """Earliest of signup day and first transaction day, float64 of shape (n_customers,)."""
+    first = np.full(len(universe), np.inf)
+    np.minimum.at(first, tx.code, tx.day.astype(np.float64))
+    if signed_up is not None and len(signed_up):
+        positions = universe.get_indexer(pd.Index(signed_up["customer_id"]).astype(str))
+        np.minimum.at(first, positions, day_numbers(signed_up["signup_at"]).astype(np.float64))
+    first[np.isinf(first)] = np.nan
+    return first
+
+

@@ -40,7 +40,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Stopwatch, markdown_table, print_machine, print_table
 
-from fidelite.features import build_features
+from fidelite.features import Inputs, build_features
 from fidelite.features.data import as_of_bounds, load_transactions
 from fidelite.training.baseline import BaselineModel
 from fidelite.training.evaluate import churn_metrics, clv_metrics
@@ -170,7 +170,7 @@ def predict_fidelite(history: pd.DataFrame, as_of: str, horizon_days: int) -> Pr
         try:
             with stopwatch.running():
                 result = train(history, config=config)
-                features = build_features(history, as_of=as_of)
+                features = build_features(Inputs(history, as_of))
                 scores = result.model.predict(None, features, params={"as_of": as_of})
         except InsufficientHistoryError as exc:
             return Prediction(
@@ -196,7 +196,7 @@ def predict_fidelite_baseline(history: pd.DataFrame, as_of: str, horizon_days: i
     """fidelite's own BG/NBD + Gamma-Gamma (``training.baseline.BaselineModel``) fitted at D."""
     stopwatch = Stopwatch()
     with stopwatch.running():
-        features = build_features(history, as_of=as_of)
+        features = build_features(Inputs(history, as_of))
         baseline = BaselineModel(horizon_days=horizon_days).fit(features)
         out = baseline.predict(features)
     return Prediction(

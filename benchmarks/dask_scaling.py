@@ -79,14 +79,13 @@ def run_mode(
     """One measurement in this (fresh) process; the result is printed as JSON."""
     import pandas as pd
 
-    from fidelite.features import build_features
+    from fidelite.features import build_features, load_inputs
 
     transactions, events = data / "transactions", data / "events"
     if mode == "pandas":
         start = time.perf_counter()
-        features = build_features(
-            pd.read_parquet(transactions), pd.read_parquet(events), as_of=AS_OF
-        )
+        inputs = load_inputs(pd.read_parquet(transactions), pd.read_parquet(events), as_of=AS_OF)
+        features = build_features(inputs)
         seconds = time.perf_counter() - start
         features.to_parquet(data / "expected.parquet")
         return {

@@ -106,7 +106,7 @@ def _run_fidelite(path: Path) -> int:
     from fidelite.features.inputs import load_inputs
 
     inputs = load_inputs(path, as_of=AS_OF)
-    return len(build_features(inputs.transactions, as_of=inputs.as_of))
+    return len(build_features(inputs))
 
 
 def _run_lifetimes(path: Path) -> int:

@@ -99,7 +99,7 @@ def stop(process: subprocess.Popen, grace_s: float = 30) -> None:
 
 def prepare(workdir: Path, n_customers: int) -> tuple[str, Path, list[dict]]:
     """Train + promote a model, write a snapshot; return tracking URI, snapshot, rows."""
-    from fidelite.features import build_features
+    from fidelite.features import build_features, is_purchaser
     from fidelite.features.demo import generate_demo_data
     from fidelite.training.score import score
     from fidelite.training.train import TrainConfig, train
@@ -116,8 +116,8 @@ def prepare(workdir: Path, n_customers: int) -> tuple[str, Path, list[dict]]:
     score(
         demo.transactions, demo.events, demo.customers, as_of=AS_OF, tracking_uri=tracking_uri
     ).to_parquet(snapshot, index=False)
-    features = build_features(demo.transactions, demo.events, demo.customers, as_of=AS_OF)
-    purchasers = features[features["orders_total"] > 0].reset_index()
+    features = build_features(demo.inputs(AS_OF))
+    purchasers = features[is_purchaser(features)].reset_index()
     return tracking_uri, snapshot, json.loads(purchasers.to_json(orient="records"))
 
 

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from _common import markdown_table, print_machine, print_table
 
-from fidelite.features import build_features
+from fidelite.features import Inputs, build_features
 from fidelite.features.demo import generate_demo_data
 from fidelite.training.train import TrainConfig, train
 from fidelite.training.uplift import UpliftConfig, fit_uplift
@@ -154,8 +154,10 @@ def main(argv: list[str] | None = None) -> None:
         )
     churn_model = trained.model
 
+    history = Inputs(tx, as_of, ev, data.customers)
+
     def build(day):
-        return build_features(tx, ev, data.customers, as_of=day)
+        return build_features(history, as_of=day)
 
     def score(features, day):
         return churn_model.predict(

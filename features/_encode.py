@@ -179,5 +179,3 @@ def first_known_day(
         np.minimum.at(first, positions, day_numbers(signed_up["signup_at"]).astype(np.float64))
     first[np.isinf(first)] = np.nan
     return first
-
-

@@ -36,6 +36,7 @@ import pandas as pd
 
 from fidelite.features.build import build_features
 from fidelite.features.contract import MESSAGING_CHANNELS
+from fidelite.features.inputs import Inputs
 
 __all__ = [
     "CampaignSettings",
@@ -159,7 +160,8 @@ def simulate_winback_campaigns(
     tx = transactions
     for send_day in send_days:
         campaign_id = f"winback-{send_day.year}q{(send_day.month - 1) // 3 + 1}"
-        features = build_features(tx, events, customers, as_of=send_day - pd.Timedelta(days=1))
+        day_before = send_day - pd.Timedelta(days=1)
+        features = build_features(Inputs(tx, day_before, events, customers))
         chosen = _select_targets(features)
         who = position.loc[chosen.index].to_numpy()
         channel = _pick_channels(rng, chosen)

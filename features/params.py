@@ -16,6 +16,7 @@ from fidelite.features.contract import ENGAGEMENT_EVENT_TYPES, NON_ENGAGEMENT_EV
 
 __all__ = ["FeatureParams"]
 
+
 @dataclass(frozen=True)
 class FeatureParams:
     """Windows and thresholds of the point-in-time feature builder (all in days).

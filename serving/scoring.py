@@ -16,7 +16,7 @@ import pandas as pd
 import pydantic_core
 from pydantic import TypeAdapter
 
-from fidelite.features import build_features
+from fidelite.features import Inputs, build_features
 from fidelite.features.data import as_of_bounds, load_customers, load_events, load_transactions
 from fidelite.serving.schemas import CustomerScore, HistoryIn, ModelRef
 
@@ -225,12 +225,13 @@ def history_features(history: HistoryIn, *, as_of: dt.date, max_customers: int) 
         _reject_future_rows(events, "timestamp", end_exclusive, "history.events")
     if customers is not None:
         _reject_future_rows(customers, "signup_at", end_exclusive, "history.customers")
-    return build_features(
+    inputs = Inputs(
         load_transactions(transactions, name="history.transactions"),
+        as_of,
         load_events(events, name="history.events") if events is not None else None,
         load_customers(customers, name="history.customers") if customers is not None else None,
-        as_of=as_of,
     )
+    return build_features(inputs)
 
 
 def _records_frame(records: Sequence[Any]) -> pd.DataFrame:

@@ -29,6 +29,7 @@ import pandas as pd
 from sklearn.metrics import log_loss, mean_tweedie_deviance
 
 from fidelite.features.data import as_of_bounds
+from fidelite.features.inputs import Inputs
 from fidelite.training.churn import ChurnModel
 from fidelite.training.clv import ClvModel
 
@@ -65,23 +66,16 @@ def model_classes(engine: str) -> tuple[type[ChurnModel], type[ClvModel]]:
 
 
 def feature_builder(
-    engine: str,
-    transactions: pd.DataFrame,
-    events: pd.DataFrame | None,
-    customers: pd.DataFrame | None,
-    *,
-    as_of: Any,
-    npartitions: int | None = None,
+    engine: str, inputs: Inputs, *, npartitions: int | None = None
 ) -> FeatureBuilder:
-    """``build(cutoff) -> features`` for every cutoff up to ``as_of`` on one engine.
+    """``build(cutoff) -> features`` for every cutoff up to ``inputs.as_of`` on one engine.
 
     Parameters
     ----------
     engine : {"pandas", "dask"}
-    transactions, events, customers : DataFrame or None
-        Loaded inputs (as returned by ``training.train.load_inputs``).
-    as_of : date-like
-        Latest cutoff that will be asked for.
+    inputs : Inputs
+        Loaded inputs (as returned by ``training.train.load_inputs``); their as-of day
+        is the latest cutoff that will be asked for.
     npartitions : int, optional
         Customer buckets on Dask (default: 2 per worker thread).
 
@@ -94,12 +88,16 @@ def feature_builder(
     if engine == "dask":
         _current_client()  # fail before any work when no cluster is connected
         return DaskFeatureBuilder(
-            transactions, events, customers, as_of=as_of, npartitions=npartitions
+            inputs.transactions,
+            inputs.events,
+            inputs.customers,
+            as_of=inputs.as_of,
+            npartitions=npartitions,
         )
     from fidelite.features import build_features
 
     def build(cutoff: Any) -> pd.DataFrame:
-        return build_features(transactions, events, customers, as_of=cutoff)
+        return build_features(inputs, as_of=cutoff)
 
     return build
 

@@ -7,8 +7,7 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 
-from fidelite.features import build_features
-from fidelite.features.data import as_of_bounds
+from fidelite.features import build_features, load_inputs
 from fidelite.training.tracking import use_tracking
 
 __all__ = ["DEFAULT_MODEL_URI", "load_model", "score"]
@@ -50,7 +49,7 @@ def score(
     DataFrame, shape (n_customers, 21)
         The scores frame of ARCHITECTURE.md, one row per customer known by ``as_of``.
     """
-    day, _ = as_of_bounds(as_of)
+    inputs = load_inputs(transactions, events, customers, as_of=as_of)
     model = load_model(model_uri, tracking_uri=tracking_uri)
-    features = build_features(transactions, events, customers, as_of=day)
-    return model.predict(None, features, params={"as_of": str(day.date())})
+    features = build_features(inputs)
+    return model.predict(None, features, params={"as_of": str(inputs.as_of.date())})

@@ -45,7 +45,9 @@ from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from fidelite.features.data import as_of_bounds, load_customers, load_events, load_transactions
+from fidelite.features import inputs as features_inputs
+from fidelite.features.data import as_of_bounds
+from fidelite.features.inputs import Inputs
 from fidelite.training import evaluate
 from fidelite.training.baseline import BaselineModel
 from fidelite.training.churn import ChurnModel, FeatureEncoder, choose_calibration
@@ -174,27 +176,17 @@ class _Window:
 # --------------------------------------------------------------------------- inputs
 def load_inputs(
     transactions: Any, events: Any = None, customers: Any = None, *, as_of: Any
-) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+) -> Inputs:
     """Load, validate and cut every input to ``timestamp < as_of + 1 day``.
 
     Customers who sign up after ``as_of`` are dropped too: they do not exist yet.
     """
-    _, end = as_of_bounds(as_of)
-    tx = load_transactions(transactions)
-    tx = tx.loc[tx["timestamp"] < end].reset_index(drop=True)
-    if tx.empty:
+    inputs = features_inputs.load_inputs(transactions, events, customers, as_of=as_of, cut=True)
+    if inputs.transactions.empty:
         raise InsufficientHistoryError(
-            f"transactions: no rows before {end.date()} (as_of {as_of}); nothing to train on"
+            f"transactions: no rows before {inputs.end.date()} (as_of {as_of}); nothing to train on"
         )
-    ev = None
-    if events is not None:
-        ev = load_events(events)
-        ev = ev.loc[ev["timestamp"] < end].reset_index(drop=True)
-    cu = None
-    if customers is not None:
-        cu = load_customers(customers)
-        cu = cu.loc[cu["signup_at"].isna() | (cu["signup_at"] < end)].reset_index(drop=True)
-    return tx, ev, cu
+    return inputs
 
 
 def _purchasers(features: pd.DataFrame) -> pd.DataFrame:
@@ -606,7 +598,8 @@ def train(
     """
     day, _ = as_of_bounds(config.as_of)
     horizon = int(config.horizon_days)
-    tx, ev, cu = load_inputs(transactions, events, customers, as_of=day)
+    inputs = load_inputs(transactions, events, customers, as_of=day)
+    tx, ev, cu = inputs.transactions, inputs.events, inputs.customers
     cutoffs = _cutoffs(tx, config)
     experiment_id = get_or_create_experiment(config.experiment, config.tracking_uri)
 
@@ -623,7 +616,7 @@ def train(
         _log_params(config, cutoffs, fingerprint)
         log_json(fingerprint, "data_fingerprint.json")
         with timer("features"):
-            build = feature_builder(config.engine, tx, ev, cu, as_of=day)
+            build = feature_builder(config.engine, inputs)
             windows = []
             for cutoff in cutoffs:
                 windows.append(_build_window(build, tx, cutoff, horizon))

@@ -93,7 +93,7 @@ def features(
         from fidelite.features import build_features
 
         with console.status(f"Building features as of {day.date()}..."):
-            table = build_features(inputs.transactions, inputs.events, inputs.customers, as_of=day)
+            table = build_features(inputs)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_parquet(out)
     console.print(

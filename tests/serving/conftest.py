@@ -91,7 +91,7 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
     )
     snapshot_path = root / "scores.parquet"
     snapshot.to_parquet(snapshot_path, index=False)
-    features = build_features(demo.transactions, demo.events, demo.customers, as_of=AS_OF)
+    features = build_features(demo.inputs(AS_OF))
     return {
         "root": root,
         "tracking_uri": tracking_uri,

@@ -81,9 +81,7 @@ def test_dask_model_loads_from_registry_and_scores_without_cluster_objects(runs,
     for booster in (model.churn.booster_, model.clv.booster_):
         assert isinstance(booster, lgb.LGBMModel)
         assert not isinstance(booster, (lgb.DaskLGBMClassifier, lgb.DaskLGBMRegressor))
-    features = build_features(
-        demo_data.transactions, demo_data.events, demo_data.customers, as_of=AS_OF
-    )
+    features = build_features(demo_data.inputs(AS_OF))
     scores = loaded.predict(features.reset_index(), params={"as_of": AS_OF})
     assert set(scores.columns) >= SCORE_COLUMNS
     assert len(scores) == len(features)

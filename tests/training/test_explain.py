@@ -161,7 +161,7 @@ def test_every_demo_feature_value_reads_as_words():
     from fidelite.training.baseline import BASELINE_COLUMNS, BaselineModel
 
     demo = generate_demo_data(300, seed=5)
-    features = build_features(demo.transactions, demo.events, demo.customers, as_of="2025-06-30")
+    features = build_features(demo.inputs("2025-06-30"))
     buyers = features[features["orders_total"] > 0]
     features = features.join(BaselineModel(horizon_days=90).fit(buyers).predict(features))
     assert set(BASELINE_COLUMNS) <= set(features.columns)

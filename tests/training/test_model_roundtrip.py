@@ -37,7 +37,7 @@ def logged(tmp_path_factory):
         n_jobs=1,
     )
     result = train(demo.transactions, demo.events, demo.customers, config=config)
-    features = build_features(demo.transactions, demo.events, demo.customers, as_of=AS_OF)
+    features = build_features(demo.inputs(AS_OF))
     return result, uri, features
 
 

@@ -34,7 +34,7 @@ def loaded(tmp_path_factory):
     )
     result = train(demo.transactions, demo.events, demo.customers, config=config)
     mlflow.set_tracking_uri(uri)
-    features = build_features(demo.transactions, demo.events, demo.customers, as_of=AS_OF)
+    features = build_features(demo.inputs(AS_OF))
     buyers = features[features["orders_total"] > 0].head(300).reset_index()
     return mlflow.pyfunc.load_model(result.model_uri), buyers
 

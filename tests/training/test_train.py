@@ -83,7 +83,7 @@ def test_validation_quality_beats_or_matches_baseline(trained):
 def test_clv_aggregate_holds_on_a_later_window(trained, demo):
     """Train at D, score at D+H, compare with actual spend in (D+H, D+2H]."""
     later = AS_OF + pd.Timedelta(days=HORIZON)
-    features = build_features(demo.transactions, demo.events, demo.customers, as_of=later)
+    features = build_features(demo.inputs(later))
     scores = trained.model.predict(None, features, params={"as_of": str(later.date())})
     ok = scores.loc[scores["status"] == "ok"].set_index("customer_id")
     actual = make_labels(
@@ -124,7 +124,7 @@ def test_baseline_only_on_short_history(demo, tracking_uri):
     )
     result = train(demo.transactions, demo.events, demo.customers, config=config)
     assert result.model.baseline_only and result.cutoffs == []
-    features = build_features(demo.transactions, demo.events, demo.customers, as_of="2024-05-15")
+    features = build_features(demo.inputs("2024-05-15"))
     scores = result.model.predict(None, features, params={"as_of": "2024-05-15"})
     ok = scores["status"] == "ok"
     assert ok.sum() == (features["orders_total"] > 0).sum()

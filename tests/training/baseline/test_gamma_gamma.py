@@ -147,7 +147,7 @@ def test_demo_fit_converges_cleanly_and_matches_nelder_mead(
     from fidelite.features.demo import generate_demo_data
 
     demo = generate_demo_data(2000, seed=0)
-    features = build_features(demo.transactions, as_of="2024-06-01")
+    features = build_features(demo.inputs("2024-06-01"))
     repeat = features[(features["frequency"] > 0) & (features["monetary_value"] > 0)]
     with caplog.at_level(logging.WARNING, logger="fidelite.training.baseline.gamma_gamma"):
         model = GammaGammaModel().fit(repeat["frequency"], repeat["monetary_value"])

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fidelite.features import build_features
+from fidelite.features import Inputs, build_features
 
 
 def simple_scores(features: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
@@ -37,9 +37,11 @@ def uplift_world(demo_data):
     ev = demo_data.events.loc[demo_data.events["timestamp"] < end]
     calls = []
 
+    history = Inputs(tx, as_of, ev, demo_data.customers)
+
     def build(day):
         calls.append(pd.Timestamp(day))
-        return build_features(tx, ev, demo_data.customers, as_of=day)
+        return build_features(history, as_of=day)
 
     return {"as_of": as_of, "tx": tx, "ev": ev, "build": build, "calls": calls}
 

@@ -27,10 +27,11 @@ def test_rows_do_not_change_when_the_future_is_appended(demo_data, uplift_world)
     rows = demo_data.campaigns.loc[demo_data.campaigns["campaign_id"] == first]
     send = rows["sent_at"].min().floor("D")
     until = send + pd.Timedelta(days=40)
-    from fidelite.features import build_features
+    from fidelite.features import Inputs, build_features
 
     def build_with(tx, ev):
-        return lambda day: build_features(tx, ev, demo_data.customers, as_of=day)
+        history = Inputs(tx, until, ev, demo_data.customers)
+        return lambda day: build_features(history, as_of=day)
 
     cut_tx = demo_data.transactions.loc[demo_data.transactions["timestamp"] < send]
     cut_ev = demo_data.events.loc[demo_data.events["timestamp"] < send]

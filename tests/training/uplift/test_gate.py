@@ -19,10 +19,10 @@ def test_compared_on_a_later_campaign_or_said_not_compared(fitted, demo_data):
     assert "not compared" in uplift_gate(fitted.model, fitted.model).reason
     later = demo_data.campaigns.loc[demo_data.campaigns["campaign_id"] == "winback-2025q4"]
 
+    history = demo_data.inputs(demo_data.transactions["timestamp"].max())
+
     def build(day):
-        return build_features(
-            demo_data.transactions, demo_data.events, demo_data.customers, as_of=day
-        )
+        return build_features(history, as_of=day)
 
     rows = build_uplift_rows(
         later,

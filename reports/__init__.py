@@ -1,6 +1,24 @@
 """Reports people read: the customer-base report and campaign results.
 
 Reads features, scores and model metadata (the outputs of ``fidelite.features`` and
-``fidelite.training``) and renders them for marketers; ``fidelite.serving`` may serve
-what it renders. Nothing here trains or scores.
+``fidelite.training``) and renders them for marketers as one self-contained HTML page;
+``fidelite.serving`` may serve what it renders. Nothing here trains a model.
+
+Public API: :func:`load_report_inputs`, :class:`ReportConfig`, :func:`build_report`,
+:func:`render_report`, :func:`write_report` and :func:`campaign_effects`.
 """
+
+from fidelite.reports.campaigns import campaign_effects
+from fidelite.reports.inputs import ReportConfig, ReportInputs, load_report_inputs
+from fidelite.reports.report import Report, build_report, render_report, write_report
+
+__all__ = [
+    "Report",
+    "ReportConfig",
+    "ReportInputs",
+    "build_report",
+    "campaign_effects",
+    "load_report_inputs",
+    "render_report",
+    "write_report",
+]

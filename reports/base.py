@@ -1,0 +1,176 @@
+"""The customer base at D as integer-coded arrays, computed once per report.
+
+Every section aggregates these arrays (``np.bincount`` over a view's customers), so a
+report over a million customers costs one feature build plus a few passes over the
+purchase days, and each extra view costs only the aggregation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from fidelite.features.build import customer_features, population_features
+from fidelite.reports.arrays import (
+    UNIX_DAY,
+    CustomerMonths,
+    DayTotals,
+    PurchaseDays,
+    customer_codes,
+    day_numbers,
+    month_label,
+    month_numbers,
+)
+from fidelite.reports.inputs import ReportConfig, ReportInputs
+from fidelite.reports.layout import ALL_VIEW, View
+
+__all__ = [
+    "CustomerBase",
+    "CustomerMonths",
+    "PurchaseDays",
+    "build_customer_base",
+    "customer_months",
+    "day_numbers",
+    "month_label",
+    "month_numbers",
+]
+
+
+@dataclass
+class CustomerBase:
+    """Everything the sections aggregate, one entry per customer known at D.
+
+    Attributes
+    ----------
+    as_of_day, horizon : int
+        Day number of D and H in days.
+    features : DataFrame, shape (n_customers, n_features)
+        ``build_features`` at D, indexed by ``customer_id``.
+    known_day : ndarray of float64, shape (n_customers,)
+        First day the customer is known (signup or first transaction).
+    acquisition : ndarray of object, shape (n_customers,)
+        Acquisition channel ("unknown" without a customers table).
+    tx_code, tx_day, tx_amount, tx_discount : ndarray, shape (n_rows,)
+        Transaction rows up to D of known customers.
+    days : DayTotals
+        Net amount per (customer, day), every day with a transaction.
+    purchases : PurchaseDays
+    scores : DataFrame or None
+        The scores frame aligned on ``features.index`` (missing customers are NaN).
+    views : dict of str -> (View, mask)
+        Customer subsets the page can filter on; mask of shape (n_customers,).
+    """
+
+    inputs: ReportInputs
+    config: ReportConfig
+    as_of_day: int
+    horizon: int
+    features: pd.DataFrame
+    known_day: np.ndarray
+    acquisition: np.ndarray
+    tx_code: np.ndarray
+    tx_day: np.ndarray
+    tx_amount: np.ndarray
+    days: DayTotals
+    purchases: PurchaseDays
+    scores: pd.DataFrame | None
+    views: dict[str, tuple[View, np.ndarray]]
+    cache: dict[str, object] = field(default_factory=dict, repr=False)
+
+    @property
+    def n(self) -> int:
+        """Customers known at D."""
+        return len(self.features)
+
+    @property
+    def as_of(self) -> pd.Timestamp:
+        """Day D."""
+        return self.inputs.as_of
+
+    def day_label(self, day: int) -> str:
+        """ISO date of a day number."""
+        return str(UNIX_DAY + np.timedelta64(int(day), "D"))
+
+    def score(self, column: str) -> np.ndarray | None:
+        """A score column as float64 aligned on the customers, or None when absent."""
+        if self.scores is None or column not in self.scores.columns:
+            return None
+        return pd.to_numeric(self.scores[column], errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _views(features: pd.DataFrame) -> dict[str, tuple[View, np.ndarray]]:
+    n = len(features)
+    views = {ALL_VIEW: (View(ALL_VIEW, "All customers"), np.ones(n, dtype=bool))}
+    acquisition = features["acquisition_channel"].astype(str).to_numpy()
+    channels = sorted(set(acquisition) - {"unknown"})
+    if len(channels) > 1:
+        for channel in channels:
+            view = View(f"acq:{channel}", channel.replace("_", " "), "Acquisition channel")
+            views[view.key] = (view, acquisition == channel)
+    segments = features["rfm_segment"].astype(str).to_numpy()
+    from fidelite.features.segments import RFM_SEGMENTS
+
+    for segment in RFM_SEGMENTS:
+        mask = segments == segment
+        if mask.any():
+            view = View(f"rfm:{segment}", segment.replace("_", " "), "RFM segment at D")
+            views[view.key] = (view, mask)
+    return views
+
+
+def build_customer_base(inputs: ReportInputs, config: ReportConfig) -> CustomerBase:
+    """Features at D and the coded arrays every section aggregates.
+
+    Parameters
+    ----------
+    inputs : ReportInputs
+        Tables already cut at D.
+    config : ReportConfig
+    """
+    data = inputs.inputs
+    # Without events: the sections read engagement from the recent events themselves, and
+    # nothing else the report uses (lifecycle, RFM, rhythm, velocity) depends on events.
+    features = population_features(
+        customer_features(
+            data.transactions, None, data.customers, as_of=data.as_of, params=config.params
+        )
+    )
+    ids = features.index
+    as_of_day = int(day_numbers(pd.Series([data.as_of]))[0])
+    tx = data.transactions
+    code = customer_codes(tx["customer_id"], ids)
+    known = code >= 0
+    tx_code, tx_day = code[known], day_numbers(tx["timestamp"])[known]
+    tx_amount = tx["amount"].to_numpy(dtype=np.float64)[known]
+    days = DayTotals.from_transactions(tx_code, tx_day, tx_amount)
+    tenure = features["tenure_days"].to_numpy(dtype=np.float64)
+    scores = None
+    if inputs.scores is not None:
+        scores = inputs.scores.reindex(ids)
+    return CustomerBase(
+        inputs=inputs,
+        config=config,
+        as_of_day=as_of_day,
+        horizon=inputs.horizon(config),
+        features=features,
+        known_day=as_of_day - tenure,
+        acquisition=features["acquisition_channel"].astype(str).to_numpy(dtype=object),
+        tx_code=tx_code,
+        tx_day=tx_day,
+        tx_amount=tx_amount,
+        days=days,
+        purchases=PurchaseDays.from_days(days, len(ids)),
+        scores=scores,
+        views=_views(features),
+    )
+
+
+def customer_months(base: CustomerBase) -> CustomerMonths:
+    """Transactions and purchase days aggregated to (customer, month) pairs (computed once)."""
+    cached = base.cache.get("customer_months")
+    if cached is None:
+        cached = CustomerMonths.from_days(base.days, base.n, base.as_of_day)
+        base.cache["customer_months"] = cached
+    return cached  # type: ignore[return-value]

@@ -1,0 +1,156 @@
+"""Section 7: what past campaigns earned against their control groups and their cost."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from fidelite.reports import charts
+from fidelite.reports import formats as fmt
+from fidelite.reports.arrays import customer_codes
+from fidelite.reports.base import CustomerBase
+from fidelite.reports.campaigns import CONFIDENCE, campaign_outcomes, effect_table
+from fidelite.reports.layout import Number, Section, SectionView
+from fidelite.reports.sections._common import per_view
+
+__all__ = ["build"]
+
+
+def _error_bars(table: pd.DataFrame, column: str, scale: float = 1.0) -> dict:
+    value = table[column].to_numpy(dtype=np.float64)
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": charts.rounded(scale * (table[f"{column}_high"].to_numpy() - value)),
+        "arrayminus": charts.rounded(scale * (value - table[f"{column}_low"].to_numpy())),
+        "color": "#555",
+        "thickness": 1.2,
+    }
+
+
+def _figures(table: pd.DataFrame) -> list[dict]:
+    names = [
+        f"{c}{'' if done else ' (running)'}"
+        for c, done in zip(table.index, table["complete"], strict=True)
+    ]
+    level = f"{CONFIDENCE:.0%}"
+    conversion = charts.figure(
+        [
+            charts.bar(
+                names,
+                100 * table["incremental_conversion"],
+                "Incremental conversion",
+                colour=[
+                    charts.GOOD if v > 0 else charts.BAD
+                    for v in table["incremental_conversion"].fillna(0)
+                ],
+                error_y=_error_bars(table, "incremental_conversion", 100),
+                customdata=np.column_stack(
+                    [100 * table["conversion_treatment"], 100 * table["conversion_control"]]
+                )
+                .round(2)
+                .tolist(),
+                hover="%{x}: %{y:+.2f} pp (treated %{customdata[0]:.1f}% vs control "
+                "%{customdata[1]:.1f}%)<extra></extra>",
+            )
+        ],
+        title=f"Incremental conversion against control ({level} interval)",
+        y_title="percentage points",
+    )
+    revenue = charts.figure(
+        [
+            charts.bar(
+                names,
+                table["incremental_revenue"],
+                "Incremental revenue",
+                colour="#3b6fb6",
+                error_y=_error_bars(table, "incremental_revenue"),
+                hover="%{x}: %{y:,.0f} incremental revenue<extra></extra>",
+            ),
+            charts.bar(
+                names,
+                table["cost"],
+                "Offer cost",
+                colour="#9aa5b1",
+                hover="%{x}: cost %{y:,.0f}<extra></extra>",
+            ),
+        ],
+        title=f"Incremental revenue ({level} interval) against cost",
+        y_title="Currency",
+        barmode="group",
+    )
+    return [conversion, revenue]
+
+
+def build(base: CustomerBase) -> Section | None:
+    """Campaign effects for every view, or None without a campaigns table."""
+    campaigns = base.inputs.campaigns
+    if campaigns is None:
+        return None
+    config = base.config
+    sent = campaigns.loc[campaigns["sent_at"] < base.as_of + pd.Timedelta(days=1)]
+    outcomes = campaign_outcomes(
+        sent, base.inputs.inputs.transactions, response_days=config.response_days, as_of=base.as_of
+    )
+    codes = customer_codes(outcomes["customer_id"].astype(str), base.features.index)
+
+    def compute(mask: np.ndarray) -> SectionView:
+        rows = outcomes.loc[(codes >= 0) & mask[np.maximum(codes, 0)]]
+        table = effect_table(rows, margin=config.margin)
+        measured = table.loc[table["n_control"] > 0] if len(table) else table
+        if measured.empty:
+            return SectionView(
+                [],
+                "No campaign with a control group before D: nothing to measure.",
+                [],
+                ["Campaigns without control rows are listed but not measured."],
+            )
+        done = measured.loc[measured["complete"]]
+        incremental = done["incremental_revenue"].sum()
+        cost = done["cost"].sum(min_count=1)
+        ros = incremental * config.margin / cost if cost and np.isfinite(cost) else np.nan
+        best = done["net_return"].idxmax() if done["net_return"].notna().any() else None
+        numbers = [
+            Number(
+                "Campaigns measured",
+                fmt.count(len(done)),
+                f"{len(measured) - len(done)} still running" if len(measured) > len(done) else "",
+            ),
+            Number(
+                "Incremental revenue",
+                fmt.money(incremental),
+                tone="good" if incremental > 0 else "bad",
+            ),
+            Number("Offer cost", fmt.money(cost)),
+            Number(
+                "Return on spend",
+                fmt.ratio(ros, 2),
+                tone="good" if ros > 1 else "bad",
+                hint="incremental revenue x margin / offer cost",
+            ),
+        ]
+        significant = done.loc[done["incremental_revenue_low"] > 0]
+        reading = (
+            f"{len(significant)} of {len(done)} finished campaigns earned revenue above their "
+            f"control group beyond doubt ({CONFIDENCE:.0%}); together they returned "
+            f"{fmt.ratio(ros, 2)} their offer cost"
+            + (f", best: {best}." if best is not None else ".")
+        )
+        notes = []
+        unmeasured = sorted(set(table.index) - set(measured.index))
+        if unmeasured:
+            notes.append(f"No control group, not measured: {', '.join(map(str, unmeasured[:10]))}.")
+        return SectionView(numbers, reading, _figures(measured), notes)
+
+    return Section(
+        "campaigns",
+        "Campaigns",
+        "Did past campaigns earn more than they cost, measured against their control groups?",
+        per_view(base, compute),
+        f"Response window: {config.response_days} days after each send. Converted: positive net "
+        "spend in the window. Incremental conversion = treated rate - control rate; incremental "
+        "revenue = (mean net spend of treated - of control) x treated customers; intervals: "
+        f"{CONFIDENCE:.0%} Welch t intervals. Cost: offer_cost of the treated rows. Return on "
+        f"spend = incremental revenue x margin ({config.margin:g}) / cost. Campaigns whose window "
+        "runs past D are marked running and left out of the totals.",
+    )

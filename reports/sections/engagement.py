@@ -1,0 +1,240 @@
+"""Section 5: channel reach and engagement, rising or fading interest, reorder timing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from fidelite.features.contract import ENGAGEMENT_CHANNELS
+from fidelite.reports import charts
+from fidelite.reports import formats as fmt
+from fidelite.reports.arrays import customer_codes, day_numbers
+from fidelite.reports.base import CustomerBase
+from fidelite.reports.inputs import EVENT_DAYS
+from fidelite.reports.layout import Number, Section, SectionView
+from fidelite.reports.sections._common import per_view, safe_ratio
+
+__all__ = ["DUE_SOON_DAYS", "TREND_BAND", "build", "reorder_buckets", "trend_bands"]
+
+#: Interest is *rising* when the recent rate beats the earlier one by this balance
+#: ((recent - earlier) / (recent + earlier) > 0.2, i.e. 50% more), *fading* below -0.2.
+TREND_BAND = 0.2
+#: Engagement trends compare the last SHORT_DAYS with the LONG_DAYS - SHORT_DAYS before.
+SHORT_DAYS, LONG_DAYS = 30, EVENT_DAYS
+#: Customers are *due soon* when their own mean gap runs out within this many days.
+DUE_SOON_DAYS = 14
+REORDER_BUCKETS = ("not due yet", "due within 14 days", "overdue", "well overdue (at risk)")
+_TRENDS = ("rising", "stable", "fading")
+_TREND_COLOURS = {"rising": "#3a9d5d", "stable": "#c9d3dd", "fading": "#c8443f"}
+
+
+def trend_bands(balance: np.ndarray) -> np.ndarray:
+    """0 rising, 1 stable, 2 fading, -1 unknown (NaN balance), int8 of the same shape."""
+    out = np.full(balance.shape, 1, dtype=np.int8)
+    out[balance > TREND_BAND] = 0
+    out[balance < -TREND_BAND] = 2
+    out[np.isnan(balance)] = -1
+    return out
+
+
+def reorder_buckets(features: pd.DataFrame, overdue_limit: float) -> np.ndarray:
+    """Reorder timing against the customer's own rhythm, codes into REORDER_BUCKETS.
+
+    Customers with fewer than two purchase days (no rhythm) or lapsed get -1.
+    """
+    mean_gap = features["ipt_mean_days"].to_numpy(dtype=np.float64)
+    since = features["days_since_last_purchase"].to_numpy(dtype=np.float64)
+    ratio = features["overdue_ratio"].to_numpy(dtype=np.float64)
+    out = np.full(len(features), -1, dtype=np.int8)
+    known = np.isfinite(mean_gap) & (features["lifecycle_stage"].to_numpy() != "lapsed")
+    due_in = mean_gap - since
+    out[known & (due_in > DUE_SOON_DAYS)] = 0
+    out[known & (due_in >= 0) & (due_in <= DUE_SOON_DAYS)] = 1
+    out[known & (due_in < 0) & (ratio <= overdue_limit)] = 2
+    out[known & (due_in < 0) & (ratio > overdue_limit)] = 3
+    return out
+
+
+def _channels(events: pd.DataFrame | None) -> list[str]:
+    """The documented engagement channels, then any other channel seen, sorted."""
+    seen = set() if events is None else set(events["channel"].astype(str).unique())
+    return [c for c in ENGAGEMENT_CHANNELS if c in seen] + sorted(seen - set(ENGAGEMENT_CHANNELS))
+
+
+def _channel_activity(
+    base: CustomerBase, channels: list[str], short: int, long: int
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per channel: reached (any event, sends included) in the last ``long`` days, and
+    engagement events (the product's engagement types) in the last ``short`` days and in
+    the ``long - short`` days before, each of shape (n_customers,)."""
+    events = base.inputs.inputs.events
+    zeros = np.zeros(base.n)
+    out = {c: (zeros > 0, zeros, zeros) for c in channels}
+    if events is None:
+        return out
+    days_ago = base.as_of_day - day_numbers(events["timestamp"])
+    recent = events.loc[days_ago < long]
+    days_ago = days_ago[days_ago < long]
+    code = customer_codes(recent["customer_id"], base.features.index)
+    channel_code, channel_names = _codes(recent["channel"])
+    type_code, type_names = _codes(recent["event_type"])
+    engaging_type = np.isin(type_names, base.config.params.engagement_event_types)
+    engaging = engaging_type[type_code] & (code >= 0)
+    for c in channels:
+        if c not in channel_names:
+            continue
+        on_channel = (channel_code == channel_names.index(c)) & (code >= 0)
+        reached = np.bincount(code[on_channel], minlength=base.n) > 0
+        rows = on_channel & engaging
+        late = rows & (days_ago < short)
+        early = rows & (days_ago >= short)
+        out[c] = (
+            reached,
+            np.bincount(code[late], minlength=base.n).astype(np.float64),
+            np.bincount(code[early], minlength=base.n).astype(np.float64),
+        )
+    return out
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Integer codes and their labels (category codes when the column is categorical)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), [str(c) for c in values.cat.categories]
+    codes, uniques = pd.factorize(values.astype(str))
+    return codes, [str(u) for u in uniques]
+
+
+def _trend_chart(shares: dict[str, np.ndarray]) -> dict:
+    names = list(shares)
+    traces = [
+        charts.bar(
+            [100 * shares[n][t] for n in names],
+            names,
+            trend,
+            colour=_TREND_COLOURS[trend],
+            orientation="h",
+            hover=f"%{{y}}: %{{x:.1f}}% {trend}<extra></extra>",
+        )
+        for t, trend in enumerate(_TRENDS)
+    ]
+    for trace in traces:  # horizontal bars: values on x
+        trace["x"], trace["y"] = charts.rounded(trace["x"]), list(trace["y"])
+    return charts.figure(
+        traces,
+        title="Rising or fading interest (last 30 vs the 60 days before)",
+        x_title="% of customers active on the channel",
+        barmode="stack",
+        yaxis={"autorange": "reversed"},
+    )
+
+
+def build(base: CustomerBase) -> Section:
+    """Engagement per channel, velocity bands and reorder timing for every view."""
+    f, params = base.features, base.config.params
+    short, long = SHORT_DAYS, LONG_DAYS
+    channels = _channels(base.inputs.inputs.events)
+    activity = _channel_activity(base, channels, short, long)
+    reached = {c: activity[c][0] for c in channels}
+    engaged = {c: (activity[c][1] + activity[c][2]) > 0 for c in channels}
+    bands = {"orders": trend_bands(f["velocity_90_vs_prior"].to_numpy(dtype=np.float64))}
+    for c in channels:
+        recent = activity[c][1] / short
+        earlier = activity[c][2] / (long - short)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            bands[c] = trend_bands((recent - earlier) / (recent + earlier))
+    buckets = reorder_buckets(f, params.at_risk_overdue_ratio)
+    value = base.score("predicted_clv")
+    value = f["spend_365d"].to_numpy(dtype=np.float64) if value is None else np.nan_to_num(value)
+
+    def compute(mask: np.ndarray) -> SectionView:
+        n = max(int(mask.sum()), 1)
+        figures = []
+        if channels and base.inputs.inputs.events is not None:
+            reach = [100 * (reached[c] & mask).sum() / n for c in channels]
+            engage = [100 * (engaged[c] & mask).sum() / n for c in channels]
+            figures.append(
+                charts.figure(
+                    [
+                        charts.bar(
+                            channels,
+                            reach,
+                            f"Reached (any event, {long} d)",
+                            colour="#9cc3e6",
+                            hover="%{x}: %{y:.1f}% reached<extra></extra>",
+                        ),
+                        charts.bar(
+                            channels,
+                            engage,
+                            f"Engaged ({long} d)",
+                            colour="#3b6fb6",
+                            hover="%{x}: %{y:.1f}% engaged<extra></extra>",
+                        ),
+                    ],
+                    title="Channel reach and engagement",
+                    y_title="% of customers",
+                    barmode="group",
+                )
+            )
+        shares = {}
+        for name, band in bands.items():
+            known = mask & (band >= 0)
+            total = max(int(known.sum()), 1)
+            shares[name] = np.bincount(band[known], minlength=3) / total
+        figures.append(_trend_chart(shares))
+        counts = np.bincount(buckets[mask & (buckets >= 0)], minlength=4)
+        values = np.bincount(buckets[mask & (buckets >= 0)], value[mask & (buckets >= 0)], 4)
+        figures.append(
+            charts.figure(
+                [
+                    charts.bar(
+                        REORDER_BUCKETS,
+                        counts,
+                        "Customers",
+                        colour=["#9cc3e6", "#3a9d5d", "#e4a12f", "#c8443f"],
+                        customdata=charts.rounded(values),
+                        hover="%{x}: %{y:,} customers, value %{customdata:,.0f}<extra></extra>",
+                    )
+                ],
+                title="Reorder timing against each customer's own rhythm",
+                y_title="Customers",
+            )
+        )
+        rising, fading = shares["orders"][0], shares["orders"][2]
+        numbers = [
+            Number("Rising order rate", fmt.pct(rising), tone="good"),
+            Number("Fading order rate", fmt.pct(fading), tone="bad"),
+            Number("Due within 14 days", fmt.count(counts[1]), f"value {fmt.money(values[1])}"),
+            Number(
+                "Overdue",
+                fmt.count(counts[2] + counts[3]),
+                f"value {fmt.money(values[2] + values[3])}",
+                "bad",
+            ),
+        ]
+        if figures and len(figures) == 3:
+            best = int(np.argmax(engage))
+            numbers.insert(
+                0, Number("Most engaging channel", channels[best], f"{engage[best]:.1f}% engaged")
+            )
+        reading = (
+            f"{fmt.pct(rising)} of buyers are ordering faster than before and {fmt.pct(fading)} "
+            f"slower; {fmt.count(counts[1])} customers are due to reorder within "
+            f"{DUE_SOON_DAYS} days and {fmt.count(counts[2] + counts[3])} are overdue "
+            f"({fmt.pct(safe_ratio(counts[2] + counts[3], counts.sum()))} of those with a rhythm)."
+        )
+        return SectionView(numbers, reading, figures)
+
+    return Section(
+        "engagement",
+        "Engagement and velocity",
+        "Where customers engage, whose interest rises or fades, and who is ready to reorder.",
+        per_view(base, compute),
+        f"Reached: any event on the channel in the last {long} days (sends included); engaged: "
+        f"an engagement event (open, click, visit...) there. Interest on a channel compares the "
+        f"event rate of the last {short} days with the {long - short} days before; orders use "
+        f"the product's velocity_90_vs_prior. Rising/fading: balance above {TREND_BAND} / below "
+        f"-{TREND_BAND} (about 50% faster or slower). Reorder timing: due when the customer's "
+        f"mean gap between purchase days runs out within {DUE_SOON_DAYS} days; well overdue "
+        f"beyond {params.at_risk_overdue_ratio}x the mean gap (the at-risk rule). Value: "
+        "predicted CLV when scores are given, else net spend over the last 365 days.",
+    )

@@ -1,0 +1,182 @@
+"""Section 6: RFM segments, VIPs and defector signals, with the share of value they hold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from fidelite.features.segments import RFM_SEGMENTS
+from fidelite.reports import charts
+from fidelite.reports import formats as fmt
+from fidelite.reports.base import CustomerBase
+from fidelite.reports.layout import Number, Section, SectionView
+from fidelite.reports.sections._common import per_view, safe_ratio
+
+__all__ = ["RECENT_DAYS", "VIP_SHARE", "build", "defector_signals"]
+
+#: VIPs: the top 5% of customers by net spend over the last 365 days.
+VIP_SHARE = 0.05
+#: Defector signals compare the last 90 days with the 275 days before them.
+RECENT_DAYS, YEAR_DAYS = 90, 365
+CHEAPER_BASKET = 0.8  # recent average order value below 80% of the earlier one
+MORE_REFUNDS = 0.10  # refund share up by 10 points or more
+SIGNALS = ("fewer orders", "cheaper baskets", "more refunds")
+
+
+def defector_signals(base: CustomerBase) -> np.ndarray:
+    """Defector signals per customer, bool of shape (n_customers, 3) in :data:`SIGNALS` order.
+
+    Only customers who ordered in the earlier period (D-365, D-90] can show a signal:
+    * fewer orders: the product's ``velocity_90_vs_prior`` <= -1/3 (rate at most halved);
+    * cheaper baskets: average order value of the last 90 days < 80% of the earlier one;
+    * more refunds: refunded / gross amount up by 10 points or more.
+    """
+    d, n = base.as_of_day, base.n
+    recent = base.tx_day > d - RECENT_DAYS
+    earlier = ~recent & (base.tx_day > d - YEAR_DAYS)
+    positive = base.tx_amount > 0
+
+    def per_customer(rows: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        w = None if weights is None else weights[rows]
+        return np.bincount(base.tx_code[rows], w, minlength=n).astype(np.float64)
+
+    orders = [per_customer(p & positive) for p in (recent, earlier)]
+    gross = [per_customer(p & positive, base.tx_amount) for p in (recent, earlier)]
+    refunds = [per_customer(p & ~positive, -base.tx_amount) for p in (recent, earlier)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        aov = [g / o for g, o in zip(gross, orders, strict=True)]
+        refund_share = [r / g for r, g in zip(refunds, gross, strict=True)]
+    had_orders = orders[1] > 0
+    velocity = base.features["velocity_90_vs_prior"].to_numpy(dtype=np.float64)
+    fewer = had_orders & (velocity <= -1 / 3)
+    cheaper = had_orders & (orders[0] > 0) & (aov[0] < CHEAPER_BASKET * aov[1])
+    more_refunds = had_orders & (refunds[0] > 0)
+    more_refunds &= np.nan_to_num(refund_share[0]) - np.nan_to_num(refund_share[1]) >= MORE_REFUNDS
+    return np.column_stack([fewer, cheaper, more_refunds])
+
+
+def _segment_chart(segments: list[str], customers: np.ndarray, value: np.ndarray, label: str):
+    names = [s.replace("_", " ") for s in segments]
+    return charts.figure(
+        [
+            charts.bar(
+                names,
+                100 * customers,
+                "Share of customers",
+                colour="#9aa5b1",
+                hover="%{x}: %{y:.1f}% of customers<extra></extra>",
+            ),
+            charts.bar(
+                names,
+                100 * value,
+                f"Share of {label}",
+                colour="#3b6fb6",
+                hover="%{x}: %{y:.1f}% of " + label + "<extra></extra>",
+            ),
+        ],
+        title="RFM segments: customers against value",
+        y_title="%",
+        barmode="group",
+    )
+
+
+def build(base: CustomerBase) -> Section:
+    """RFM value shares, VIPs and defector signals for every view."""
+    f = base.features
+    segments = f["rfm_segment"].astype(str).to_numpy()
+    spend = f["spend_365d"].to_numpy(dtype=np.float64)
+    clv = base.score("predicted_clv")
+    value = spend if clv is None else np.nan_to_num(clv)
+    label = "12-month spend" if clv is None else f"predicted CLV ({base.horizon} d)"
+    threshold = np.quantile(spend[spend > 0], 1 - VIP_SHARE) if (spend > 0).any() else np.inf
+    vip = spend >= threshold
+    signals = defector_signals(base)
+    any_signal = signals.any(axis=1)
+    present = [s for s in RFM_SEGMENTS if (segments == s).any()]
+    segment_code = pd.Categorical(segments, categories=present).codes.astype(np.int64)
+    positive_value = np.clip(np.nan_to_num(value), 0, None)
+    positive_spend = np.clip(np.nan_to_num(spend), 0, None)
+    flags = [*signals.T, any_signal, signals.sum(axis=1) >= 2]
+    rows = [*SIGNALS, "any signal", "two or more"]
+
+    def share(flag: np.ndarray, weights: np.ndarray, mask: np.ndarray, total: float) -> float:
+        return safe_ratio(float(weights[mask & flag].sum()), total)
+
+    def compute(mask: np.ndarray) -> SectionView:
+        n = max(int(mask.sum()), 1)
+        value_total = float(positive_value[mask].sum())
+        spend_total = float(positive_spend[mask].sum())
+        k = len(present)
+        customers = np.bincount(segment_code[mask], minlength=k) / n
+        shares = np.bincount(segment_code[mask], positive_value[mask], minlength=k) / max(
+            value_total, 1e-12
+        )
+        signal_customers = [100 * (mask & fl).sum() / n for fl in flags]
+        signal_value = [100 * share(fl, positive_value, mask, value_total) for fl in flags]
+        spend_share = [100 * share(fl, positive_spend, mask, spend_total) for fl in flags]
+        defectors = charts.figure(
+            [
+                charts.bar(
+                    rows,
+                    signal_customers,
+                    "Share of customers",
+                    colour="#9aa5b1",
+                    hover="%{x}: %{y:.1f}% of customers<extra></extra>",
+                ),
+                charts.bar(
+                    rows,
+                    signal_value,
+                    f"Share of {label}",
+                    colour="#c8443f",
+                    customdata=charts.rounded(spend_share),
+                    hover="%{x}: %{y:.1f}% of "
+                    + label
+                    + " (%{customdata:.1f}% of 12-month spend)<extra></extra>",
+                ),
+            ],
+            title="Defector signals and the value they hold",
+            y_title="%",
+            barmode="group",
+        )
+        vip_share = share(vip, positive_spend, mask, spend_total)
+        champions = segments == "champions"
+        numbers = [
+            Number(
+                "VIPs (top 5% by 12-month spend)",
+                fmt.count((vip & mask).sum()),
+                f"hold {fmt.pct(vip_share)} of 12-month spend",
+            ),
+            Number(
+                "Champions' share of value",
+                fmt.pct(share(champions, positive_value, mask, value_total)),
+                f"{fmt.pct(safe_ratio((mask & champions).sum(), n))} of customers",
+            ),
+            Number(
+                "Customers showing a defector signal",
+                fmt.count((mask & any_signal).sum()),
+                f"hold {fmt.pct(signal_value[3] / 100)} of {label}",
+                "bad",
+            ),
+        ]
+        reading = (
+            f"VIPs hold {fmt.pct(vip_share)} of the last year's spend; "
+            f"{fmt.count((mask & any_signal).sum())} customers buy less often, cheaper or with "
+            f"more refunds than before, holding {fmt.pct(signal_value[3] / 100)} of {label}."
+        )
+        return SectionView(
+            numbers, reading, [_segment_chart(present, customers, shares, label), defectors]
+        )
+
+    return Section(
+        "value",
+        "Value segments",
+        "Who the VIPs and the defectors are, and how much value each group holds.",
+        per_view(base, compute),
+        "RFM segments follow the product's rules (fidelite.features.segments: quintile scores "
+        "of recency, frequency and spend). VIPs: top 5% of customers by net spend over the last "
+        "365 days. Defector signals compare the last 90 days with the 275 days before: fewer "
+        "orders = the product's velocity_90_vs_prior at or below -1/3 (order rate at most "
+        "half the earlier one); cheaper baskets = average order value below 80% of the "
+        "earlier one; more refunds = refunded share of gross spend up 10 points or more. "
+        "Value: predicted CLV when scores are given, else 12-month net spend.",
+    )

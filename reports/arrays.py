@@ -2,7 +2,8 @@
 
 Hot paths at a million customers are string hashing and sorting, so customer ids are
 hashed once per distinct id (Arrow dictionary encoding), and per-(customer, day) and
-per-(customer, month) totals come from one sort of the transactions.
+per-(customer, month) totals come from one sort of the orders. Purchases follow the
+product's definitions (:mod:`fidelite.features.purchases`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fidelite.features.purchases import link_refunds
+
 __all__ = [
     "CustomerMonths",
-    "DayTotals",
+    "Orders",
+    "PurchaseCalendar",
+    "PurchaseDays",
     "customer_codes",
     "day_numbers",
     "month_label",
@@ -61,55 +66,149 @@ def customer_codes(ids: pd.Series, universe: pd.Index) -> np.ndarray:
     return universe.get_indexer(uniques).astype(np.int64)[raw]
 
 
-def _group_sorted(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``order`` sorting ``keys`` and the ``starts`` of each run of equal keys in it."""
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
-    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
-    return order, starts
-
-
 @dataclass(frozen=True)
-class DayTotals:
-    """Net amount per (customer, day) with any transaction, sorted by customer then day.
+class Orders:
+    """Order rows (positive amount) up to D, sorted by customer then day, with their refunds.
+
+    A refund counts against the order it is attributed to
+    (:func:`fidelite.features.purchases.link_refunds`), on the day it is dated: the
+    product's definitions (:mod:`fidelite.features.purchases`) make an order a
+    *purchase* on day X when its amount minus the refunds dated up to X is positive.
 
     Attributes
     ----------
-    code, day : ndarray of int64, shape (n_days,)
-    net : ndarray of float64, shape (n_days,)
-        Purchases minus refunds of that customer on that day.
+    code, day : ndarray of int64, shape (n_orders,)
+    amount : ndarray of float64, shape (n_orders,)
+    refund_order, refund_day : ndarray of int64, shape (n_refunds,)
+        Attributed refunds: the order (position here) and day of each.
+    refund_amount : ndarray of float64, shape (n_refunds,)
+        Refunded amount (positive).
+    cancel_day : ndarray of float64, shape (n_orders,)
+        First day on which the order is refunded in full (inf: never by D).
     """
 
     code: np.ndarray
     day: np.ndarray
-    net: np.ndarray
+    amount: np.ndarray
+    refund_order: np.ndarray
+    refund_day: np.ndarray
+    refund_amount: np.ndarray
+    cancel_day: np.ndarray
 
     @classmethod
-    def from_transactions(cls, code: np.ndarray, day: np.ndarray, amount: np.ndarray) -> DayTotals:
-        """Sum transaction rows per (customer, day)."""
-        if code.size == 0:
+    def from_transactions(
+        cls, transactions: pd.DataFrame, code: np.ndarray, day: np.ndarray
+    ) -> Orders:
+        """Orders of the (normalised, cut at D) transactions; ``code``/``day`` per row."""
+        links = link_refunds(transactions)
+        amount = transactions["amount"].to_numpy(dtype=np.float64)
+        is_order = amount > 0
+        span = int(day.max()) + 1 if day.size else 1
+        order_rows = np.flatnonzero(is_order)
+        order_rows = order_rows[
+            np.argsort(code[order_rows] * span + day[order_rows], kind="stable")
+        ]
+        position = np.full(amount.size, -1, dtype=np.int64)
+        position[order_rows] = np.arange(order_rows.size)
+        refund_order = position[links.order_rows]
+        refund_day = day[links.refund_rows]
+        refund_amount = -amount[links.refund_rows]
+        return cls(
+            code=code[order_rows],
+            day=day[order_rows],
+            amount=amount[order_rows],
+            refund_order=refund_order,
+            refund_day=refund_day,
+            refund_amount=refund_amount,
+            cancel_day=_cancel_days(amount[order_rows], refund_order, refund_day, refund_amount),
+        )
+
+    def net_at(self, day: int) -> np.ndarray:
+        """Net value of every order with the refunds dated up to ``day``, float64."""
+        known = self.refund_day <= day
+        refunded = np.bincount(
+            self.refund_order[known], self.refund_amount[known], minlength=self.amount.size
+        )
+        return self.amount - refunded
+
+    def purchase_at(self, day: int) -> np.ndarray:
+        """Orders placed by ``day`` that are purchases as known on ``day``, bool."""
+        return (self.day <= day) & (self.cancel_day > day)
+
+
+def _cancel_days(
+    amount: np.ndarray, refund_order: np.ndarray, refund_day: np.ndarray, refunded: np.ndarray
+) -> np.ndarray:
+    """Day each order's cumulative refunds reach its amount (inf when they never do)."""
+    out = np.full(amount.size, np.inf)
+    if refund_order.size == 0:
+        return out
+    order = np.lexsort((refund_day, refund_order))
+    owner, when, value = refund_order[order], refund_day[order], refunded[order]
+    first = np.concatenate([[True], owner[1:] != owner[:-1]])
+    rank = np.arange(owner.size) - np.maximum.accumulate(np.where(first, np.arange(owner.size), 0))
+    # Running refunds per order, summed level by level (an order has few refunds), so that
+    # "amount - refunds" is computed as the product computes an order's net value.
+    cumulative = value.copy()
+    for level in range(1, int(rank.max()) + 1):
+        at = np.flatnonzero(rank == level)
+        cumulative[at] = cumulative[at - 1] + value[at]
+    full = amount[owner] - cumulative <= 0
+    # The first full refund of each order: reversed assignment lets the earliest win.
+    hit = np.flatnonzero(full)[::-1]
+    out[owner[hit]] = when[hit]
+    return out
+
+
+@dataclass(frozen=True)
+class PurchaseCalendar:
+    """Every (customer, day) with an order, and until when it is a purchase day.
+
+    A purchase day on day X needs one order placed that day that is still a purchase on
+    X: the (customer, day) counts on the days ``day <= X < valid_until``.
+
+    Attributes
+    ----------
+    code, day : ndarray of int64, shape (n_days,), sorted by customer then day.
+    valid_until : ndarray of float64, shape (n_days,)
+    n_customers : int
+    """
+
+    code: np.ndarray
+    day: np.ndarray
+    valid_until: np.ndarray
+    n_customers: int
+
+    @classmethod
+    def from_orders(cls, orders: Orders, n_customers: int) -> PurchaseCalendar:
+        """Group the (sorted) orders by customer and day."""
+        if orders.code.size == 0:
             empty = np.empty(0, np.int64)
-            return cls(empty, empty, np.empty(0))
-        low = int(day.min())
-        span = int(day.max()) - low + 1
-        keys = code * span + (day - low)
-        order, starts = _group_sorted(keys)
-        first = keys[order][starts]
-        return cls(first // span, first % span + low, np.add.reduceat(amount[order], starts))
+            return cls(empty, empty, np.empty(0), n_customers)
+        change = np.ones(orders.code.size, dtype=bool)
+        change[1:] = (orders.code[1:] != orders.code[:-1]) | (orders.day[1:] != orders.day[:-1])
+        starts = np.flatnonzero(change)
+        valid = np.maximum.reduceat(orders.cancel_day, starts)
+        return cls(orders.code[starts], orders.day[starts], valid, n_customers)
+
+    def at(self, day: int) -> PurchaseDays:
+        """The purchase days as known on ``day`` (only days up to ``day``)."""
+        visible = (self.day <= day) & (self.valid_until > day)
+        return PurchaseDays.from_sorted(self.code[visible], self.day[visible], self.n_customers)
 
 
 @dataclass(frozen=True)
 class CustomerMonths:
-    """Net spend and purchase activity per (customer, calendar month) up to D.
+    """Net value of orders and purchase activity per (customer, calendar month) up to D.
 
     Attributes
     ----------
     code, month : ndarray of int64, shape (n_pairs,)
         Customer code and month number (months since 1970-01), sorted.
     net : ndarray of float64, shape (n_pairs,)
-        Net amount in that month (refunds subtracted).
+        Net value at D of the orders placed in that month (their refunds subtracted).
     bought : ndarray of bool, shape (n_pairs,)
-        Whether the month holds a purchase day (a day with a positive net amount).
+        Whether the month holds a purchase (as known at D).
     first_month : ndarray of int64, shape (n_customers,)
         Month of the first purchase day (-1 without purchase).
     last_full_month : int
@@ -124,25 +223,27 @@ class CustomerMonths:
     last_full_month: int
 
     @classmethod
-    def from_days(cls, days: DayTotals, n_customers: int, as_of_day: int) -> CustomerMonths:
-        """Roll (customer, day) totals up to months; the days are already sorted."""
-        month = month_numbers(days.day)
-        change = np.ones(days.code.size, dtype=bool)
-        change[1:] = (days.code[1:] != days.code[:-1]) | (month[1:] != month[:-1])
+    def from_orders(cls, orders: Orders, n_customers: int, as_of_day: int) -> CustomerMonths:
+        """Roll the (sorted) orders up to months."""
+        month = month_numbers(orders.day)
+        change = np.ones(orders.code.size, dtype=bool)
+        change[1:] = (orders.code[1:] != orders.code[:-1]) | (month[1:] != month[:-1])
         starts = np.flatnonzero(change)
-        positive = days.net > 0
-        bought = (
-            np.add.reduceat(positive.astype(np.int64), starts) > 0 if starts.size else positive[:0]
-        )
+        purchase = orders.purchase_at(as_of_day)
+        net = orders.net_at(as_of_day)
+        if starts.size:
+            bought = np.add.reduceat(purchase.astype(np.int64), starts) > 0
+            net_per_month = np.add.reduceat(net, starts)
+        else:
+            bought, net_per_month = purchase[:0], net[:0]
         first_month = np.full(n_customers, -1, dtype=np.int64)
         # Reversed assignment: the earliest purchase month of each customer wins.
-        first_month[days.code[positive][::-1]] = month[positive][::-1]
+        first_month[orders.code[purchase][::-1]] = month[purchase][::-1]
         as_of_month, next_month = month_numbers(np.array([as_of_day, as_of_day + 1]))
-        net = np.add.reduceat(days.net, starts) if starts.size else days.net[:0]
         return cls(
-            code=days.code[starts],
+            code=orders.code[starts],
             month=month[starts],
-            net=net,
+            net=net_per_month,
             bought=bought,
             first_month=first_month,
             last_full_month=int(as_of_month if next_month > as_of_month else as_of_month - 1),
@@ -151,33 +252,28 @@ class CustomerMonths:
 
 @dataclass(frozen=True)
 class PurchaseDays:
-    """Net-positive purchase days (the product's unit of a purchase), sorted by customer, day.
+    """Purchase days as known on one day, sorted by customer then day.
 
     Attributes
     ----------
     code, day : ndarray of int64, shape (n_purchase_days,)
-    net : ndarray of float64, shape (n_purchase_days,)
-        The customer's net amount that day (> 0).
     start : ndarray of int64, shape (n_customers,)
         Position of each customer's first purchase day (``count`` rows follow).
     count : ndarray of int64, shape (n_customers,)
-        Purchase days per customer up to D.
+        Purchase days per customer.
     """
 
     code: np.ndarray
     day: np.ndarray
-    net: np.ndarray
     start: np.ndarray
     count: np.ndarray
 
     @classmethod
-    def from_days(cls, days: DayTotals, n_customers: int) -> PurchaseDays:
-        """Keep the days with a positive net amount."""
-        positive = days.net > 0
-        code = days.code[positive]
+    def from_sorted(cls, code: np.ndarray, day: np.ndarray, n_customers: int) -> PurchaseDays:
+        """From purchase days already sorted by customer then day."""
         count = np.bincount(code, minlength=n_customers).astype(np.int64)
         start = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
-        return cls(code, days.day[positive], days.net[positive], start, count)
+        return cls(code, day, start, count)
 
     @cached_property
     def gap(self) -> np.ndarray:

@@ -16,7 +16,8 @@ from fidelite.features.build import customer_features, population_features
 from fidelite.reports.arrays import (
     UNIX_DAY,
     CustomerMonths,
-    DayTotals,
+    Orders,
+    PurchaseCalendar,
     PurchaseDays,
     customer_codes,
     day_numbers,
@@ -54,9 +55,12 @@ class CustomerBase:
         Acquisition channel ("unknown" without a customers table).
     tx_code, tx_day, tx_amount, tx_discount : ndarray, shape (n_rows,)
         Transaction rows up to D of known customers.
-    days : DayTotals
-        Net amount per (customer, day), every day with a transaction.
+    orders : Orders
+        Order rows with their attributed refunds (the product's purchase definitions).
+    calendar : PurchaseCalendar
+        Purchase days and until when each stays one (a later full refund cancels it).
     purchases : PurchaseDays
+        Purchase days as known at D.
     scores : DataFrame or None
         The scores frame aligned on ``features.index`` (missing customers are NaN).
     views : dict of str -> (View, mask)
@@ -73,7 +77,8 @@ class CustomerBase:
     tx_code: np.ndarray
     tx_day: np.ndarray
     tx_amount: np.ndarray
-    days: DayTotals
+    orders: Orders
+    calendar: PurchaseCalendar
     purchases: PurchaseDays
     scores: pd.DataFrame | None
     views: dict[str, tuple[View, np.ndarray]]
@@ -92,6 +97,13 @@ class CustomerBase:
     def day_label(self, day: int) -> str:
         """ISO date of a day number."""
         return str(UNIX_DAY + np.timedelta64(int(day), "D"))
+
+    def purchases_at(self, day: int) -> PurchaseDays:
+        """Purchase days as known on ``day`` (<= D), computed once per day."""
+        key = f"purchases:{day}"
+        if key not in self.cache:
+            self.cache[key] = self.calendar.at(day)
+        return self.cache[key]  # type: ignore[return-value]
 
     def score(self, column: str) -> np.ndarray | None:
         """A score column as float64 aligned on the customers, or None when absent."""
@@ -144,7 +156,8 @@ def build_customer_base(inputs: ReportInputs, config: ReportConfig) -> CustomerB
     known = code >= 0
     tx_code, tx_day = code[known], day_numbers(tx["timestamp"])[known]
     tx_amount = tx["amount"].to_numpy(dtype=np.float64)[known]
-    days = DayTotals.from_transactions(tx_code, tx_day, tx_amount)
+    orders = Orders.from_transactions(tx.loc[known].reset_index(drop=True), tx_code, tx_day)
+    calendar = PurchaseCalendar.from_orders(orders, len(ids))
     tenure = features["tenure_days"].to_numpy(dtype=np.float64)
     scores = None
     if inputs.scores is not None:
@@ -160,8 +173,9 @@ def build_customer_base(inputs: ReportInputs, config: ReportConfig) -> CustomerB
         tx_code=tx_code,
         tx_day=tx_day,
         tx_amount=tx_amount,
-        days=days,
-        purchases=PurchaseDays.from_days(days, len(ids)),
+        orders=orders,
+        calendar=calendar,
+        purchases=calendar.at(as_of_day),
         scores=scores,
         views=_views(features),
     )
@@ -171,6 +185,6 @@ def customer_months(base: CustomerBase) -> CustomerMonths:
     """Transactions and purchase days aggregated to (customer, month) pairs (computed once)."""
     cached = base.cache.get("customer_months")
     if cached is None:
-        cached = CustomerMonths.from_days(base.days, base.n, base.as_of_day)
+        cached = CustomerMonths.from_orders(base.orders, base.n, base.as_of_day)
         base.cache["customer_months"] = cached
     return cached  # type: ignore[return-value]

@@ -2,8 +2,9 @@
 
 Building features at a dozen past days would cost a dozen feature builds; the lifecycle
 rule needs only four per-customer inputs (``T``, ``days_since_last_purchase``,
-``ipt_mean_days`` and ``return_gap_days``), which come straight from the sorted purchase
-days. They are handed to the product's own rule,
+``ipt_mean_days`` and ``return_gap_days``), which come straight from the purchase days
+as known on each day (a refund dated later does not cancel a purchase yet). They are
+handed to the product's own rule,
 :func:`fidelite.features.segments.lifecycle_stage`, so the thresholds and the order of
 the rules are the product's; tests check the result against ``build_features`` at
 those days.
@@ -16,7 +17,7 @@ import pandas as pd
 
 from fidelite.features.params import FeatureParams
 from fidelite.features.segments import lifecycle_stage
-from fidelite.reports.base import PurchaseDays
+from fidelite.reports.arrays import PurchaseCalendar, PurchaseDays
 
 __all__ = ["NOT_KNOWN", "STAGE_ORDER", "lifecycle_inputs", "stage_codes"]
 
@@ -32,9 +33,9 @@ def lifecycle_inputs(purchases: PurchaseDays, day: int, params: FeatureParams) -
     Parameters
     ----------
     purchases : PurchaseDays
-        Purchase days up to D (sorted by customer, day).
+        Purchase days as known on ``day`` (sorted by customer, day).
     day : int
-        Day number of the snapshot (<= D).
+        Day number of the snapshot.
     params : FeatureParams
 
     Returns
@@ -43,18 +44,16 @@ def lifecycle_inputs(purchases: PurchaseDays, day: int, params: FeatureParams) -
         ``T``, ``days_since_last_purchase``, ``ipt_mean_days``, ``return_gap_days`` in
         days; NaN where the feature builder gives NaN.
     """
-    visible = purchases.day <= day
-    count = np.bincount(purchases.code[visible], minlength=purchases.count.size)
+    count, start = purchases.count, purchases.start
     has = count > 0
     first = np.full(count.size, np.nan)
     last = np.full(count.size, np.nan)
-    first[has] = purchases.day[purchases.start[has]]
-    # Purchase days are sorted per customer, so the visible ones are a prefix.
-    last[has] = purchases.day[purchases.start[has] + count[has] - 1]
+    first[has] = purchases.day[start[has]]
+    last[has] = purchases.day[start[has] + count[has] - 1]
     mean_gap = np.full(count.size, np.nan)
     repeat = count >= 2
     mean_gap[repeat] = (last[repeat] - first[repeat]) / (count[repeat] - 1)
-    recent = visible & (day - purchases.day < params.reactivated_days) & ~np.isnan(purchases.gap)
+    recent = (day - purchases.day < params.reactivated_days) & ~np.isnan(purchases.gap)
     return_gap = np.full(count.size, -np.inf)
     np.maximum.at(return_gap, purchases.code[recent], purchases.gap[recent])
     return_gap[np.isneginf(return_gap)] = np.nan
@@ -69,7 +68,7 @@ def lifecycle_inputs(purchases: PurchaseDays, day: int, params: FeatureParams) -
 
 
 def stage_codes(
-    purchases: PurchaseDays, known_day: np.ndarray, day: int, params: FeatureParams
+    calendar: PurchaseCalendar, known_day: np.ndarray, day: int, params: FeatureParams
 ) -> np.ndarray:
     """Lifecycle stage per customer on ``day`` as codes into :data:`STAGE_ORDER`.
 
@@ -78,7 +77,7 @@ def stage_codes(
     ndarray of int8, shape (n_customers,)
         :data:`NOT_KNOWN` for customers who were not known yet on ``day``.
     """
-    stages = lifecycle_stage(lifecycle_inputs(purchases, day, params), params)
+    stages = lifecycle_stage(lifecycle_inputs(calendar.at(day), day, params), params)
     codes = pd.Categorical(stages, categories=STAGE_ORDER).codes.astype(np.int8)
     codes[~(known_day <= day)] = NOT_KNOWN
     return codes

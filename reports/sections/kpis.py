@@ -24,8 +24,9 @@ TREND_MONTHS = 24
 DEFINITIONS = (
     "Customers: known by the day (signed up or bought). Active buyers: a purchase day in the "
     f"{ACTIVE_DAYS} days up to the day. Repeat-purchase rate: buyers with two or more purchase "
-    f"days / buyers. Average order value: gross order value / orders in the last {ACTIVE_DAYS} "
-    f"days. Purchase frequency: orders per active buyer over those {ACTIVE_DAYS} days. Churn "
+    f"days / buyers. Average order value: net value of the purchases placed in the last "
+    f"{ACTIVE_DAYS} days (refunds attributed to their order) / those purchases. Purchase "
+    f"frequency: purchases per active buyer over those {ACTIVE_DAYS} days. Churn "
     "rate: of the customers who were active buyers H days before the day, the share without a "
     "purchase day in the H days since; retention rate = 1 - churn rate. Predicted CLV and "
     "value at risk come from the scores (net spend expected over the next H days; value at "
@@ -49,17 +50,17 @@ class KpiSnapshot:
     @classmethod
     def at(cls, base: CustomerBase, day: int) -> KpiSnapshot:
         """Ingredients at day number ``day`` (<= D)."""
-        p, h = base.purchases, base.horizon
-        visible = np.bincount(p.code[p.day <= day], minlength=base.n)
-        window = (base.tx_day > day - ACTIVE_DAYS) & (base.tx_day <= day) & (base.tx_amount > 0)
-        churn_base = p.count_between(day - h - ACTIVE_DAYS, day - h) > 0
+        h, orders = base.horizon, base.orders
+        p = base.purchases_at(day)
+        placed = orders.purchase_at(day) & (orders.day > day - ACTIVE_DAYS)
+        churn_base = base.purchases_at(day - h).count_between(day - h - ACTIVE_DAYS, day - h) > 0
         return cls(
             known=base.known_day <= day,
             active=p.count_between(day - ACTIVE_DAYS, day) > 0,
-            purchaser=visible > 0,
-            repeater=visible > 1,
-            orders=np.bincount(base.tx_code[window], minlength=base.n).astype(np.float64),
-            gross=np.bincount(base.tx_code[window], base.tx_amount[window], base.n),
+            purchaser=p.count > 0,
+            repeater=p.count > 1,
+            orders=np.bincount(orders.code[placed], minlength=base.n).astype(np.float64),
+            gross=np.bincount(orders.code[placed], orders.net_at(day)[placed], base.n),
             churn_base=churn_base,
             churned=churn_base & (p.count_between(day - h, day) == 0),
         )

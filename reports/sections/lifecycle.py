@@ -132,7 +132,7 @@ def build(base: CustomerBase) -> Section:
     """Stage counts over the last SNAPSHOTS periods and the flows of the last one."""
     params = base.config.params
     days = [base.as_of_day - FLOW_DAYS * k for k in range(SNAPSHOTS, -1, -1)]
-    stages = [stage_codes(base.purchases, base.known_day, d, params) for d in days]
+    stages = [stage_codes(base.calendar, base.known_day, d, params) for d in days]
     labels = [base.day_label(d) for d in days]
     k = len(_LABELS)
 

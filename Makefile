@@ -14,7 +14,7 @@ PORT      ?= 3000
 TABLES    := --transactions $(DATA)/transactions.parquet --events $(DATA)/events.parquet \
              --customers $(DATA)/customers.parquet
 
-.PHONY: install install-bench run demo-data features train score serve test test-fast lint format bench bench-large clean
+.PHONY: install install-bench run demo-data features train score report serve browser test test-fast lint format bench bench-large clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -52,14 +52,29 @@ train: demo-data
 score: demo-data
 	$(BIN)/fidelite score $(TABLES) --as-of $(ASOF) --out $(SCORES)
 
+# The customer-base report (self-contained HTML); the champion is scored on D - H for
+# the calibration and gain charts.
+report: demo-data
+	$(BIN)/fidelite report $(TABLES) --scores $(SCORES) --as-of $(ASOF) \
+		--model-uri models:/fidelite@champion --out data/report.html
+
 serve: install
 	$(BIN)/fidelite serve --port $(PORT) --snapshot $(SCORES)
 
 run: install
-	$(MAKE) demo-data train score
+	$(MAKE) demo-data train score report
 	$(MAKE) serve
 
-test: install
+# The report tests drive Debian's Chromium (never a browser downloaded at run time).
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	command -v apt-get >/dev/null || { echo "install Chromium at $(CHROMIUM)"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+browser: $(CHROMIUM)
+
+test: install browser
 	$(BIN)/python -m pytest
 
 # The quick loop: everything except the tests marked slow (servers, clusters, browsers).

@@ -53,8 +53,6 @@ class CustomerBase:
         First day the customer is known (signup or first transaction).
     acquisition : ndarray of object, shape (n_customers,)
         Acquisition channel ("unknown" without a customers table).
-    tx_code, tx_day, tx_amount, tx_discount : ndarray, shape (n_rows,)
-        Transaction rows up to D of known customers.
     orders : Orders
         Order rows with their attributed refunds (the product's purchase definitions).
     calendar : PurchaseCalendar
@@ -74,9 +72,6 @@ class CustomerBase:
     features: pd.DataFrame
     known_day: np.ndarray
     acquisition: np.ndarray
-    tx_code: np.ndarray
-    tx_day: np.ndarray
-    tx_amount: np.ndarray
     orders: Orders
     calendar: PurchaseCalendar
     purchases: PurchaseDays
@@ -154,9 +149,10 @@ def build_customer_base(inputs: ReportInputs, config: ReportConfig) -> CustomerB
     tx = data.transactions
     code = customer_codes(tx["customer_id"], ids)
     known = code >= 0
-    tx_code, tx_day = code[known], day_numbers(tx["timestamp"])[known]
-    tx_amount = tx["amount"].to_numpy(dtype=np.float64)[known]
-    orders = Orders.from_transactions(tx.loc[known].reset_index(drop=True), tx_code, tx_day)
+    day = day_numbers(tx["timestamp"])
+    if not known.all():  # cannot happen for tables cut at D; kept for safety
+        tx, code, day = tx.loc[known].reset_index(drop=True), code[known], day[known]
+    orders = Orders.from_transactions(tx, code, day)
     calendar = PurchaseCalendar.from_orders(orders, len(ids))
     tenure = features["tenure_days"].to_numpy(dtype=np.float64)
     scores = None
@@ -170,9 +166,6 @@ def build_customer_base(inputs: ReportInputs, config: ReportConfig) -> CustomerB
         features=features,
         known_day=as_of_day - tenure,
         acquisition=features["acquisition_channel"].astype(str).to_numpy(dtype=object),
-        tx_code=tx_code,
-        tx_day=tx_day,
-        tx_amount=tx_amount,
         orders=orders,
         calendar=calendar,
         purchases=calendar.at(as_of_day),

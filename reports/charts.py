@@ -89,13 +89,13 @@ def figure(
     base: dict[str, Any] = {
         "title": {"text": title, "font": {"size": 14}, "x": 0.01, "xanchor": "left"},
         "height": height,
-        "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
+        "margin": {"l": 60, "r": 20, "t": 40, "b": 80},
         "font": {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12},
         "paper_bgcolor": "#ffffff",
         "plot_bgcolor": "#ffffff",
         "colorway": list(PALETTE),
         "hovermode": "closest",
-        "legend": {"orientation": "h", "y": -0.2},
+        "legend": {"orientation": "h", "y": -0.28, "yanchor": "top"},
         "xaxis": {"title": {"text": x_title}, "gridcolor": "#eef0f3", "zeroline": False},
         "yaxis": {"title": {"text": y_title}, "gridcolor": "#eef0f3", "zeroline": False},
     }

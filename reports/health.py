@@ -130,7 +130,7 @@ def champion_record(tracking_uri: str | None, model_name: str) -> tuple[Champion
     Returns ``(None, reason)`` without a tracking URI or a champion.
     """
     if not tracking_uri:
-        return None, "no tracking URI given (--tracking-uri): champion not looked up"
+        return None, "no tracking URI or model given: champion not looked up"
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 

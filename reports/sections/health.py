@@ -175,7 +175,12 @@ def _metric_numbers(labelled: LabelledPredictions) -> list[Number]:
 def build(base: CustomerBase) -> Section:
     """Model health for all customers (this section ignores the filter)."""
     labelled, source = labelled_predictions(base)
-    record, record_note = champion_record(base.config.tracking_uri, base.config.model_name)
+    tracking_uri = base.config.tracking_uri
+    if tracking_uri is None and base.config.model_uri is not None:
+        from fidelite.training.tracking import resolve_tracking_uri
+
+        tracking_uri = resolve_tracking_uri(None)  # where the model is loaded from
+    record, record_note = champion_record(tracking_uri, base.config.model_name)
     freshness, fresh_line = _freshness(base)
     numbers, figures, notes = [freshness], [], []
     if labelled is not None and len(labelled.frame):
@@ -195,6 +200,12 @@ def build(base: CustomerBase) -> Section:
             )
         )
         notes.append(f"Champion validation: {metrics or 'no metrics logged'}.")
+        if labelled is not None and record.trained_as_of > str(labelled.as_of.date()):
+            notes.append(
+                f"The champion was trained on data up to {record.trained_as_of}, after "
+                f"{labelled.as_of.date()}: it has seen these outcomes, so the charts flatter "
+                "its ranking (calibration is still telling)."
+            )
     else:
         notes.append(f"Champion: {record_note}.")
     reading = f"Data: {fresh_line}."

@@ -28,24 +28,26 @@ def defector_signals(base: CustomerBase) -> np.ndarray:
 
     Only customers who ordered in the earlier period (D-365, D-90] can show a signal:
     * fewer orders: the product's ``velocity_90_vs_prior`` <= -1/3 (rate at most halved);
-    * cheaper baskets: average order value of the last 90 days < 80% of the earlier one;
-    * more refunds: refunded / gross amount up by 10 points or more.
+    * cheaper baskets: net value per purchase of the last 90 days < 80% of the earlier one;
+    * more refunds: refunded share of the orders placed in the period up by 10 points or
+      more (refunds attributed to their order, as known at D).
     """
-    d, n = base.as_of_day, base.n
-    recent = base.tx_day > d - RECENT_DAYS
-    earlier = ~recent & (base.tx_day > d - YEAR_DAYS)
-    positive = base.tx_amount > 0
+    d, n, o = base.as_of_day, base.n, base.orders
+    recent = o.day > d - RECENT_DAYS
+    earlier = ~recent & (o.day > d - YEAR_DAYS)
+    purchase, net = o.purchase_at(d), o.net_at(d)
 
     def per_customer(rows: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         w = None if weights is None else weights[rows]
-        return np.bincount(base.tx_code[rows], w, minlength=n).astype(np.float64)
+        return np.bincount(o.code[rows], w, minlength=n).astype(np.float64)
 
-    orders = [per_customer(p & positive) for p in (recent, earlier)]
-    gross = [per_customer(p & positive, base.tx_amount) for p in (recent, earlier)]
-    refunds = [per_customer(p & ~positive, -base.tx_amount) for p in (recent, earlier)]
+    orders = [per_customer(p & purchase) for p in (recent, earlier)]
+    gross = [per_customer(p, o.amount) for p in (recent, earlier)]
+    kept = [per_customer(p, net) for p in (recent, earlier)]
     with np.errstate(invalid="ignore", divide="ignore"):
-        aov = [g / o for g, o in zip(gross, orders, strict=True)]
-        refund_share = [r / g for r, g in zip(refunds, gross, strict=True)]
+        aov = [k / c for k, c in zip(kept, orders, strict=True)]
+        refund_share = [1 - k / g for k, g in zip(kept, gross, strict=True)]
+        refunds = [g - k for k, g in zip(kept, gross, strict=True)]
     had_orders = orders[1] > 0
     velocity = base.features["velocity_90_vs_prior"].to_numpy(dtype=np.float64)
     fewer = had_orders & (velocity <= -1 / 3)

@@ -81,3 +81,85 @@ def hand_made_base(hand_made):
     transactions, customers, scores = hand_made
     inputs = load_report_inputs(transactions, None, customers, as_of=AS_OF, scores=scores)
     return build_customer_base(inputs, ReportConfig())
+
+
+DEMO_AS_OF = "2025-12-31"
+
+
+def demo_campaigns(transactions: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """Two past win-back campaigns with 20% control groups, in the campaigns-table form."""
+    rng = np.random.default_rng(4)
+    ids = customers["customer_id"].to_numpy()
+    rows = []
+    for campaign, sent in (("winback-q3", "2025-08-01 09:00"), ("winback-q4", "2025-11-03 09:00")):
+        chosen = rng.choice(ids, size=len(ids) // 4, replace=False)
+        group = np.where(rng.random(chosen.size) < 0.2, "control", "treatment")
+        rows.append(
+            pd.DataFrame(
+                {
+                    "customer_id": chosen,
+                    "campaign_id": campaign,
+                    "sent_at": pd.Timestamp(sent),
+                    "group": group,
+                    "channel": "email",
+                    "offer_cost": 3.0,
+                    "offer": "10% off",
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+@pytest.fixture(scope="session")
+def demo_files(tmp_path_factory):
+    """Demo tables, a trained and promoted champion and its scores, written by the CLI.
+
+    Returns a dict of paths: ``dir``, ``transactions``, ``events``, ``customers``,
+    ``campaigns``, ``scores``, ``tracking_uri``.
+    """
+    from typer.testing import CliRunner
+
+    from fidelite.cli import app
+
+    root = tmp_path_factory.mktemp("report-demo")
+    runner = CliRunner()
+    data = root / "demo"
+    result = runner.invoke(
+        app, ["demo-data", "--customers", "2500", "--out", str(data), "--seed", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    tables = {t: data / f"{t}.parquet" for t in ("transactions", "events", "customers")}
+    args = [f"--{t}={p}" for t, p in tables.items()]
+    tracking = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            *args,
+            "--as-of",
+            DEMO_AS_OF,
+            "--promote",
+            "--tracking-uri",
+            tracking,
+            "--n-jobs",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    scores = root / "scores.parquet"
+    result = runner.invoke(
+        app,
+        ["score", *args, "--as-of", DEMO_AS_OF, "--out", str(scores), "--tracking-uri", tracking],
+    )
+    assert result.exit_code == 0, result.output
+    campaigns = demo_campaigns(
+        pd.read_parquet(tables["transactions"]), pd.read_parquet(tables["customers"])
+    )
+    campaigns.to_parquet(root / "campaigns.parquet")
+    return {
+        "dir": root,
+        **tables,
+        "campaigns": root / "campaigns.parquet",
+        "scores": scores,
+        "tracking_uri": tracking,
+    }

@@ -5,10 +5,9 @@ Reads features, scores and model metadata (the outputs of ``fidelite.features`` 
 ``fidelite.serving`` may serve what it renders. Nothing here trains a model.
 
 Public API: :func:`load_report_inputs`, :class:`ReportConfig`, :func:`build_report`,
-:func:`render_report`, :func:`write_report` and :func:`campaign_effects`.
+:func:`render_report` and :func:`write_report`.
 """
 
-from fidelite.reports.campaigns import campaign_effects
 from fidelite.reports.inputs import ReportConfig, ReportInputs, load_report_inputs
 from fidelite.reports.report import Report, build_report, render_report, write_report
 
@@ -17,7 +16,6 @@ __all__ = [
     "ReportConfig",
     "ReportInputs",
     "build_report",
-    "campaign_effects",
     "load_report_inputs",
     "render_report",
     "write_report",

@@ -263,9 +263,9 @@ def load_report_inputs(
         )
     campaign_frame = None
     if campaigns is not None:
-        from fidelite.features.data import load_campaigns
+        from fidelite.training.uplift.campaigns import load_campaigns_table
 
-        campaign_frame = load_campaigns(campaigns)
+        campaign_frame = load_campaigns_table(campaigns)
     return ReportInputs(
         inputs=replace(loaded, events=recent_events).cut(),
         scores=score_frame,

@@ -9,11 +9,15 @@ from fidelite.reports import charts
 from fidelite.reports import formats as fmt
 from fidelite.reports.arrays import customer_codes
 from fidelite.reports.base import CustomerBase
-from fidelite.reports.campaigns import CONFIDENCE, campaign_outcomes, effect_table
 from fidelite.reports.layout import Number, Section, SectionView
 from fidelite.reports.sections._common import per_view
+from fidelite.training.uplift.effects import effects_from_responses
+from fidelite.training.uplift.responses import campaign_responses
 
-__all__ = ["build"]
+__all__ = ["CONFIDENCE", "build"]
+
+#: Level of every interval shown.
+CONFIDENCE = 0.95
 
 
 def _error_bars(table: pd.DataFrame, column: str, scale: float = 1.0) -> dict:
@@ -21,8 +25,8 @@ def _error_bars(table: pd.DataFrame, column: str, scale: float = 1.0) -> dict:
     return {
         "type": "data",
         "symmetric": False,
-        "array": charts.rounded(scale * (table[f"{column}_high"].to_numpy() - value)),
-        "arrayminus": charts.rounded(scale * (value - table[f"{column}_low"].to_numpy())),
+        "array": charts.rounded(scale * (table[f"{column}_ci_high"].to_numpy() - value)),
+        "arrayminus": charts.rounded(scale * (value - table[f"{column}_ci_low"].to_numpy())),
         "color": "#555",
         "thickness": 1.2,
     }
@@ -31,7 +35,7 @@ def _error_bars(table: pd.DataFrame, column: str, scale: float = 1.0) -> dict:
 def _figures(table: pd.DataFrame) -> list[dict]:
     names = [
         f"{c}{'' if done else ' (running)'}"
-        for c, done in zip(table.index, table["complete"], strict=True)
+        for c, done in zip(table.index, table["window_complete"], strict=True)
     ]
     level = f"{CONFIDENCE:.0%}"
     conversion = charts.figure(
@@ -88,15 +92,21 @@ def build(base: CustomerBase) -> Section | None:
     if campaigns is None:
         return None
     config = base.config
-    sent = campaigns.loc[campaigns["sent_at"] < base.as_of + pd.Timedelta(days=1)]
-    outcomes = campaign_outcomes(
-        sent, base.inputs.inputs.transactions, response_days=config.response_days, as_of=base.as_of
+    sent = campaigns.loc[(campaigns["sent_at"] < base.as_of + pd.Timedelta(days=1)).to_numpy()]
+    sent = sent.reset_index(drop=True)
+    responses = campaign_responses(
+        sent,
+        base.inputs.inputs.transactions,
+        window_days=config.response_days,
+        until=base.as_of + pd.Timedelta(days=1),
     )
-    codes = customer_codes(outcomes["customer_id"].astype(str), base.features.index)
+    codes = customer_codes(sent["customer_id"].astype(str), base.features.index)
 
     def compute(mask: np.ndarray) -> SectionView:
-        rows = outcomes.loc[(codes >= 0) & mask[np.maximum(codes, 0)]]
-        table = effect_table(rows, margin=config.margin)
+        rows = ((codes >= 0) & mask[np.maximum(codes, 0)]).nonzero()[0]
+        table = effects_from_responses(
+            sent.iloc[rows], responses.iloc[rows], confidence=CONFIDENCE
+        ).set_index("campaign_id")
         measured = table.loc[table["n_control"] > 0] if len(table) else table
         if measured.empty:
             return SectionView(
@@ -105,11 +115,12 @@ def build(base: CustomerBase) -> Section | None:
                 [],
                 ["Campaigns without control rows are listed but not measured."],
             )
-        done = measured.loc[measured["complete"]]
+        done = measured.loc[measured["window_complete"]]
         incremental = done["incremental_revenue"].sum()
         cost = done["cost"].sum(min_count=1)
         ros = incremental * config.margin / cost if cost and np.isfinite(cost) else np.nan
-        best = done["net_return"].idxmax() if done["net_return"].notna().any() else None
+        net_return = done["incremental_revenue"] * config.margin - done["cost"]
+        best = net_return.idxmax() if net_return.notna().any() else None
         numbers = [
             Number(
                 "Campaigns measured",
@@ -129,7 +140,7 @@ def build(base: CustomerBase) -> Section | None:
                 hint="incremental revenue x margin / offer cost",
             ),
         ]
-        significant = done.loc[done["incremental_revenue_low"] > 0]
+        significant = done.loc[done["incremental_revenue_ci_low"] > 0]
         reading = (
             f"{len(significant)} of {len(done)} finished campaigns earned revenue above their "
             f"control group beyond doubt ({CONFIDENCE:.0%}); together they returned "
@@ -147,10 +158,12 @@ def build(base: CustomerBase) -> Section | None:
         "Campaigns",
         "Did past campaigns earn more than they cost, measured against their control groups?",
         per_view(base, compute),
-        f"Response window: {config.response_days} days after each send. Converted: positive net "
-        "spend in the window. Incremental conversion = treated rate - control rate; incremental "
-        "revenue = (mean net spend of treated - of control) x treated customers; intervals: "
-        f"{CONFIDENCE:.0%} Welch t intervals. Cost: offer_cost of the treated rows. Return on "
+        "Measured with the product's campaign effects (fidelite.training.uplift.effects, the "
+        f"same numbers as `fidelite campaign-report`). Response window: {config.response_days} "
+        "days from the send day. Converted: a purchase in the window (refunds attributed to "
+        "their order). Incremental conversion = treated rate - control rate; incremental "
+        "revenue = (mean net spend of treated - of control) x treated customers; "
+        f"{CONFIDENCE:.0%} Welch intervals. Cost: offer cost of the treated rows. Return on "
         f"spend = incremental revenue x margin ({config.margin:g}) / cost. Campaigns whose window "
         "runs past D are marked running and left out of the totals.",
     )

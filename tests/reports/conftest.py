@@ -86,30 +86,6 @@ def hand_made_base(hand_made):
 DEMO_AS_OF = "2025-12-31"
 
 
-def demo_campaigns(transactions: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
-    """Two past win-back campaigns with 20% control groups, in the campaigns-table form."""
-    rng = np.random.default_rng(4)
-    ids = customers["customer_id"].to_numpy()
-    rows = []
-    for campaign, sent in (("winback-q3", "2025-08-01 09:00"), ("winback-q4", "2025-11-03 09:00")):
-        chosen = rng.choice(ids, size=len(ids) // 4, replace=False)
-        group = np.where(rng.random(chosen.size) < 0.2, "control", "treatment")
-        rows.append(
-            pd.DataFrame(
-                {
-                    "customer_id": chosen,
-                    "campaign_id": campaign,
-                    "sent_at": pd.Timestamp(sent),
-                    "group": group,
-                    "channel": "email",
-                    "offer_cost": 3.0,
-                    "offer": "10% off",
-                }
-            )
-        )
-    return pd.concat(rows, ignore_index=True)
-
-
 @pytest.fixture(scope="session")
 def demo_files(tmp_path_factory):
     """Demo tables, a trained and promoted champion and its scores, written by the CLI.
@@ -152,14 +128,10 @@ def demo_files(tmp_path_factory):
         ["score", *args, "--as-of", DEMO_AS_OF, "--out", str(scores), "--tracking-uri", tracking],
     )
     assert result.exit_code == 0, result.output
-    campaigns = demo_campaigns(
-        pd.read_parquet(tables["transactions"]), pd.read_parquet(tables["customers"])
-    )
-    campaigns.to_parquet(root / "campaigns.parquet")
     return {
         "dir": root,
         **tables,
-        "campaigns": root / "campaigns.parquet",
+        "campaigns": data / "campaigns.parquet",
         "scores": scores,
         "tracking_uri": tracking,
     }

@@ -7,7 +7,6 @@ a browser. The screenshot is kept in ``test-artifacts/`` for people to look at.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
@@ -53,8 +52,8 @@ def demo_report(demo_files, tmp_path_factory) -> tuple[Path, object]:
         demo_files["customers"],
         as_of=DEMO_AS_OF,
         scores=demo_files["scores"],
+        campaigns=demo_files["campaigns"],
     )
-    inputs = dataclasses.replace(inputs, campaigns=pd.read_parquet(demo_files["campaigns"]))
     config = ReportConfig(
         tracking_uri=demo_files["tracking_uri"], model_uri="models:/fidelite@champion"
     )
@@ -142,3 +141,25 @@ def test_filter_redraws_every_section(browser, demo_report):
     section_views = {s.key: s.views.get(view.key, s.views["all"]) for s in report.sections}
     assert charts == {k: len(v.figures) for k, v in section_views.items()}
     assert problems == []
+
+
+def test_campaign_numbers_are_the_products_campaign_effects(demo_files, demo_report):
+    from fidelite.training.uplift.campaigns import load_campaigns_table
+    from fidelite.training.uplift.effects import campaign_effects
+
+    _, report = demo_report
+    section = next(s for s in report.sections if s.key == "campaigns")
+    campaigns = load_campaigns_table(demo_files["campaigns"])
+    campaigns = campaigns.loc[
+        campaigns["sent_at"] < pd.Timestamp(DEMO_AS_OF) + pd.Timedelta(days=1)
+    ]
+    transactions = pd.read_parquet(demo_files["transactions"])
+    effects = campaign_effects(
+        campaigns, transactions, until=pd.Timestamp(DEMO_AS_OF) + pd.Timedelta(days=1)
+    )
+    done = effects.loc[effects["window_complete"] & (effects["n_control"] > 0)]
+    numbers = {n.label: n.value for n in section.views["all"].numbers}
+    assert numbers["Campaigns measured"] == f"{len(done):,}"
+    assert numbers["Incremental revenue"] == f"{done['incremental_revenue'].sum():,.0f}"
+    figure = section.views["all"].figures[1]
+    assert figure["data"][0]["x"][: len(done)] == list(done["campaign_id"])

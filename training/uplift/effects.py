@@ -21,7 +21,7 @@ import pandas as pd
 from fidelite.training.uplift.evaluation import average_treatment_effect
 from fidelite.training.uplift.responses import DEFAULT_RESPONSE_DAYS, campaign_responses
 
-__all__ = ["EFFECT_COLUMNS", "campaign_effects"]
+__all__ = ["EFFECT_COLUMNS", "campaign_effects", "effects_from_responses"]
 
 #: Columns of :func:`campaign_effects`, in order.
 EFFECT_COLUMNS: tuple[str, ...] = (
@@ -84,6 +84,25 @@ def campaign_effects(
     if until is None:
         until = transactions["timestamp"].max().floor("D") + pd.Timedelta(days=1)
     responses = campaign_responses(campaigns, transactions, window_days=window_days, until=until)
+    return effects_from_responses(campaigns, responses, confidence=confidence)
+
+
+def effects_from_responses(
+    campaigns: pd.DataFrame, responses: pd.DataFrame, *, confidence: float = 0.95
+) -> pd.DataFrame:
+    """:func:`campaign_effects` from responses already computed.
+
+    Lets a caller read the responses once and summarise any subset of the rows (the
+    customer-base report does so for each customer filter).
+
+    Parameters
+    ----------
+    campaigns : DataFrame
+        Normalised campaigns rows.
+    responses : DataFrame
+        :func:`~fidelite.training.uplift.responses.campaign_responses` of those rows
+        (same index).
+    """
     frame = campaigns.assign(
         purchased=responses["purchased"].to_numpy(dtype=float),
         net_spend=responses["net_spend"].to_numpy(),

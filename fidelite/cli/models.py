@@ -133,6 +133,14 @@ def score(
     engine: EngineOption = Engine.pandas,
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
+    report: Annotated[
+        bool,
+        typer.Option(
+            "--report/--no-report",
+            help="Also write the customer-base report beside the scores "
+            "(<out>.report.html) and log it to the model's MLflow run.",
+        ),
+    ] = True,
 ) -> None:
     """Score every customer known by D with a logged model and write the scores frame."""
     from fidelite.training.score import score as run_scoring
@@ -156,6 +164,20 @@ def score(
     console.print(
         f"[green]wrote[/] {out} ({len(scores):,} customers, {ok:,} scored)", highlight=False
     )
+    if report:  # the report is owned by fidelite.reports (see reports/publish.py)
+        from fidelite.reports.publish import publish_scoring_report
+
+        with errors_exit(), console.status("Rendering the customer-base report..."):
+            page, artifact = publish_scoring_report(
+                scores,
+                *sources,
+                as_of=as_of,
+                scores_path=out,
+                model_uri=model_uri,
+                tracking_uri=tracking_uri,
+            )
+        logged = f"; logged to MLflow as {artifact}" if artifact else " (not logged to MLflow)"
+        console.print(f"[green]wrote[/] {page}{logged}", highlight=False)
 
 
 @app.command("evaluate")

@@ -101,7 +101,7 @@ def demo_files(tmp_path_factory):
     runner = CliRunner()
     data = root / "demo"
     result = runner.invoke(
-        app, ["demo-data", "--customers", "2500", "--out", str(data), "--seed", "3"]
+        app, ["demo-data", "--customers", "1500", "--out", str(data), "--seed", "3"]
     )
     assert result.exit_code == 0, result.output
     tables = {t: data / f"{t}.parquet" for t in ("transactions", "events", "customers")}

@@ -17,6 +17,8 @@ __all__ = ["PAYBACK_MONTHS", "build", "channel_table", "payback_curves"]
 
 #: Months after acquisition drawn in the payback curves.
 PAYBACK_MONTHS = 24
+#: A payback point needs this many customers observed that long (small tails are noise).
+MIN_OBSERVED = 30
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,8 @@ def payback_curves(mask: np.ndarray, data: _Inputs) -> dict[str, np.ndarray]:
     """Cumulative value per customer by month since acquisition, per channel.
 
     Month ``k`` (0 = the acquisition month) averages the customers whose ``k``-th month
-    is complete at D, so every point is observed, never extrapolated.
+    is complete at D, so every point is observed, never extrapolated; months observed
+    for fewer than :data:`MIN_OBSERVED` customers are left out.
 
     Returns
     -------
@@ -139,9 +142,8 @@ def payback_curves(mask: np.ndarray, data: _Inputs) -> dict[str, np.ndarray]:
     for c, name in enumerate(data.names):
         if not observed[c, 0]:
             continue
-        cumulative = np.array(
-            [net[c, k:, : k + 1].sum() / observed[c, k] for k in range(k_max) if observed[c, k]]
-        )
+        enough = int(np.sum(observed[c] >= min(MIN_OBSERVED, observed[c, 0])))
+        cumulative = np.array([net[c, k:, : k + 1].sum() / observed[c, k] for k in range(enough)])
         out[name] = cumulative
     return out
 
@@ -167,6 +169,8 @@ def _value_chart(table: pd.DataFrame, horizon: int) -> dict:
             base=charts.rounded(table["value_to_date"]),
             text=ratio_text,
             textposition="outside",
+            textfont={"size": 11},
+            cliponaxis=False,
             hover="%{x}: %{y:,.2f} per customer expected<extra></extra>",
         ),
         charts.bar(

@@ -220,6 +220,7 @@ def load_report_inputs(
     as_of: object,
     scores: str | Path | pd.DataFrame | None = None,
     campaigns: TableSource | None = None,
+    date_format: str | None = None,
 ) -> ReportInputs:
     """Validate the report's tables once and cut them at D.
 
@@ -233,6 +234,8 @@ def load_report_inputs(
         Scores frame written by ``fidelite score``.
     campaigns : path or DataFrame, optional
         Campaigns table (``contract.CAMPAIGNS``).
+    date_format : str, optional
+        strftime layout of text timestamps (ISO 8601 otherwise, see the loaders).
 
     Raises
     ------
@@ -240,7 +243,7 @@ def load_report_inputs(
         Naming the table, column and rows at fault.
     """
     day = parse_day(as_of, name="--as-of")
-    loaded = load_inputs(transactions, None, customers, as_of=day)
+    loaded = load_inputs(transactions, None, customers, as_of=day, date_format=date_format)
     if not (loaded.transactions["timestamp"] < loaded.end).any():
         first = loaded.transactions["timestamp"].min()
         raise DataContractError(
@@ -253,7 +256,7 @@ def load_report_inputs(
         since = day - pd.Timedelta(days=EVENT_DAYS)
         rows = _recent_rows(events, since)
         if len(rows):
-            recent_events = load_events(rows, name=_name(events, "events"))
+            recent_events = load_events(rows, name=_name(events, "events"), date_format=date_format)
             recent_events = recent_events.loc[(recent_events["timestamp"] >= since).to_numpy()]
     score_frame = None
     if scores is not None:

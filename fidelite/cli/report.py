@@ -10,6 +10,7 @@ import typer
 from fidelite.cli._app import (
     AsOfOption,
     CustomersOption,
+    DateFormatOption,
     EventsOption,
     TrackingUriOption,
     TransactionsOption,
@@ -69,6 +70,7 @@ def report(
         ),
     ] = None,
     title: Annotated[str, typer.Option(help="Page title.")] = "Customer base report",
+    date_format: DateFormatOption = None,
 ) -> None:
     """Write the customer-base report (lifecycle, CLV:CAC, cohorts, campaigns...) as HTML."""
     import time
@@ -96,6 +98,7 @@ def report(
             as_of=as_of,
             scores=location(scores),
             campaigns=location(campaigns),
+            date_format=date_format,
         )
         built = build_report(
             inputs, config, progress=lambda step: status.update(f"Computing {step}...")

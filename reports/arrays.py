@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fidelite.features.purchases import link_refunds
+from fidelite.features.purchases import RefundLinks, link_refunds
 
 __all__ = [
     "CustomerMonths",
@@ -97,10 +97,18 @@ class Orders:
 
     @classmethod
     def from_transactions(
-        cls, transactions: pd.DataFrame, code: np.ndarray, day: np.ndarray
+        cls,
+        transactions: pd.DataFrame,
+        code: np.ndarray,
+        day: np.ndarray,
+        links: RefundLinks | None = None,
     ) -> Orders:
-        """Orders of the (normalised, cut at D) transactions; ``code``/``day`` per row."""
-        links = link_refunds(transactions)
+        """Orders of the (normalised, cut at D) transactions; ``code``/``day`` per row.
+
+        ``links``: :func:`~fidelite.features.purchases.link_refunds` of these rows when
+        already computed (``Inputs.refund_links``).
+        """
+        links = link_refunds(transactions) if links is None else links
         amount = transactions["amount"].to_numpy(dtype=np.float64)
         is_order = amount > 0
         span = int(day.max()) + 1 if day.size else 1

@@ -7,12 +7,12 @@ purchase days, and each extra view costs only the aggregation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from fidelite.features.build import customer_features, population_features
+from fidelite.features.build import build_features
 from fidelite.reports.arrays import (
     UNIX_DAY,
     CustomerMonths,
@@ -139,20 +139,16 @@ def build_customer_base(inputs: ReportInputs, config: ReportConfig) -> CustomerB
     data = inputs.inputs
     # Without events: the sections read engagement from the recent events themselves, and
     # nothing else the report uses (lifecycle, RFM, rhythm, velocity) depends on events.
-    features = population_features(
-        customer_features(
-            data.transactions, None, data.customers, as_of=data.as_of, params=config.params
-        )
-    )
+    features = build_features(replace(data, events=None), params=config.params)
     ids = features.index
     as_of_day = int(day_numbers(pd.Series([data.as_of]))[0])
     tx = data.transactions
     code = customer_codes(tx["customer_id"], ids)
     known = code >= 0
     day = day_numbers(tx["timestamp"])
-    if not known.all():  # cannot happen for tables cut at D; kept for safety
-        tx, code, day = tx.loc[known].reset_index(drop=True), code[known], day[known]
-    orders = Orders.from_transactions(tx, code, day)
+    if not known.all():  # cannot happen for tables cut at D: every buyer is known
+        raise ValueError("transactions of customers unknown to the features at D")
+    orders = Orders.from_transactions(tx, code, day, data.refund_links)
     calendar = PurchaseCalendar.from_orders(orders, len(ids))
     tenure = features["tenure_days"].to_numpy(dtype=np.float64)
     scores = None

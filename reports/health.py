@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from dataclasses import replace as replace_tables
 
 import numpy as np
 import pandas as pd
 
-from fidelite.features.build import customer_features, population_features
+from fidelite.features.build import build_features
 from fidelite.reports.base import CustomerBase
 
 __all__ = ["ChampionRecord", "LabelledPredictions", "champion_record", "labelled_predictions"]
@@ -105,14 +106,17 @@ def labelled_predictions(base: CustomerBase) -> tuple[LabelledPredictions | None
             "to score D - H (pass --model-uri)"
         )
     cutoff = base.as_of - pd.Timedelta(days=h)
+    from fidelite.features.data import load_events
     from fidelite.training.score import load_model
 
     model = load_model(uri, tracking_uri=base.config.tracking_uri)
     data = base.inputs.inputs
-    features = population_features(
-        customer_features(
-            data.transactions, data.events, data.customers, as_of=cutoff, params=base.config.params
-        )
+    given = base.inputs.events_source  # the report keeps 90 days; the model needs them all
+    if given is not None:
+        given = load_events(given, date_format=base.inputs.date_format)
+        given = given.loc[(given["timestamp"] < data.end).to_numpy()]
+    features = build_features(
+        replace_tables(data, events=given), as_of=cutoff, params=base.config.params
     )
     predicted = model.predict(
         None, features, params={"as_of": str(cutoff.date()), "reasons": False}

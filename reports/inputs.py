@@ -124,6 +124,7 @@ class ReportInputs:
     latest_transaction: pd.Timestamp | None = None
     latest_event: pd.Timestamp | None = None
     events_source: TableSource | None = None
+    date_format: str | None = None
 
     @property
     def as_of(self) -> pd.Timestamp:
@@ -276,4 +277,5 @@ def load_report_inputs(
         latest_transaction=_latest(loaded.transactions, "timestamp"),
         latest_event=_latest(recent_events, "timestamp"),
         events_source=events,
+        date_format=date_format,
     )

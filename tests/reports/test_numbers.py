@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from fidelite.features import build_features
+from fidelite.features.inputs import load_inputs
 from fidelite.reports import ReportConfig, load_report_inputs
 from fidelite.reports.base import build_customer_base, customer_months
 from fidelite.reports.sections import kpis
@@ -16,6 +17,11 @@ from fidelite.reports.sections.lifecycle import stage_flows
 from fidelite.reports.snapshots import STAGE_ORDER, stage_codes
 
 from .conftest import AS_OF
+
+
+def _features(transactions: pd.DataFrame, customers: pd.DataFrame, day) -> pd.DataFrame:
+    """The product's features at ``day`` (the reference the report must agree with)."""
+    return build_features(load_inputs(transactions, None, customers, as_of=day))
 
 
 def _purchase_days(transactions: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
@@ -103,7 +109,7 @@ def test_cohort_retention_matches_pandas(hand_made, hand_made_base):
 def test_snapshot_stages_equal_build_features(hand_made, hand_made_base, days_back):
     transactions, customers, _ = hand_made
     day = pd.Timestamp(AS_OF) - pd.Timedelta(days=days_back)
-    expected = build_features(transactions, None, customers, as_of=day)["lifecycle_stage"]
+    expected = _features(transactions, customers, day)["lifecycle_stage"]
     codes = stage_codes(
         hand_made_base.calendar,
         hand_made_base.known_day,
@@ -124,9 +130,7 @@ def test_snapshot_stages_equal_build_features_on_demo(demo_data):
     base = build_customer_base(inputs, ReportConfig())
     for days_back in (0, 30, 95, 365):
         day = pd.Timestamp("2025-12-31") - pd.Timedelta(days=days_back)
-        expected = build_features(demo_data.transactions, None, demo_data.customers, as_of=day)[
-            "lifecycle_stage"
-        ]
+        expected = _features(demo_data.transactions, demo_data.customers, day)["lifecycle_stage"]
         codes = stage_codes(
             base.calendar, base.known_day, base.as_of_day - days_back, ReportConfig().params
         )
@@ -140,8 +144,8 @@ def test_snapshot_stages_equal_build_features_on_demo(demo_data):
 def test_stage_flows_match_pandas_crosstab(hand_made, hand_made_base):
     transactions, customers, _ = hand_made
     before_day = pd.Timestamp(AS_OF) - pd.Timedelta(days=30)
-    now = build_features(transactions, None, customers, as_of=AS_OF)["lifecycle_stage"]
-    before = build_features(transactions, None, customers, as_of=before_day)["lifecycle_stage"]
+    now = _features(transactions, customers, AS_OF)["lifecycle_stage"]
+    before = _features(transactions, customers, before_day)["lifecycle_stage"]
     frame = pd.DataFrame({"after": now, "before": before.reindex(now.index).fillna("new_to_base")})
     expected = pd.crosstab(frame["before"], frame["after"])
 

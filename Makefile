@@ -55,8 +55,8 @@ score: demo-data
 # The customer-base report (self-contained HTML); the champion is scored on D - H for
 # the calibration and gain charts.
 report: demo-data
-	$(BIN)/fidelite report $(TABLES) --scores $(SCORES) --as-of $(ASOF) \
-		--model-uri models:/fidelite@champion --out data/report.html
+	$(BIN)/fidelite report $(TABLES) --campaigns $(DATA)/campaigns.parquet --scores $(SCORES) \
+		--as-of $(ASOF) --model-uri models:/fidelite@champion --out data/report.html
 
 serve: install
 	$(BIN)/fidelite serve --port $(PORT) --snapshot $(SCORES)

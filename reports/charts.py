@@ -96,8 +96,18 @@ def figure(
         "colorway": list(PALETTE),
         "hovermode": "closest",
         "legend": {"orientation": "h", "y": -0.28, "yanchor": "top"},
-        "xaxis": {"title": {"text": x_title}, "gridcolor": "#eef0f3", "zeroline": False},
-        "yaxis": {"title": {"text": y_title}, "gridcolor": "#eef0f3", "zeroline": False},
+        "xaxis": {
+            "title": {"text": x_title},
+            "gridcolor": "#eef0f3",
+            "zeroline": False,
+            "automargin": True,
+        },
+        "yaxis": {
+            "title": {"text": y_title},
+            "gridcolor": "#eef0f3",
+            "zeroline": False,
+            "automargin": True,
+        },
     }
     for key, value in layout.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):

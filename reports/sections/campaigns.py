@@ -143,7 +143,7 @@ def build(base: CustomerBase) -> Section | None:
         significant = done.loc[done["incremental_revenue_ci_low"] > 0]
         reading = (
             f"{len(significant)} of {len(done)} finished campaigns earned revenue above their "
-            f"control group beyond doubt ({CONFIDENCE:.0%}); together they returned "
+            f"control group with {CONFIDENCE:.0%} confidence; together they returned "
             f"{fmt.ratio(ros, 2)} their offer cost"
             + (f", best: {best}." if best is not None else ".")
         )

@@ -170,6 +170,7 @@ def _trend(months: CustomerMonths, mask: np.ndarray) -> dict:
             "overlaying": "y",
             "side": "right",
             "showgrid": False,
+            "automargin": True,
             "rangemode": "tozero",
         },
     )

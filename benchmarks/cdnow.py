@@ -13,7 +13,7 @@ Protocol (also in BENCHMARKS.md):
 * Every model sees *only* the history frame (the future rows are dropped before any
   model code runs) and scores all 23,570 customers.
 * Outcomes come from ``training.labels.make_labels`` on the full data; every metric
-  comes from ``training.evaluate`` so the numbers use the product's definitions.
+  comes from ``training.metrics`` so the numbers use the product's definitions.
 * "P(buy)" is the predicted probability of at least one purchase day in (D, D+H];
   "spend" is the predicted net spend over (D, D+H] (undiscounted).
 
@@ -23,6 +23,11 @@ Usage::
 """
 
 from __future__ import annotations
+
+import os
+
+# A launcher: sleeping OpenMP waiters before anything loads LightGBM (see fidelite.cli).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import logging
@@ -40,11 +45,13 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Stopwatch, markdown_table, print_machine, print_table
 
-from fidelite.features import Inputs, build_features
+from fidelite.features import build_features
 from fidelite.features.data import as_of_bounds, load_transactions
+from fidelite.features.days import parse_day
+from fidelite.features.inputs import Inputs
 from fidelite.training.baseline import BaselineModel
-from fidelite.training.evaluate import churn_metrics, clv_metrics
 from fidelite.training.labels import make_labels
+from fidelite.training.metrics import churn_metrics, clv_metrics
 
 AS_OF = "1997-12-31"
 HORIZON_DAYS = 182
@@ -142,10 +149,9 @@ CDNOW_WINDOWS = {"n_windows": 4, "step_days": 28, "min_history_days": 91}
 
 def _train_config(as_of: str, horizon_days: int, tracking_uri: str) -> tuple[object, str]:
     """A ``TrainConfig`` for CDNOW, and a note saying which window protocol it uses."""
-    from fidelite.training.train import TrainConfig
+    from fidelite.training.config import TrainConfig
 
     config = TrainConfig(
-        as_of=as_of,
         horizon_days=horizon_days,
         tracking_uri=tracking_uri,
         register=False,
@@ -160,7 +166,8 @@ def predict_fidelite(history: pd.DataFrame, as_of: str, horizon_days: int) -> Pr
     Trained by ``training.train.train`` on the history only, logging to a throw-away
     MLflow store (nothing is registered), then scored in memory at ``as_of``.
     """
-    from fidelite.training.labels import InsufficientHistoryError
+    from fidelite.errors import InsufficientHistoryError
+    from fidelite.features.inputs import load_inputs
     from fidelite.training.train import train
 
     name = "fidelite (LightGBM)"
@@ -169,8 +176,9 @@ def predict_fidelite(history: pd.DataFrame, as_of: str, horizon_days: int) -> Pr
         config, protocol = _train_config(as_of, horizon_days, f"sqlite:///{tmp}/mlflow.db")
         try:
             with stopwatch.running():
-                result = train(history, config=config)
-                features = build_features(Inputs(history, as_of))
+                inputs = load_inputs(history, as_of=as_of, cut=True)
+                result = train(inputs, config)
+                features = result.model.build_features(inputs)
                 scores = result.model.predict(None, features, params={"as_of": as_of})
         except InsufficientHistoryError as exc:
             return Prediction(
@@ -196,7 +204,7 @@ def predict_fidelite_baseline(history: pd.DataFrame, as_of: str, horizon_days: i
     """fidelite's own BG/NBD + Gamma-Gamma (``training.baseline.BaselineModel``) fitted at D."""
     stopwatch = Stopwatch()
     with stopwatch.running():
-        features = build_features(Inputs(history, as_of))
+        features = build_features(Inputs(history, parse_day(as_of)))
         baseline = BaselineModel(horizon_days=horizon_days).fit(features)
         out = baseline.predict(features)
     return Prediction(
@@ -386,7 +394,7 @@ def _aligned(values: pd.Series, customers: pd.Index, what: str) -> np.ndarray:
 
 
 def score(prediction: Prediction, labels: pd.DataFrame) -> dict[str, object]:
-    """One results-table row: ``training.evaluate`` metrics of a prediction vs outcomes.
+    """One results-table row: ``training.metrics`` metrics of a prediction vs outcomes.
 
     ``churn_metrics`` is called with the *purchase* event as the positive class
     (``y = 1 - churned``, ``p = P(buy)``) so PR-AUC measures finding the buyers.

@@ -99,25 +99,21 @@ def stop(process: subprocess.Popen, grace_s: float = 30) -> None:
 
 def prepare(workdir: Path, n_customers: int) -> tuple[str, Path, list[dict]]:
     """Train + promote a model, write a snapshot; return tracking URI, snapshot, rows."""
-    from fidelite.features import build_features, is_purchaser
+    from fidelite.features import build_features
     from fidelite.features.demo import generate_demo_data
+    from fidelite.features.inputs import load_inputs
+    from fidelite.training.config import TrainConfig
     from fidelite.training.score import score
-    from fidelite.training.train import TrainConfig, train
+    from fidelite.training.train import train
 
     tracking_uri = f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}"
     demo = generate_demo_data(n_customers, seed=5)
-    train(
-        demo.transactions,
-        demo.events,
-        demo.customers,
-        config=TrainConfig(as_of=AS_OF, promote=True, tracking_uri=tracking_uri),
-    )
+    inputs = load_inputs(demo.transactions, demo.events, demo.customers, as_of=AS_OF)
+    train(inputs, TrainConfig(promote=True, tracking_uri=tracking_uri))
     snapshot = workdir / "scores.parquet"
-    score(
-        demo.transactions, demo.events, demo.customers, as_of=AS_OF, tracking_uri=tracking_uri
-    ).to_parquet(snapshot, index=False)
-    features = build_features(demo.inputs(AS_OF))
-    purchasers = features[is_purchaser(features)].reset_index()
+    score(inputs, tracking_uri=tracking_uri).to_parquet(snapshot, index=False)
+    features = build_features(inputs)
+    purchasers = features[features["orders_total"] > 0].reset_index()
     return tracking_uri, snapshot, json.loads(purchasers.to_json(orient="records"))
 
 

@@ -14,6 +14,11 @@ Usage::
 
 from __future__ import annotations
 
+import os
+
+# A launcher: sleeping OpenMP waiters before anything loads LightGBM (see fidelite.cli).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import os
 import sys
@@ -26,7 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import markdown_table, peak_rss_mib, print_machine, print_table
 
 from fidelite.features.demo import generate_demo_data
-from fidelite.training.train import TrainConfig, train
+from fidelite.features.inputs import load_inputs
+from fidelite.training.config import TrainConfig
+from fidelite.training.train import train
 
 LARGE_CUSTOMERS = 1_000_000
 COLUMNS = ("stage", "seconds", "share_pct")
@@ -59,7 +66,6 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         config = TrainConfig(
-            as_of=args.as_of,
             horizon_days=args.horizon_days,
             n_windows=args.windows,
             tracking_uri=f"sqlite:///{Path(tmp) / 'mlflow.db'}",
@@ -67,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             n_jobs=args.n_jobs,
         )
         start = time.perf_counter()
-        result = train(demo.transactions, demo.events, demo.customers, config=config)
+        inputs = load_inputs(demo.transactions, demo.events, demo.customers, as_of=args.as_of)
+        result = train(inputs, config)
         train_seconds = time.perf_counter() - start
 
     stages = {"demo data": demo_seconds, **result.timings}

@@ -4,7 +4,7 @@ How the model reaches the service
 ---------------------------------
 The service never talks to the MLflow registry at request time. Instead
 :func:`export_to_bento` resolves a registry URI (default ``models:/fidelite@champion``
-against ``MLFLOW_TRACKING_URI`` or ``sqlite:///<project>/mlruns/mlflow.db``) and imports that
+against ``MLFLOW_TRACKING_URI`` or ``sqlite:///./mlruns/mlflow.db``) and imports that
 model version into the BentoML model store with ``bentoml.mlflow.import_model``,
 recording name, version, alias, run id, training window, horizon and validation
 metrics as BentoML model metadata. The service declares the store entry as a class
@@ -34,7 +34,7 @@ from mlflow.tracking import MlflowClient
 from fidelite.errors import ConfigurationError, ModelNotFoundError
 from fidelite.serving.schemas import ModelInfo
 from fidelite.training.registry import GATE_METRICS
-from fidelite.training.tracking import resolve_tracking_uri, use_tracking
+from fidelite.training.tracking import resolve_tracking_uri, tracking_scope
 
 DEFAULT_MODEL_URI = "models:/fidelite@champion"
 # Name of the model in the BentoML store (and tag the service declares).
@@ -59,7 +59,7 @@ class RegistryModel:
 
 
 def tracking_uri_from_env() -> str:
-    """``MLFLOW_TRACKING_URI`` or the project default (``sqlite:///<project>/mlruns/mlflow.db``)."""
+    """``MLFLOW_TRACKING_URI`` or the default (``sqlite:///./mlruns/mlflow.db``, working dir)."""
     return resolve_tracking_uri(None)
 
 
@@ -160,21 +160,22 @@ def export_to_bento(
     existing = _find_exported(registered)
     if existing is not None:
         return existing
-    use_tracking(tracking_uri)
     version_uri = f"models:/{registered.name}/{registered.version}"
-    python_model = mlflow.pyfunc.load_model(version_uri).unwrap_python_model()
-    client = MlflowClient(tracking_uri=tracking_uri)
-    metadata = _model_metadata(registered, python_model, _run_details(client, registered.run_id))
-    return bentoml.mlflow.import_model(
-        BENTO_MODEL_NAME,
-        version_uri,
-        labels={
-            "registered_model": registered.name,
-            "registered_version": registered.version,
-            "run_id": registered.run_id or "",
-        },
-        metadata=metadata,
-    )
+    with tracking_scope(tracking_uri) as client:
+        python_model = mlflow.pyfunc.load_model(version_uri).unwrap_python_model()
+        metadata = _model_metadata(
+            registered, python_model, _run_details(client, registered.run_id)
+        )
+        return bentoml.mlflow.import_model(
+            BENTO_MODEL_NAME,
+            version_uri,
+            labels={
+                "registered_model": registered.name,
+                "registered_version": registered.version,
+                "run_id": registered.run_id or "",
+            },
+            metadata=metadata,
+        )
 
 
 def _find_exported(registered: RegistryModel) -> bentoml.Model | None:

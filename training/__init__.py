@@ -1,6 +1,8 @@
-"""Training (issue 3): labels, the BG/NBD + Gamma-Gamma baseline, LightGBM churn and
-CLV models, the ``FideliteModel`` MLflow pyfunc, tracking, registry and scoring.
+"""Training: backtest windows, LightGBM churn and CLV models over the probabilistic
+baseline, the ``FideliteModel`` MLflow pyfunc, tracking, registry and scoring.
 
-Submodules are imported explicitly (``from fidelite.training.train import train``) so that
-light users such as ``training.labels`` do not pay for importing MLflow.
+Start at :mod:`fidelite.training.train` (a run from inputs to a registered model) and
+:mod:`fidelite.training.fitting` (the pure modelling step); ARCHITECTURE.md maps the
+modules. Submodules are imported explicitly (``from fidelite.training.train import
+train``) so that light users such as ``training.labels`` do not pay for importing MLflow.
 """

@@ -14,10 +14,13 @@ import math
 from dataclasses import dataclass, field
 
 import mlflow
+import mlflow.pyfunc
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from fidelite.training.tracking import use_tracking
+from fidelite.errors import ModelNotFoundError
+from fidelite.training.model import FideliteModel
+from fidelite.training.tracking import mlflow_client, resolve_tracking_uri, tracking_scope
 
 __all__ = [
     "CHALLENGER",
@@ -26,6 +29,7 @@ __all__ = [
     "GateDecision",
     "alias_version",
     "compare",
+    "load_model",
     "promote",
     "register",
 ]
@@ -67,6 +71,25 @@ def alias_version(client: MlflowClient, model_name: str, alias: str) -> str | No
         return None
 
 
+def load_model(model_uri: str, *, tracking_uri: str | None = None) -> FideliteModel:
+    """The ``FideliteModel`` behind any MLflow model URI (``models:/fidelite@champion``...).
+
+    Raises
+    ------
+    ModelNotFoundError
+        When the URI names no model in the store.
+    """
+    uri = resolve_tracking_uri(tracking_uri)
+    try:
+        with tracking_scope(uri):
+            return mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+    except MlflowException as exc:
+        raise ModelNotFoundError(
+            f"no model at {model_uri} in the MLflow store {uri}: train one with "
+            "`fidelite train ... --promote` or pass --model-uri"
+        ) from exc
+
+
 def register(
     model_uri: str, model_name: str = "fidelite", *, tracking_uri: str | None = None
 ) -> str:
@@ -82,9 +105,9 @@ def register(
     str
         The new version number.
     """
-    client = use_tracking(tracking_uri)
-    version = mlflow.register_model(model_uri, model_name)
-    client.set_registered_model_alias(model_name, CHALLENGER, version.version)
+    with tracking_scope(resolve_tracking_uri(tracking_uri)) as client:
+        version = mlflow.register_model(model_uri, model_name)
+        client.set_registered_model_alias(model_name, CHALLENGER, version.version)
     return str(version.version)
 
 
@@ -143,7 +166,7 @@ def promote(
     GateDecision
         Whether it was promoted and why.
     """
-    client = use_tracking(tracking_uri)
+    client = mlflow_client(resolve_tracking_uri(tracking_uri))
     challenger_version = alias_version(client, model_name, CHALLENGER)
     if challenger_version is None:
         return GateDecision(False, f"no {CHALLENGER!r} version of model {model_name!r} to promote")

@@ -1,9 +1,17 @@
-"""MLflow tracking setup and run bookkeeping helpers.
+"""Where MLflow runs and models are stored, and the run bookkeeping helpers.
 
-The tracking URI comes from the caller, else ``MLFLOW_TRACKING_URI``, else a
-SQLite store in ``<project>/mlruns/mlflow.db`` (MLflow 3.13+ refuses the plain
-file store). For SQLite stores the experiment's artifacts live next to the
-database in ``artifacts/`` so a tracking directory is self-contained.
+The tracking (and registry) URI is resolved once per entry point and passed explicitly:
+the caller's URI, else ``MLFLOW_TRACKING_URI``, else a SQLite store at
+``./mlruns/mlflow.db`` **relative to the current working directory** (MLflow 3.13+
+refuses the plain file store). Run ``fidelite`` from the project folder, set
+``MLFLOW_TRACKING_URI`` or pass ``--tracking-uri`` to choose another store. For SQLite
+stores the artifacts live next to the database in ``artifacts/`` so a store is
+self-contained.
+
+Nothing here sets MLflow's process-wide URI for good. :class:`MlflowClient` objects take
+the URI explicitly; the few MLflow calls that only read the process-wide setting
+(``mlflow.start_run``, ``log_model``, ``mlflow.pyfunc.load_model`` of ``models:/`` URIs)
+run inside :func:`tracking_scope`, which restores the previous setting afterwards.
 """
 
 from __future__ import annotations
@@ -11,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,63 +29,88 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from fidelite.features.inputs import Inputs
+
 __all__ = [
     "DEFAULT_EXPERIMENT",
-    "PROJECT_DIR",
     "data_fingerprint",
-    "get_or_create_experiment",
+    "default_tracking_uri",
+    "experiment_id",
+    "log_json",
+    "mlflow_client",
     "resolve_tracking_uri",
-    "use_tracking",
+    "to_json_safe",
+    "tracking_scope",
 ]
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_EXPERIMENT = "fidelite"
+_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+def default_tracking_uri() -> str:
+    """``sqlite:///<working directory>/mlruns/mlflow.db``."""
+    return f"sqlite:///{Path.cwd() / 'mlruns' / 'mlflow.db'}"
 
 
 def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
-    """Explicit URI, else ``MLFLOW_TRACKING_URI``, else ``sqlite:///<project>/mlruns/mlflow.db``."""
-    if tracking_uri:
-        return tracking_uri
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env
-    store = PROJECT_DIR / "mlruns"
-    store.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{store / 'mlflow.db'}"
+    """The explicit URI, else ``MLFLOW_TRACKING_URI``, else :func:`default_tracking_uri`.
+
+    A SQLite store's folder is created when missing.
+    """
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return uri
+
+
+def mlflow_client(tracking_uri: str) -> MlflowClient:
+    """A client for tracking and registry at ``tracking_uri`` (one store for both)."""
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+@contextmanager
+def tracking_scope(tracking_uri: str) -> Iterator[MlflowClient]:
+    """Point MLflow's process-wide tracking and registry URIs at ``tracking_uri`` for a block.
+
+    For the MLflow calls that cannot take a URI. The previous URIs and the
+    ``MLFLOW_TRACKING_URI``/``MLFLOW_REGISTRY_URI`` variables (which ``set_tracking_uri``
+    also writes) are restored on exit. Yields a client for the same store.
+    """
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    saved_env = {name: os.environ.get(name) for name in _URI_VARIABLES}
+    saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+    try:
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+        yield mlflow_client(tracking_uri)
+    finally:
+        mlflow.set_tracking_uri(saved[0])
+        registry_utils._registry_uri = saved[1]
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _artifact_root(tracking_uri: str) -> str | None:
     """``artifacts/`` next to a SQLite database; None (server default) otherwise."""
     if not tracking_uri.startswith("sqlite:///"):
         return None
-    db_path = Path(tracking_uri.removeprefix("sqlite:///"))
-    root = db_path.parent / "artifacts"
+    root = Path(tracking_uri.removeprefix("sqlite:///")).parent / "artifacts"
     root.mkdir(parents=True, exist_ok=True)
     return root.resolve().as_uri()
 
 
-def use_tracking(tracking_uri: str | None = None) -> MlflowClient:
-    """Point MLflow (tracking and registry) at the resolved URI and return a client.
-
-    MLflow's fluent API keeps the URI in process state, so this is called at the
-    start of every public entry point with the caller's explicit URI.
-    """
-    uri = resolve_tracking_uri(tracking_uri)
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
-
-
-def get_or_create_experiment(name: str, tracking_uri: str | None = None) -> str:
-    """Experiment id for ``name``, creating it with the local artifact root if needed."""
-    client = use_tracking(tracking_uri)
+def experiment_id(name: str, tracking_uri: str) -> str:
+    """Id of experiment ``name``, created with the store's artifact root if needed."""
+    client = mlflow_client(tracking_uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    uri = resolve_tracking_uri(tracking_uri)
-    return client.create_experiment(name, artifact_location=_artifact_root(uri))
+    return client.create_experiment(name, artifact_location=_artifact_root(tracking_uri))
 
 
 def _sha256_of(frame: pd.DataFrame, columns: list[str]) -> str:
@@ -85,11 +120,7 @@ def _sha256_of(frame: pd.DataFrame, columns: list[str]) -> str:
     return hashlib.sha256(row_hashes.tobytes()).hexdigest()
 
 
-def data_fingerprint(
-    transactions: pd.DataFrame,
-    events: pd.DataFrame | None = None,
-    customers: pd.DataFrame | None = None,
-) -> dict[str, Any]:
+def data_fingerprint(inputs: Inputs) -> dict[str, Any]:
     """Size, span and content hash of the (normalised) training inputs.
 
     Returns
@@ -100,6 +131,7 @@ def data_fingerprint(
         order_id, timestamp, amount) and the same rows/sha256 for events and
         customers when given.
     """
+    transactions = inputs.transactions
     ts = transactions["timestamp"]
     out: dict[str, Any] = {
         "transactions_rows": len(transactions),
@@ -110,12 +142,12 @@ def data_fingerprint(
             transactions, ["customer_id", "order_id", "timestamp", "amount"]
         ),
     }
-    if events is not None:
-        out["events_rows"] = len(events)
-        out["events_sha256"] = _sha256_of(events, ["customer_id", "timestamp", "event_type"])
-    if customers is not None:
-        out["customers_rows"] = len(customers)
-        out["customers_sha256"] = _sha256_of(customers, ["customer_id"])
+    if inputs.events is not None:
+        out["events_rows"] = len(inputs.events)
+        out["events_sha256"] = _sha256_of(inputs.events, ["customer_id", "timestamp", "event_type"])
+    if inputs.customers is not None:
+        out["customers_rows"] = len(inputs.customers)
+        out["customers_sha256"] = _sha256_of(inputs.customers, ["customer_id"])
     return out
 
 
@@ -132,6 +164,7 @@ def to_json_safe(value: Any) -> Any:
     return value
 
 
-def log_json(payload: Any, artifact_file: str) -> None:
-    """Log a JSON artifact in the active run."""
-    mlflow.log_text(json.dumps(to_json_safe(payload), indent=2, default=str), artifact_file)
+def log_json(client: MlflowClient, run_id: str, payload: Any, artifact_file: str) -> None:
+    """Log a JSON artifact in run ``run_id``."""
+    text = json.dumps(to_json_safe(payload), indent=2, default=str)
+    client.log_text(run_id, text, artifact_file)

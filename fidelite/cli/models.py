@@ -2,86 +2,118 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from fidelite.cli._app import (
+    CustomersOption,
     DateFormatOption,
     Engine,
     EngineOption,
+    EventsOption,
     SchedulerOption,
+    TrackingUriOption,
+    TransactionsOption,
     WorkersOption,
     app,
     console,
     dask_session,
     errors_exit,
+    location,
     table_sources,
 )
-from fidelite.features.data import load_transactions
+from fidelite.features.days import parse_day
+from fidelite.features.inputs import load_inputs
+
+ModelNameOption = Annotated[str, typer.Option("--model-name", help="Registered model name.")]
+HorizonOption = Annotated[
+    int, typer.Option("--horizon-days", min=1, help="Prediction horizon H in days.")
+]
+WindowsOption = Annotated[int, typer.Option(min=1, help="Backtest windows (newest held out).")]
+StepDaysOption = Annotated[
+    int | None,
+    typer.Option(
+        "--step-days",
+        min=1,
+        help="Days between backtest cutoffs (default: the horizon; smaller = overlapping "
+        "windows for short histories).",
+    ),
+]
+MinHistoryOption = Annotated[
+    int | None,
+    typer.Option(
+        "--min-history-days",
+        min=0,
+        help="Days of data required before each cutoff (default: max(horizon, 90)).",
+    ),
+]
+BaselineOnlyOption = Annotated[
+    bool, typer.Option("--baseline-only", help="Fit only BG/NBD + Gamma-Gamma (short histories).")
+]
+NJobsOption = Annotated[
+    int, typer.Option("--n-jobs", min=1, help="LightGBM threads (1 on a busy machine).")
+]
+_SHOWN_METRICS = (
+    "churn_roc_auc",
+    "baseline_churn_roc_auc",
+    "clv_normalized_gini",
+    "baseline_clv_normalized_gini",
+    "clv_total_ratio",
+)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[object]:
+    """A rich progress bar on stderr fed by the pipeline's ``on_step`` callback."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from fidelite.training.progress import Step
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        task = progress.add_task("training", total=None)
+
+        def on_step(step: Step) -> None:
+            progress.update(task, description=step.message, completed=step.done, total=step.total)
+
+        yield on_step
 
 
 @app.command("train")
 def train(
-    transactions: Annotated[Path, typer.Option(help="Transactions CSV/Parquet.")],
-    as_of: Annotated[str, typer.Option("--as-of", help="Training day D: only data up to D.")],
-    horizon_days: Annotated[
-        int, typer.Option("--horizon-days", min=1, help="Prediction horizon H in days.")
-    ] = 90,
-    events: Annotated[Path | None, typer.Option(help="Events CSV/Parquet.")] = None,
-    customers: Annotated[Path | None, typer.Option(help="Customers CSV/Parquet.")] = None,
-    windows: Annotated[int, typer.Option(min=1, help="Backtest windows (last = validation).")] = 4,
-    step_days: Annotated[
-        int | None,
-        typer.Option(
-            "--step-days",
-            min=1,
-            help="Days between backtest cutoffs (default: the horizon; smaller = overlapping "
-            "windows for short histories).",
-        ),
-    ] = None,
-    min_history_days: Annotated[
-        int | None,
-        typer.Option(
-            "--min-history-days",
-            min=0,
-            help="Days of data required before each cutoff (default: max(horizon, 90)).",
-        ),
-    ] = None,
+    transactions: TransactionsOption,
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="Training day D (YYYY-MM-DD): only data up to D.")
+    ],
+    horizon_days: HorizonOption = 90,
+    events: EventsOption = None,
+    customers: CustomersOption = None,
+    windows: WindowsOption = 4,
+    step_days: StepDaysOption = None,
+    min_history_days: MinHistoryOption = None,
     promote: Annotated[
         bool, typer.Option("--promote", help="Run the promotion gate after training.")
     ] = False,
-    baseline_only: Annotated[
-        bool,
-        typer.Option("--baseline-only", help="Fit only BG/NBD + Gamma-Gamma (short histories)."),
-    ] = False,
+    baseline_only: BaselineOnlyOption = False,
     experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "fidelite",
-    model_name: Annotated[
-        str, typer.Option("--model-name", help="Registered model name.")
-    ] = "fidelite",
-    tracking_uri: Annotated[
-        str | None,
-        typer.Option(
-            "--tracking-uri",
-            help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or "
-            "sqlite:///mlruns/mlflow.db).",
-        ),
-    ] = None,
-    n_jobs: Annotated[
-        int, typer.Option("--n-jobs", min=1, help="LightGBM threads (1 on a busy machine).")
-    ] = 2,
+    model_name: ModelNameOption = "fidelite",
+    tracking_uri: TrackingUriOption = None,
+    n_jobs: NJobsOption = 2,
     date_format: DateFormatOption = None,
     engine: EngineOption = Engine.pandas,
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
 ) -> None:
     """Backtest, train and log churn + CLV models to MLflow; register a challenger."""
-    from fidelite.training.train import TrainConfig
+    from fidelite.training.config import TrainConfig
     from fidelite.training.train import train as run_training
 
     config = TrainConfig(
-        as_of=as_of,
         horizon_days=horizon_days,
         n_windows=windows,
         step_days=step_days,
@@ -95,21 +127,22 @@ def train(
         n_jobs=n_jobs,
     )
     with errors_exit(), dask_session(engine, scheduler, workers):
-        sources = table_sources(transactions, events, customers, date_format)
-        result = run_training(*sources, config=config)
-    for name in (
-        "churn_roc_auc",
-        "baseline_churn_roc_auc",
-        "clv_normalized_gini",
-        "baseline_clv_normalized_gini",
-        "clv_total_ratio",
-    ):
+        day = parse_day(as_of, name="--as-of")
+        with console.status("Loading and validating the input tables..."):
+            sources = (location(transactions), location(events), location(customers))
+            inputs = load_inputs(*sources, as_of=day, cut=True, date_format=date_format)
+        with _progress_bar() as on_step:
+            result = run_training(inputs, config, on_step=on_step)
+    for name in _SHOWN_METRICS:
         if name in result.metrics:
             console.print(f"{name}: {result.metrics[name]:.4f}", highlight=False)
+    registered = (
+        f"; registered {model_name} version {result.model_version} as challenger"
+        if result.model_version
+        else ""
+    )
     console.print(
-        f"[green]run[/] {result.run_id}; model {result.model_uri}; "
-        f"registered {model_name} version {result.model_version} as challenger",
-        highlight=False,
+        f"[green]run[/] {result.run_id}; model {result.model_uri}{registered}", highlight=False
     )
     if result.gate is not None:
         colour = "green" if result.gate.promoted else "yellow"
@@ -118,17 +151,15 @@ def train(
 
 @app.command("score")
 def score(
-    transactions: Annotated[Path, typer.Option(help="Transactions CSV/Parquet.")],
-    as_of: Annotated[str, typer.Option("--as-of", help="Scoring day D.")],
+    transactions: TransactionsOption,
+    as_of: Annotated[str, typer.Option("--as-of", help="Scoring day D (YYYY-MM-DD).")],
     out: Annotated[Path, typer.Option(help="Output scores Parquet (or .csv).")],
-    events: Annotated[Path | None, typer.Option(help="Events CSV/Parquet.")] = None,
-    customers: Annotated[Path | None, typer.Option(help="Customers CSV/Parquet.")] = None,
+    events: EventsOption = None,
+    customers: CustomersOption = None,
     model_uri: Annotated[
         str, typer.Option("--model-uri", help="MLflow model URI.")
     ] = "models:/fidelite@champion",
-    tracking_uri: Annotated[
-        str | None, typer.Option("--tracking-uri", help="MLflow tracking URI.")
-    ] = None,
+    tracking_uri: TrackingUriOption = None,
     date_format: DateFormatOption = None,
     engine: EngineOption = Engine.pandas,
     scheduler: SchedulerOption = None,
@@ -143,18 +174,22 @@ def score(
     ] = True,
 ) -> None:
     """Score every customer known by D with a logged model and write the scores frame."""
-    from fidelite.training.score import score as run_scoring
+    with errors_exit(), dask_session(engine, scheduler, workers):
+        day = parse_day(as_of, name="--as-of")
+        with console.status(f"Scoring as of {day.date()} with {model_uri}..."):
+            if engine is Engine.dask:
+                from fidelite.training.distributed import score_dask
 
-    if engine is Engine.dask:
-        from fidelite.training.distributed import score_dask as run_scoring
+                sources = table_sources(transactions, events, customers, date_format)
+                scores = score_dask(
+                    *sources, as_of=day, model_uri=model_uri, tracking_uri=tracking_uri
+                )
+            else:
+                from fidelite.training.score import score as run_scoring
 
-    with (
-        errors_exit(),
-        dask_session(engine, scheduler, workers),
-        console.status(f"Scoring as of {as_of} with {model_uri}..."),
-    ):
-        sources = table_sources(transactions, events, customers, date_format)
-        scores = run_scoring(*sources, as_of=as_of, model_uri=model_uri, tracking_uri=tracking_uri)
+                sources = (location(transactions), location(events), location(customers))
+                inputs = load_inputs(*sources, as_of=day, date_format=date_format)
+                scores = run_scoring(inputs, model_uri=model_uri, tracking_uri=tracking_uri)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".csv":
         scores.to_csv(out, index=False)
@@ -196,11 +231,11 @@ def evaluate(
     """Compare scores with what actually happened after their as-of day."""
     from rich.table import Table
 
-    from fidelite.features.data import read_table
-    from fidelite.training.evaluate import evaluate_scores, score_figures
+    from fidelite.features.data import load_transactions, read_table
+    from fidelite.training.evaluation import evaluate_scores
 
     with errors_exit(), console.status("Evaluating scores against observed outcomes..."):
-        outcomes = load_transactions(transactions, date_format=date_format)
+        outcomes = load_transactions(location(transactions), date_format=date_format)
         result = evaluate_scores(read_table(scores), outcomes)
     table = Table(
         title=f"Scores as of {result['as_of']} vs the next "
@@ -219,6 +254,8 @@ def evaluate(
         highlight=False,
     )
     if plots is not None:
+        from fidelite.training.plots import score_figures
+
         plots.mkdir(parents=True, exist_ok=True)
         for name, figure in score_figures(result).items():
             figure.savefig(plots / f"{name}.png", dpi=120)
@@ -227,18 +264,15 @@ def evaluate(
 
 @app.command("promote")
 def promote(
-    model_name: Annotated[
-        str, typer.Option("--model-name", help="Registered model name.")
-    ] = "fidelite",
+    model_name: ModelNameOption = "fidelite",
     force: Annotated[bool, typer.Option("--force", help="Promote regardless of metrics.")] = False,
-    tracking_uri: Annotated[
-        str | None, typer.Option("--tracking-uri", help="MLflow tracking URI.")
-    ] = None,
+    tracking_uri: TrackingUriOption = None,
 ) -> None:
     """Move the `champion` alias to the `challenger` if it passes the gate."""
     from fidelite.training.registry import promote as run_gate
 
-    decision = run_gate(model_name, tracking_uri=tracking_uri, force=force)
+    with errors_exit():
+        decision = run_gate(model_name, tracking_uri=tracking_uri, force=force)
     colour = "green" if decision.promoted else "yellow"
     console.print(
         f"[{colour}]{'promoted' if decision.promoted else 'not promoted'}:[/] {decision.reason}",

@@ -71,24 +71,21 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Demo data, a promoted champion in a temporary MLflow store and a snapshot."""
     from fidelite.features import build_features
     from fidelite.features.demo import generate_demo_data
+    from fidelite.features.inputs import load_inputs
+    from fidelite.training.config import TrainConfig
     from fidelite.training.score import score
-    from fidelite.training.train import TrainConfig, train
+    from fidelite.training.train import train
 
     root = tmp_path_factory.mktemp("serving")
     tracking_uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
     demo = generate_demo_data(1500, seed=11)
+    inputs = load_inputs(demo.transactions, demo.events, demo.customers, as_of=AS_OF)
     result = train(
-        demo.transactions,
-        demo.events,
-        demo.customers,
-        config=TrainConfig(
-            as_of=AS_OF, horizon_days=HORIZON_DAYS, promote=True, tracking_uri=tracking_uri
-        ),
+        inputs,
+        TrainConfig(horizon_days=HORIZON_DAYS, promote=True, tracking_uri=tracking_uri),
     )
     assert result.gate is not None and result.gate.promoted, result.gate
-    snapshot = score(
-        demo.transactions, demo.events, demo.customers, as_of=AS_OF, tracking_uri=tracking_uri
-    )
+    snapshot = score(inputs, tracking_uri=tracking_uri)
     snapshot_path = root / "scores.parquet"
     snapshot.to_parquet(snapshot_path, index=False)
     features = build_features(demo.inputs(AS_OF))

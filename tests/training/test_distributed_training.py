@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fidelite.features import build_features
+from fidelite.features.contract import score_column_names
 from fidelite.features.distributed import dask_client
+from fidelite.features.inputs import load_inputs
+from fidelite.training.config import TrainConfig
 from fidelite.training.distributed import (
     DaskChurnModel,
     DaskClvModel,
@@ -18,32 +20,12 @@ from fidelite.training.distributed import (
     score_dask,
 )
 from fidelite.training.score import score
-from fidelite.training.train import TrainConfig, train
+from fidelite.training.tracking import mlflow_client, tracking_scope
+from fidelite.training.train import train
+
+pytestmark = pytest.mark.slow
 
 AS_OF = "2025-12-31"
-SCORE_COLUMNS = {
-    "customer_id",
-    "as_of",
-    "horizon_days",
-    "status",
-    "churn_probability",
-    "p_alive",
-    "expected_purchases",
-    "predicted_clv",
-    "predicted_clv_p10",
-    "predicted_clv_p90",
-    "expected_next_purchase",
-    "lifecycle_stage",
-    "churn_percentile",
-    "risk_band",
-    "value_at_risk",
-    "reasons",
-    "best_channel",
-    "channel_preference",
-    "email_opt_in",
-    "sms_opt_in",
-    "push_opt_in",
-}
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +38,10 @@ def client():
 def runs(client, demo_data, tmp_path_factory):
     """The same training on one machine and on the cluster, in one MLflow store."""
     tracking_uri = f"sqlite:///{tmp_path_factory.mktemp('mlruns') / 'mlflow.db'}"
-    data = (demo_data.transactions, demo_data.events, demo_data.customers)
-    common = {"as_of": AS_OF, "n_windows": 3, "tracking_uri": tracking_uri}
-    single = train(*data, config=TrainConfig(**common, register=False))
-    distributed = train(*data, config=TrainConfig(**common, engine="dask"))
+    inputs = load_inputs(demo_data.transactions, demo_data.events, demo_data.customers, as_of=AS_OF)
+    common = {"n_windows": 3, "tracking_uri": tracking_uri, "n_jobs": 1}
+    single = train(inputs, TrainConfig(**common, register=False))
+    distributed = train(inputs, TrainConfig(**common, engine="dask"))
     return {"single": single, "dask": distributed, "tracking_uri": tracking_uri}
 
 
@@ -73,17 +55,18 @@ def test_dask_churn_auc_close_to_single_machine(runs):
 
 
 def test_dask_model_loads_from_registry_and_scores_without_cluster_objects(runs, demo_data):
-    run = runs["dask"]
-    mlflow.set_tracking_uri(runs["tracking_uri"])
-    assert mlflow.get_run(run.run_id).data.params["engine"] == "dask"
-    loaded = mlflow.pyfunc.load_model(f"models:/fidelite/{run.model_version}")
+    run, uri = runs["dask"], runs["tracking_uri"]
+    assert mlflow_client(uri).get_run(run.run_id).data.params["engine"] == "dask"
+    with tracking_scope(uri):
+        loaded = mlflow.pyfunc.load_model(f"models:/fidelite/{run.model_version}")
     model = loaded.unwrap_python_model()
-    for booster in (model.churn.booster_, model.clv.booster_):
-        assert isinstance(booster, lgb.LGBMModel)
-        assert not isinstance(booster, (lgb.DaskLGBMClassifier, lgb.DaskLGBMRegressor))
-    features = build_features(demo_data.inputs(AS_OF))
+    for estimator in (model.churn.estimator_, model.clv.estimator_):
+        assert isinstance(estimator, lgb.LGBMModel)
+        assert not isinstance(estimator, (lgb.DaskLGBMClassifier, lgb.DaskLGBMRegressor))
+    inputs = load_inputs(demo_data.transactions, demo_data.events, demo_data.customers, as_of=AS_OF)
+    features = model.build_features(inputs)
     scores = loaded.predict(features.reset_index(), params={"as_of": AS_OF})
-    assert set(scores.columns) >= SCORE_COLUMNS
+    assert list(scores.columns) == list(score_column_names())
     assert len(scores) == len(features)
     ok = scores["status"] == "ok"
     assert ok.sum() > 0.5 * len(scores)
@@ -93,9 +76,9 @@ def test_dask_model_loads_from_registry_and_scores_without_cluster_objects(runs,
 def test_distributed_scoring_equals_local_scoring(runs, demo_data):
     run, uri = runs["dask"], runs["tracking_uri"]
     data = (demo_data.transactions, demo_data.events, demo_data.customers)
-    local = score(*data, as_of=AS_OF, model_uri=run.model_uri, tracking_uri=uri)
+    local = score(load_inputs(*data, as_of=AS_OF), model_uri=run.model_uri, tracking_uri=uri)
     distributed = score_dask(
-        *data, as_of=AS_OF, model_uri=run.model_uri, tracking_uri=uri, npartitions=3
+        *data, as_of=pd.Timestamp(AS_OF), model_uri=run.model_uri, tracking_uri=uri, npartitions=3
     )
     pd.testing.assert_frame_equal(
         distributed, local.reset_index(drop=True), check_exact=False, rtol=1e-9
@@ -117,4 +100,4 @@ def test_every_worker_receives_training_rows(client):
 def test_engine_switch_picks_estimators():
     assert model_classes("dask") == (DaskChurnModel, DaskClvModel)
     with pytest.raises(ValueError, match="engine must be one of"):
-        model_classes("spark")
+        TrainConfig(engine="spark")

@@ -1,24 +1,27 @@
-"""Hand-made label windows and backtest cutoff arithmetic."""
+"""Hand-made label windows: which customers, which days, which amounts."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from fidelite.training.labels import InsufficientHistoryError, backtest_cutoffs, make_labels
+from fidelite.features.data import load_transactions
+from fidelite.training.labels import make_labels
 
 AS_OF = "2024-03-10"
 HORIZON = 30  # label window: 2024-03-11 .. 2024-04-09 inclusive
 
 
 def _transactions(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "customer_id": [customer for customer, _, _ in rows],
-            "order_id": [f"o{i}" for i in range(len(rows))],
-            "timestamp": pd.to_datetime([t for _, t, _ in rows], format="ISO8601"),
-            "amount": [amount for _, _, amount in rows],
-        }
+    return load_transactions(
+        pd.DataFrame(
+            {
+                "customer_id": [customer for customer, _, _ in rows],
+                "order_id": [f"o{i}" for i in range(len(rows))],
+                "timestamp": pd.to_datetime([t for _, t, _ in rows], format="ISO8601"),
+                "amount": [amount for _, _, amount in rows],
+            }
+        )
     )
 
 
@@ -88,43 +91,3 @@ def test_later_rows_do_not_change_labels() -> None:
 def test_bad_horizon_is_rejected() -> None:
     with pytest.raises(ValueError, match="horizon_days"):
         make_labels(_transactions([("A", "2024-01-01", 1.0)]), as_of=AS_OF, horizon_days=0)
-
-
-def test_cutoffs_step_back_from_as_of_oldest_first() -> None:
-    cutoffs = backtest_cutoffs("2023-01-01 08:00", "2024-12-31", horizon_days=90)
-    assert cutoffs == [
-        pd.Timestamp("2024-04-05"),
-        pd.Timestamp("2024-07-04"),
-        pd.Timestamp("2024-10-02"),
-    ]
-    # the newest label window (D-H, D] ends exactly on D
-    assert cutoffs[-1] + pd.Timedelta(days=90) == pd.Timestamp("2024-12-31")
-
-
-def test_cutoffs_custom_step() -> None:
-    cutoffs = backtest_cutoffs(
-        "2024-01-01",
-        pd.Timestamp("2024-12-31 17:30"),
-        horizon_days=30,
-        n_windows=4,
-        step_days=7,
-    )
-    assert cutoffs == [
-        pd.Timestamp(d) for d in ("2024-11-10", "2024-11-17", "2024-11-24", "2024-12-01")
-    ]
-
-
-def test_cutoffs_keep_only_windows_with_enough_history() -> None:
-    # H=30, min history 90: a cutoff needs to be on or after 2024-03-31
-    cutoffs = backtest_cutoffs("2024-01-01", "2024-06-01", horizon_days=30, n_windows=5)
-    assert cutoffs == [pd.Timestamp("2024-04-02"), pd.Timestamp("2024-05-02")]
-
-
-def test_too_short_history_says_what_is_needed() -> None:
-    with pytest.raises(InsufficientHistoryError) as excinfo:
-        backtest_cutoffs("2024-05-01", "2024-06-30", horizon_days=30)
-    message = str(excinfo.value)
-    assert "120 days" in message  # 90 days of history + 30 days of labels
-    assert "2024-03-02" in message  # latest acceptable first day
-    assert "2024-05-01" in message and "60 days" in message  # what the data has
-    assert isinstance(excinfo.value, ValueError)

@@ -7,15 +7,18 @@ import math
 import pytest
 from mlflow.tracking import MlflowClient
 
-from fidelite.features.data import DataContractError
+from fidelite.errors import DataContractError
 from fidelite.features.demo import generate_demo_data
+from fidelite.features.inputs import load_inputs
+from fidelite.training.boosting import Trees
+from fidelite.training.config import TrainConfig
 from fidelite.training.registry import CHALLENGER, CHAMPION, alias_version, compare, promote
-from fidelite.training.train import TrainConfig, train
+from fidelite.training.train import train
 
 pytestmark = pytest.mark.slow
 
 # A single two-leaf tree: a deliberately weak challenger.
-WEAK = {"n_estimators": 1, "num_leaves": 2, "early_stopping_rounds": 0}
+WEAK = {"trees": Trees(n_estimators=1, num_leaves=2, early_stopping_rounds=0)}
 
 
 def test_compare_tolerance_and_missing_metrics():
@@ -38,9 +41,10 @@ def setup(tmp_path_factory):
     uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
 
+    inputs = load_inputs(demo.transactions, demo.events, demo.customers, as_of="2025-06-30")
+
     def run(**overrides):
         config = TrainConfig(
-            as_of="2025-06-30",
             horizon_days=90,
             n_windows=3,
             tracking_uri=uri,
@@ -49,7 +53,7 @@ def setup(tmp_path_factory):
             n_jobs=1,
             **overrides,
         )
-        return train(demo.transactions, demo.events, demo.customers, config=config)
+        return train(inputs, config)
 
     return demo, uri, client, run
 
@@ -75,7 +79,7 @@ def test_gate_sequence(setup):
     bad = demo.transactions.assign(amount=demo.transactions["amount"].astype(object))
     bad.loc[3, "amount"] = "twelve"
     with pytest.raises(DataContractError, match="amount"):
-        train(bad, config=TrainConfig(as_of="2025-06-30", tracking_uri=uri, promote=True))
+        train(load_inputs(bad, as_of="2025-06-30"), TrainConfig(tracking_uri=uri, promote=True))
     assert len(client.search_model_versions("name='fidelite'")) == versions
     assert alias_version(client, "fidelite", CHALLENGER) == weak.model_version
 

@@ -8,8 +8,9 @@ from typer.testing import CliRunner
 
 from fidelite.cli import app
 from fidelite.errors import InsufficientHistoryError
+from fidelite.features.contract import score_column_names
 from fidelite.features.demo import generate_demo_data, write_demo_data
-from fidelite.training.model import SCORE_COLUMNS
+from fidelite.features.inputs import load_inputs
 from fidelite.training.score import score
 
 pytestmark = pytest.mark.slow
@@ -79,7 +80,7 @@ def test_cli_train_promote_score(workspace):
     )
     assert scored.exit_code == 0, scored.output
     scores = pd.read_parquet(out)
-    assert list(scores.columns) == list(SCORE_COLUMNS)
+    assert list(scores.columns) == list(score_column_names())
     known = set(demo.transactions["customer_id"]) | set(
         demo.customers.loc[demo.customers["signup_at"] < "2026-01-01", "customer_id"]
     )
@@ -88,10 +89,14 @@ def test_cli_train_promote_score(workspace):
 
     # The library function gives the same frame, and ignores rows after as_of.
     direct = score(
-        demo.transactions, demo.events, demo.customers, as_of="2025-06-30", tracking_uri=uri
+        load_inputs(demo.transactions, demo.events, demo.customers, as_of="2025-06-30"),
+        tracking_uri=uri,
     )
     future_free = demo.transactions[demo.transactions["timestamp"] < "2025-07-01"]
-    trimmed = score(future_free, demo.events, demo.customers, as_of="2025-06-30", tracking_uri=uri)
+    trimmed = score(
+        load_inputs(future_free, demo.events, demo.customers, as_of="2025-06-30"),
+        tracking_uri=uri,
+    )
     pd.testing.assert_frame_equal(direct, trimmed)
 
 

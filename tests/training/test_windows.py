@@ -1,0 +1,74 @@
+"""Backtest cutoff arithmetic and how the run's settings reach it."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from fidelite.errors import InsufficientHistoryError
+from fidelite.features.inputs import Inputs
+from fidelite.training.config import TrainConfig
+from fidelite.training.train import plan_cutoffs
+from fidelite.training.windows import backtest_cutoffs
+
+
+def test_cutoffs_step_back_from_as_of_oldest_first() -> None:
+    cutoffs = backtest_cutoffs(pd.Timestamp("2023-01-01 08:00"), "2024-12-31", horizon_days=90)
+    assert cutoffs == [
+        pd.Timestamp("2024-04-05"),
+        pd.Timestamp("2024-07-04"),
+        pd.Timestamp("2024-10-02"),
+    ]
+    # the newest label window (D-H, D] ends exactly on D
+    assert cutoffs[-1] + pd.Timedelta(days=90) == pd.Timestamp("2024-12-31")
+
+
+def test_cutoffs_custom_step() -> None:
+    cutoffs = backtest_cutoffs(
+        "2024-01-01",
+        pd.Timestamp("2024-12-31 17:30"),
+        horizon_days=30,
+        n_windows=4,
+        step_days=7,
+    )
+    assert cutoffs == [
+        pd.Timestamp(d) for d in ("2024-11-10", "2024-11-17", "2024-11-24", "2024-12-01")
+    ]
+
+
+def test_cutoffs_keep_only_windows_with_enough_history() -> None:
+    # H=30, min history 90: a cutoff needs to be on or after 2024-03-31
+    cutoffs = backtest_cutoffs("2024-01-01", "2024-06-01", horizon_days=30, n_windows=5)
+    assert cutoffs == [pd.Timestamp("2024-04-02"), pd.Timestamp("2024-05-02")]
+
+
+def test_too_short_history_says_what_is_needed() -> None:
+    with pytest.raises(InsufficientHistoryError) as excinfo:
+        backtest_cutoffs("2024-05-01", "2024-06-30", horizon_days=30)
+    message = str(excinfo.value)
+    assert "120 days" in message  # 90 days of history + 30 days of labels
+    assert "2024-03-02" in message  # latest acceptable first day
+    assert "2024-05-01" in message and "60 days" in message  # what the data has
+
+
+def _history(start: str, end: str) -> pd.DataFrame:
+    days = pd.date_range(start, end, freq="7D")
+    return pd.DataFrame({"customer_id": "1", "timestamp": days, "amount": 10.0})
+
+
+def test_train_config_step_and_min_history_reach_the_backtest_cutoffs():
+    inputs = Inputs(_history("1997-01-01", "1997-12-31"), pd.Timestamp("1997-12-31"))
+    with pytest.raises(InsufficientHistoryError, match="LightGBM needs 2"):
+        plan_cutoffs(inputs, TrainConfig(horizon_days=182, n_windows=4))
+    dense = TrainConfig(horizon_days=182, n_windows=4, step_days=28, min_history_days=91)
+    assert [str(c.date()) for c in plan_cutoffs(inputs, dense)] == [
+        "1997-04-09",
+        "1997-05-07",
+        "1997-06-04",
+        "1997-07-02",
+    ]
+    # Baseline-only keeps the newest window only, and none is fine.
+    baseline = TrainConfig(horizon_days=182, baseline_only=True)
+    assert plan_cutoffs(inputs, baseline) == [pd.Timestamp("1997-07-02")]
+    short = Inputs(_history("1997-06-01", "1997-12-31"), pd.Timestamp("1997-12-31"))
+    assert plan_cutoffs(short, baseline) == []

@@ -1,0 +1,257 @@
+"""Reasons: the churn model's top contributions for a customer, in words.
+
+:func:`top_reasons` picks each row's ``top_k`` positive contributions (the drivers
+raising churn risk; rows without any get their largest drivers either way) and phrases
+them with :func:`describe_many`. Phrases are rendered per feature over all rows that
+selected it, so the Python work is proportional to ``n_rows x top_k``, not to the
+number of features. The templates live in :mod:`fidelite.training.phrases`, keyed by
+the contract's feature families; a column outside them is shown as its name in words
+and its value.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from fidelite.features.contract import feature_family
+from fidelite.training.phrases import (
+    NUMERIC_PHRASES,
+    TEXT_PHRASES,
+    Context,
+    Parts,
+    Template,
+    words,
+)
+
+__all__ = ["describe", "describe_many", "top_reasons"]
+
+Row = Mapping[str, object]
+
+
+def _fmt(value: object) -> str:
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        x = math.nan
+    if math.isnan(x):
+        return "unknown" if value is None or isinstance(value, float) else str(value)
+    return f"{x:,.0f}" if abs(x) >= 10 or x == int(x) else f"{x:.2f}"
+
+
+@functools.cache
+def _lookup(column: str) -> tuple[str, str, Parts]:
+    """(kind, key, parts) of a column: kind is "numeric", "text", "flag" or "generic".
+
+    The key is the column itself for training's ``baseline_*`` columns and the contract
+    family's name otherwise; ``parts`` holds the channel and window named in the column
+    (read with the family's own column template).
+    """
+    if column in NUMERIC_PHRASES:
+        return "numeric", column, Parts()
+    family = feature_family(column)
+    if family is None:
+        return "generic", column, Parts()
+    pattern = re.escape(family.template)
+    pattern = pattern.replace(r"\{window\}", r"(?P<window>\d+)")
+    pattern = pattern.replace(r"\{channel\}", r"(?P<channel>[0-9a-z_]+?)")
+    found = re.fullmatch(pattern, column)
+    groups = found.groupdict() if found else {}
+    parts = Parts(words(groups.get("channel") or ""), groups.get("window") or "")
+    if family.dtype == "bool":
+        return "flag", family.name, parts
+    if family.name in TEXT_PHRASES:
+        return "text", family.name, parts
+    if family.name in NUMERIC_PHRASES:
+        return "numeric", family.name, parts
+    return "generic", column, parts
+
+
+def _as_float(values: np.ndarray) -> np.ndarray:
+    """Numbers as float64; text, None and other non-numbers become NaN."""
+    if values.dtype.kind in "biuf":
+        return values.astype(float)
+    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(
+        dtype=float, na_value=np.nan
+    )
+
+
+def _describe_text(key: str, raw: np.ndarray) -> list[str]:
+    template, missing = TEXT_PHRASES[key]
+    texts = pd.Series(raw, dtype=object).fillna("").astype(str).str.strip()
+    # Identifier-like values read as words; a preference list gets ", " separators.
+    spoken = texts.str.replace("_", " ", regex=False).str.replace(",", ", ", regex=False)
+    return [
+        template.format(v=w) if t else missing
+        for t, w in zip(texts.tolist(), spoken.tolist(), strict=True)
+    ]
+
+
+def _describe_generic(feature: str, raw: np.ndarray) -> list[str]:
+    """Last resort for a feature without a template: its name in words and its value."""
+    label = words(feature)
+    return [f"{label}: {_fmt(v)}" for v in raw.tolist()]
+
+
+def describe_many(
+    feature: str, values: Sequence[object] | np.ndarray, context: Context
+) -> list[str]:
+    """Readable phrases for one feature's values over several customers.
+
+    Parameters
+    ----------
+    feature : str
+        Column name in the features frame (or a baseline column).
+    values : array-like, shape (m,)
+        The customers' values for it; NaN/None get the family's "missing" phrase.
+    context : callable
+        ``context(column)`` returns the same customers' values of another column as
+        a float array of shape (m,), all-NaN when absent (e.g. the usual gap).
+
+    Returns
+    -------
+    list of str, length m
+    """
+    raw = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+    kind, key, parts = _lookup(feature)
+    if kind == "text":
+        return _describe_text(key, raw)
+    if kind == "flag":
+        return [
+            f"{'opted in to' if bool(v) else 'not opted in to'} {parts.channel}"
+            for v in raw.tolist()
+        ]
+    if kind == "generic":
+        return _describe_generic(feature, raw)
+    render, missing_phrase = NUMERIC_PHRASES[key]
+    return _render_numeric(
+        render, missing_phrase.format(channel=parts.channel), parts, raw, context
+    )
+
+
+def _render_numeric(
+    render: Template, missing_phrase: str, parts: Parts, raw: np.ndarray, context: Context
+) -> list[str]:
+    numbers = _as_float(raw)
+    missing = np.isnan(numbers)
+    out = np.full(len(numbers), missing_phrase, dtype=object)
+    if not missing.all():
+        present = np.flatnonzero(~missing)
+        out[present] = render(parts, numbers[present], lambda col: context(col)[present])
+    return out.tolist()
+
+
+def describe(feature: str, value: object, row: Row) -> str:
+    """Readable phrase for one feature value of one customer.
+
+    Parameters
+    ----------
+    feature : str
+        Column name in the features frame.
+    value : object
+        The customer's value for it.
+    row : mapping
+        The customer's other feature values (for context such as the usual gap).
+    """
+
+    def context(column):
+        return _as_float(np.asarray([row.get(column)], dtype=object))
+
+    return describe_many(feature, np.asarray([value], dtype=object), context)[0]
+
+
+def top_reasons(
+    contributions: pd.DataFrame | np.ndarray,
+    features: pd.DataFrame,
+    top_k: int = 3,
+    feature_names: Sequence[str] | None = None,
+) -> list[list[str]]:
+    """Phrases for the ``top_k`` features pushing each customer towards churn.
+
+    Parameters
+    ----------
+    contributions : DataFrame or ndarray, shape (n, n_features)
+        Per-feature contributions to the churn log-odds (for a model boosted from
+        the BG/NBD baseline: to its departure from the baseline log-odds).
+    features : DataFrame, shape (n, m)
+        The customers' raw feature values, same row order.
+    top_k : int
+        Reasons per customer. Only positive contributions (raising churn risk)
+        are used; a customer with none gets the ``top_k`` largest contributions
+        by absolute value instead, whose phrases state facts without implying a
+        direction. Exact zeros are never reasons.
+    feature_names : sequence of str, optional
+        Column names of an ndarray ``contributions``.
+
+    Returns
+    -------
+    list of list of str, length n
+        Most important first.
+    """
+    if isinstance(contributions, pd.DataFrame):
+        feature_names = [str(c) for c in contributions.columns]
+        contributions = contributions.to_numpy(dtype=float)
+    values = np.asarray(contributions, dtype=float)
+    names = list(feature_names or [])
+    n, n_features = values.shape
+    k = min(top_k, n_features)
+    if n == 0 or k <= 0:
+        return [[] for _ in range(n)]
+    values = np.where(np.isnan(values), -np.inf, values)
+    # Rank by contribution; rows with no risk-raising driver rank by magnitude.
+    has_positive = (values > 0).any(axis=1, keepdims=True)
+    values = np.where(has_positive, values, np.abs(np.where(np.isinf(values), 0.0, values)))
+    # argpartition finds the k largest in O(n_features); only those k get sorted.
+    top = (
+        np.argpartition(-values, k - 1, axis=1)[:, :k]
+        if k < n_features
+        else (np.broadcast_to(np.arange(n_features), (n, n_features)))
+    )
+    top_values = np.take_along_axis(values, top, axis=1)
+    order = np.argsort(-top_values, axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
+    keep = np.take_along_axis(top_values, order, axis=1) > 0
+
+    phrases = np.empty((n, k), dtype=object)
+    row_idx, slot_idx = np.nonzero(keep)
+    chosen = top[row_idx, slot_idx]
+    context = _FrameContext(features)
+    # One rendering call per distinct feature, over all rows that picked it.
+    by_feature = np.argsort(chosen, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(chosen[by_feature]) != 0])
+    for group in np.split(by_feature, starts[1:]):
+        if len(group) == 0:
+            continue
+        feature = names[int(chosen[group[0]])]
+        rows = row_idx[group]
+        phrases[rows, slot_idx[group]] = describe_many(
+            feature, context.raw(feature, rows), lambda col, rows=rows: context.numeric(col, rows)
+        )
+    counts = keep.sum(axis=1).tolist()
+    return [row[:count] for row, count in zip(phrases.tolist(), counts, strict=False)]
+
+
+class _FrameContext:
+    """Column access into a features frame, converting each column once."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self._numeric: dict[str, np.ndarray] = {}
+
+    def raw(self, column: str, rows: np.ndarray) -> np.ndarray:
+        if column not in self.frame.columns:
+            return np.full(len(rows), None, dtype=object)
+        return self.frame[column].to_numpy()[rows]
+
+    def numeric(self, column: str, rows: np.ndarray) -> np.ndarray:
+        if column not in self._numeric:
+            if column in self.frame.columns:
+                self._numeric[column] = _as_float(self.frame[column].to_numpy())
+            else:
+                self._numeric[column] = np.full(len(self.frame), np.nan)
+        return self._numeric[column][rows]

@@ -1,0 +1,155 @@
+"""Recording a training run in MLflow: parameters, metrics, figures, artifacts, the model."""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+from sklearn.base import BaseEstimator
+
+from fidelite.features.inputs import Inputs
+from fidelite.training import packaging
+from fidelite.training.config import TrainConfig
+from fidelite.training.fitting import FittedModels, finite
+from fidelite.training.model import FideliteModel
+from fidelite.training.plots import validation_figures
+from fidelite.training.tracking import data_fingerprint, experiment_id, log_json, tracking_scope
+
+__all__ = ["LoggedRun", "log_run", "run_params"]
+
+
+@dataclass(frozen=True)
+class LoggedRun:
+    """Where a training run was recorded.
+
+    Attributes
+    ----------
+    run_id : str
+    model_uri : str
+        URI of the logged pyfunc model (``models:/m-...``), loadable and registrable.
+    """
+
+    run_id: str
+    model_uri: str
+
+
+def _flat(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``{prefix}{name}: value``, dataclass values (e.g. ``Trees``) expanded field by field."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            out.update(_flat(prefix, dataclasses.asdict(value)))
+        else:
+            out[f"{prefix}{name}"] = value
+    return out
+
+
+def run_params(
+    config: TrainConfig,
+    inputs: Inputs,
+    cutoffs: list[pd.Timestamp],
+    fitted: FittedModels,
+    fingerprint: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Every parameter of the run as MLflow params (strings, "" for None)."""
+    skip = {"churn_params", "clv_params", "feature_params"}
+    params = {k: v for k, v in dataclasses.asdict(config).items() if k not in skip}
+    params["as_of"] = str(inputs.as_of.date())
+    params["cutoffs"] = ",".join(str(c.date()) for c in cutoffs)
+    params.update(_flat("features__", dataclasses.asdict(config.feature_params)))
+    for prefix, estimator in (("churn__", fitted.churn), ("clv__", fitted.clv)):
+        if isinstance(estimator, BaseEstimator):
+            params.update(_flat(prefix, estimator.get_params(deep=False)))
+    params.update(_flat("data__", fingerprint))
+    return {k: ("" if v is None else str(v)) for k, v in params.items()}
+
+
+def _log_artifacts(
+    client: MlflowClient, run_id: str, fitted: FittedModels, model: FideliteModel
+) -> None:
+    log_json(client, run_id, model.feature_names, "features.json")
+    log_json(client, run_id, model.code_version, "code_version.json")
+    log_json(
+        client,
+        run_id,
+        {
+            "bgnbd": model.baseline.bgnbd_.summary(),
+            "gamma_gamma": model.baseline.gamma_gamma_.summary(),
+        },
+        "baseline_params.json",
+    )
+    if fitted.validation is None:
+        return
+    # Per-customer predictions of the held-out window: what the reports' model-health
+    # charts read (the churn probability is the uncalibrated one the metrics use).
+    frame = fitted.validation.frame
+    with tempfile.TemporaryDirectory(prefix="fidelite-") as folder:
+        path = Path(folder) / "predictions.parquet"
+        frame.rename_axis("customer_id").reset_index().to_parquet(path)
+        client.log_artifact(run_id, str(path), "validation")
+    importance = None if fitted.churn is None else fitted.churn.feature_importance()
+    churn_curves = {"BG/NBD": frame["baseline_churn_probability"].to_numpy()}
+    clv_curves = {"BG/NBD + Gamma-Gamma": frame["baseline_clv"].to_numpy()}
+    if fitted.churn is not None:
+        churn_curves = {"LightGBM": frame["churn_probability"].to_numpy(), **churn_curves}
+        clv_curves = {"LightGBM": frame["predicted_clv"].to_numpy(), **clv_curves}
+    figures = validation_figures(
+        frame["churned"].to_numpy(),
+        frame["future_spend"].to_numpy(),
+        churn_curves,
+        clv_curves,
+        importance,
+    )
+    for path, figure in figures.items():
+        client.log_figure(run_id, figure, path)
+
+
+def log_run(
+    *,
+    tracking_uri: str,
+    config: TrainConfig,
+    inputs: Inputs,
+    cutoffs: list[pd.Timestamp],
+    fitted: FittedModels,
+    model: FideliteModel,
+    features: pd.DataFrame,
+    extra_metrics: Mapping[str, float],
+) -> LoggedRun:
+    """Record the run and log the model; nothing is registered here.
+
+    Parameters
+    ----------
+    features : DataFrame
+        ``build_features`` at the as-of day (for the model's signature and example).
+    extra_metrics : mapping
+        Metrics computed outside fitting (e.g. the champion re-scored for the gate).
+    """
+    kind = "baseline" if config.baseline_only else "train"
+    run_name = f"{kind}-{inputs.as_of.date()}-h{config.horizon_days}"
+    with tracking_scope(tracking_uri) as client:
+        experiment = experiment_id(config.experiment, tracking_uri)
+        with mlflow.start_run(experiment_id=experiment, run_name=run_name) as run:
+            run_id = run.info.run_id
+            fingerprint = data_fingerprint(inputs)
+            params = run_params(config, inputs, cutoffs, fitted, fingerprint)
+            mlflow.log_params(params)
+            metrics = finite({**fitted.metrics, **extra_metrics})
+            mlflow.log_metrics(metrics)
+            mlflow.set_tag("unsupported_features", ",".join(fitted.unsupported_features))
+            log_json(client, run_id, fingerprint, "data_fingerprint.json")
+            _log_artifacts(client, run_id, fitted, model)
+            logged = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=model,
+                signature=packaging.signature(features),
+                input_example=packaging.input_example(features),
+                pip_requirements=packaging.pip_requirements(),
+            )
+    return LoggedRun(run_id=run_id, model_uri=logged.model_uri)

@@ -1,0 +1,219 @@
+"""Backtest windows: cutoff days, and each cutoff's purchasers with their outcomes.
+
+For as-of ``D`` and horizon ``H``, :func:`backtest_cutoffs` gives cutoffs
+``c_1 < ... < c_k`` whose label windows ``(c, c+H]`` end by ``D``. At each cutoff a
+:class:`Window` holds the features of every purchaser by ``c`` (with the BG/NBD +
+Gamma-Gamma baseline refitted at ``c``, so its columns are point-in-time too) and
+their outcomes over ``(c, c+H]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from fidelite.errors import InsufficientHistoryError
+from fidelite.features.days import parse_day
+from fidelite.training.baseline import BaselineModel
+from fidelite.training.labels import check_horizon, make_labels
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "FeatureBuilder",
+    "Scored",
+    "Stacked",
+    "Window",
+    "backtest_cutoffs",
+    "build_window",
+    "check_labels",
+    "purchasers",
+    "stack",
+]
+
+#: ``build(cutoff) -> features``: ``build_features`` at any cutoff up to as-of.
+FeatureBuilder = Callable[[pd.Timestamp], pd.DataFrame]
+
+
+def purchasers(features: pd.DataFrame) -> pd.DataFrame:
+    """The rows of customers with at least one purchase (the ones the models score)."""
+    return features.loc[features["orders_total"].fillna(0).to_numpy() > 0]
+
+
+@dataclass(frozen=True)
+class Window:
+    """One backtest window.
+
+    Attributes
+    ----------
+    cutoff : Timestamp
+        Cutoff day ``c``; features see data up to ``c``.
+    features : DataFrame, shape (n_purchasers, n_columns)
+        ``build_features`` rows of the purchasers at ``c`` plus the ``baseline_*``
+        columns of a baseline fitted at ``c``; indexed by ``customer_id``.
+    labels : DataFrame, shape (n_purchasers, 3)
+        Their outcomes over ``(c, c+H]`` (``training.labels.LABEL_COLUMNS``), same index.
+    """
+
+    cutoff: pd.Timestamp
+    features: pd.DataFrame
+    labels: pd.DataFrame
+
+
+def build_window(
+    build: FeatureBuilder, transactions: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int
+) -> Window:
+    """The :class:`Window` at ``cutoff``: purchasers' features + baseline, and their labels."""
+    features = purchasers(build(cutoff))
+    labels = make_labels(
+        transactions, as_of=cutoff, horizon_days=horizon_days, customers_index=features.index
+    )
+    baseline = BaselineModel(horizon_days).fit(features).predict(features)
+    return Window(cutoff, features.join(baseline), labels)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """The purchasers at the as-of day: the rows the shipped models will score.
+
+    Attributes
+    ----------
+    as_of : Timestamp
+        The as-of day ``D``.
+    features : DataFrame, shape (n_purchasers, n_columns)
+        Their ``build_features`` rows plus the columns of the baseline fitted at ``D``.
+    """
+
+    as_of: pd.Timestamp
+    features: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Stacked:
+    """Windows stacked row-wise (the training rows of the models).
+
+    Attributes
+    ----------
+    features, labels : DataFrame
+        Concatenated ``Window.features`` / ``Window.labels`` (customer ids repeat).
+    window : ndarray of datetime64[ns], shape (n_rows,)
+        Each row's cutoff.
+    """
+
+    features: pd.DataFrame
+    labels: pd.DataFrame
+    window: np.ndarray
+
+
+def stack(windows: Sequence[Window]) -> Stacked:
+    """Stack windows oldest first; ``window`` records where each row came from."""
+    return Stacked(
+        features=pd.concat([w.features for w in windows]),
+        labels=pd.concat([w.labels for w in windows]),
+        window=np.concatenate(
+            [np.full(len(w.labels), w.cutoff.to_datetime64(), "datetime64[ns]") for w in windows]
+        ),
+    )
+
+
+def check_labels(windows: Sequence[Window], role: str) -> None:
+    """Refuse windows whose outcomes cannot train or validate a model, naming them."""
+    labels = pd.concat([w.labels for w in windows])
+    cutoffs = ", ".join(str(w.cutoff.date()) for w in windows)
+    if labels.empty or labels["churned"].nunique() < 2:
+        outcome = (
+            "no customers"
+            if labels.empty
+            else ("every customer churned" if labels["churned"].iat[0] else "no customer churned")
+        )
+        raise InsufficientHistoryError(
+            f"{role} window(s) at {cutoffs}: {outcome} within the horizon, so churn cannot "
+            "be learnt or evaluated; check that the transactions cover the label windows, "
+            "or use --baseline-only"
+        )
+    if labels["future_spend"].clip(lower=0).sum() <= 0:
+        raise InsufficientHistoryError(
+            f"{role} window(s) at {cutoffs}: no positive spend after the cutoff, so CLV "
+            "cannot be learnt or evaluated; use --baseline-only"
+        )
+
+
+def backtest_cutoffs(
+    first_day: pd.Timestamp,
+    as_of: pd.Timestamp,
+    *,
+    horizon_days: int,
+    n_windows: int = 3,
+    step_days: int | None = None,
+    min_history_days: int | None = None,
+) -> list[pd.Timestamp]:
+    """Cutoff days for rolling-origin backtests that end by ``as_of``.
+
+    The newest cutoff is ``D - H`` so its label window ``(D-H, D]`` ends exactly on
+    ``D``; older ones step back ``step_days`` at a time. A cutoff is kept only when the
+    data holds at least ``min_history_days`` days before it.
+
+    Parameters
+    ----------
+    first_day : day
+        Day of the earliest transaction (a time of day is floored).
+    as_of : day
+        Latest day with observed outcomes ``D``.
+    horizon_days : int
+        Label horizon ``H`` in days.
+    n_windows : int, default 3
+        Number of cutoffs wanted.
+    step_days : int, optional
+        Days between consecutive cutoffs; defaults to ``horizon_days`` so the label
+        windows tile without overlap.
+    min_history_days : int, optional
+        Days of history required before each cutoff; defaults to ``max(H, 90)``.
+
+    Returns
+    -------
+    list of Timestamp
+        Between 1 and ``n_windows`` cutoff days, oldest first.
+
+    Raises
+    ------
+    InsufficientHistoryError
+        When not even the newest cutoff has enough history before it.
+    """
+    horizon = check_horizon(horizon_days)
+    if n_windows < 1:
+        raise ValueError(f"n_windows must be at least 1, got {n_windows}")
+    step = horizon if step_days is None else int(step_days)
+    if step <= 0:
+        raise ValueError(f"step_days must be positive, got {step}")
+    min_history = max(horizon, 90) if min_history_days is None else int(min_history_days)
+    if min_history < 0:
+        raise ValueError(f"min_history_days must be non-negative, got {min_history}")
+
+    first = parse_day(first_day, name="first_day")
+    day = parse_day(as_of)
+    earliest_cutoff = first + pd.Timedelta(days=min_history)
+    wanted = [day - pd.Timedelta(days=horizon + k * step) for k in range(n_windows)]
+    cutoffs = [cutoff for cutoff in wanted if cutoff >= earliest_cutoff]
+    if not cutoffs:
+        needed_days = horizon + min_history
+        raise InsufficientHistoryError(
+            f"not enough history for a {horizon}-day backtest ending {day.date()}: "
+            f"need at least {needed_days} days ({min_history} days of history before the "
+            f"cutoff + {horizon} days of labels), i.e. data starting on or before "
+            f"{(day - pd.Timedelta(days=needed_days)).date()}, but the data starts "
+            f"{first.date()} ({(day - first).days} days before {day.date()})"
+        )
+    if len(cutoffs) < n_windows:
+        logger.info(
+            "only %d of %d backtest windows fit: data starts %s and each cutoff needs "
+            "%d days of history before it",
+            len(cutoffs),
+            n_windows,
+            first.date(),
+            min_history,
+        )
+    return sorted(cutoffs)

@@ -42,7 +42,9 @@ from _common import markdown_table, print_machine, print_table
 
 from fidelite.features import Inputs, build_features
 from fidelite.features.demo import generate_demo_data
-from fidelite.training.train import TrainConfig, train
+from fidelite.features.inputs import load_inputs
+from fidelite.training.config import TrainConfig
+from fidelite.training.train import train
 from fidelite.training.uplift import UpliftConfig, fit_uplift
 from fidelite.training.uplift.dataset import build_uplift_rows
 from fidelite.training.uplift.evaluation import (
@@ -142,14 +144,9 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory() as store:
         trained = train(
-            tx,
-            ev,
-            data.customers,
-            config=TrainConfig(
-                as_of=as_of,
-                register=False,
-                n_jobs=args.n_jobs,
-                tracking_uri=f"sqlite:///{store}/mlflow.db",
+            load_inputs(tx, ev, data.customers, as_of=as_of),
+            TrainConfig(
+                register=False, n_jobs=args.n_jobs, tracking_uri=f"sqlite:///{store}/mlflow.db"
             ),
         )
     churn_model = trained.model

@@ -95,6 +95,11 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
     ----------
     exclude : tuple of str
         Columns never used as model inputs, on top of what the contract excludes.
+    extra_inputs : tuple of str
+        Numeric columns outside the contract that are model inputs too (a model's own
+        derived columns, such as another model's scores).
+    extra_categorical : tuple of str
+        Categorical columns outside the contract that are model inputs too.
     max_unsupported_share : float
         With a ``reference`` frame at fit, numeric columns for which more than
         this share of the reference rows lies outside the training range are
@@ -115,8 +120,16 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         All model inputs in order: numeric first, then categorical.
     """
 
-    def __init__(self, exclude: tuple[str, ...] = (), max_unsupported_share: float = 0.9) -> None:
+    def __init__(
+        self,
+        exclude: tuple[str, ...] = (),
+        extra_inputs: tuple[str, ...] = (),
+        extra_categorical: tuple[str, ...] = (),
+        max_unsupported_share: float = 0.9,
+    ) -> None:
         self.exclude = exclude
+        self.extra_inputs = extra_inputs
+        self.extra_categorical = extra_categorical
         self.max_unsupported_share = max_unsupported_share
 
     def fit(
@@ -130,12 +143,12 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         down the same edge branch) and only adds the bias of extrapolating, so
         it is left out. No labels are involved, so this is point-in-time safe.
         """
-        categorical = set(categorical_features())
+        categorical = {*categorical_features(), *self.extra_categorical}
+        extra = {*BASELINE_INPUTS, *self.extra_inputs, *self.extra_categorical}
         inputs = [
             col
             for col in X.columns
-            if col not in self.exclude
-            and (col in BASELINE_INPUTS or col in model_input_features([col]))
+            if col not in self.exclude and (col in extra or col in model_input_features([col]))
         ]
         numeric = [
             col

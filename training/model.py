@@ -26,6 +26,7 @@ from fidelite.features import build_features
 from fidelite.features.days import parse_day
 from fidelite.features.inputs import Inputs
 from fidelite.features.params import FeatureParams
+from fidelite.features.purchases import is_purchaser
 from fidelite.training.attribution import PathAttribution
 from fidelite.training.baseline import BaselineModel
 from fidelite.training.churn import ChurnModel
@@ -182,7 +183,7 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         day = parse_day(params.get("as_of") or self.train_end)
         with_reasons = _flag(params.get("reasons", True))
         n = len(frame)
-        scoreable = (frame["orders_total"].fillna(0) > 0).to_numpy()
+        scoreable = is_purchaser(frame).to_numpy()
         no_history = json_lists([[NO_HISTORY_REASON] if with_reasons else []])[0]
         reasons = np.full(n, no_history, dtype=object)
         core = {col: np.full(n, np.nan) for col in CORE_COLUMNS}

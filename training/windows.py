@@ -18,6 +18,7 @@ import pandas as pd
 
 from fidelite.errors import InsufficientHistoryError
 from fidelite.features.days import parse_day
+from fidelite.features.purchases import is_purchaser
 from fidelite.training.baseline import BaselineModel
 from fidelite.training.labels import check_horizon, make_labels
 
@@ -40,8 +41,8 @@ FeatureBuilder = Callable[[pd.Timestamp], pd.DataFrame]
 
 
 def purchasers(features: pd.DataFrame) -> pd.DataFrame:
-    """The rows of customers with at least one purchase (the ones the models score)."""
-    return features.loc[features["orders_total"].fillna(0).to_numpy() > 0]
+    """The purchasers' rows (``features.purchases.is_purchaser``): the ones the models score."""
+    return features.loc[is_purchaser(features).to_numpy()]
 
 
 @dataclass(frozen=True)

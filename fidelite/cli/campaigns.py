@@ -38,7 +38,7 @@ def _chooser(model_uri: str, tracking_uri: str | None):
     """The served model's uplift component (None when it has none or none is wanted)."""
     if model_uri.lower() == "none":
         return None
-    from fidelite.training.score import load_model
+    from fidelite.training.registry import load_model
 
     try:
         model = load_model(model_uri, tracking_uri=tracking_uri)

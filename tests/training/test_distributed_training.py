@@ -25,7 +25,7 @@ from fidelite.training.train import train
 
 pytestmark = pytest.mark.slow
 
-AS_OF = "2025-12-31"
+AS_OF = "2025-06-30"  # the session training run's as-of (tests/training/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +35,12 @@ def client():
 
 
 @pytest.fixture(scope="module")
-def runs(client, demo_data, tmp_path_factory):
-    """The same training on one machine and on the cluster, in one MLflow store."""
+def runs(client, trained, tmp_path_factory):
+    """The session's single-machine training, repeated on the cluster in another store."""
     tracking_uri = f"sqlite:///{tmp_path_factory.mktemp('mlruns') / 'mlflow.db'}"
-    inputs = load_inputs(demo_data.transactions, demo_data.events, demo_data.customers, as_of=AS_OF)
-    common = {"n_windows": 3, "tracking_uri": tracking_uri, "n_jobs": 1}
-    single = train(inputs, TrainConfig(**common, register=False))
-    distributed = train(inputs, TrainConfig(**common, engine="dask"))
-    return {"single": single, "dask": distributed, "tracking_uri": tracking_uri}
+    config = TrainConfig(n_windows=3, tracking_uri=tracking_uri, n_jobs=1, engine="dask")
+    distributed = train(trained.inputs, config)
+    return {"single": trained.result, "dask": distributed, "tracking_uri": tracking_uri}
 
 
 def test_dask_churn_auc_close_to_single_machine(runs):

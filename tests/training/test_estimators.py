@@ -29,7 +29,12 @@ NON_DEFAULT = {
         "n_jobs": 1,
         "random_state": 4,
     },
-    FeatureEncoder: {"exclude": ("T",), "max_unsupported_share": 0.5},
+    FeatureEncoder: {
+        "exclude": ("T",),
+        "extra_inputs": ("score_x",),
+        "extra_categorical": ("channel",),
+        "max_unsupported_share": 0.5,
+    },
 }
 NON_DEFAULT[DaskChurnModel] = NON_DEFAULT[ChurnModel]
 NON_DEFAULT[DaskClvModel] = NON_DEFAULT[ClvModel]

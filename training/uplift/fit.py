@@ -25,8 +25,7 @@ import numpy as np
 import pandas as pd
 
 from fidelite.errors import InsufficientHistoryError
-from fidelite.features.contract import categorical_features, model_input_features
-from fidelite.training.churn import FeatureEncoder
+from fidelite.training.encoding import FeatureEncoder
 from fidelite.training.uplift.dataset import FeatureSource, Scorer, UpliftRows, build_uplift_rows
 from fidelite.training.uplift.evaluation import (
     Estimate,
@@ -109,13 +108,8 @@ class UpliftFit:
 
 
 def _encoder(rows: UpliftRows) -> FeatureEncoder:
-    inputs = rows.features
-    usable = set(model_input_features(inputs.columns)) | {
-        c for c in inputs.columns if c.startswith("score_")
-    }
-    categorical = (*categorical_features(), CHANNEL_COLUMN)
-    exclude = tuple(c for c in inputs.columns if c not in usable and c not in categorical)
-    return FeatureEncoder(categorical_features=categorical, exclude=exclude)
+    scores = tuple(c for c in rows.features.columns if c.startswith("score_"))
+    return FeatureEncoder(extra_inputs=scores, extra_categorical=(CHANNEL_COLUMN,))
 
 
 def _matrix(encoder: FeatureEncoder, rows: UpliftRows) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from fidelite.features.contract import CONSENT_COLUMN
-from fidelite.training.churn import FeatureEncoder
+from fidelite.training.encoding import FeatureEncoder
 from fidelite.training.uplift.dataset import SCORE_INPUTS
 from fidelite.training.uplift.learners import LEARNERS
 from fidelite.training.uplift.policy import PolicyChoice, PolicyTable

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from fidelite.errors import InsufficientHistoryError
-from fidelite.features.inputs import Inputs
+from fidelite.features.inputs import Inputs, load_inputs
 from fidelite.training.config import TrainConfig
 from fidelite.training.train import plan_cutoffs
 from fidelite.training.windows import backtest_cutoffs
@@ -51,13 +51,16 @@ def test_too_short_history_says_what_is_needed() -> None:
     assert "2024-05-01" in message and "60 days" in message  # what the data has
 
 
-def _history(start: str, end: str) -> pd.DataFrame:
+def _history(start: str, end: str) -> Inputs:
     days = pd.date_range(start, end, freq="7D")
-    return pd.DataFrame({"customer_id": "1", "timestamp": days, "amount": 10.0})
+    orders = pd.DataFrame(
+        {"customer_id": "1", "order_id": range(len(days)), "timestamp": days, "amount": 10.0}
+    )
+    return load_inputs(orders, as_of="1997-12-31")
 
 
 def test_train_config_step_and_min_history_reach_the_backtest_cutoffs():
-    inputs = Inputs(_history("1997-01-01", "1997-12-31"), pd.Timestamp("1997-12-31"))
+    inputs = _history("1997-01-01", "1997-12-31")
     with pytest.raises(InsufficientHistoryError, match="LightGBM needs 2"):
         plan_cutoffs(inputs, TrainConfig(horizon_days=182, n_windows=4))
     dense = TrainConfig(horizon_days=182, n_windows=4, step_days=28, min_history_days=91)
@@ -70,5 +73,5 @@ def test_train_config_step_and_min_history_reach_the_backtest_cutoffs():
     # Baseline-only keeps the newest window only, and none is fine.
     baseline = TrainConfig(horizon_days=182, baseline_only=True)
     assert plan_cutoffs(inputs, baseline) == [pd.Timestamp("1997-07-02")]
-    short = Inputs(_history("1997-06-01", "1997-12-31"), pd.Timestamp("1997-12-31"))
+    short = _history("1997-06-01", "1997-12-31")
     assert plan_cutoffs(short, baseline) == []

@@ -107,7 +107,7 @@ def labelled_predictions(base: CustomerBase) -> tuple[LabelledPredictions | None
         )
     cutoff = base.as_of - pd.Timedelta(days=h)
     from fidelite.features.data import load_events
-    from fidelite.training.score import load_model
+    from fidelite.training.registry import load_model
 
     model = load_model(uri, tracking_uri=base.config.tracking_uri)
     data = base.inputs.inputs

@@ -152,7 +152,7 @@ def _freshness(base: CustomerBase) -> tuple[Number, str]:
 
 
 def _metric_numbers(labelled: LabelledPredictions) -> list[Number]:
-    from fidelite.training.evaluate import churn_metrics, clv_metrics
+    from fidelite.training.metrics import churn_metrics, clv_metrics
 
     f = labelled.frame
     churn = churn_metrics(f["churned"], f["churn_probability"])

@@ -2,36 +2,40 @@
 
 How it scales out without a second implementation of the features:
 
-1. **Normalise and cut.** Every input partition goes through the same loaders as the
-   single-machine path (:mod:`features.data`) and rows dated on or after
-   ``as_of + 1 day`` are dropped *before* anything moves between workers, so the
-   future never reaches a worker.
-2. **Co-partition by customer.** Each row gets ``_bucket = hash(customer_id) % n``
-   (``pd.util.hash_pandas_object``: stable across processes and machines) and every
-   table is shuffled on it with the same divisions, so partition ``k`` of the
-   transactions, events and customers tables all hold bucket ``k``: whole customer
-   histories. Rows also carry their original position (``_row``) so each bucket is
-   put back in file order, which keeps duplicate handling and float sums identical.
+1. **Normalise, cut and split.** Every input partition (a Parquet row group, a CSV
+   block, a slice of a DataFrame) goes through the single-machine loaders
+   (:mod:`features.data`) on a worker, rows dated on or after ``as_of + 1 day`` are
+   dropped, and the rest is split into customer buckets
+   (``hash(customer_id) % n``, stable across processes and machines). Only the
+   columns of the data contract are read.
+2. **Gather whole histories.** Bucket ``k`` concatenates piece ``k`` of every input
+   partition of every table: it holds whole customer histories, kept in cluster
+   memory (spilled to disk under memory pressure) as one
+   :class:`~fidelite.features.inputs.Inputs`.
+   Transactions are put back in file order, so duplicate handling and float sums
+   match the single-machine path.
 3. **Per-customer step.** :func:`features.build.customer_features`, the very code
-   ``build_features`` runs, is mapped over the aligned partitions. The only
-   population-wide inputs of that step, the channel vocabularies (which channels get
-   ``order_share_*`` / ``eng_*`` columns), are gathered first in a cheap pass so
-   every partition emits the same columns.
-4. **Population step.** Columns that rank a customer against everyone
-   (:data:`features.build.POPULATION_COLUMNS`: the RFM quintiles) are computed once
-   on the gathered inputs (:data:`features.build.POPULATION_INPUTS`, 4 floats per
-   customer) with :func:`features.build.population_features` and joined back.
+   ``build_features`` runs, is mapped over the buckets, with the population's
+   channel vocabulary (gathered first, a few names) so every bucket emits the same
+   columns.
+4. **Population step.** :data:`features.build.POPULATION_COLUMNS` (RFM quintiles) rank
+   a customer against everyone: their inputs (4 floats per customer) are gathered,
+   ranked once with :func:`features.build.population_features`, and sent back.
+
+The number of buckets follows the workers' memory (:func:`features.cluster.plan_buckets`)
+so stored buckets spill rather than overflow, and every wait goes through
+:func:`features.cluster.wait_for`, which fails with a message naming the memory setting
+instead of hanging.
 
 Known, documented differences from the single-machine path (both are broken input
 data): duplicate ``order_id`` rows are dropped within a customer's history only (the
-single-machine loader also drops repeats across customers), and duplicates are
-dropped after the ``as_of`` cut rather than before it.
+single-machine loader also drops repeats across customers), and duplicates are dropped
+after the ``as_of`` cut rather than before it.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +46,7 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
-from fidelite.features._columns import check_date_format
+from fidelite.features._columns import check_date_format, drop_duplicates
 from fidelite.features.build import (
     POPULATION_COLUMNS,
     POPULATION_INPUTS,
@@ -51,17 +55,32 @@ from fidelite.features.build import (
     customer_features,
     population_features,
 )
-from fidelite.features.data import as_of_bounds, load_customers, load_events, load_transactions
+from fidelite.features.cluster import (
+    check_worker_headroom,
+    dask_client,
+    plan_buckets,
+    wait_for,
+)
+from fidelite.features.contract import CUSTOMERS, EVENTS, TRANSACTIONS
+from fidelite.features.data import (
+    _duplicated_orders,
+    as_of_bounds,
+    load_customers,
+    load_events,
+    load_transactions,
+)
 from fidelite.features.inputs import Inputs
 from fidelite.features.params import FeatureParams
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, Future
 
 __all__ = [
     "CustomerPartitions",
     "build_features_dask",
+    "bucket_of",
     "compute_features",
+    "current_client",
     "dask_client",
     "features_from_partitions",
     "partition_by_customer",
@@ -69,17 +88,22 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-BUCKET_COLUMN = "_bucket"
 ROW_COLUMN = "_row"
 # Input partitions hold far fewer than 2**40 rows, so (partition, row) packs into an
 # int64 that sorts in file order.
 _ROWS_PER_PARTITION = 2**40
 _CSV_SUFFIXES = (".csv", ".csv.gz")
 _ID_COLUMNS = ("customer_id", "order_id", "campaign_id")
+_TABLES = ("transactions", "events", "customers")
 
 DaskSource = dd.DataFrame | pd.DataFrame | str | Path
 Loader = Callable[..., pd.DataFrame]
 
+_COLUMNS = {
+    "transactions": TRANSACTIONS.names,
+    "events": EVENTS.names,
+    "customers": CUSTOMERS.names,
+}
 # One placeholder row per table: loading it and keeping zero rows gives the exact
 # normalised dtypes for empty partitions (the loaders refuse empty tables).
 _PLACEHOLDERS: dict[str, dict[str, list[Any]]] = {
@@ -104,82 +128,46 @@ _LOADERS: dict[str, Loader] = {
 }
 
 
-# --------------------------------------------------------------------------- client
-def dask_client(
-    scheduler: str | None = None,
-    workers: int | None = None,
-    *,
-    threads_per_worker: int = 2,
-    memory_limit: str | float = "auto",
-) -> Client:
-    """Connect to a Dask scheduler, or start a local cluster of worker processes.
+def current_client() -> Client:
+    """The active Dask client; a clear error when none is connected."""
+    from distributed import get_client
 
-    Parameters
-    ----------
-    scheduler : str, optional
-        Scheduler address (``tcp://host:8786``). When given, ``workers`` and the sizing
-        arguments are ignored: the cluster is sized by whoever runs it.
-    workers : int, optional
-        Worker processes of the local cluster (default: half the CPU cores, >= 1).
-    threads_per_worker : int, default 2
-        LightGBM and pandas both release the GIL, so 2 threads per process pay off.
-    memory_limit : str or float, default "auto"
-        Per-worker memory limit of the local cluster (e.g. ``"2GB"``); above 60-70 %
-        of it workers spill to disk.
-
-    Returns
-    -------
-    distributed.Client
-        Closing it also shuts down a local cluster it started.
-    """
-    from distributed import Client
-
-    if scheduler:
-        return Client(scheduler)
-    n_workers = workers or max(1, (os.cpu_count() or 2) // 2)
-    return Client(
-        n_workers=n_workers,
-        threads_per_worker=threads_per_worker,
-        processes=True,
-        memory_limit=memory_limit,
-        dashboard_address=":0",  # any free port: several clusters may share a machine
-    )
-
-
-def _default_npartitions(*frames: dd.DataFrame | None) -> int:
-    """Two buckets per worker thread of the active client, and never fewer than the
-    largest input's partitions: shuffling into fewer, larger partitions makes Dask
-    concatenate inputs first, which costs memory on every worker."""
-    inputs = max(f.npartitions for f in frames if f is not None)
     try:
-        from distributed import get_client
-
-        threads = sum(get_client().nthreads().values())
-    except (ImportError, ValueError):
-        return inputs
-    return max(2, 2 * threads, inputs)
+        return get_client()
+    except ValueError as exc:
+        raise RuntimeError(
+            "engine 'dask' needs a running Dask client: use features.cluster.dask_client() "
+            "(or `fidelite ... --engine dask --scheduler ADDRESS`)"
+        ) from exc
 
 
 # --------------------------------------------------------------------------- inputs
 def _read(source: DaskSource, name: str) -> dd.DataFrame:
-    """A Dask frame from a Dask/pandas frame, a Parquet path/URL or a CSV path/URL."""
+    """A Dask frame of the contract columns from a frame or a Parquet/CSV path or URL."""
     if isinstance(source, dd.DataFrame):
-        return source
-    if isinstance(source, pd.DataFrame):
-        return dd.from_pandas(
+        frame = source
+    elif isinstance(source, pd.DataFrame):
+        frame = dd.from_pandas(
             source, npartitions=max(1, min(8, len(source) // 100_000 + 1)), sort=False
         )
-    if not isinstance(source, (str, Path)):
+    elif isinstance(source, (str, Path)):
+        location = str(source)
+        if location.lower().endswith(_CSV_SUFFIXES):
+            # Gzip is not splittable: one partition per file then.
+            blocksize = None if location.lower().endswith(".gz") else "64MB"
+            frame = dd.read_csv(location, dtype={c: str for c in _ID_COLUMNS}, blocksize=blocksize)
+        else:
+            # Parquet file, directory or glob, local or any fsspec URL (s3://, gs://...):
+            # read the footer first, then only the contract's columns.
+            available = dd.read_parquet(location).columns
+            wanted = [c for c in _COLUMNS[name] if c in available]
+            return dd.read_parquet(location, columns=wanted or None)
+    else:
         raise TypeError(
             f"{name}: expected a Dask/pandas DataFrame or a path/URL, got {type(source).__name__}"
         )
-    location = str(source)
-    if location.lower().endswith(_CSV_SUFFIXES):
-        # Gzip is not splittable: one partition per file then.
-        blocksize = None if location.lower().endswith(".gz") else "64MB"
-        return dd.read_csv(location, dtype={c: str for c in _ID_COLUMNS}, blocksize=blocksize)
-    # Parquet file, directory or glob, local or any fsspec URL (s3://, gs://, abfs://).
-    return dd.read_parquet(location)
+    wanted = [c for c in _COLUMNS[name] if c in frame.columns]
+    return frame[wanted] if wanted else frame
 
 
 def _empty_normalised(name: str) -> pd.DataFrame:
@@ -187,19 +175,51 @@ def _empty_normalised(name: str) -> pd.DataFrame:
     return _LOADERS[name](pd.DataFrame(_PLACEHOLDERS[name]), name="placeholder").iloc[:0]
 
 
-def _prepare_partition(
+def text_hash(values: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
+    """A stable 64-bit hash of each value's text (polars' string hash, seed 0).
+
+    The same text hashes the same in every process and machine running the same
+    polars version, whatever the column's dtype (str, object, category: categories are
+    hashed once each). About 20 ns per string, several times faster than
+    ``pd.util.hash_pandas_object`` on text.
+
+    Returns
+    -------
+    ndarray of uint64, shape (len(values),)
+    """
+    import polars as pl
+    import pyarrow as pa
+
+    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+        categorical = pd.Categorical(values)
+        hashes = text_hash(categorical.categories)
+        return hashes[categorical.codes] if len(categorical) else hashes[:0]
+    arrow = getattr(getattr(values, "array", None), "_pa_array", None)
+    if arrow is None:  # object or numpy values: through Python strings, once
+        arrow = pa.array(np.asarray(values, dtype=object).astype(str), from_pandas=True)
+    text = pl.from_arrow(arrow.cast(pa.large_string()))
+    return text.hash(seed=0).to_numpy().astype(np.uint64, copy=False)
+
+
+def bucket_of(customer_id: pd.Series, n_buckets: int) -> np.ndarray:
+    """Customer bucket of each row: :func:`text_hash` of the id modulo ``n_buckets``.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_rows,)
+    """
+    return (text_hash(customer_id) % np.uint64(n_buckets)).astype(np.int64)
+
+
+def _split(
     part: pd.DataFrame,
     name: str,
     end: pd.Timestamp,
+    n_buckets: int,
+    number: int,
     date_format: str | None = None,
-    partition_info: dict | None = None,
-) -> pd.DataFrame:
-    """Normalise one input partition, cut it at ``end`` and tag rows with bucket and position.
-
-    Category columns become plain strings so partitions with different category sets
-    concatenate cleanly in the shuffle; ``_bucket`` is filled in by the caller.
-    """
-    number = partition_info["number"] if partition_info else 0
+) -> tuple[pd.DataFrame, ...]:
+    """Normalise one input partition, cut it at ``end`` and split it into buckets."""
     if len(part):
         label = f"{name} (partition {number})"
         frame = _LOADERS[name](part, name=label, date_format=date_format)
@@ -207,75 +227,89 @@ def _prepare_partition(
         frame = _empty_normalised(name)
     if "timestamp" in frame.columns:
         frame = frame.loc[(frame["timestamp"] < end).to_numpy()]
-    frame = frame.astype(
-        {c: "str" for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)}
+    if name != "events":  # their duplicates are dropped in file order
+        positions = np.arange(len(frame), dtype=np.int64) + number * _ROWS_PER_PARTITION
+        frame = frame.assign(**{ROW_COLUMN: positions})
+    buckets = bucket_of(frame["customer_id"], n_buckets)
+    order = np.argsort(buckets, kind="stable")
+    bounds = np.searchsorted(buckets[order], np.arange(n_buckets + 1))
+    return tuple(
+        frame.take(order[bounds[k] : bounds[k + 1]]).reset_index(drop=True)
+        for k in range(n_buckets)
     )
-    positions = np.arange(len(frame), dtype=np.int64) + number * _ROWS_PER_PARTITION
-    return frame.assign(**{ROW_COLUMN: positions}).reset_index(drop=True)
 
 
-def _with_bucket(frame: pd.DataFrame, npartitions: int) -> pd.DataFrame:
-    hashes = pd.util.hash_pandas_object(frame["customer_id"], index=False).to_numpy()
-    return frame.assign(**{BUCKET_COLUMN: (hashes % np.uint64(npartitions)).astype(np.int64)})
+def _concat(pieces: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate pieces, merging category columns' categories (no object fallback)."""
+    frame = pd.concat(pieces, ignore_index=True)
+    for column in pieces[0].columns:
+        if isinstance(pieces[0][column].dtype, pd.CategoricalDtype):
+            frame[column] = pd.api.types.union_categoricals(
+                [p[column] for p in pieces], sort_categories=True
+            )
+    return frame
 
 
-def _cut_and_bucket(
-    part: pd.DataFrame,
-    name: str,
-    end: pd.Timestamp,
-    npartitions: int,
-    date_format: str | None,
-    partition_info: dict | None = None,
-) -> pd.DataFrame:
-    prepared = _prepare_partition(part, name, end, date_format, partition_info)
-    return _with_bucket(prepared, npartitions)
+def _merge(
+    tx: list[pd.DataFrame],
+    ev: list[pd.DataFrame] | None,
+    cu: list[pd.DataFrame] | None,
+    as_of: pd.Timestamp,
+) -> Inputs:
+    """One bucket's whole histories as :class:`Inputs` (read at the partitions' as-of)."""
+    transactions = _concat(tx).sort_values(ROW_COLUMN, kind="stable", ignore_index=True)
+    transactions = transactions.drop(columns=[ROW_COLUMN])
+    duplicated = _duplicated_orders(
+        transactions["order_id"], transactions["timestamp"], transactions["amount"]
+    )
+    transactions = drop_duplicates(
+        transactions, duplicated, "transactions", "order, or identical refund"
+    )
+    customers = None
+    if cu is not None:
+        customers = _concat(cu).sort_values(ROW_COLUMN, kind="stable", ignore_index=True)
+        customers = customers.drop(columns=[ROW_COLUMN])
+        duplicated = customers["customer_id"].duplicated(keep="first").to_numpy()
+        customers = drop_duplicates(customers, duplicated, "customers", "customer_id")
+    events = None if ev is None else _concat(ev)
+    return Inputs(
+        _categorical_ids(transactions),
+        as_of,
+        _categorical_ids(events),
+        _categorical_ids(customers),
+    )
 
 
-def _co_partition(
-    source: DaskSource,
-    name: str,
-    end: pd.Timestamp,
-    npartitions: int,
-    date_format: str | None = None,
-) -> dd.DataFrame:
-    """Normalise, cut at ``end`` and shuffle so partition k holds bucket k exactly."""
-    frame = _read(source, name)
-    meta = _with_bucket(_prepare_partition(frame._meta, name, end), npartitions)
-    tagged = frame.map_partitions(_cut_and_bucket, name, end, npartitions, date_format, meta=meta)
-    # Explicit divisions 0, 1, ..., n-1 (n-1 closes the last one): a range shuffle
-    # with no sampling pass, and the same bucket -> partition map for every table.
-    divisions = [*range(npartitions), npartitions - 1]
-    return tagged.set_index(BUCKET_COLUMN, divisions=divisions)
+def _categorical_ids(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    """``customer_id`` as a category: every later pass over the bucket (each cutoff's
+    vocabulary and features) reads its codes instead of hashing the ids again."""
+    if frame is None:
+        return None
+    return frame.assign(customer_id=frame["customer_id"].astype("category"))
 
 
 @dataclass(frozen=True)
 class CustomerPartitions:
-    """Input tables co-partitioned by customer: partition k of each holds bucket k.
+    """The inputs as customer buckets held in cluster memory (one future per bucket).
 
     Attributes
     ----------
-    transactions : dask DataFrame
-        Normalised transactions with ``timestamp < end``, indexed by ``_bucket``.
-    events, customers : dask DataFrame or None
-        Same partitioning; customers are not cut (consent applies whenever known).
+    buckets : list of Future
+        Each resolves to the :class:`~fidelite.features.inputs.Inputs` of bucket ``k``:
+        every customer whose id hashes to ``k`` (:func:`bucket_of`), whole histories.
     end : Timestamp
         Exclusive upper bound on timestamps kept (``as_of + 1 day``); features may be
         built for any ``as_of`` up to the day before it.
+    client : distributed.Client
     """
 
-    transactions: dd.DataFrame
-    events: dd.DataFrame | None
-    customers: dd.DataFrame | None
+    buckets: list[Future]
     end: pd.Timestamp
+    client: Client
 
     @property
     def npartitions(self) -> int:
-        return self.transactions.npartitions
-
-    def persist(self) -> CustomerPartitions:
-        """Run the shuffles once and keep the result in cluster memory (spilling to disk)."""
-        tx, ev, cu = dask.persist(self.transactions, self.events, self.customers)
-        return CustomerPartitions(tx, ev, cu, self.end)
+        return len(self.buckets)
 
 
 def partition_by_customer(
@@ -286,8 +320,9 @@ def partition_by_customer(
     as_of: Any,
     npartitions: int | None = None,
     date_format: str | None = None,
+    client: Client | None = None,
 ) -> CustomerPartitions:
-    """Normalise, cut at ``as_of`` and co-partition the input tables by customer (lazy).
+    """Normalise, cut at ``as_of`` and bucket the input tables by customer, on the cluster.
 
     Parameters
     ----------
@@ -296,136 +331,111 @@ def partition_by_customer(
         CSV files, local or any fsspec URL (``s3://bucket/tx/*.parquet``).
     as_of : date-like
         Latest calendar day anything will be computed for; later rows are dropped
-        before the shuffle.
+        before anything moves between workers.
     npartitions : int, optional
-        Customer buckets (default: 2 per worker thread of the active client, at least
-        the largest input's partition count).
+        Customer buckets (default: :func:`features.cluster.plan_buckets`, from the
+        inputs' size and the workers' memory).
     date_format : str, optional
         strftime layout of text timestamps; default ISO 8601 only (see
         :mod:`fidelite.features.data`).
+    client : distributed.Client, optional
+        Default: the current client.
 
     Returns
     -------
     CustomerPartitions
+        Computed (the buckets are in cluster memory when this returns).
+
+    Raises
+    ------
+    features.data.DataContractError
+        When a partition breaks the data contract (the message names the partition).
+    features.cluster.WorkerMemoryError
+        When the workers are too small for their share (names the setting to raise).
     """
-    _, end = as_of_bounds(as_of)
+    day, end = as_of_bounds(as_of)
     check_date_format(date_format)  # a bad layout fails here, not on every worker
-    frames = {
-        "transactions": _read(transactions, "transactions"),
-        "events": None if events is None else _read(events, "events"),
-        "customers": None if customers is None else _read(customers, "customers"),
-    }
-    n = int(npartitions or _default_npartitions(*frames.values()))
+    client = client or current_client()
+    check_worker_headroom(client)
+    sources = {"transactions": transactions, "events": events, "customers": customers}
+    frames = {name: _read(s, name) for name, s in sources.items() if s is not None}
+    largest = max(f.npartitions for f in frames.values())
+    n = int(npartitions or plan_buckets(client, list(sources.values()), at_least=largest))
     if n < 1:
         raise ValueError(f"npartitions must be >= 1, got {npartitions}")
-    shuffled = {
-        name: None if frame is None else _co_partition(frame, name, end, n, date_format)
-        for name, frame in frames.items()
-    }
-    return CustomerPartitions(
-        shuffled["transactions"], shuffled["events"], shuffled["customers"], end
-    )
+    split = dask.delayed(_split, nout=n, pure=True)
+    pieces: dict[str, list[Any]] = {}
+    for name, frame in frames.items():
+        parts = [
+            split(part, name, end, n, i, date_format) for i, part in enumerate(frame.to_delayed())
+        ]
+        pieces[name] = [[p[k] for p in parts] for k in range(n)]
+    merge = dask.delayed(_merge, pure=True)
+    buckets = [
+        merge(
+            pieces["transactions"][k],
+            pieces["events"][k] if "events" in pieces else None,
+            pieces["customers"][k] if "customers" in pieces else None,
+            day,
+        )
+        for k in range(n)
+    ]
+    futures = client.compute(buckets)
+    wait_for(client, futures, what="partitioning the inputs by customer", gather=False)
+    return CustomerPartitions(list(futures), end, client)
 
 
 # --------------------------------------------------------------------------- features
-def _gather(frame: dd.DataFrame) -> pd.DataFrame:
-    """Compute partitions straight to the client and concatenate them here.
-
-    ``DataFrame.compute()`` first concatenates every partition on a single worker,
-    which needs the whole result in one worker's memory.
-    """
-    return pd.concat(dask.compute(*frame.to_delayed()))
+def _bucket_vocabulary(bucket: Inputs, as_of: pd.Timestamp, params: FeatureParams):
+    if bucket.transactions.empty and bucket.customers is None:
+        return set(), set()
+    vocabulary = channel_vocabulary(bucket, as_of=as_of, params=params)
+    return set(vocabulary.order_channels), set(vocabulary.event_channels)
 
 
-def _restore(frame: pd.DataFrame | None, name: str) -> pd.DataFrame | None:
-    """File order back, helper columns off, loader re-run (drops in-customer duplicates)."""
-    if frame is None:
-        return None
-    frame = frame.sort_values(ROW_COLUMN, kind="stable").reset_index(drop=True)
-    frame = frame.drop(columns=[ROW_COLUMN])
-    if frame.empty:
-        return frame
-    return _LOADERS[name](frame, name=name)
-
-
-def _partition_vocabulary(
-    tx: pd.DataFrame,
-    ev: pd.DataFrame | None,
-    cu: pd.DataFrame | None,
-    *,
-    as_of: Any,
-    params: FeatureParams,
-) -> pd.DataFrame:
-    """Channels seen in one partition, as rows of (``table``, ``channel``)."""
-    vocabulary = channel_vocabulary(_partition_inputs(tx, ev, cu, as_of), params=params)
-    rows = [("transactions", c) for c in vocabulary.order_channels]
-    rows += [("events", c) for c in vocabulary.event_channels]
-    return pd.DataFrame(rows, columns=["table", "channel"], dtype=object)
-
-
-def _partition_features(
-    tx: pd.DataFrame,
-    ev: pd.DataFrame | None,
-    cu: pd.DataFrame | None,
-    *,
-    as_of: Any,
+def _bucket_features(
+    bucket: Inputs,
+    as_of: pd.Timestamp,
     params: FeatureParams,
     vocabulary: ChannelVocabulary,
 ) -> pd.DataFrame:
-    inputs = _partition_inputs(tx, ev, cu, as_of)
-    return customer_features(inputs, params=params, vocabulary=vocabulary)
+    return customer_features(bucket, as_of=as_of, params=params, vocabulary=vocabulary)
 
 
-def _partition_inputs(
-    tx: pd.DataFrame, ev: pd.DataFrame | None, cu: pd.DataFrame | None, as_of: Any
-) -> Inputs:
-    """One partition's whole customer histories as :class:`Inputs` read at ``as_of``."""
-    return Inputs(
-        _restore(tx, "transactions"), as_of, _restore(ev, "events"), _restore(cu, "customers")
-    )
+def _population_inputs(features: pd.DataFrame) -> pd.DataFrame:
+    return features[list(POPULATION_INPUTS)]
 
 
-def _global_vocabulary(
-    parts: CustomerPartitions, as_of: Any, params: FeatureParams
+def _attach_population(features: pd.DataFrame, population: pd.DataFrame) -> pd.DataFrame:
+    return features.assign(**{c: population[c].array for c in POPULATION_COLUMNS})
+
+
+def vocabulary_at(
+    parts: CustomerPartitions, as_of: pd.Timestamp, params: FeatureParams
 ) -> ChannelVocabulary:
-    meta = pd.DataFrame({"table": pd.Series(dtype=object), "channel": pd.Series(dtype=object)})
-    seen = _gather(
-        dd.map_partitions(
-            _partition_vocabulary,
-            parts.transactions,
-            parts.events,
-            parts.customers,
-            as_of=as_of,
-            params=params,
-            meta=meta,
-            align_dataframes=False,
-        )
+    """The channels the whole population has seen by ``as_of`` (gathers a few names)."""
+    client = parts.client
+    seen = wait_for(
+        client,
+        client.map(_bucket_vocabulary, parts.buckets, as_of=as_of, params=params, pure=False),
+        what=f"channel vocabulary at {as_of.date()}",
     )
     return ChannelVocabulary.from_seen(
-        order_channels=seen.loc[seen["table"] == "transactions", "channel"].astype(str),
-        event_channels=seen.loc[seen["table"] == "events", "channel"].astype(str),
+        set().union(*(s[0] for s in seen)), set().union(*(s[1] for s in seen))
     )
-
-
-def _attach_population(part: pd.DataFrame, population: pd.DataFrame) -> pd.DataFrame:
-    values = population.reindex(part.index)
-    return part.assign(**{c: values[c].to_numpy() for c in POPULATION_COLUMNS})
 
 
 def features_from_partitions(
     parts: CustomerPartitions, *, as_of: Any, params: FeatureParams | None = None
 ) -> dd.DataFrame:
-    """Features as of ``as_of`` from co-partitioned inputs (one per customer).
+    """Features as of ``as_of`` from customer buckets, computed and kept on the cluster.
 
-    Eager: the channel vocabulary and the population columns' inputs (4 floats per
-    customer, gathered on the client) are computed here, and the per-customer
-    features are persisted on the cluster; attaching the population columns is lazy.
+    The channel vocabulary and the population columns' inputs (4 floats per customer)
+    are gathered on the client; the feature rows stay on the workers.
 
     Parameters
     ----------
     parts : CustomerPartitions
-        From :func:`partition_by_customer`, ideally ``.persist()``-ed when building
-        several as-of days from the same partitions.
     as_of : date-like
         Must be before ``parts.end``.
     params : FeatureParams, optional
@@ -444,32 +454,29 @@ def features_from_partitions(
             f"as_of {day.date()} is after the partitions' cut "
             f"({(parts.end - pd.Timedelta(days=1)).date()}): later rows were dropped"
         )
-    vocabulary = _global_vocabulary(parts, day, params)
-    meta = _partition_features(
-        parts.transactions._meta,
-        None if parts.events is None else parts.events._meta,
-        None if parts.customers is None else parts.customers._meta,
-        as_of=day,
-        params=params,
-        vocabulary=vocabulary,
+    client = parts.client
+    vocabulary = vocabulary_at(parts, day, params)
+    per_customer = client.map(
+        _bucket_features, parts.buckets, as_of=day, params=params, vocabulary=vocabulary
     )
-    per_customer = dd.map_partitions(
-        _partition_features,
-        parts.transactions,
-        parts.events,
-        parts.customers,
-        as_of=day,
-        params=params,
-        vocabulary=vocabulary,
-        meta=meta,
-        align_dataframes=False,
-    ).persist()  # read twice below; one row per customer is small next to the inputs
-    # Ranks against the whole population: gather the few inputs once, compute with the
-    # single-machine function, and ship the result back as one shared graph key.
-    population = population_features(_gather(per_customer[list(POPULATION_INPUTS)]))
-    shared = dask.delayed(population[list(POPULATION_COLUMNS)], pure=True)
-    full_meta = population_features(meta.copy())
-    return per_customer.map_partitions(_attach_population, shared, meta=full_meta)
+    inputs = wait_for(
+        client,
+        client.map(_population_inputs, per_customer),
+        what=f"features at {day.date()}",
+    )
+    sizes = [len(part) for part in inputs]
+    population = population_features(pd.concat(inputs))[list(POPULATION_COLUMNS)]
+    slices = np.split(np.arange(len(population)), np.cumsum(sizes)[:-1])
+    shared = client.scatter([population.iloc[rows] for rows in slices])
+    full = client.map(_attach_population, per_customer, shared)
+    meta = _attach_population(
+        _bucket_features(Inputs(_empty_normalised("transactions"), day), day, params, vocabulary),
+        population.iloc[:0],
+    )
+    # The partitions already have the single-machine dtypes: no conversion to
+    # dask's preferred string dtype on the way out.
+    with dask.config.set({"dataframe.convert-string": False}):
+        return dd.from_delayed(full, meta=meta, verify_meta=False)
 
 
 def build_features_dask(
@@ -489,24 +496,18 @@ def build_features_dask(
     transactions, events, customers : dask/pandas DataFrame or path/URL
         As for :func:`partition_by_customer`.
     as_of : date-like
-        Calendar day D; nothing dated on or after D + 1 day is read past the first
-        map step.
+        Calendar day D; nothing dated on or after D + 1 day leaves the first map step.
     params : FeatureParams, optional
     npartitions : int, optional
-        Customer buckets (default: 2 per worker thread of the active client).
+        Customer buckets (default: sized to the workers' memory).
     date_format : str, optional
         strftime layout of text timestamps; default ISO 8601 only.
 
     Returns
     -------
     dask DataFrame, shape (n_customers, n_features)
-        Indexed by ``customer_id``; ``compute_features(result)`` (or
-        ``result.compute().sort_index()``) equals ``build_features(...)``.
-
-    Raises
-    ------
-    features.data.DataContractError
-        When a partition breaks the data contract (the message names the partition).
+        Indexed by ``customer_id``; ``compute_features(result)`` equals
+        ``build_features(...)``.
     """
     parts = partition_by_customer(
         transactions,
@@ -515,10 +516,16 @@ def build_features_dask(
         as_of=as_of,
         npartitions=npartitions,
         date_format=date_format,
-    ).persist()
+    )
     return features_from_partitions(parts, as_of=as_of, params=params)
 
 
 def compute_features(features: dd.DataFrame) -> pd.DataFrame:
-    """Compute a Dask features frame into the single-machine layout (sorted by customer)."""
-    return _gather(features).sort_index()
+    """Gather a Dask features frame into the single-machine layout (sorted by customer).
+
+    Partitions go straight to the client (``DataFrame.compute()`` would first
+    concatenate them on one worker, which needs the whole result in its memory).
+    """
+    client = current_client()
+    parts = wait_for(client, client.compute(features.to_delayed()), what="gathering the features")
+    return pd.concat(parts).sort_index()

@@ -108,7 +108,7 @@ class DaskFeatureBuilder:
             inputs.customers,
             as_of=inputs.as_of,
             npartitions=npartitions,
-        ).persist()
+        )
 
     def __call__(self, cutoff: pd.Timestamp) -> pd.DataFrame:
         """Features as of ``cutoff``, sorted by customer like ``build_features``."""

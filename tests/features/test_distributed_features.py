@@ -10,13 +10,14 @@ import pytest
 from fidelite.features.data import DataContractError
 from fidelite.features.demo import generate_demo_data
 from fidelite.features.distributed import (
-    BUCKET_COLUMN,
+    bucket_of,
     build_features_dask,
     compute_features,
     dask_client,
     features_from_partitions,
     partition_by_customer,
 )
+from fidelite.features.inputs import Inputs
 from tests.features.helpers import features_at
 
 AS_OF = "2025-06-30"
@@ -121,18 +122,20 @@ def test_future_rows_never_reach_the_dask_features(client, tables):
 
 def test_partitions_hold_whole_customer_histories(client, tables):
     tx, ev, cu = tables
-    parts = partition_by_customer(tx, ev, cu, as_of=AS_OF, npartitions=4).persist()
+    parts = partition_by_customer(tx, ev, cu, as_of=AS_OF, npartitions=4)
     end = pd.Timestamp(AS_OF) + pd.Timedelta(days=1)
+    buckets = client.gather(parts.buckets)
+    assert len(buckets) == parts.npartitions == 4
     owners: dict[str, int] = {}
-    for table in (parts.transactions, parts.events, parts.customers):
-        for k in range(parts.npartitions):
-            part = table.get_partition(k).compute()
-            assert (part.index == k).all(), "bucket k must land in partition k"
-            if "timestamp" in part.columns:
-                assert (part["timestamp"] < end).all()
-            for customer in part["customer_id"].unique():
+    for k, bucket in enumerate(buckets):
+        assert isinstance(bucket, Inputs)
+        for table in (bucket.transactions, bucket.events, bucket.customers):
+            assert (bucket_of(table["customer_id"], 4) == k).all(), "bucket k holds hash k"
+            if "timestamp" in table.columns:
+                assert (table["timestamp"] < end).all()
+            for customer in table["customer_id"].unique():
                 assert owners.setdefault(customer, k) == k
-    assert parts.transactions.index.name == BUCKET_COLUMN
+    assert sum(len(b.transactions) for b in buckets) == (tx["timestamp"] < end).sum() - 1
     # The same partitions serve any earlier as-of day, but not a later one.
     earlier = compute_features(features_from_partitions(parts, as_of="2025-01-31"))
     assert_same_features(earlier, features_at(tx, ev, cu, as_of="2025-01-31"))
@@ -155,9 +158,8 @@ def test_bad_partition_names_table_partition_and_column(client, tables):
 
 
 def test_buckets_are_stable_across_dtypes():
-    from fidelite.features.distributed import _with_bucket
-
-    ids = pd.Series(["a", "b", "123"])
-    as_str = _with_bucket(pd.DataFrame({"customer_id": ids.astype("str")}), 7)[BUCKET_COLUMN]
-    as_obj = _with_bucket(pd.DataFrame({"customer_id": ids.astype(object)}), 7)[BUCKET_COLUMN]
-    np.testing.assert_array_equal(as_str, as_obj)
+    ids = pd.Series(["a", "b", "123", "a"])
+    as_str = bucket_of(ids.astype("str"), 7)
+    np.testing.assert_array_equal(as_str, bucket_of(ids.astype(object), 7))
+    np.testing.assert_array_equal(as_str, bucket_of(ids.astype("category"), 7))
+    assert as_str[0] == as_str[3]

@@ -29,6 +29,7 @@ count data rows from 0 in file order; for CSV files the 1-based file line is giv
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,7 @@ from fidelite.features._columns import (
     as_timestamp,
     check_date_format,
     drop_duplicates,
+    duplicated_text,
     finish,
     require_columns,
 )
@@ -70,6 +72,8 @@ _CSV_SUFFIXES = (".csv", ".csv.gz")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 # Read as text so that ids such as "00123" keep their leading zeros.
 _TEXT_ID_COLUMNS = ("customer_id", "order_id", "campaign_id")
+# Low-cardinality names: read straight into categories (no per-row strings).
+_LABEL_COLUMNS = ("channel", "event_type", "acquisition_channel")
 
 
 # --------------------------------------------------------------------------- reading
@@ -84,7 +88,7 @@ def _suffix_kind(path: Path) -> str | None:
     return None
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet table without validating it.
 
     Parameters
@@ -92,12 +96,17 @@ def read_table(path: str | Path) -> pd.DataFrame:
     path : str or Path
         A ``.csv``/``.csv.gz`` file, a ``.parquet``/``.pq`` file, or a directory of
         Parquet files (e.g. written by Dask).
+    columns : sequence of str, optional
+        Read only these columns (those the file has); default: every column. Parquet
+        skips the others on disk.
 
     Returns
     -------
     DataFrame
-        The raw table, shape (n_rows, n_columns). CSV id columns (``customer_id``,
-        ``order_id``, ``campaign_id``) are read as text.
+        The raw table, shape (n_rows, n_columns). Text columns are Arrow-backed ``str``;
+        Parquet label columns (``channel``, ``event_type``, ``acquisition_channel``) are
+        read as categories straight from their dictionary. CSV id columns
+        (``customer_id``, ``order_id``, ``campaign_id``) are read as text.
 
     Raises
     ------
@@ -113,10 +122,15 @@ def read_table(path: str | Path) -> pd.DataFrame:
             f"{path}: unsupported file type; expected .csv, .csv.gz, .parquet, .pq "
             "or a directory of Parquet files"
         )
+    wanted = None if columns is None else set(columns)
     try:
         if kind == "csv":
-            return pd.read_csv(path, dtype={c: str for c in _TEXT_ID_COLUMNS})
-        return pd.read_parquet(path)
+            return pd.read_csv(
+                path,
+                dtype={c: str for c in _TEXT_ID_COLUMNS},
+                usecols=None if wanted is None else (lambda c: c in wanted),
+            )
+        return _read_parquet(path, wanted)
     except pd.errors.EmptyDataError as exc:
         raise DataContractError(f"{path}: table is empty (no header or rows)") from exc
     except Exception as exc:
@@ -125,8 +139,32 @@ def read_table(path: str | Path) -> pd.DataFrame:
         ) from exc
 
 
-def source_table(source: TableSource, name: str, *, date_format: str | None = None) -> SourceTable:
-    """Read ``source`` (a path, or a DataFrame named ``name`` in messages) for a loader."""
+def _read_parquet(path: Path, wanted: set[str] | None) -> pd.DataFrame:
+    """Only the ``wanted`` columns (all when None), labels as categories, text as ``str``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(next(path.rglob("*.parquet")) if path.is_dir() else path)
+    names = [n for n in schema.names if wanted is None or n in wanted]
+    labels = [n for n in names if n in _LABEL_COLUMNS and pa.types.is_string(schema.field(n).type)]
+    table = pq.read_table(path, columns=names, read_dictionary=labels)
+    text = pd.StringDtype("pyarrow", na_value=np.nan)
+    mapping = {pa.string(): text, pa.large_string(): text}
+    # self_destruct frees each Arrow column once converted: one copy in memory, not two.
+    return table.to_pandas(types_mapper=mapping.get, self_destruct=True, split_blocks=True)
+
+
+def source_table(
+    source: TableSource,
+    name: str,
+    *,
+    date_format: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> SourceTable:
+    """Read ``source`` (a path, or a DataFrame named ``name`` in messages) for a loader.
+
+    A path is read for ``columns`` only (default: all), see :func:`read_table`.
+    """
     date_format = check_date_format(date_format)
     if isinstance(source, pd.DataFrame):
         return SourceTable(source, name, date_format=date_format)
@@ -136,7 +174,8 @@ def source_table(source: TableSource, name: str, *, date_format: str | None = No
         )
     path = Path(source)
     is_csv = path.name.lower().endswith(_CSV_SUFFIXES)
-    return SourceTable(read_table(path), str(path), is_csv=is_csv, date_format=date_format)
+    frame = read_table(path, columns)
+    return SourceTable(frame, str(path), is_csv=is_csv, date_format=date_format)
 
 
 def _duplicated_orders(order_id: pd.Series, timestamp: pd.Series, amount: pd.Series) -> np.ndarray:
@@ -148,7 +187,7 @@ def _duplicated_orders(order_id: pd.Series, timestamp: pd.Series, amount: pd.Ser
     one string column is the expensive part, so the multi-column check only runs on
     the (usually few) rows whose order_id occurs more than once.
     """
-    shared = order_id.duplicated(keep=False).to_numpy()
+    shared = duplicated_text(order_id, keep=False)
     duplicated = np.zeros(len(order_id), dtype=bool)
     if shared.any():
         refund = amount.to_numpy()[shared] < 0
@@ -199,7 +238,7 @@ def load_transactions(
         ``date_format``) or missing timestamp, non-numeric or NaN amount, non-numeric
         discount/items.
     """
-    table = source_table(source, name, date_format=date_format)
+    table = source_table(source, name, date_format=date_format, columns=TRANSACTIONS.names)
     require_columns(table, TRANSACTIONS.required)
     frame = table.frame
     columns = {
@@ -245,7 +284,7 @@ def load_events(
         Missing required column, empty table, missing id, unparsable or missing
         timestamp.
     """
-    table = source_table(source, name, date_format=date_format)
+    table = source_table(source, name, date_format=date_format, columns=EVENTS.names)
     require_columns(table, EVENTS.required)
     frame = table.frame
     result = finish(
@@ -286,7 +325,7 @@ def load_customers(
         Missing ``customer_id`` column or values, empty table, unparsable
         ``signup_at``, non-numeric ``acquisition_cost``, unrecognised consent values.
     """
-    table = source_table(source, name, date_format=date_format)
+    table = source_table(source, name, date_format=date_format, columns=CUSTOMERS.names)
     require_columns(table, CUSTOMERS.required)
     frame = table.frame
     columns: dict[str, pd.Series] = {
@@ -306,7 +345,7 @@ def load_customers(
     for flag in CONSENT_COLUMN.values():
         columns[flag] = as_flag(table, flag)
     result = finish(columns)
-    duplicated = result["customer_id"].duplicated(keep="first").to_numpy()
+    duplicated = duplicated_text(result["customer_id"], keep="first")
     return drop_duplicates(result, duplicated, table.label, "customer_id")
 
 

@@ -46,7 +46,7 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
-from fidelite.features._columns import check_date_format, drop_duplicates
+from fidelite.features._columns import check_date_format, drop_duplicates, text_hash
 from fidelite.features.build import (
     POPULATION_COLUMNS,
     POPULATION_INPUTS,
@@ -173,32 +173,6 @@ def _read(source: DaskSource, name: str) -> dd.DataFrame:
 def _empty_normalised(name: str) -> pd.DataFrame:
     """A zero-row frame with the loader's normalised columns and dtypes."""
     return _LOADERS[name](pd.DataFrame(_PLACEHOLDERS[name]), name="placeholder").iloc[:0]
-
-
-def text_hash(values: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
-    """A stable 64-bit hash of each value's text (polars' string hash, seed 0).
-
-    The same text hashes the same in every process and machine running the same
-    polars version, whatever the column's dtype (str, object, category: categories are
-    hashed once each). About 20 ns per string, several times faster than
-    ``pd.util.hash_pandas_object`` on text.
-
-    Returns
-    -------
-    ndarray of uint64, shape (len(values),)
-    """
-    import polars as pl
-    import pyarrow as pa
-
-    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
-        categorical = pd.Categorical(values)
-        hashes = text_hash(categorical.categories)
-        return hashes[categorical.codes] if len(categorical) else hashes[:0]
-    arrow = getattr(getattr(values, "array", None), "_pa_array", None)
-    if arrow is None:  # object or numpy values: through Python strings, once
-        arrow = pa.array(np.asarray(values, dtype=object).astype(str), from_pandas=True)
-    text = pl.from_arrow(arrow.cast(pa.large_string()))
-    return text.hash(seed=0).to_numpy().astype(np.uint64, copy=False)
 
 
 def bucket_of(customer_id: pd.Series, n_buckets: int) -> np.ndarray:

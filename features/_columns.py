@@ -31,6 +31,7 @@ __all__ = [
     "check_date_format",
     "drop_duplicates",
     "duplicated_text",
+    "factorize_text",
     "fail",
     "finish",
     "require_columns",
@@ -102,12 +103,19 @@ def require_columns(table: SourceTable, required: tuple[str, ...]) -> None:
 
 
 # --------------------------------------------------------------------------- columns
-def as_id(table: SourceTable, column: str) -> pd.Series:
-    """Normalise an identifier column to (Arrow-backed) strings; missing ids are an error.
+def as_id(table: SourceTable, column: str, *, categorical: bool = False) -> pd.Series:
+    """Normalise an identifier column to text; missing ids are an error.
 
     Integer ids become their decimal text (``123`` -> ``"123"``, also when read through
     a float column because of NaNs); text ids are stripped of surrounding spaces. All
-    in Arrow compute, never per row in Python.
+    in Arrow compute or on the distinct ids, never per row in Python.
+
+    Parameters
+    ----------
+    categorical : bool
+        Return a ``category`` of str (int32 codes + one copy of each distinct id)
+        instead of an Arrow-backed ``str`` column: for the large tables that repeat each
+        id many times (events), where it saves most of the column's memory.
     """
     values = table.frame[column]
     if pd.api.types.is_float_dtype(values):
@@ -116,22 +124,87 @@ def as_id(table: SourceTable, column: str) -> pd.Series:
         if integral.all():
             values = values.astype("Int64")
     if isinstance(values.dtype, pd.CategoricalDtype):
-        values = values.astype(values.cat.categories.dtype)
-    if pd.api.types.is_integer_dtype(values):
-        missing = values.isna().to_numpy()
-        text = pa.array(values, from_pandas=True).cast(pa.large_string())
-    elif isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
-        arrow = values.array._pa_array  # the Arrow data itself: no conversion
-        text = pc.utf8_trim_whitespace(arrow)
-        missing = pc.fill_null(pc.equal(pc.utf8_length(text), 0), True).to_numpy()
-        missing = np.asarray(missing, dtype=bool)
-    else:  # object or other text storage: through Python strings once
-        stripped = values.astype("str").str.strip()
-        missing = values.isna().to_numpy() | (stripped == "").to_numpy()
-        text = stripped.array._pa_array
+        codes, uniques = values.cat.codes.to_numpy(), pd.Series(values.cat.categories)
+        if (codes < 0).any():
+            raise fail(table, column, "missing identifier", codes < 0, values)
+        # Distinct spellings (" 7", "7") may collapse onto one id once trimmed.
+        remap, categories = factorize_text(_id_text(uniques))
+        codes = remap[codes]
+    elif categorical:
+        codes, categories = factorize_text(_id_text(values))
+    else:
+        codes = None
+    if codes is not None:
+        missing = codes < 0
+        if (categories == "").any():
+            missing |= codes == int(np.flatnonzero(categories == "")[0])
+        if missing.any():
+            raise fail(table, column, "missing identifier", missing, values)
+        result = pd.Categorical.from_codes(codes, categories=categories)
+        if not categorical:
+            result = result.astype("str")
+        return pd.Series(result, index=values.index, name=column)
+    text = _id_text(values)
+    missing = np.asarray(pc.fill_null(pc.equal(pc.utf8_length(text), 0), True), dtype=bool)
     if missing.any():
         raise fail(table, column, "missing identifier", missing, values)
     return pd.Series(pd.array(text, dtype="str"), index=values.index, name=column)
+
+
+def _id_text(values: pd.Series) -> pa.ChunkedArray | pa.Array:
+    """Ids as Arrow text: integers cast, text trimmed (nulls stay null)."""
+    if pd.api.types.is_integer_dtype(values):
+        return pa.array(values, from_pandas=True).cast(pa.large_string())
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        return pc.utf8_trim_whitespace(values.array._pa_array)  # the Arrow data itself
+    try:  # object column of Python strings: converted in C
+        text = pa.array(values.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed objects: their str(), once each
+        text = pa.array(values.astype("str").to_numpy(dtype=object), type=pa.large_string())
+        text = pc.if_else(pa.array(values.isna().to_numpy()), None, text)
+    return pc.utf8_trim_whitespace(text)
+
+
+def factorize_text(text: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes and distinct values of Arrow text, about 3x faster than Arrow's own.
+
+    Rows are grouped by polars' 64-bit string hash; a second hash with another seed
+    must agree within every group, so two different texts can only share a code if they
+    collide on both 64-bit hashes at once (probability ~2**-128).
+
+    Returns
+    -------
+    codes : ndarray of int32, shape (n_rows,)
+        -1 for nulls.
+    categories : Index of str, shape (n_distinct,)
+        In order of first appearance.
+    """
+    import polars as pl
+
+    series = pl.from_arrow(text.cast(pa.large_string()) if len(text) else pa.array([], pa.string()))
+    first_hash = series.hash(seed=0).to_numpy()
+    null = series.is_null().to_numpy()
+    codes, _ = pd.factorize(first_hash)
+    codes = codes.astype(np.int32)
+    first_row = np.full(codes.max() + 1 if len(codes) else 0, -1, dtype=np.int64)
+    first_row[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    second_hash = series.hash(seed=1).to_numpy()
+    if not np.array_equal(second_hash[first_row][codes], second_hash):
+        # Astronomically unlikely: fall back to Arrow's exact dictionary encoding.
+        encoded = pc.dictionary_encode(pa.chunked_array([text]).combine_chunks())
+        codes = np.asarray(encoded.indices.fill_null(-1), dtype=np.int32)
+        return codes, pd.Index(pd.array(encoded.dictionary, dtype="str"))
+    if null.any():
+        # One group holds the nulls: drop it from the categories and code it -1.
+        null_code = codes[np.flatnonzero(null)[0]]
+        keep = np.arange(len(first_row)) != null_code
+        shift = np.cumsum(keep) - 1
+        codes = np.where(codes == null_code, -1, shift[codes]).astype(np.int32)
+        first_row = first_row[keep]
+    categories = (
+        series.gather(first_row).to_arrow() if len(first_row) else pa.array([], pa.string())
+    )
+    return codes, pd.Index(pd.array(categories, dtype="str"))
 
 
 def duplicated_text(values: pd.Series, *, keep: str | bool = "first") -> np.ndarray:
@@ -343,15 +416,29 @@ def as_label_text(frame: pd.DataFrame, column: str) -> pd.Series:
     return as_label(frame, column).astype("str")
 
 
-def as_optional_text(frame: pd.DataFrame, column: str) -> pd.Series:
+def as_optional_text(frame: pd.DataFrame, column: str, *, categorical: bool = False) -> pd.Series:
+    """An optional text column (e.g. ``campaign_id``): str, or a ``category`` of str
+    when ``categorical`` (few distinct values repeated over many rows); missing stays
+    missing (NaN), integers become their decimal text."""
     if column not in frame.columns:
-        return pd.Series(np.nan, index=frame.index, dtype="str", name=column)
+        dtype = pd.CategoricalDtype(pd.Index([], dtype="str")) if categorical else "str"
+        return pd.Series(np.nan, index=frame.index, dtype=dtype, name=column)
     values = frame[column]
     if pd.api.types.is_float_dtype(values):
         integral = values.isna() | (values == np.floor(values))
         if integral.all():
             values = values.astype("Int64")
-    return values.astype("str").where(values.notna())
+    if not categorical:
+        return values.astype("str").where(values.notna())
+    if isinstance(values.dtype, pd.CategoricalDtype):  # e.g. a Parquet dictionary column
+        remap, categories = factorize_text(_id_text(pd.Series(values.cat.categories)))
+        raw = values.cat.codes.to_numpy()
+        codes = np.where(raw >= 0, np.append(remap, -1)[raw], -1).astype(np.int32)
+    else:
+        codes, categories = factorize_text(_id_text(values))
+    return pd.Series(
+        pd.Categorical.from_codes(codes, categories=categories), index=values.index, name=column
+    )
 
 
 def as_flag(table: SourceTable, column: str) -> pd.Series:

@@ -88,7 +88,9 @@ def _suffix_kind(path: Path) -> str | None:
     return None
 
 
-def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+def read_table(
+    path: str | Path, columns: Sequence[str] | None = None, *, categories: Sequence[str] = ()
+) -> pd.DataFrame:
     """Read a CSV or Parquet table without validating it.
 
     Parameters
@@ -99,6 +101,9 @@ def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pd.Dat
     columns : sequence of str, optional
         Read only these columns (those the file has); default: every column. Parquet
         skips the others on disk.
+    categories : sequence of str
+        Text columns to read from Parquet as categories (besides the label columns):
+        ids repeated over many rows, decoded once per distinct value.
 
     Returns
     -------
@@ -130,7 +135,7 @@ def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pd.Dat
                 dtype={c: str for c in _TEXT_ID_COLUMNS},
                 usecols=None if wanted is None else (lambda c: c in wanted),
             )
-        return _read_parquet(path, wanted)
+        return _read_parquet(path, wanted, (*_LABEL_COLUMNS, *categories))
     except pd.errors.EmptyDataError as exc:
         raise DataContractError(f"{path}: table is empty (no header or rows)") from exc
     except Exception as exc:
@@ -139,8 +144,8 @@ def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pd.Dat
         ) from exc
 
 
-def _read_parquet(path: Path, wanted: set[str] | None) -> pd.DataFrame:
-    """Only the ``wanted`` columns (all when None), labels as categories, text as ``str``."""
+def _read_parquet(path: Path, wanted: set[str] | None, categories: Sequence[str]) -> pd.DataFrame:
+    """Only the ``wanted`` columns (all when None), ``categories`` as such, text as ``str``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -160,10 +165,12 @@ def source_table(
     *,
     date_format: str | None = None,
     columns: Sequence[str] | None = None,
+    categories: Sequence[str] = (),
 ) -> SourceTable:
     """Read ``source`` (a path, or a DataFrame named ``name`` in messages) for a loader.
 
-    A path is read for ``columns`` only (default: all), see :func:`read_table`.
+    A path is read for ``columns`` only (default: all), with ``categories`` read as
+    categories from Parquet; see :func:`read_table`.
     """
     date_format = check_date_format(date_format)
     if isinstance(source, pd.DataFrame):
@@ -174,7 +181,7 @@ def source_table(
         )
     path = Path(source)
     is_csv = path.name.lower().endswith(_CSV_SUFFIXES)
-    frame = read_table(path, columns)
+    frame = read_table(path, columns, categories=categories)
     return SourceTable(frame, str(path), is_csv=is_csv, date_format=date_format)
 
 
@@ -284,16 +291,22 @@ def load_events(
         Missing required column, empty table, missing id, unparsable or missing
         timestamp.
     """
-    table = source_table(source, name, date_format=date_format, columns=EVENTS.names)
+    table = source_table(
+        source,
+        name,
+        date_format=date_format,
+        columns=EVENTS.names,
+        categories=("campaign_id",),
+    )
     require_columns(table, EVENTS.required)
     frame = table.frame
     result = finish(
         {
-            "customer_id": as_id(table, "customer_id"),
+            "customer_id": as_id(table, "customer_id", categorical=True),
             "timestamp": as_timestamp(table, "timestamp", allow_missing=False),
             "channel": as_label(frame, "channel"),
             "event_type": as_label(frame, "event_type"),
-            "campaign_id": as_optional_text(frame, "campaign_id"),
+            "campaign_id": as_optional_text(frame, "campaign_id", categorical=True),
         }
     )
     result.attrs["duplicates_dropped"] = 0

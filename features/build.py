@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fidelite.features._arrays import day_number, encode_labels
+from fidelite.features._arrays import EventArrays, TransactionArrays, day_number, encode_labels
 from fidelite.features._encode import (
     customer_universe,
     event_arrays,
@@ -50,7 +50,9 @@ __all__ = [
     "FeatureParams",
     "build_features",
     "channel_vocabulary",
+    "customer_columns",
     "customer_features",
+    "features_from_arrays",
     "population_features",
 ]
 
@@ -197,16 +199,52 @@ def customer_features(
         vocabulary.order_channels,
         inputs.refund_links.refund_of(tx_visible),
     )
-    values = order_values(tx_arrays.amount, tx_arrays.refund_of)
-    days = purchase_days(tx_arrays.code, tx_arrays.day, values, len(universe))
     first_day = first_known_day(tx_arrays, signups, universe)
     events = event_arrays(ev_rows, universe, as_of_day, vocabulary.event_channels)
+    return features_from_arrays(
+        tx_arrays, events, first_day, customer_columns(cust, universe), universe, params
+    )
+
+
+def features_from_arrays(
+    transactions: TransactionArrays,
+    events: EventArrays,
+    first_day: np.ndarray,
+    customers: pd.DataFrame,
+    universe: pd.Index,
+    params: FeatureParams,
+) -> pd.DataFrame:
+    """The per-customer columns from tables already encoded at one as-of day.
+
+    :func:`customer_features` encodes the tables and calls this;
+    :class:`fidelite.features.windows.WindowFeatures` encodes them once for many
+    cutoffs and calls it at each.
+
+    Parameters
+    ----------
+    transactions, events : TransactionArrays, EventArrays
+        Rows visible at the as-of day, customer codes indexing ``universe``.
+    first_day : ndarray of float64, shape (n_customers,)
+        Earliest of signup day and first transaction day.
+    customers : DataFrame, shape (n_customers, ...)
+        :func:`customer_columns` rows of ``universe``.
+    universe : Index of str, shape (n_customers,)
+    params : FeatureParams
+
+    Returns
+    -------
+    DataFrame, shape (n_customers, n_features - len(POPULATION_COLUMNS))
+        Indexed by ``universe``.
+    """
+    as_of_day = transactions.as_of_day
+    values = order_values(transactions.amount, transactions.refund_of)
+    days = purchase_days(transactions.code, transactions.day, values, len(universe))
     parts = [
         bgnbd_features(days, as_of_day),
-        ml_features(tx_arrays, values, days, first_day, params),
+        ml_features(transactions, values, days, first_day, params),
         rhythm_features(days, as_of_day, params),
         engagement_features(events, params),
-        _customer_columns(cust, universe),
+        customers.reset_index(drop=True),
     ]
     features = pd.concat(parts, axis=1)
     features["lifecycle_stage"] = lifecycle_stage(features, params)
@@ -255,7 +293,7 @@ def channel_vocabulary(
     return ChannelVocabulary.from_seen(*seen)
 
 
-def _customer_columns(customers: pd.DataFrame | None, universe: pd.Index) -> pd.DataFrame:
+def customer_columns(customers: pd.DataFrame | None, universe: pd.Index) -> pd.DataFrame:
     """Consent flags and acquisition fields; defaults for customers not in the table.
 
     The consent flags are today's state (contract: targeting only, never model inputs).

@@ -36,9 +36,7 @@ after the ``as_of`` cut rather than before it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dask
@@ -46,7 +44,6 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
-from fidelite.features._columns import check_date_format, drop_duplicates, text_hash
 from fidelite.features.build import (
     POPULATION_COLUMNS,
     POPULATION_INPUTS,
@@ -55,28 +52,25 @@ from fidelite.features.build import (
     customer_features,
     population_features,
 )
-from fidelite.features.cluster import (
-    check_worker_headroom,
-    dask_client,
-    plan_buckets,
-    wait_for,
-)
-from fidelite.features.contract import CUSTOMERS, EVENTS, TRANSACTIONS
-from fidelite.features.data import (
-    _duplicated_orders,
-    as_of_bounds,
-    load_customers,
-    load_events,
-    load_transactions,
-)
+from fidelite.features.cluster import dask_client, wait_for
+from fidelite.features.data import as_of_bounds
 from fidelite.features.inputs import Inputs
 from fidelite.features.params import FeatureParams
+from fidelite.features.partitions import (
+    CustomerPartitions,
+    DaskSource,
+    bucket_of,
+    current_client,
+    empty_normalised,
+    partition_by_customer,
+)
 
 if TYPE_CHECKING:
     from distributed import Client, Future
 
 __all__ = [
     "CustomerPartitions",
+    "EncodedPartitions",
     "build_features_dask",
     "bucket_of",
     "compute_features",
@@ -87,276 +81,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-ROW_COLUMN = "_row"
-# Input partitions hold far fewer than 2**40 rows, so (partition, row) packs into an
-# int64 that sorts in file order.
-_ROWS_PER_PARTITION = 2**40
-_CSV_SUFFIXES = (".csv", ".csv.gz")
-_ID_COLUMNS = ("customer_id", "order_id", "campaign_id")
-_TABLES = ("transactions", "events", "customers")
-
-DaskSource = dd.DataFrame | pd.DataFrame | str | Path
-Loader = Callable[..., pd.DataFrame]
-
-_COLUMNS = {
-    "transactions": TRANSACTIONS.names,
-    "events": EVENTS.names,
-    "customers": CUSTOMERS.names,
-}
-# One placeholder row per table: loading it and keeping zero rows gives the exact
-# normalised dtypes for empty partitions (the loaders refuse empty tables).
-_PLACEHOLDERS: dict[str, dict[str, list[Any]]] = {
-    "transactions": {
-        "customer_id": ["_"],
-        "order_id": ["_"],
-        "timestamp": ["2000-01-01"],
-        "amount": [0.0],
-    },
-    "events": {
-        "customer_id": ["_"],
-        "timestamp": ["2000-01-01"],
-        "channel": ["_"],
-        "event_type": ["_"],
-    },
-    "customers": {"customer_id": ["_"]},
-}
-_LOADERS: dict[str, Loader] = {
-    "transactions": load_transactions,
-    "events": load_events,
-    "customers": load_customers,
-}
-
-
-def current_client() -> Client:
-    """The active Dask client; a clear error when none is connected."""
-    from distributed import get_client
-
-    try:
-        return get_client()
-    except ValueError as exc:
-        raise RuntimeError(
-            "engine 'dask' needs a running Dask client: use features.cluster.dask_client() "
-            "(or `fidelite ... --engine dask --scheduler ADDRESS`)"
-        ) from exc
-
-
-# --------------------------------------------------------------------------- inputs
-def _read(source: DaskSource, name: str) -> dd.DataFrame:
-    """A Dask frame of the contract columns from a frame or a Parquet/CSV path or URL."""
-    if isinstance(source, dd.DataFrame):
-        frame = source
-    elif isinstance(source, pd.DataFrame):
-        frame = dd.from_pandas(
-            source, npartitions=max(1, min(8, len(source) // 100_000 + 1)), sort=False
-        )
-    elif isinstance(source, (str, Path)):
-        location = str(source)
-        if location.lower().endswith(_CSV_SUFFIXES):
-            # Gzip is not splittable: one partition per file then.
-            blocksize = None if location.lower().endswith(".gz") else "64MB"
-            frame = dd.read_csv(location, dtype={c: str for c in _ID_COLUMNS}, blocksize=blocksize)
-        else:
-            # Parquet file, directory or glob, local or any fsspec URL (s3://, gs://...):
-            # read the footer first, then only the contract's columns.
-            available = dd.read_parquet(location).columns
-            wanted = [c for c in _COLUMNS[name] if c in available]
-            return dd.read_parquet(location, columns=wanted or None)
-    else:
-        raise TypeError(
-            f"{name}: expected a Dask/pandas DataFrame or a path/URL, got {type(source).__name__}"
-        )
-    wanted = [c for c in _COLUMNS[name] if c in frame.columns]
-    return frame[wanted] if wanted else frame
-
-
-def _empty_normalised(name: str) -> pd.DataFrame:
-    """A zero-row frame with the loader's normalised columns and dtypes."""
-    return _LOADERS[name](pd.DataFrame(_PLACEHOLDERS[name]), name="placeholder").iloc[:0]
-
-
-def bucket_of(customer_id: pd.Series, n_buckets: int) -> np.ndarray:
-    """Customer bucket of each row: :func:`text_hash` of the id modulo ``n_buckets``.
-
-    Returns
-    -------
-    ndarray of int64, shape (n_rows,)
-    """
-    return (text_hash(customer_id) % np.uint64(n_buckets)).astype(np.int64)
-
-
-def _split(
-    part: pd.DataFrame,
-    name: str,
-    end: pd.Timestamp,
-    n_buckets: int,
-    number: int,
-    date_format: str | None = None,
-) -> tuple[pd.DataFrame, ...]:
-    """Normalise one input partition, cut it at ``end`` and split it into buckets."""
-    if len(part):
-        label = f"{name} (partition {number})"
-        frame = _LOADERS[name](part, name=label, date_format=date_format)
-    else:
-        frame = _empty_normalised(name)
-    if "timestamp" in frame.columns:
-        frame = frame.loc[(frame["timestamp"] < end).to_numpy()]
-    if name != "events":  # their duplicates are dropped in file order
-        positions = np.arange(len(frame), dtype=np.int64) + number * _ROWS_PER_PARTITION
-        frame = frame.assign(**{ROW_COLUMN: positions})
-    buckets = bucket_of(frame["customer_id"], n_buckets)
-    order = np.argsort(buckets, kind="stable")
-    bounds = np.searchsorted(buckets[order], np.arange(n_buckets + 1))
-    return tuple(
-        frame.take(order[bounds[k] : bounds[k + 1]]).reset_index(drop=True)
-        for k in range(n_buckets)
-    )
-
-
-def _concat(pieces: list[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate pieces, merging category columns' categories (no object fallback)."""
-    frame = pd.concat(pieces, ignore_index=True)
-    for column in pieces[0].columns:
-        if isinstance(pieces[0][column].dtype, pd.CategoricalDtype):
-            frame[column] = pd.api.types.union_categoricals(
-                [p[column] for p in pieces], sort_categories=True
-            )
-    return frame
-
-
-def _merge(
-    tx: list[pd.DataFrame],
-    ev: list[pd.DataFrame] | None,
-    cu: list[pd.DataFrame] | None,
-    as_of: pd.Timestamp,
-) -> Inputs:
-    """One bucket's whole histories as :class:`Inputs` (read at the partitions' as-of)."""
-    transactions = _concat(tx).sort_values(ROW_COLUMN, kind="stable", ignore_index=True)
-    transactions = transactions.drop(columns=[ROW_COLUMN])
-    duplicated = _duplicated_orders(
-        transactions["order_id"], transactions["timestamp"], transactions["amount"]
-    )
-    transactions = drop_duplicates(
-        transactions, duplicated, "transactions", "order, or identical refund"
-    )
-    customers = None
-    if cu is not None:
-        customers = _concat(cu).sort_values(ROW_COLUMN, kind="stable", ignore_index=True)
-        customers = customers.drop(columns=[ROW_COLUMN])
-        duplicated = customers["customer_id"].duplicated(keep="first").to_numpy()
-        customers = drop_duplicates(customers, duplicated, "customers", "customer_id")
-    events = None if ev is None else _concat(ev)
-    return Inputs(
-        _categorical_ids(transactions),
-        as_of,
-        _categorical_ids(events),
-        _categorical_ids(customers),
-    )
-
-
-def _categorical_ids(frame: pd.DataFrame | None) -> pd.DataFrame | None:
-    """``customer_id`` as a category: every later pass over the bucket (each cutoff's
-    vocabulary and features) reads its codes instead of hashing the ids again."""
-    if frame is None:
-        return None
-    return frame.assign(customer_id=frame["customer_id"].astype("category"))
-
-
-@dataclass(frozen=True)
-class CustomerPartitions:
-    """The inputs as customer buckets held in cluster memory (one future per bucket).
-
-    Attributes
-    ----------
-    buckets : list of Future
-        Each resolves to the :class:`~fidelite.features.inputs.Inputs` of bucket ``k``:
-        every customer whose id hashes to ``k`` (:func:`bucket_of`), whole histories.
-    end : Timestamp
-        Exclusive upper bound on timestamps kept (``as_of + 1 day``); features may be
-        built for any ``as_of`` up to the day before it.
-    client : distributed.Client
-    """
-
-    buckets: list[Future]
-    end: pd.Timestamp
-    client: Client
-
-    @property
-    def npartitions(self) -> int:
-        return len(self.buckets)
-
-
-def partition_by_customer(
-    transactions: DaskSource,
-    events: DaskSource | None = None,
-    customers: DaskSource | None = None,
-    *,
-    as_of: Any,
-    npartitions: int | None = None,
-    date_format: str | None = None,
-    client: Client | None = None,
-) -> CustomerPartitions:
-    """Normalise, cut at ``as_of`` and bucket the input tables by customer, on the cluster.
-
-    Parameters
-    ----------
-    transactions, events, customers : dask/pandas DataFrame or path/URL
-        Raw or normalised tables; paths may be Parquet files/directories/globs or
-        CSV files, local or any fsspec URL (``s3://bucket/tx/*.parquet``).
-    as_of : date-like
-        Latest calendar day anything will be computed for; later rows are dropped
-        before anything moves between workers.
-    npartitions : int, optional
-        Customer buckets (default: :func:`features.cluster.plan_buckets`, from the
-        inputs' size and the workers' memory).
-    date_format : str, optional
-        strftime layout of text timestamps; default ISO 8601 only (see
-        :mod:`fidelite.features.data`).
-    client : distributed.Client, optional
-        Default: the current client.
-
-    Returns
-    -------
-    CustomerPartitions
-        Computed (the buckets are in cluster memory when this returns).
-
-    Raises
-    ------
-    features.data.DataContractError
-        When a partition breaks the data contract (the message names the partition).
-    features.cluster.WorkerMemoryError
-        When the workers are too small for their share (names the setting to raise).
-    """
-    day, end = as_of_bounds(as_of)
-    check_date_format(date_format)  # a bad layout fails here, not on every worker
-    client = client or current_client()
-    check_worker_headroom(client)
-    sources = {"transactions": transactions, "events": events, "customers": customers}
-    frames = {name: _read(s, name) for name, s in sources.items() if s is not None}
-    largest = max(f.npartitions for f in frames.values())
-    n = int(npartitions or plan_buckets(client, list(sources.values()), at_least=largest))
-    if n < 1:
-        raise ValueError(f"npartitions must be >= 1, got {npartitions}")
-    split = dask.delayed(_split, nout=n, pure=True)
-    pieces: dict[str, list[Any]] = {}
-    for name, frame in frames.items():
-        parts = [
-            split(part, name, end, n, i, date_format) for i, part in enumerate(frame.to_delayed())
-        ]
-        pieces[name] = [[p[k] for p in parts] for k in range(n)]
-    merge = dask.delayed(_merge, pure=True)
-    buckets = [
-        merge(
-            pieces["transactions"][k],
-            pieces["events"][k] if "events" in pieces else None,
-            pieces["customers"][k] if "customers" in pieces else None,
-            day,
-        )
-        for k in range(n)
-    ]
-    futures = client.compute(buckets)
-    wait_for(client, futures, what="partitioning the inputs by customer", gather=False)
-    return CustomerPartitions(list(futures), end, client)
 
 
 # --------------------------------------------------------------------------- features
@@ -444,7 +168,7 @@ def features_from_partitions(
     shared = client.scatter([population.iloc[rows] for rows in slices])
     full = client.map(_attach_population, per_customer, shared)
     meta = _attach_population(
-        _bucket_features(Inputs(_empty_normalised("transactions"), day), day, params, vocabulary),
+        _bucket_features(Inputs(empty_normalised("transactions"), day), day, params, vocabulary),
         population.iloc[:0],
     )
     # The partitions already have the single-machine dtypes: no conversion to
@@ -503,3 +227,94 @@ def compute_features(features: dd.DataFrame) -> pd.DataFrame:
     client = current_client()
     parts = wait_for(client, client.compute(features.to_delayed()), what="gathering the features")
     return pd.concat(parts).sort_index()
+
+
+# --------------------------------------------------------------------------- many cutoffs
+@dataclass(frozen=True)
+class EncodedPartitions:
+    """Customer buckets encoded once on the workers (one ``WindowFeatures`` per bucket).
+
+    Every cutoff up to the partitions' as-of day is then a cheap map over the buckets;
+    only per-customer rows come back to the client.
+
+    Attributes
+    ----------
+    buckets : list of Future
+        Each resolves to a :class:`fidelite.features.windows.WindowFeatures`.
+    as_of : Timestamp
+    client : distributed.Client
+    """
+
+    buckets: list[Future]
+    as_of: pd.Timestamp
+    client: Client
+
+    @classmethod
+    def from_partitions(
+        cls, parts: CustomerPartitions, params: FeatureParams | None = None
+    ) -> EncodedPartitions:
+        """Encode every bucket where it lives; the buckets' tables are then released."""
+        from fidelite.features.windows import WindowFeatures
+
+        client = parts.client
+        encoded = client.map(WindowFeatures, parts.buckets, params=params or FeatureParams())
+        wait_for(client, encoded, what="encoding the customer buckets", gather=False)
+        as_of = parts.end - pd.Timedelta(days=1)
+        return cls(encoded, as_of, client)
+
+    def features(self, as_of: Any) -> pd.DataFrame:
+        """``build_features`` at ``as_of`` (sorted by customer), gathered on the client."""
+        day, _ = as_of_bounds(as_of)
+        client = self.client
+        seen = wait_for(
+            client,
+            client.map(_encoded_vocabulary, self.buckets, day=day),
+            what=f"channel vocabulary at {day.date()}",
+        )
+        vocabulary = ChannelVocabulary.from_seen(
+            set().union(*(v.order_channels for v in seen)),
+            set().union(*(v.event_channels for v in seen)),
+        )
+        parts = wait_for(
+            client,
+            client.map(_encoded_features, self.buckets, day=day, vocabulary=vocabulary),
+            what=f"features at {day.date()}",
+        )
+        return population_features(pd.concat(parts).sort_index())
+
+    def outcomes(self, cutoff: Any, horizon_days: int) -> pd.DataFrame:
+        """``purchases_between`` over ``(c, c+H]`` of every customer known by ``cutoff``."""
+        day, _ = as_of_bounds(cutoff)
+        client = self.client
+        parts = wait_for(
+            client,
+            client.map(_encoded_outcomes, self.buckets, day=day, horizon_days=horizon_days),
+            what=f"outcomes after {day.date()}",
+        )
+        return pd.concat(parts).sort_index()
+
+    def first_day(self) -> pd.Timestamp | None:
+        """Day of the earliest transaction over all buckets (None without any)."""
+        days = wait_for(
+            self.client, self.client.map(_first_day, self.buckets), what="first transaction day"
+        )
+        known = [d for d in days if d is not None]
+        return min(known) if known else None
+
+
+def _encoded_vocabulary(encoded: Any, day: pd.Timestamp) -> ChannelVocabulary:
+    return encoded.vocabulary(day)
+
+
+def _encoded_features(
+    encoded: Any, day: pd.Timestamp, vocabulary: ChannelVocabulary
+) -> pd.DataFrame:
+    return encoded.customer_features(day, vocabulary=vocabulary)
+
+
+def _encoded_outcomes(encoded: Any, day: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
+    return encoded.outcomes(day, horizon_days)
+
+
+def _first_day(encoded: Any) -> pd.Timestamp | None:
+    return encoded.first_day()

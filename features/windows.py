@@ -235,6 +235,12 @@ class WindowFeatures:
         ]
         return ChannelVocabulary.from_seen(seen_tx, seen_ev)
 
+    def first_day(self) -> pd.Timestamp | None:
+        """Day of the earliest transaction (None without transactions)."""
+        if not len(self._tx.day):
+            return None
+        return pd.Timestamp(np.datetime64(int(self._tx.day[0]), "D"))
+
     def known(self, cutoff: object) -> np.ndarray:
         """Codes of the customers known by ``cutoff`` (sorted), int64."""
         return np.flatnonzero(self._known_day <= self._day(cutoff))

@@ -18,7 +18,7 @@ from fidelite.features.days import ONE_DAY, parse_day
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LABEL_COLUMNS", "check_horizon", "make_labels"]
+__all__ = ["LABEL_COLUMNS", "check_horizon", "labels_from_outcomes", "make_labels"]
 
 LABEL_COLUMNS = ("churned", "future_spend", "future_purchases")
 
@@ -111,4 +111,26 @@ def make_labels(
         len(labels),
         labels["churned"].mean() if len(labels) else np.nan,
     )
+    return labels[list(LABEL_COLUMNS)]
+
+
+def labels_from_outcomes(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Labels from purchase outcomes (:func:`fidelite.features.purchases.purchases_between`).
+
+    Parameters
+    ----------
+    outcomes : DataFrame, shape (n_customers, 2)
+        ``purchase_days`` and ``net_spend`` over the horizon, indexed by ``customer_id``.
+
+    Returns
+    -------
+    DataFrame, shape (n_customers, 3)
+        :data:`LABEL_COLUMNS`: ``churned`` (int8, no purchase in the horizon),
+        ``future_spend`` (float64, net value of the orders placed in it) and
+        ``future_purchases`` (int64, purchase days).
+    """
+    labels = pd.DataFrame(index=outcomes.index)
+    labels["churned"] = (outcomes["purchase_days"].to_numpy() == 0).astype("int8")
+    labels["future_spend"] = outcomes["net_spend"].astype("float64")
+    labels["future_purchases"] = outcomes["purchase_days"].astype("int64")
     return labels[list(LABEL_COLUMNS)]

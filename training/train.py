@@ -30,7 +30,7 @@ from fidelite.errors import InsufficientHistoryError
 from fidelite.features.inputs import Inputs
 from fidelite.training.baseline import BaselineModel
 from fidelite.training.config import TrainConfig
-from fidelite.training.distributed import feature_builder
+from fidelite.training.distributed import window_source
 from fidelite.training.fitting import FittedModels, fit_baseline, fit_models, validation_metrics
 from fidelite.training.model import FideliteModel
 from fidelite.training.packaging import code_version
@@ -190,14 +190,14 @@ def train(inputs: Inputs, config: TrainConfig, *, on_step: OnStep | None = None)
     cutoffs = plan_cutoffs(inputs, config)
     tracking_uri = resolve_tracking_uri(config.tracking_uri)
     clock = StepClock(len(cutoffs) + 4 + int(config.register), on_step or (lambda step: None))
-    build = feature_builder(config.engine, inputs, config.feature_params)
+    source = window_source(config.engine, inputs, config.feature_params)
     windows: list[Window] = []
     for cutoff in cutoffs:
         with clock.step("window") as note:
-            windows.append(build_window(build, inputs.transactions, cutoff, config.horizon_days))
+            windows.append(build_window(source, cutoff, config.horizon_days))
             note.append(f"window {cutoff.date()}: {len(windows[-1].labels):,} customers")
     with clock.step("features", f"features and baseline at {inputs.as_of.date()}"):
-        features = build(inputs.as_of)
+        features = source.features(inputs.as_of)
         scored, baseline = _scored(inputs, features, config.horizon_days)
     with clock.step("fit", "models fitted"):
         if config.baseline_only:

@@ -10,8 +10,9 @@ their outcomes over ``(c, c+H]``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -20,24 +21,21 @@ from fidelite.errors import InsufficientHistoryError
 from fidelite.features.days import parse_day
 from fidelite.features.purchases import is_purchaser
 from fidelite.training.baseline import BaselineModel
-from fidelite.training.labels import check_horizon, make_labels
+from fidelite.training.labels import check_horizon
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "FeatureBuilder",
     "Scored",
     "Stacked",
     "Window",
+    "WindowSource",
     "backtest_cutoffs",
     "build_window",
     "check_labels",
     "purchasers",
     "stack",
 ]
-
-#: ``build(cutoff) -> features``: ``build_features`` at any cutoff up to as-of.
-FeatureBuilder = Callable[[pd.Timestamp], pd.DataFrame]
 
 
 def purchasers(features: pd.DataFrame) -> pd.DataFrame:
@@ -65,14 +63,27 @@ class Window:
     labels: pd.DataFrame
 
 
-def build_window(
-    build: FeatureBuilder, transactions: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int
-) -> Window:
+class WindowSource(Protocol):
+    """Where a training run's features and outcomes come from, at any cutoff up to ``D``.
+
+    Implemented by :func:`fidelite.training.distributed.window_source` for one machine
+    (the tables encoded once, :class:`fidelite.features.windows.WindowFeatures`) and for
+    a Dask cluster (the tables stay on the workers; only per-customer rows come back).
+    """
+
+    def features(self, cutoff: pd.Timestamp) -> pd.DataFrame:
+        """``build_features`` at ``cutoff``: one row per customer known by then."""
+        ...
+
+    def labels(self, cutoff: pd.Timestamp, horizon_days: int, customers: pd.Index) -> pd.DataFrame:
+        """:data:`~fidelite.training.labels.LABEL_COLUMNS` of ``customers`` over ``(c, c+H]``."""
+        ...
+
+
+def build_window(source: WindowSource, cutoff: pd.Timestamp, horizon_days: int) -> Window:
     """The :class:`Window` at ``cutoff``: purchasers' features + baseline, and their labels."""
-    features = purchasers(build(cutoff))
-    labels = make_labels(
-        transactions, as_of=cutoff, horizon_days=horizon_days, customers_index=features.index
-    )
+    features = purchasers(source.features(cutoff))
+    labels = source.labels(cutoff, horizon_days, features.index)
     baseline = BaselineModel(horizon_days).fit(features).predict(features)
     return Window(cutoff, features.join(baseline), labels)
 

@@ -1,0 +1,106 @@
+"""The Dask and single-machine engines give the same windows, baseline and scores.
+
+On a small data set and a real LocalCluster: features and labels at every backtest
+cutoff (computed on the workers from Parquet files the client never reads), the
+BG/NBD + Gamma-Gamma parameters fitted on them (to 1e-6), and the scores of one model
+(to 1e-6).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fidelite.features.demo import generate_demo_data, write_demo_data
+from fidelite.features.distributed import dask_client
+from fidelite.features.inputs import load_inputs
+from fidelite.features.params import FeatureParams
+from fidelite.training.config import TrainConfig
+from fidelite.training.distributed import DaskWindows, LocalWindows, score_dask
+from fidelite.training.score import score
+from fidelite.training.train import train
+from fidelite.training.windows import backtest_cutoffs, build_window
+
+pytestmark = pytest.mark.slow
+
+AS_OF = pd.Timestamp("2025-09-30")
+HORIZON = 60
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory):
+    return write_demo_data(generate_demo_data(800, seed=13), tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(scope="module")
+def inputs(paths):
+    tables = (paths["transactions"], paths["events"], paths["customers"])
+    return load_inputs(*tables, as_of=AS_OF, cut=True)
+
+
+@pytest.fixture(scope="module")
+def engines(paths, inputs):
+    params = FeatureParams()
+    with dask_client(workers=2, threads_per_worker=1) as client:
+        dask = DaskWindows.from_tables(
+            str(paths["transactions"]),
+            str(paths["events"]),
+            str(paths["customers"]),
+            as_of=AS_OF,
+            params=params,
+            npartitions=3,
+        )
+        cutoffs = backtest_cutoffs(
+            dask.encoded.first_day(), AS_OF, horizon_days=HORIZON, n_windows=3, step_days=45
+        )
+        local = LocalWindows(inputs, params)
+        yield {
+            "client": client,
+            "cutoffs": cutoffs,
+            "local": [build_window(local, c, HORIZON) for c in cutoffs],
+            "dask": [build_window(dask, c, HORIZON) for c in cutoffs],
+            "scored": (local.features(AS_OF), dask.features(AS_OF)),
+        }
+
+
+def test_same_features_and_labels_at_every_cutoff(engines):
+    assert len(engines["cutoffs"]) == 3
+    for local, dask in zip(engines["local"], engines["dask"], strict=True):
+        assert local.cutoff == dask.cutoff
+        pd.testing.assert_frame_equal(dask.labels, local.labels)
+        assert local.labels["churned"].nunique() == 2
+        pd.testing.assert_frame_equal(
+            dask.features, local.features, check_exact=False, rtol=1e-9, atol=1e-12
+        )
+    local_now, dask_now = engines["scored"]
+    pd.testing.assert_frame_equal(dask_now, local_now, check_exact=False, rtol=1e-9, atol=1e-12)
+
+
+def test_same_baseline_parameters(engines):
+    from fidelite.training.baseline import BaselineModel
+
+    for local, dask in zip(engines["local"], engines["dask"], strict=True):
+        fitted = [BaselineModel(HORIZON).fit(w.features) for w in (local, dask)]
+        for part in ("bgnbd_", "gamma_gamma_"):
+            a, b = (getattr(model, part).params_ for model in fitted)
+            assert a.keys() == b.keys()
+            np.testing.assert_allclose([b[k] for k in a], [a[k] for k in a], rtol=1e-6)
+
+
+def test_same_scores(engines, paths, inputs, tmp_path):
+    config = TrainConfig(
+        horizon_days=HORIZON,
+        n_windows=3,
+        step_days=45,
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        register=False,
+        n_jobs=1,
+    )
+    model_uri = train(inputs, config).model_uri
+    uri = config.tracking_uri
+    local = score(inputs, model_uri=model_uri, tracking_uri=uri).reset_index(drop=True)
+    tables = (str(paths["transactions"]), str(paths["events"]), str(paths["customers"]))
+    distributed = score_dask(*tables, as_of=AS_OF, model_uri=model_uri, tracking_uri=uri)
+    assert (local["status"] == "ok").sum() > 100
+    pd.testing.assert_frame_equal(distributed, local, check_exact=False, rtol=1e-6, atol=1e-9)

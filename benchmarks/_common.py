@@ -189,3 +189,63 @@ def run_json_subprocess(args: Sequence[str], *, timeout: float | None = None) ->
     if not lines:
         raise RuntimeError(f"benchmark worker {' '.join(args)} printed nothing")
     return json.loads(lines[-1])
+
+
+@dataclass
+class Measured:
+    """A command's wall seconds, the peak RSS of its whole process tree, its output."""
+
+    seconds: float
+    peak_tree_mib: float
+    stdout: str
+    stderr: str
+    returncode: int
+
+
+def run_measured(
+    args: Sequence[str], *, env: dict[str, str] | None = None, interval: float = 0.25
+) -> Measured:
+    """Run ``args`` and sample the summed RSS of it and all its descendants.
+
+    The sum over the tree (a Dask LocalCluster's workers are children of the command)
+    is sampled every ``interval`` seconds; the peak is the largest sum seen.
+    """
+    import psutil
+
+    start = time.perf_counter()
+    with subprocess.Popen(
+        list(args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=REPO_ROOT,
+    ) as proc:
+        parent = psutil.Process(proc.pid)
+        peak = 0.0
+        import threading
+
+        output: dict[str, str] = {}
+        reader = threading.Thread(
+            target=lambda: output.update(zip(("out", "err"), proc.communicate(), strict=True))
+        )
+        reader.start()
+        while reader.is_alive():
+            total = 0
+            try:
+                for process in [parent, *parent.children(recursive=True)]:
+                    try:
+                        total += process.memory_info().rss
+                    except psutil.Error:
+                        continue
+            except psutil.Error:
+                pass
+            peak = max(peak, total / 2**20)
+            reader.join(interval)
+    return Measured(
+        time.perf_counter() - start,
+        peak,
+        output.get("out", ""),
+        output.get("err", ""),
+        proc.returncode,
+    )

@@ -16,11 +16,18 @@ so a fast wrong answer cannot be reported. Peak memory is the client process's m
 RSS plus each worker process's max RSS. The machine's load average is printed: on a
 shared 2-core box the Dask numbers include the cost of competing for cores.
 
+With ``--train``, it instead runs ``fidelite train`` and ``fidelite score`` with
+``--engine dask`` on a LocalCluster of ``--workers`` workers (through
+``benchmarks/training_speed.py``) for 1,000,000 demo customers, and also 5,000,000
+with ``--large``; spilling to disk is allowed (``--worker-memory``).
+
 Usage::
 
     python benchmarks/dask_scaling.py                       # 1M transactions, 2M events
-    python benchmarks/dask_scaling.py --transactions 5000000 --events 10000000 \
-        --customers 500000 --workers 2
+    python benchmarks/dask_scaling.py --transactions 4000000 --events 8000000 \
+        --customers 400000 --workers 2
+    python benchmarks/dask_scaling.py --small-memory 395MiB  # a starved worker fails fast
+    python benchmarks/dask_scaling.py --train [--large] [--worker-memory 6GiB]
 """
 
 from __future__ import annotations
@@ -84,7 +91,7 @@ def run_mode(
     transactions, events = data / "transactions", data / "events"
     if mode == "pandas":
         start = time.perf_counter()
-        inputs = load_inputs(pd.read_parquet(transactions), pd.read_parquet(events), as_of=AS_OF)
+        inputs = load_inputs(str(transactions), str(events), as_of=AS_OF)
         features = build_features(inputs)
         seconds = time.perf_counter() - start
         features.to_parquet(data / "expected.parquet")
@@ -164,7 +171,14 @@ def main() -> None:
         choices=["pandas", "dask", "dask-small"],
         help="Runs to make (pandas always runs: it is the reference).",
     )
+    parser.add_argument(
+        "--small-memory", default=None, help="dask-small worker memory limit (e.g. 395MiB)."
+    )
     parser.add_argument("--large", action="store_true", help="5x the default sizes.")
+    parser.add_argument(
+        "--train", action="store_true", help="fidelite train/score on a LocalCluster instead."
+    )
+    parser.add_argument("--worker-memory", default=None, help="(--train) worker memory limit.")
     # Internal: one measurement per child process.
     parser.add_argument("--mode", choices=["pandas", "dask", "dask-small"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
@@ -185,6 +199,18 @@ def main() -> None:
             )
         )
         return
+    if args.train:
+        from training_speed import main as training_speed
+
+        sizes = (1_000_000, 5_000_000) if args.large else (1_000_000,)
+        for n in sizes:
+            extra = ["--worker-memory", args.worker_memory] if args.worker_memory else []
+            status = training_speed(
+                ["--customers", str(n), "--engine", "dask", "--workers", str(args.workers), *extra]
+            )
+            if status:
+                print(f"{n:,} customers on Dask: failed (exit {status})")
+        return
     if args.large:
         args.transactions, args.events, args.customers = (
             5 * args.transactions,
@@ -196,7 +222,9 @@ def main() -> None:
     data = Path(tempfile.mkdtemp(prefix="fidelite-dask-bench-"))
     try:
         sizes = _write_inputs(args, data)
-        small_limit = f"{int(args.small_fraction * sizes['input_in_memory_mib'])}MiB"
+        small_limit = (
+            args.small_memory or f"{int(args.small_fraction * sizes['input_in_memory_mib'])}MiB"
+        )
         common = [
             __file__,
             "--data",

@@ -1,111 +1,164 @@
-"""Seconds per stage and peak memory of ``fidelite train`` on demo data.
+"""``fidelite train`` and ``fidelite score`` as users run them: seconds and peak memory.
 
-Stages: demo-data generation, features (every backtest window plus the as-of day,
-including the per-window BG/NBD + Gamma-Gamma fits), model fitting (validation
-fit, refit, calibration) and MLflow logging/registration. MLflow writes to a
-throw-away SQLite store in a temporary directory. Peak memory is the process's
-max RSS, so run one size per process.
+Demo data (``_demo.demo_tables``: generated once per size and cached) is written as
+Parquet; then the two commands run in their own processes exactly as on the command
+line, with MLflow writing to a throw-away SQLite store:
+
+* ``fidelite train --as-of 2025-09-30 --horizon-days 90 --windows 4`` (no promotion);
+* ``fidelite score`` with the trained model at the same as-of day (``--no-report``: the
+  HTML report is measured by ``benchmarks/report_speed.py``).
+
+Peak memory is the largest summed RSS of the command and all its child processes
+(sampled every 0.25 s), so a Dask LocalCluster's workers count too. The training run's
+per-step seconds and its own peak RSS come from the metrics it logs to MLflow
+(``time_<step>_s``, ``peak_rss_mib``), with its validation metrics.
 
 Usage::
 
     python benchmarks/training_speed.py --customers 100000
-    python benchmarks/training_speed.py --large          # 1,000,000 customers
+    python benchmarks/training_speed.py --large                  # 1,000,000 customers
+    python benchmarks/training_speed.py --large --engine dask --workers 2
 """
 
 from __future__ import annotations
-
-import os
-
-# A launcher: sleeping OpenMP waiters before anything loads LightGBM (see fidelite.cli).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import markdown_table, peak_rss_mib, print_machine, print_table
-
-from fidelite.features.demo import generate_demo_data
-from fidelite.features.inputs import load_inputs
-from fidelite.training.config import TrainConfig
-from fidelite.training.train import train
+from _common import markdown_table, print_machine, print_table, run_measured
+from _demo import DEFAULT_ROOT, demo_tables
 
 LARGE_CUSTOMERS = 1_000_000
-COLUMNS = ("stage", "seconds", "share_pct")
+AS_OF = "2025-09-30"
+QUALITY = (
+    "churn_roc_auc",
+    "baseline_churn_roc_auc",
+    "churn_ece",
+    "clv_normalized_gini",
+    "baseline_clv_normalized_gini",
+    "clv_total_ratio",
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20_000, help="demo customers")
-    parser.add_argument(
-        "--large",
-        action="store_true",
-        help=f"use {LARGE_CUSTOMERS:,} customers (needs several GiB of RAM)",
-    )
-    parser.add_argument("--as-of", default="2025-09-30", help="training day D")
+    parser.add_argument("--large", action="store_true", help=f"{LARGE_CUSTOMERS:,} customers")
     parser.add_argument("--horizon-days", type=int, default=90)
     parser.add_argument("--windows", type=int, default=4, help="backtest windows")
     parser.add_argument("--n-jobs", type=int, default=2, help="LightGBM threads")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7, help="demo data seed")
+    parser.add_argument("--engine", choices=("pandas", "dask"), default="pandas")
+    parser.add_argument("--workers", type=int, default=2, help="Dask LocalCluster workers")
+    parser.add_argument("--worker-memory", default=None, help="Dask worker memory limit")
+    parser.add_argument("--no-score", action="store_true", help="train only")
+    parser.add_argument("--data-root", type=Path, default=DEFAULT_ROOT)
     return parser.parse_args(argv)
+
+
+def _tables(paths: dict[str, Path]) -> list[str]:
+    return [f"--{name}={paths[name]}" for name in ("transactions", "events", "customers")]
+
+
+def _fidelite(*args: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("fidelite")), *args]
+
+
+def _run_metrics(tracking_uri: str) -> dict[str, float]:
+    from fidelite.training.tracking import mlflow_client
+
+    client = mlflow_client(tracking_uri)
+    experiment = client.get_experiment_by_name("training-speed")
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
+    return dict(runs[0].data.metrics)
+
+
+def _engine_args(args: argparse.Namespace) -> list[str]:
+    if args.engine == "pandas":
+        return []
+    extra = ["--engine", "dask", "--workers", str(args.workers)]
+    return extra + (["--worker-memory", args.worker_memory] if args.worker_memory else [])
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     n_customers = LARGE_CUSTOMERS if args.large else args.customers
     print_machine()
-
-    start = time.perf_counter()
-    demo = generate_demo_data(n_customers, seed=args.seed)
-    demo_seconds = time.perf_counter() - start
-
-    with tempfile.TemporaryDirectory() as tmp:
-        config = TrainConfig(
-            horizon_days=args.horizon_days,
-            n_windows=args.windows,
-            tracking_uri=f"sqlite:///{Path(tmp) / 'mlflow.db'}",
-            experiment="training-speed",
-            n_jobs=args.n_jobs,
-        )
-        start = time.perf_counter()
-        inputs = load_inputs(demo.transactions, demo.events, demo.customers, as_of=args.as_of)
-        result = train(inputs, config)
-        train_seconds = time.perf_counter() - start
-
-    stages = {"demo data": demo_seconds, **result.timings}
-    # Loading/validating inputs, creating the MLflow store and fingerprinting the
-    # data happen outside the three timed stages.
-    stages["load + setup"] = train_seconds - sum(result.timings.values())
-    total = sum(stages.values())
-    rows = [
-        {"stage": name, "seconds": seconds, "share_pct": 100 * seconds / total}
-        for name, seconds in stages.items()
-    ]
-    rows.append({"stage": "total", "seconds": total, "share_pct": 100.0})
-    n_rows = int(result.metrics.get("n_train_rows", 0) + result.metrics.get("n_validation_rows", 0))
-    title = (
-        f"fidelite train: {n_customers:,} customers, {len(demo.transactions):,} transactions, "
-        f"{len(demo.events):,} events, {len(result.cutoffs)} windows ({n_rows:,} training rows), "
-        f"n_jobs={args.n_jobs}; peak RSS {peak_rss_mib():,.0f} MiB"
-    )
-    # LightGBM time depends heavily on how busy the cores are: report the load too.
-    load_1, load_5, _ = os.getloadavg()
-    title += f"; load average {load_1:.1f} (1 min) / {load_5:.1f} (5 min) at the end"
-    print_table(rows, COLUMNS, title=title, precision=1)
-    print(markdown_table(rows, COLUMNS, precision=1))
-    print(
-        f"validation: churn ROC-AUC {result.metrics.get('churn_roc_auc', float('nan')):.3f} "
-        f"(BG/NBD {result.metrics.get('baseline_churn_roc_auc', float('nan')):.3f}), "
-        f"CLV Gini {result.metrics.get('clv_normalized_gini', float('nan')):.3f} "
-        f"(baseline {result.metrics.get('baseline_clv_normalized_gini', float('nan')):.3f}), "
-        f"CLV total ratio {result.metrics.get('clv_total_ratio', float('nan')):.3f}"
-    )
+    paths = demo_tables(n_customers, seed=args.seed, root=args.data_root)
+    env = {"OMP_WAIT_POLICY": "PASSIVE"}
+    rows, quality = [], []
+    for model_seed in [None]:
+        with tempfile.TemporaryDirectory() as tmp:
+            uri = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
+            train = run_measured(
+                _fidelite(
+                    "train",
+                    *_tables(paths),
+                    f"--as-of={AS_OF}",
+                    f"--horizon-days={args.horizon_days}",
+                    f"--windows={args.windows}",
+                    f"--n-jobs={args.n_jobs}",
+                    "--experiment=training-speed",
+                    f"--tracking-uri={uri}",
+                    *_engine_args(args),
+                ),
+                env=env,
+            )
+            if train.returncode:
+                print(train.stderr[-4000:])
+                return 1
+            metrics = _run_metrics(uri)
+            label = f"train (seed {model_seed})" if model_seed is not None else "train"
+            rows.append(_row(label, train, n_customers, args))
+            quality.append({"run": label, **{k: metrics.get(k) for k in QUALITY}})
+            steps = {k[5:-2]: v for k, v in metrics.items() if k.startswith("time_")}
+            if steps:
+                step_rows = [{"step": k, "seconds": v} for k, v in steps.items()]
+                print_table(step_rows, ("step", "seconds"), title=f"{label}: steps", precision=1)
+            if not args.no_score and model_seed is None:
+                out = Path(tmp) / "scores.parquet"
+                score = run_measured(
+                    _fidelite(
+                        "score",
+                        *_tables(paths),
+                        f"--as-of={AS_OF}",
+                        f"--out={out}",
+                        f"--tracking-uri={uri}",
+                        "--model-uri=models:/fidelite@challenger",
+                        "--no-report",
+                        *_engine_args(args),
+                    ),
+                    env=env,
+                )
+                if score.returncode:
+                    print(score.stderr[-4000:])
+                    return 1
+                rows.append(_row("score", score, n_customers, args))
+    columns = ("command", "customers", "engine", "seconds", "peak RSS (MiB)", "load average")
+    title = f"fidelite train / score, as-of {AS_OF}, {args.windows} windows, H={args.horizon_days}"
+    print_table(rows, columns, title=title, precision=1)
+    print(markdown_table(rows, columns, precision=1))
+    print_table(quality, ("run", *QUALITY), title="validation metrics", precision=3)
+    print(markdown_table(quality, ("run", *QUALITY), precision=3))
     return 0
+
+
+def _row(label: str, measured, n_customers: int, args: argparse.Namespace) -> dict:
+    load_1, load_5, _ = os.getloadavg()
+    engine = args.engine if args.engine == "pandas" else f"dask x{args.workers}"
+    return {
+        "command": label,
+        "customers": f"{n_customers:,}",
+        "engine": engine,
+        "seconds": measured.seconds,
+        "peak RSS (MiB)": measured.peak_tree_mib,
+        "load average": f"{load_1:.1f} / {load_5:.1f}",
+    }
 
 
 if __name__ == "__main__":

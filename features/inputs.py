@@ -68,21 +68,29 @@ class Inputs:
         return self._cache["refund_links"]
 
     def cut(self) -> Inputs:
-        """These inputs without anything dated after D (signups after D included)."""
+        """These inputs without anything dated after D (signups after D included).
+
+        Tables with nothing after D are kept as they are (no copy), and so is the
+        whole object when no table changes.
+        """
         end = self.end
-        tx = self.transactions
-        events, customers = self.events, self.customers
-        if events is not None:
-            events = events.loc[(events["timestamp"] < end).to_numpy()].reset_index(drop=True)
+
+        def before(frame: pd.DataFrame | None, keep: pd.Series | None) -> pd.DataFrame | None:
+            if frame is None or keep is None or keep.all():
+                return frame
+            return frame.loc[keep.to_numpy()].reset_index(drop=True)
+
+        tx, events, customers = self.transactions, self.events, self.customers
+        cut_tx = before(tx, tx["timestamp"] < end)
+        cut_events = before(events, None if events is None else events["timestamp"] < end)
+        signed = None
         if customers is not None:
-            known = customers["signup_at"].isna() | (customers["signup_at"] < end)
-            customers = customers.loc[known.to_numpy()].reset_index(drop=True)
+            signed = customers["signup_at"].isna() | (customers["signup_at"] < end)
+        cut_customers = before(customers, signed)
+        if cut_tx is tx and cut_events is events and cut_customers is customers:
+            return self
         return replace(
-            self,
-            transactions=tx.loc[(tx["timestamp"] < end).to_numpy()].reset_index(drop=True),
-            events=events,
-            customers=customers,
-            _cache={},
+            self, transactions=cut_tx, events=cut_events, customers=cut_customers, _cache={}
         )
 
     def at(self, as_of: object) -> Inputs:

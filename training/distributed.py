@@ -29,28 +29,19 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss, mean_tweedie_deviance
 
-from fidelite.features.inputs import Inputs
-from fidelite.features.params import FeatureParams
 from fidelite.training.boosting import EarlyStoppingSet
 from fidelite.training.churn import ChurnModel
 from fidelite.training.clv import ClvModel
 from fidelite.training.encoding import Matrix
-from fidelite.training.labels import labels_from_outcomes
-from fidelite.training.windows import WindowSource
 
 if TYPE_CHECKING:
     from distributed import Client
 
-    from fidelite.features.distributed import EncodedPartitions
-
 __all__ = [
     "DaskChurnModel",
     "DaskClvModel",
-    "DaskWindows",
-    "LocalWindows",
     "model_classes",
     "score_dask",
-    "window_source",
 ]
 
 _TARGET = "__target__"
@@ -61,100 +52,6 @@ _INIT_SCORE = "__init_score__"
 def model_classes(engine: str) -> tuple[type[ChurnModel], type[ClvModel]]:
     """Churn and CLV estimator classes for ``engine`` ("pandas" or "dask")."""
     return (DaskChurnModel, DaskClvModel) if engine == "dask" else (ChurnModel, ClvModel)
-
-
-def window_source(
-    engine: str, inputs: Inputs, params: FeatureParams, *, npartitions: int | None = None
-) -> WindowSource:
-    """Features and labels at every cutoff up to ``inputs.as_of``, on one engine.
-
-    Parameters
-    ----------
-    engine : {"pandas", "dask"}
-    inputs : Inputs
-        Normalised tables, cut at the as-of day.
-    params : FeatureParams
-        Feature windows and thresholds.
-    npartitions : int, optional
-        Customer buckets on Dask (default: sized to the workers' memory).
-    """
-    if engine == "dask":
-        _current_client()  # fail before any work when no cluster is connected
-        return DaskWindows.from_tables(
-            inputs.transactions,
-            inputs.events,
-            inputs.customers,
-            as_of=inputs.as_of,
-            params=params,
-            npartitions=npartitions,
-        )
-    return LocalWindows(inputs, params)
-
-
-class LocalWindows:
-    """:class:`~fidelite.training.windows.WindowSource` on one machine.
-
-    The tables are encoded once (:class:`fidelite.features.windows.WindowFeatures`);
-    features at a cutoff equal ``build_features(inputs, as_of=cutoff)`` and labels
-    follow :func:`fidelite.features.purchases.purchases_between`.
-    """
-
-    def __init__(self, inputs: Inputs, params: FeatureParams) -> None:
-        from fidelite.features.windows import WindowFeatures
-
-        self.encoded = WindowFeatures(inputs, params=params)
-
-    def features(self, cutoff: pd.Timestamp) -> pd.DataFrame:
-        return self.encoded.features(cutoff)
-
-    def labels(self, cutoff: pd.Timestamp, horizon_days: int, customers: pd.Index) -> pd.DataFrame:
-        return labels_from_outcomes(self.encoded.outcomes(cutoff, horizon_days, customers))
-
-
-class DaskWindows:
-    """:class:`~fidelite.training.windows.WindowSource` on a Dask cluster.
-
-    The tables live on the workers as customer buckets, each encoded once; every
-    cutoff's features and outcomes are computed there, and only per-customer rows (the
-    features, two outcome columns) come back to the client.
-    """
-
-    def __init__(self, encoded: EncodedPartitions) -> None:
-        self.encoded = encoded
-
-    @classmethod
-    def from_tables(
-        cls,
-        transactions: Any,
-        events: Any = None,
-        customers: Any = None,
-        *,
-        as_of: Any,
-        params: FeatureParams,
-        npartitions: int | None = None,
-        date_format: str | None = None,
-    ) -> DaskWindows:
-        """Bucket and encode tables (frames or Parquet/CSV paths/URLs) on the cluster."""
-        from fidelite.features.distributed import EncodedPartitions, partition_by_customer
-
-        parts = partition_by_customer(
-            transactions,
-            events,
-            customers,
-            as_of=as_of,
-            npartitions=npartitions,
-            date_format=date_format,
-        )
-        return cls(EncodedPartitions.from_partitions(parts, params))
-
-    def features(self, cutoff: pd.Timestamp) -> pd.DataFrame:
-        return self.encoded.features(cutoff)
-
-    def labels(self, cutoff: pd.Timestamp, horizon_days: int, customers: pd.Index) -> pd.DataFrame:
-        outcomes = self.encoded.outcomes(cutoff, horizon_days)
-        outcomes = outcomes.reindex(pd.Index(customers, name="customer_id"))
-        outcomes = outcomes.fillna({"purchase_days": 0, "net_spend": 0.0})
-        return labels_from_outcomes(outcomes)
 
 
 # --------------------------------------------------------------------------- LightGBM on Dask

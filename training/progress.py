@@ -55,11 +55,16 @@ class StepClock:
     on_step: OnStep = _ignore
     done: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    _started: float = field(default=0.0, repr=False)
+
+    def elapsed(self) -> float:
+        """Seconds since the current step started (for rates in its message)."""
+        return time.perf_counter() - self._started
 
     @contextmanager
     def step(self, name: str, message: str = "") -> Iterator[list[str]]:
         """Time the block; the block may set the message by appending to the yielded list."""
-        start = time.perf_counter()
+        start = self._started = time.perf_counter()
         notes: list[str] = []
         yield notes
         elapsed = time.perf_counter() - start

@@ -14,13 +14,12 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 from sklearn.base import BaseEstimator
 
-from fidelite.features.inputs import Inputs
 from fidelite.training import packaging
 from fidelite.training.config import TrainConfig
 from fidelite.training.fitting import FittedModels, finite
 from fidelite.training.model import FideliteModel
 from fidelite.training.plots import validation_figures
-from fidelite.training.tracking import data_fingerprint, experiment_id, log_json, tracking_scope
+from fidelite.training.tracking import experiment_id, log_json, tracking_scope
 
 __all__ = ["LoggedRun", "log_run", "run_params"]
 
@@ -53,7 +52,7 @@ def _flat(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
 
 def run_params(
     config: TrainConfig,
-    inputs: Inputs,
+    as_of: pd.Timestamp,
     cutoffs: list[pd.Timestamp],
     fitted: FittedModels,
     fingerprint: Mapping[str, Any],
@@ -61,7 +60,7 @@ def run_params(
     """Every parameter of the run as MLflow params (strings, "" for None)."""
     skip = {"churn_params", "clv_params", "feature_params"}
     params = {k: v for k, v in dataclasses.asdict(config).items() if k not in skip}
-    params["as_of"] = str(inputs.as_of.date())
+    params["as_of"] = str(as_of.date())
     params["cutoffs"] = ",".join(str(c.date()) for c in cutoffs)
     params.update(_flat("features__", dataclasses.asdict(config.feature_params)))
     for prefix, estimator in (("churn__", fitted.churn), ("clv__", fitted.clv)):
@@ -115,7 +114,8 @@ def log_run(
     *,
     tracking_uri: str,
     config: TrainConfig,
-    inputs: Inputs,
+    as_of: pd.Timestamp,
+    fingerprint: Mapping[str, Any],
     cutoffs: list[pd.Timestamp],
     fitted: FittedModels,
     model: FideliteModel,
@@ -126,19 +126,22 @@ def log_run(
 
     Parameters
     ----------
+    as_of : Timestamp
+        The training day ``D``.
+    fingerprint : mapping
+        :func:`~fidelite.training.tracking.data_fingerprint` of the inputs.
     features : DataFrame
         ``build_features`` at the as-of day (for the model's signature and example).
     extra_metrics : mapping
         Metrics computed outside fitting (e.g. the champion re-scored for the gate).
     """
     kind = "baseline" if config.baseline_only else "train"
-    run_name = f"{kind}-{inputs.as_of.date()}-h{config.horizon_days}"
+    run_name = f"{kind}-{as_of.date()}-h{config.horizon_days}"
     with tracking_scope(tracking_uri) as client:
         experiment = experiment_id(config.experiment, tracking_uri)
         with mlflow.start_run(experiment_id=experiment, run_name=run_name) as run:
             run_id = run.info.run_id
-            fingerprint = data_fingerprint(inputs)
-            params = run_params(config, inputs, cutoffs, fitted, fingerprint)
+            params = run_params(config, as_of, cutoffs, fitted, fingerprint)
             mlflow.log_params(params)
             metrics = finite({**fitted.metrics, **extra_metrics})
             mlflow.log_metrics(metrics)

@@ -113,11 +113,80 @@ def experiment_id(name: str, tracking_uri: str) -> str:
     return client.create_experiment(name, artifact_location=_artifact_root(tracking_uri))
 
 
-def _sha256_of(frame: pd.DataFrame, columns: list[str]) -> str:
-    """Order-independent hash of the key columns of a table."""
-    keys = frame[columns].sort_values(columns, kind="stable")
-    row_hashes = pd.util.hash_pandas_object(keys, index=False).to_numpy()
-    return hashlib.sha256(row_hashes.tobytes()).hexdigest()
+#: The key columns hashed per table (content, not order, defines the fingerprint).
+_FINGERPRINT_COLUMNS = {
+    "transactions": ["customer_id", "order_id", "timestamp", "amount"],
+    "events": ["customer_id", "timestamp", "event_type"],
+    "customers": ["customer_id"],
+}
+
+
+def _row_digest(frame: pd.DataFrame, columns: list[str]) -> list[int]:
+    """``[rows, sum, xor]`` of the rows' 64-bit hashes: order-independent and additive.
+
+    Adding two parts' sums (mod 2**64) and xor-ing their xors gives the whole table's,
+    so a table split into customer buckets (Dask) gets the same digest; categorical and
+    text ids hash alike.
+    """
+    keys = frame[columns].astype({c: "str" for c in columns if c == "customer_id"})
+    hashes = pd.util.hash_pandas_object(keys, index=False).to_numpy()
+    return [len(hashes), int(hashes.sum(dtype=np.uint64)), int(np.bitwise_xor.reduce(hashes))]
+
+
+def fingerprint_parts(inputs: Inputs) -> dict[str, Any]:
+    """The additive parts of :func:`data_fingerprint` (rows, customers, span, digests)."""
+    tables = {"transactions": inputs.transactions, "events": inputs.events}
+    tables["customers"] = inputs.customers
+    ts = inputs.transactions["timestamp"]
+    parts: dict[str, Any] = {
+        "customers": int(inputs.transactions["customer_id"].nunique()),
+        "start": ts.min() if len(ts) else None,
+        "end": ts.max() if len(ts) else None,
+    }
+    for name, frame in tables.items():
+        if frame is not None:
+            parts[name] = _row_digest(frame, _FINGERPRINT_COLUMNS[name])
+    return parts
+
+
+def combine_fingerprints(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`data_fingerprint` of tables split by customer, from each split's parts."""
+    mask = (1 << 64) - 1
+    starts = [p["start"] for p in parts if p["start"] is not None]
+    ends = [p["end"] for p in parts if p["end"] is not None]
+    whole: dict[str, Any] = {
+        "customers": sum(p["customers"] for p in parts),
+        "start": min(starts) if starts else None,
+        "end": max(ends) if ends else None,
+    }
+    for name in _FINGERPRINT_COLUMNS:
+        digests = [p[name] for p in parts if name in p]
+        if digests:
+            rows = sum(d[0] for d in digests)
+            total = sum(d[1] for d in digests) & mask
+            xor = 0
+            for digest in digests:
+                xor ^= digest[2]
+            whole[name] = [rows, total, xor]
+    return _finish_fingerprint(whole)
+
+
+def _finish_fingerprint(parts: dict[str, Any]) -> dict[str, Any]:
+    def sha(digest: list[int]) -> str:
+        return hashlib.sha256(":".join(map(str, digest)).encode()).hexdigest()
+
+    out: dict[str, Any] = {
+        "transactions_rows": parts["transactions"][0],
+        "transactions_customers": parts["customers"],
+        "transactions_start": parts["start"].date().isoformat() if parts["start"] else None,
+        "transactions_end": parts["end"].date().isoformat() if parts["end"] else None,
+        "transactions_sha256": sha(parts["transactions"]),
+    }
+    for name in ("events", "customers"):
+        if name in parts:
+            out[f"{name}_rows"] = parts[name][0]
+            out[f"{name}_sha256"] = sha(parts[name])
+    return out
 
 
 def data_fingerprint(inputs: Inputs) -> dict[str, Any]:
@@ -127,28 +196,12 @@ def data_fingerprint(inputs: Inputs) -> dict[str, Any]:
     -------
     dict
         ``transactions_rows``, ``transactions_customers``, ``transactions_start``/
-        ``_end`` (ISO dates), ``transactions_sha256`` (of sorted customer_id,
-        order_id, timestamp, amount) and the same rows/sha256 for events and
-        customers when given.
+        ``_end`` (ISO dates), ``transactions_sha256`` (of the rows' customer_id,
+        order_id, timestamp and amount, whatever their order) and the same rows/sha256
+        for events and customers when given. Equal on every engine
+        (:func:`combine_fingerprints`).
     """
-    transactions = inputs.transactions
-    ts = transactions["timestamp"]
-    out: dict[str, Any] = {
-        "transactions_rows": len(transactions),
-        "transactions_customers": int(transactions["customer_id"].nunique()),
-        "transactions_start": ts.min().date().isoformat() if len(ts) else None,
-        "transactions_end": ts.max().date().isoformat() if len(ts) else None,
-        "transactions_sha256": _sha256_of(
-            transactions, ["customer_id", "order_id", "timestamp", "amount"]
-        ),
-    }
-    if inputs.events is not None:
-        out["events_rows"] = len(inputs.events)
-        out["events_sha256"] = _sha256_of(inputs.events, ["customer_id", "timestamp", "event_type"])
-    if inputs.customers is not None:
-        out["customers_rows"] = len(inputs.customers)
-        out["customers_sha256"] = _sha256_of(inputs.customers, ["customer_id"])
-    return out
+    return _finish_fingerprint(fingerprint_parts(inputs))
 
 
 def to_json_safe(value: Any) -> Any:

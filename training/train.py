@@ -30,7 +30,6 @@ from fidelite.errors import InsufficientHistoryError
 from fidelite.features.inputs import Inputs
 from fidelite.training.baseline import BaselineModel
 from fidelite.training.config import TrainConfig
-from fidelite.training.distributed import window_source
 from fidelite.training.fitting import FittedModels, fit_baseline, fit_models, validation_metrics
 from fidelite.training.model import FideliteModel
 from fidelite.training.packaging import code_version
@@ -43,7 +42,9 @@ from fidelite.training.registry import (
     promote,
     register,
 )
+from fidelite.training.resources import log_resources
 from fidelite.training.runlog import log_run
+from fidelite.training.sources import DaskTables, window_source
 from fidelite.training.tracking import mlflow_client, resolve_tracking_uri
 from fidelite.training.windows import Scored, Window, backtest_cutoffs, build_window, purchasers
 
@@ -84,12 +85,14 @@ class TrainResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def plan_cutoffs(inputs: Inputs, config: TrainConfig) -> list[pd.Timestamp]:
+def plan_cutoffs(
+    first_day: pd.Timestamp, as_of: pd.Timestamp, config: TrainConfig
+) -> list[pd.Timestamp]:
     """Backtest cutoffs for this run (the newest only, or none, when baseline-only)."""
     try:
         cutoffs = backtest_cutoffs(
-            inputs.transactions["timestamp"].min(),
-            inputs.as_of,
+            first_day,
+            as_of,
             horizon_days=config.horizon_days,
             n_windows=config.n_windows,
             step_days=config.step_days,
@@ -104,7 +107,7 @@ def plan_cutoffs(inputs: Inputs, config: TrainConfig) -> list[pd.Timestamp]:
         ) from exc
     if len(cutoffs) < 2 and not config.baseline_only:
         raise InsufficientHistoryError(
-            f"only {len(cutoffs)} backtest window fits before {inputs.as_of.date()} with "
+            f"only {len(cutoffs)} backtest window fits before {as_of.date()} with "
             f"horizon {config.horizon_days} days; LightGBM needs 2 (one to train, one to "
             "hold out). Use --baseline-only, a shorter horizon, overlapping windows "
             "(--step-days, --min-history-days) or more history."
@@ -138,21 +141,24 @@ def champion_metrics(config: TrainConfig, tracking_uri: str, window: Window) -> 
 
 
 def _scored(
-    inputs: Inputs, features: pd.DataFrame, horizon_days: int
+    as_of: pd.Timestamp, features: pd.DataFrame, horizon_days: int
 ) -> tuple[Scored, BaselineModel]:
     buyers = purchasers(features)
     baseline = BaselineModel(horizon_days).fit(buyers)
-    return Scored(inputs.as_of, buyers.join(baseline.predict(buyers))), baseline
+    return Scored(as_of, buyers.join(baseline.predict(buyers))), baseline
 
 
 def _model(
-    inputs: Inputs, config: TrainConfig, fitted: FittedModels, baseline: BaselineModel
+    span: tuple[pd.Timestamp, pd.Timestamp],
+    config: TrainConfig,
+    fitted: FittedModels,
+    baseline: BaselineModel,
 ) -> FideliteModel:
     return FideliteModel(
         baseline=baseline,
         horizon_days=config.horizon_days,
-        train_start=inputs.transactions["timestamp"].min().floor("D"),
-        train_end=inputs.as_of,
+        train_start=span[0],
+        train_end=span[1],
         feature_params=config.feature_params,
         code_version=code_version(),
         encoder=fitted.encoder,
@@ -164,14 +170,18 @@ def _model(
     )
 
 
-def train(inputs: Inputs, config: TrainConfig, *, on_step: OnStep | None = None) -> TrainResult:
+def train(
+    inputs: Inputs | DaskTables, config: TrainConfig, *, on_step: OnStep | None = None
+) -> TrainResult:
     """Train, log to MLflow, register as ``challenger`` and optionally promote.
 
     Parameters
     ----------
-    inputs : Inputs
+    inputs : Inputs or DaskTables
         Normalised tables and the as-of day ``D`` (``fidelite.features.inputs.load_inputs``);
-        anything dated after ``D`` is ignored.
+        anything dated after ``D`` is ignored. With ``engine="dask"``, a
+        :class:`~fidelite.training.distributed.DaskTables` (paths read by the workers)
+        keeps the tables off this process altogether.
     config : TrainConfig
     on_step : callable, optional
         Receives a :class:`~fidelite.training.progress.Step` after every step.
@@ -183,35 +193,43 @@ def train(inputs: Inputs, config: TrainConfig, *, on_step: OnStep | None = None)
         ``baseline_only`` is not set. Nothing is logged or registered then.
     """
     inputs = inputs.cut()
-    if inputs.transactions.empty:
-        raise InsufficientHistoryError(
-            f"transactions: no rows on or before {inputs.as_of.date()}; nothing to train on"
-        )
-    cutoffs = plan_cutoffs(inputs, config)
+    as_of = inputs.as_of
     tracking_uri = resolve_tracking_uri(config.tracking_uri)
-    clock = StepClock(len(cutoffs) + 4 + int(config.register), on_step or (lambda step: None))
-    source = window_source(config.engine, inputs, config.feature_params)
+    clock = StepClock(5 + int(config.register), on_step or (lambda step: None))
+    with clock.step("encode") as note:
+        source = window_source(config.engine, inputs, config.feature_params)
+        note.append(f"tables encoded ({_rate(_rows(inputs), clock)})")
+    first_day = source.first_day()
+    if first_day is None:
+        raise InsufficientHistoryError(
+            f"transactions: no rows on or before {as_of.date()}; nothing to train on"
+        )
+    cutoffs = plan_cutoffs(first_day, as_of, config)
+    clock.total += len(cutoffs)
     windows: list[Window] = []
     for cutoff in cutoffs:
         with clock.step("window") as note:
             windows.append(build_window(source, cutoff, config.horizon_days))
-            note.append(f"window {cutoff.date()}: {len(windows[-1].labels):,} customers")
-    with clock.step("features", f"features and baseline at {inputs.as_of.date()}"):
-        features = source.features(inputs.as_of)
-        scored, baseline = _scored(inputs, features, config.horizon_days)
+            customers = len(windows[-1].labels)
+            rate = customers / max(clock.elapsed(), 1e-9)
+            note.append(f"window {cutoff.date()}: {customers:,} customers ({rate:,.0f}/s)")
+    with clock.step("features", f"features and baseline at {as_of.date()}"):
+        features = source.features(as_of)
+        scored, baseline = _scored(as_of, features, config.horizon_days)
     with clock.step("fit", "models fitted"):
         if config.baseline_only:
             fitted = fit_baseline(windows)
         else:
             fitted = fit_models(windows, scored, config)
-        model = _model(inputs, config, fitted, baseline)
+        model = _model((first_day, as_of), config, fitted, baseline)
     with clock.step("champion", "champion scored on the held-out window"):
         champion = champion_metrics(config, tracking_uri, windows[-1]) if windows else {}
     with clock.step("log", "run and model logged to MLflow"):
         logged = log_run(
             tracking_uri=tracking_uri,
             config=config,
-            inputs=inputs,
+            as_of=as_of,
+            fingerprint=source.fingerprint(),
             cutoffs=cutoffs,
             fitted=fitted,
             model=model,
@@ -231,4 +249,17 @@ def train(inputs: Inputs, config: TrainConfig, *, on_step: OnStep | None = None)
                     config.model_name, tracking_uri=tracking_uri, tolerance=config.gate_tolerance
                 )
     result.timings = dict(clock.seconds)
+    dask = config.engine == "dask"
+    result.metrics.update(log_resources(tracking_uri, result.run_id, result.timings, dask=dask))
     return result
+
+
+def _rows(inputs: Inputs | DaskTables) -> int:
+    tables = (inputs.transactions, inputs.events, inputs.customers)
+    return sum(len(t) for t in tables if isinstance(t, pd.DataFrame))
+
+
+def _rate(rows: int, clock: StepClock) -> str:
+    """``"12,345,678 rows, 2.1M rows/s"`` for the step being timed."""
+    seconds = max(clock.elapsed(), 1e-9)
+    return f"{rows:,} rows, {rows / seconds / 1e6:.1f}M rows/s"

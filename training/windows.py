@@ -79,6 +79,14 @@ class WindowSource(Protocol):
         """:data:`~fidelite.training.labels.LABEL_COLUMNS` of ``customers`` over ``(c, c+H]``."""
         ...
 
+    def first_day(self) -> pd.Timestamp | None:
+        """Day of the earliest transaction (None when there is none)."""
+        ...
+
+    def fingerprint(self) -> dict:
+        """:func:`~fidelite.training.tracking.data_fingerprint` of the tables."""
+        ...
+
 
 def build_window(source: WindowSource, cutoff: pd.Timestamp, horizon_days: int) -> Window:
     """The :class:`Window` at ``cutoff``: purchasers' features + baseline, and their labels."""

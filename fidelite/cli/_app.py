@@ -77,7 +77,15 @@ SchedulerOption = Annotated[
 ]
 WorkersOption = Annotated[
     int | None,
-    typer.Option(min=1, help="Worker processes of the local Dask cluster (default: cores / 2)."),
+    typer.Option(min=1, help="Worker processes of the local Dask cluster (default: one per core)."),
+]
+WorkerMemoryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--worker-memory",
+        help="Memory limit of each local Dask worker (e.g. 4GiB; default: the machine's "
+        "memory shared between the workers). Above 70% of it workers spill to disk.",
+    ),
 ]
 TrackingUriOption = Annotated[
     str | None,
@@ -102,7 +110,12 @@ DateFormatOption = Annotated[
 
 
 @contextmanager
-def dask_session(engine: Engine, scheduler: str | None, workers: int | None) -> Iterator[None]:
+def dask_session(
+    engine: Engine,
+    scheduler: str | None,
+    workers: int | None,
+    worker_memory: str | None = None,
+) -> Iterator[None]:
     """Keep a Dask client open for the command when ``engine`` is dask."""
     if engine is not Engine.dask:
         yield
@@ -117,7 +130,7 @@ def dask_session(engine: Engine, scheduler: str | None, workers: int | None) -> 
         logging.getLogger(name).setLevel(
             logging.ERROR if name.startswith("distributed.shuffle") else logging.WARNING
         )
-    with dask_client(scheduler, workers) as client:
+    with dask_client(scheduler, workers, memory_limit=worker_memory or "auto") as client:
         console.print(
             f"dask: {len(client.scheduler_info()['workers'])} worker(s) at "
             f"{client.scheduler.address}; dashboard {client.dashboard_link}",

@@ -12,6 +12,7 @@ from fidelite.cli._app import (
     Engine,
     EngineOption,
     SchedulerOption,
+    WorkerMemoryOption,
     WorkersOption,
     app,
     console,
@@ -59,12 +60,13 @@ def features(
     engine: EngineOption = Engine.pandas,
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
+    worker_memory: WorkerMemoryOption = None,
 ) -> None:
     """Build point-in-time customer features as of a day and write them to Parquet."""
     if engine is Engine.dask:
         from fidelite.features.distributed import build_features_dask, compute_features
 
-        with errors_exit(), dask_session(engine, scheduler, workers):
+        with errors_exit(), dask_session(engine, scheduler, workers, worker_memory):
             day = parse_day(as_of, name="--as-of")
             with console.status(f"Building features as of {day.date()} on Dask..."):
                 table = compute_features(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from fidelite.cli._app import (
     SchedulerOption,
     TrackingUriOption,
     TransactionsOption,
+    WorkerMemoryOption,
     WorkersOption,
     app,
     console,
@@ -27,7 +29,7 @@ from fidelite.cli._app import (
     table_sources,
 )
 from fidelite.features.days import parse_day
-from fidelite.features.inputs import load_inputs
+from fidelite.features.inputs import Inputs, load_inputs
 
 ModelNameOption = Annotated[str, typer.Option("--model-name", help="Registered model name.")]
 HorizonOption = Annotated[
@@ -72,6 +74,7 @@ def _progress_bar() -> Iterator[object]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from fidelite.training.progress import Step
+    from fidelite.training.resources import peak_rss_mib
 
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
@@ -79,6 +82,11 @@ def _progress_bar() -> Iterator[object]:
         task = progress.add_task("training", total=None)
 
         def on_step(step: Step) -> None:
+            peak = peak_rss_mib()
+            progress.console.print(
+                f"{step.message} ({step.seconds:.1f} s; peak memory {peak:,.0f} MiB)",
+                highlight=False,
+            )
             progress.update(task, description=step.message, completed=step.done, total=step.total)
 
         yield on_step
@@ -108,9 +116,11 @@ def train(
     engine: EngineOption = Engine.pandas,
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
+    worker_memory: WorkerMemoryOption = None,
 ) -> None:
     """Backtest, train and log churn + CLV models to MLflow; register a challenger."""
     from fidelite.training.config import TrainConfig
+    from fidelite.training.sources import DaskTables
     from fidelite.training.train import train as run_training
 
     config = TrainConfig(
@@ -126,16 +136,28 @@ def train(
         engine=engine.value,
         n_jobs=n_jobs,
     )
-    with errors_exit(), dask_session(engine, scheduler, workers):
+    with errors_exit(), dask_session(engine, scheduler, workers, worker_memory):
         day = parse_day(as_of, name="--as-of")
-        with console.status("Loading and validating the input tables..."):
-            sources = (location(transactions), location(events), location(customers))
-            inputs = load_inputs(*sources, as_of=day, cut=True, date_format=date_format)
+        sources = (location(transactions), location(events), location(customers))
+        if engine is Engine.dask:
+            # The workers read the tables themselves: nothing is loaded here.
+            inputs = DaskTables(sources[0], day, sources[1], sources[2], date_format)
+        else:
+            with console.status("Loading and validating the input tables..."):
+                started = time.perf_counter()
+                inputs = load_inputs(*sources, as_of=day, cut=True, date_format=date_format)
+            _report_loading(inputs, time.perf_counter() - started)
         with _progress_bar() as on_step:
             result = run_training(inputs, config, on_step=on_step)
     for name in _SHOWN_METRICS:
         if name in result.metrics:
             console.print(f"{name}: {result.metrics[name]:.4f}", highlight=False)
+    if "peak_rss_mib" in result.metrics:
+        console.print(
+            f"peak memory {result.metrics['peak_rss_mib']:,.0f} MiB, "
+            f"{result.metrics['time_total_s']:.0f} s in all",
+            highlight=False,
+        )
     registered = (
         f"; registered {model_name} version {result.model_version} as challenger"
         if result.model_version
@@ -147,6 +169,15 @@ def train(
     if result.gate is not None:
         colour = "green" if result.gate.promoted else "yellow"
         console.print(f"[{colour}]gate:[/] {result.gate.reason}", highlight=False)
+
+
+def _report_loading(inputs: Inputs, seconds: float) -> None:
+    tables = (inputs.transactions, inputs.events, inputs.customers)
+    rows = sum(len(t) for t in tables if t is not None)
+    console.print(
+        f"loaded {rows:,} rows in {seconds:.1f} s ({rows / max(seconds, 1e-9):,.0f} rows/s)",
+        highlight=False,
+    )
 
 
 @app.command("score")
@@ -164,6 +195,7 @@ def score(
     engine: EngineOption = Engine.pandas,
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
+    worker_memory: WorkerMemoryOption = None,
     report: Annotated[
         bool,
         typer.Option(
@@ -174,7 +206,7 @@ def score(
     ] = True,
 ) -> None:
     """Score every customer known by D with a logged model and write the scores frame."""
-    with errors_exit(), dask_session(engine, scheduler, workers):
+    with errors_exit(), dask_session(engine, scheduler, workers, worker_memory):
         day = parse_day(as_of, name="--as-of")
         with console.status(f"Scoring as of {day.date()} with {model_uri}..."):
             if engine is Engine.dask:

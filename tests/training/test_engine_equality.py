@@ -17,8 +17,9 @@ from fidelite.features.distributed import dask_client
 from fidelite.features.inputs import load_inputs
 from fidelite.features.params import FeatureParams
 from fidelite.training.config import TrainConfig
-from fidelite.training.distributed import DaskWindows, LocalWindows, score_dask
+from fidelite.training.distributed import score_dask
 from fidelite.training.score import score
+from fidelite.training.sources import DaskWindows, LocalWindows
 from fidelite.training.train import train
 from fidelite.training.windows import backtest_cutoffs, build_window
 

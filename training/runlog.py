@@ -76,15 +76,7 @@ def _log_artifacts(
 ) -> None:
     log_json(client, run_id, model.feature_names, "features.json")
     log_json(client, run_id, model.code_version, "code_version.json")
-    log_json(
-        client,
-        run_id,
-        {
-            "bgnbd": model.baseline.bgnbd_.summary(),
-            "gamma_gamma": model.baseline.gamma_gamma_.summary(),
-        },
-        "baseline_params.json",
-    )
+    log_json(client, run_id, model.baseline.report(), "baseline_params.json")
     if fitted.validation is None:
         return
     # Per-customer predictions of the held-out window: what the reports' model-health

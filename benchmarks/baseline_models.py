@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Stopwatch, markdown_table, print_machine, print_table
 from cdnow import load_cdnow
 
-from fidelite.features import build_features
+from fidelite.features import Inputs, build_features
 from fidelite.features.demo import generate_demo_data
 from fidelite.training.baseline import (
     BetaGeoModel,
@@ -67,7 +67,7 @@ def rfm(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def labelled_rfm(transactions: pd.DataFrame, as_of: str, horizon: int) -> pd.DataFrame:
     """RFM columns at ``as_of`` and ``churned`` over the next ``horizon`` days, purchasers only."""
-    features = build_features(transactions, as_of=as_of)
+    features = build_features(Inputs(transactions, as_of))
     labels = make_labels(
         transactions, as_of=as_of, horizon_days=horizon, customers_index=features.index
     )

@@ -32,7 +32,7 @@ def small_demo_features() -> dict[tuple[int, str], pd.DataFrame]:
     for seed in (5, 11):
         demo = generate_demo_data(300, seed=seed)
         for as_of in AS_OFS:
-            frames[seed, as_of] = build_features(demo.transactions, as_of=as_of)
+            frames[seed, as_of] = build_features(demo.inputs(as_of))
     return frames
 
 
@@ -40,7 +40,7 @@ def small_demo_features() -> dict[tuple[int, str], pd.DataFrame]:
 def labelled_demo() -> pd.DataFrame:
     """2,000 demo customers at 2025-06-30 with their purchases in the next 90 days."""
     demo = generate_demo_data(2000, seed=3)
-    features = build_features(demo.transactions, as_of="2025-06-30")
+    features = build_features(demo.inputs("2025-06-30"))
     labels = make_labels(
         demo.transactions, as_of="2025-06-30", horizon_days=90, customers_index=features.index
     )

@@ -182,10 +182,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     # The held-out campaign, read with everything up to the data's end for outcomes.
     data_end = data.transactions["timestamp"].max().floor("D") + pd.Timedelta(days=1)
+    # Features stay point in time (as of the day before each send) whatever the data hold.
+    everything = Inputs(data.transactions, data_end, data.events, data.customers)
     held = build_uplift_rows(
         campaigns.loc[campaigns["campaign_id"] == last],
         data.transactions,
-        build=build,
+        build=lambda day: build_features(everything, as_of=day),
         score=score,
         window_days=fit.model.window_days,
         until=data_end,

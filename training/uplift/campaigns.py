@@ -1,7 +1,9 @@
 """Reading a campaigns table (``contract.CAMPAIGNS``) for the uplift code and commands.
 
-Stand-in until ``fidelite.features`` ships its ``load_campaigns`` (then this module
-only forwards to it). Validation follows the other tables: a clear
+Also what a planned campaign writes back: :func:`campaigns_table` (both groups of a
+win-back plan) and :func:`holdout_draw` (the reproducible control-group draw). The reader
+is a stand-in until ``fidelite.features`` ships its ``load_campaigns`` (then it
+forwards to it). Validation follows the other tables: a clear
 :class:`~fidelite.errors.DataContractError` naming the file, the column and rows.
 
 ``group`` is normalised to ``treatment`` or ``control``; accepted aliases (any case):
@@ -10,7 +12,9 @@ only forwards to it). Validation follows the other tables: a clear
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,7 +23,10 @@ from fidelite.errors import DataContractError
 from fidelite.features.contract import CAMPAIGNS
 from fidelite.features.data import read_table
 
-__all__ = ["GROUP_ALIASES", "load_campaigns_table"]
+if TYPE_CHECKING:
+    from fidelite.training.winback import WinbackPlan
+
+__all__ = ["GROUP_ALIASES", "campaigns_table", "holdout_draw", "load_campaigns_table"]
 
 #: Spellings of each group accepted in the ``group`` column (compared lower-cased).
 GROUP_ALIASES: dict[str, tuple[str, ...]] = {
@@ -120,3 +127,38 @@ def load_campaigns_table(
     offer = frame.get("offer", pd.Series(None, index=frame.index, dtype=object))
     out["offer"] = offer.astype("str").where(offer.notna()).to_numpy(dtype=object)
     return pd.DataFrame(out, columns=list(CAMPAIGNS.names))
+
+
+def holdout_draw(campaign_id: str, customer_ids: pd.Series) -> np.ndarray:
+    """A uniform number in [0, 1) per customer, fixed by (campaign id, customer id)."""
+    salt = campaign_id.encode()
+    return np.array(
+        [
+            int.from_bytes(hashlib.sha256(salt + b"\x00" + str(c).encode()).digest()[:8], "big")
+            / 2.0**64
+            for c in customer_ids
+        ]
+    )
+
+
+def campaigns_table(
+    plan: WinbackPlan, *, sent_at: pd.Timestamp, offer: str | None = None
+) -> pd.DataFrame:
+    """Both groups of a plan in the campaigns-table format (``contract.CAMPAIGNS``).
+
+    The file a CRM sends from is the file ``fidelite train --campaigns`` learns from
+    afterwards: contacts are ``treatment`` rows, the held-out customers ``control``
+    rows (with the channel they would have been sent on).
+    """
+    both = pd.concat([plan.selected, plan.holdout], ignore_index=True)
+    return pd.DataFrame(
+        {
+            "customer_id": both["customer_id"].astype(str).to_numpy(),
+            "campaign_id": plan.campaign_id,
+            "sent_at": pd.Timestamp(sent_at),
+            "group": both["group"].to_numpy(),
+            "channel": both["channel"].to_numpy(dtype=object),
+            "offer_cost": plan.offer_cost,
+            "offer": offer,
+        }
+    )

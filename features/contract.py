@@ -538,6 +538,39 @@ SCORE_COLUMNS: tuple[ScoreColumn, ...] = (
     ScoreColumn("email_opt_in", "bool", True, "Current email consent."),
     ScoreColumn("sms_opt_in", "bool", True, "Current SMS consent."),
     ScoreColumn("push_opt_in", "bool", True, "Current push consent."),
+    # Uplift (null unless the model was trained with campaign history: train --campaigns).
+    ScoreColumn(
+        "uplift_channel",
+        "str",
+        True,
+        "Consented messaging channel with the highest estimated uplift (null: none).",
+    ),
+    ScoreColumn(
+        "uplift_purchase",
+        "float",
+        True,
+        "Change in P(purchase within the response window) if contacted on uplift_channel "
+        "(negative: the contact drives the customer away).",
+    ),
+    ScoreColumn(
+        "response_value",
+        "float",
+        True,
+        "Expected net spend in the response window given a purchase (currency).",
+    ),
+    ScoreColumn(
+        "uplift_value",
+        "float",
+        True,
+        "uplift_purchase x response_value: expected incremental net spend of a contact "
+        "(currency, before the offer's cost).",
+    ),
+    ScoreColumn(
+        "uplift_by_channel",
+        "str",
+        True,
+        'JSON object: uplift_purchase per channel with campaign history, e.g. {"email": 0.04}.',
+    ),
 )
 
 

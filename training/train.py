@@ -45,6 +45,8 @@ from fidelite.training.registry import (
 )
 from fidelite.training.runlog import log_run
 from fidelite.training.tracking import mlflow_client, resolve_tracking_uri
+from fidelite.training.uplift import UpliftConfig, UpliftFit, fit_uplift
+from fidelite.training.uplift.gate import uplift_gate
 from fidelite.training.windows import Scored, Window, backtest_cutoffs, build_window, purchasers
 
 __all__ = ["TrainConfig", "TrainResult", "train"]
@@ -164,7 +166,48 @@ def _model(
     )
 
 
-def train(inputs: Inputs, config: TrainConfig, *, on_step: OnStep | None = None) -> TrainResult:
+def _fit_uplift(
+    inputs: Inputs, campaigns: pd.DataFrame, model: FideliteModel, build, config: TrainConfig
+) -> UpliftFit:
+    """Uplift from the campaigns, with this run's features and churn/CLV scores as inputs."""
+
+    def score(features: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
+        return model.predict(None, features, params={"as_of": str(day.date()), "reasons": False})
+
+    return fit_uplift(
+        campaigns,
+        inputs.transactions,
+        as_of=inputs.as_of,
+        build=build,
+        score=score,
+        config=UpliftConfig(n_jobs=config.n_jobs),
+    )
+
+
+def uplift_gate_metrics(
+    config: TrainConfig, tracking_uri: str, model: FideliteModel
+) -> dict[str, float]:
+    """``uplift_gate_passed`` (1/0) against the champion's uplift component; {} without one."""
+    version = alias_version(mlflow_client(tracking_uri), config.model_name, CHAMPION)
+    if version is None:
+        return {}
+    try:
+        champion = load_model(f"models:/{config.model_name}@{CHAMPION}", tracking_uri=tracking_uri)
+    except Exception as exc:  # an unreadable champion is handled by champion_metrics
+        logger.warning("could not load champion version %s: %s", version, exc)
+        return {}
+    gate = uplift_gate(getattr(champion, "uplift", None), model.uplift)
+    logger.info("uplift gate: %s", gate.reason)
+    return {"uplift_gate_passed": float(gate.passed), **gate.metrics}
+
+
+def train(
+    inputs: Inputs,
+    config: TrainConfig,
+    *,
+    campaigns: pd.DataFrame | None = None,
+    on_step: OnStep | None = None,
+) -> TrainResult:
     """Train, log to MLflow, register as ``challenger`` and optionally promote.
 
     Parameters
@@ -173,6 +216,10 @@ def train(inputs: Inputs, config: TrainConfig, *, on_step: OnStep | None = None)
         Normalised tables and the as-of day ``D`` (``fidelite.features.inputs.load_inputs``);
         anything dated after ``D`` is ignored.
     config : TrainConfig
+    campaigns : DataFrame, optional
+        Past campaigns (campaigns-table rows, both groups): an uplift component is
+        learnt from them (:func:`fidelite.training.uplift.fit_uplift`), versioned in
+        the same model, and the gate refuses a challenger that would drop it.
     on_step : callable, optional
         Receives a :class:`~fidelite.training.progress.Step` after every step.
 
@@ -189,7 +236,8 @@ def train(inputs: Inputs, config: TrainConfig, *, on_step: OnStep | None = None)
         )
     cutoffs = plan_cutoffs(inputs, config)
     tracking_uri = resolve_tracking_uri(config.tracking_uri)
-    clock = StepClock(len(cutoffs) + 4 + int(config.register), on_step or (lambda step: None))
+    steps = len(cutoffs) + 4 + int(config.register) + int(campaigns is not None)
+    clock = StepClock(steps, on_step or (lambda step: None))
     build = feature_builder(config.engine, inputs, config.feature_params)
     windows: list[Window] = []
     for cutoff in cutoffs:
@@ -205,8 +253,14 @@ def train(inputs: Inputs, config: TrainConfig, *, on_step: OnStep | None = None)
         else:
             fitted = fit_models(windows, scored, config)
         model = _model(inputs, config, fitted, baseline)
+    uplift = None
+    if campaigns is not None:
+        with clock.step("uplift", "uplift learnt from past campaigns"):
+            uplift = _fit_uplift(inputs, campaigns, model, build, config)
+            model.uplift = uplift.model
     with clock.step("champion", "champion scored on the held-out window"):
         champion = champion_metrics(config, tracking_uri, windows[-1]) if windows else {}
+        champion.update(uplift_gate_metrics(config, tracking_uri, model))
     with clock.step("log", "run and model logged to MLflow"):
         logged = log_run(
             tracking_uri=tracking_uri,
@@ -217,10 +271,10 @@ def train(inputs: Inputs, config: TrainConfig, *, on_step: OnStep | None = None)
             model=model,
             features=features,
             extra_metrics=champion,
+            uplift=uplift,
         )
-    result = TrainResult(
-        logged.run_id, logged.model_uri, model, {**fitted.metrics, **champion}, cutoffs
-    )
+    metrics = {**fitted.metrics, **champion, **(uplift.metrics if uplift else {})}
+    result = TrainResult(logged.run_id, logged.model_uri, model, metrics, cutoffs)
     if config.register:
         with clock.step("register", "registered as challenger"):
             result.model_version = register(

@@ -108,6 +108,13 @@ def train(
     engine: EngineOption = Engine.pandas,
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
+    campaigns: Annotated[
+        Path | None,
+        typer.Option(
+            help="Past campaigns (campaigns-table CSV/Parquet, e.g. `fidelite winback --out` "
+            "files): also learn which customers an offer changes (uplift)."
+        ),
+    ] = None,
 ) -> None:
     """Backtest, train and log churn + CLV models to MLflow; register a challenger."""
     from fidelite.training.config import TrainConfig
@@ -131,11 +138,23 @@ def train(
         with console.status("Loading and validating the input tables..."):
             sources = (location(transactions), location(events), location(customers))
             inputs = load_inputs(*sources, as_of=day, cut=True, date_format=date_format)
+            history = None
+            if campaigns is not None:
+                from fidelite.training.uplift.campaigns import load_campaigns_table
+
+                history = load_campaigns_table(location(campaigns))
         with _progress_bar() as on_step:
-            result = run_training(inputs, config, on_step=on_step)
+            result = run_training(inputs, config, campaigns=history, on_step=on_step)
     for name in _SHOWN_METRICS:
         if name in result.metrics:
             console.print(f"{name}: {result.metrics[name]:.4f}", highlight=False)
+    if result.model.uplift is not None:
+        choice = result.model.uplift.choose_policy(0.2)
+        console.print(
+            f"uplift: {result.model.uplift.learner_name}; at a 20% budget the {choice.policy} "
+            f"policy wins (evidence logged in uplift/evidence.csv)",
+            highlight=False,
+        )
     registered = (
         f"; registered {model_name} version {result.model_version} as challenger"
         if result.model_version

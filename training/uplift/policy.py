@@ -91,6 +91,11 @@ class PolicyTable:
             f"{policy} captured the most held-out incremental net value when contacting the "
             f"top {nearest:.0%} ({self.heldout}; uplift model: {self.learner}): {described}"
         )
+        if not (rows["incremental_value"] > 0).any():
+            reason += (
+                "; every policy lost money at this budget on the held-out campaign: consider "
+                "a smaller budget or a cheaper offer"
+            )
         return PolicyChoice(policy=policy, reason=reason, budget_share=nearest)
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "fail",
     "finish",
     "require_columns",
+    "vocabulary_check",
 ]
 
 logger = logging.getLogger("fidelite.features.data")
@@ -294,11 +295,12 @@ def as_optional_text(frame: pd.DataFrame, column: str) -> pd.Series:
     return values.astype("str").where(values.notna())
 
 
-def as_flag(table: SourceTable, column: str) -> pd.Series:
+def as_flag(table: SourceTable, column: str, *, allow_missing: bool = True) -> pd.Series:
     """Parse a consent flag: bool, 0/1 or true/false/yes/no text.
 
     An absent column means consent was not tracked (True); a missing value in a
-    present column means no recorded consent (False).
+    present column means no recorded consent (False), or is an error when
+    ``allow_missing`` is False.
     """
     frame = table.frame
     if column not in frame.columns:
@@ -306,6 +308,9 @@ def as_flag(table: SourceTable, column: str) -> pd.Series:
     values = frame[column]
     if pd.api.types.is_bool_dtype(values) and not values.isna().any():
         return values.astype(bool)
+    missing = values.isna().to_numpy()
+    if not allow_missing and missing.any():
+        raise fail(table, column, "missing value", missing, values)
     codes, uniques = pd.factorize(values)
     words = [str(u).strip().lower() for u in uniques]
     unknown = [w not in _TRUE_WORDS and w not in _FALSE_WORDS for w in words]
@@ -316,6 +321,22 @@ def as_flag(table: SourceTable, column: str) -> pd.Series:
     return pd.Series(
         truth[np.where(codes < 0, len(uniques), codes)], index=frame.index, name=column
     )
+
+
+def vocabulary_check(
+    table: SourceTable, column: str, labels: pd.Series, allowed: tuple[str, ...]
+) -> None:
+    """Refuse normalised ``labels`` outside ``allowed``, listing every unknown value."""
+    bad = ~labels.isin(allowed).to_numpy()
+    if bad.any():
+        unknown = sorted(set(labels[bad].astype(str)))
+        raise fail(
+            table,
+            column,
+            f"unknown value(s) {unknown} (expected one of {list(allowed)})",
+            bad,
+            table.frame[column] if column in table.frame.columns else labels,
+        )
 
 
 def finish(columns: dict[str, pd.Series]) -> pd.DataFrame:

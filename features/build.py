@@ -26,8 +26,8 @@ from fidelite.features._encode import (
     signed_up,
     transaction_arrays,
 )
+from fidelite.features.consent import consent_features
 from fidelite.features.contract import (
-    CONSENT_COLUMN,
     ENGAGEMENT_CHANNELS,
     FEATURE_FAMILIES,
     MISSING_LABEL,
@@ -206,7 +206,8 @@ def customer_features(
         ml_features(tx_arrays, values, days, first_day, params),
         rhythm_features(days, as_of_day, params),
         engagement_features(events, params),
-        _customer_columns(cust, universe),
+        consent_features(cust, inputs.consent_history, universe, day),
+        _acquisition_columns(cust, universe),
     ]
     features = pd.concat(parts, axis=1)
     features["lifecycle_stage"] = lifecycle_stage(features, params)
@@ -255,26 +256,21 @@ def channel_vocabulary(
     return ChannelVocabulary.from_seen(*seen)
 
 
-def _customer_columns(customers: pd.DataFrame | None, universe: pd.Index) -> pd.DataFrame:
-    """Consent flags and acquisition fields; defaults for customers not in the table.
-
-    The consent flags are today's state (contract: targeting only, never model inputs).
-    """
+def _acquisition_columns(customers: pd.DataFrame | None, universe: pd.Index) -> pd.DataFrame:
+    """Acquisition channel and cost; defaults for customers not in the table."""
     n = len(universe)
     out = pd.DataFrame(
         {
-            **{flag: np.ones(n, dtype=bool) for flag in CONSENT_COLUMN.values()},
             "acquisition_channel": np.full(n, MISSING_LABEL, dtype=object),
             "acquisition_cost": np.full(n, np.nan),
         }
     )
     if customers is None or len(customers) == 0:
         return out
-    positions = pd.Index(customers["customer_id"]).astype(str).get_indexer(universe)
+    positions = pd.Index(customers["customer_id"]).get_indexer(universe)
     found = positions >= 0
-    rows = customers.iloc[positions[found]]
     for column in out.columns:
         values = out[column].to_numpy().copy()
-        values[found] = rows[column].to_numpy()
+        values[found] = customers[column].to_numpy()[positions[found]]
         out[column] = values
     return out

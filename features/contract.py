@@ -414,6 +414,22 @@ FEATURE_FAMILIES: tuple[FeatureFamily, ...] = (
         template="{channel}_opt_in",
         model_input=False,
     ),
+    # consent history (point-in-time, so a model input)
+    _f(
+        "consent_at_as_of",
+        "float",
+        *_SHARE,
+        "Consent on {channel} on day D from the consent history (1 opted in, 0 opted "
+        "out; NaN without a recorded change by D).",
+        template="consented_{channel}",
+    ),
+    _f(
+        "consent_change_age",
+        "float",
+        *_DAYS,
+        "Days since the last recorded consent change on {channel} (NaN without one).",
+        template="consent_{channel}_days_since_change",
+    ),
     _f(
         "acquisition_channel", "str", None, None, "How the customer was acquired.", categorical=True
     ),

@@ -51,6 +51,7 @@ from fidelite.features.build import (
     customer_features,
     population_features,
 )
+from fidelite.features.consent import load_consent_history
 from fidelite.features.data import as_of_bounds, load_customers, load_events, load_transactions
 from fidelite.features.inputs import Inputs
 from fidelite.features.params import FeatureParams
@@ -371,17 +372,30 @@ def _partition_features(
     as_of: Any,
     params: FeatureParams,
     vocabulary: ChannelVocabulary,
+    consent_history: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    inputs = _partition_inputs(tx, ev, cu, as_of)
+    inputs = _partition_inputs(tx, ev, cu, as_of, consent_history)
     return customer_features(inputs, params=params, vocabulary=vocabulary)
 
 
 def _partition_inputs(
-    tx: pd.DataFrame, ev: pd.DataFrame | None, cu: pd.DataFrame | None, as_of: Any
+    tx: pd.DataFrame,
+    ev: pd.DataFrame | None,
+    cu: pd.DataFrame | None,
+    as_of: Any,
+    consent_history: pd.DataFrame | None = None,
 ) -> Inputs:
-    """One partition's whole customer histories as :class:`Inputs` read at ``as_of``."""
+    """One partition's whole customer histories as :class:`Inputs` read at ``as_of``.
+
+    The consent history is the whole (small) table, shared by every partition: each
+    customer reads only their own rows.
+    """
     return Inputs(
-        _restore(tx, "transactions"), as_of, _restore(ev, "events"), _restore(cu, "customers")
+        _restore(tx, "transactions"),
+        as_of,
+        _restore(ev, "events"),
+        _restore(cu, "customers"),
+        consent_history,
     )
 
 
@@ -413,7 +427,11 @@ def _attach_population(part: pd.DataFrame, population: pd.DataFrame) -> pd.DataF
 
 
 def features_from_partitions(
-    parts: CustomerPartitions, *, as_of: Any, params: FeatureParams | None = None
+    parts: CustomerPartitions,
+    *,
+    as_of: Any,
+    params: FeatureParams | None = None,
+    consent_history: pd.DataFrame | None = None,
 ) -> dd.DataFrame:
     """Features as of ``as_of`` from co-partitioned inputs (one per customer).
 
@@ -429,6 +447,9 @@ def features_from_partitions(
     as_of : date-like
         Must be before ``parts.end``.
     params : FeatureParams, optional
+    consent_history : DataFrame, optional
+        Normalised by :func:`fidelite.features.consent.load_consent_history`; shipped
+        whole to every worker once (it holds a few rows per customer).
 
     Returns
     -------
@@ -452,6 +473,7 @@ def features_from_partitions(
         as_of=day,
         params=params,
         vocabulary=vocabulary,
+        consent_history=None if consent_history is None else consent_history.iloc[:0],
     )
     per_customer = dd.map_partitions(
         _partition_features,
@@ -461,6 +483,9 @@ def features_from_partitions(
         as_of=day,
         params=params,
         vocabulary=vocabulary,
+        consent_history=(
+            None if consent_history is None else dask.delayed(consent_history, pure=True)
+        ),
         meta=meta,
         align_dataframes=False,
     ).persist()  # read twice below; one row per customer is small next to the inputs
@@ -481,6 +506,7 @@ def build_features_dask(
     params: FeatureParams | None = None,
     npartitions: int | None = None,
     date_format: str | None = None,
+    consent_history: str | Path | pd.DataFrame | None = None,
 ) -> dd.DataFrame:
     """:func:`features.build_features` on Dask: same rows, columns and values.
 
@@ -496,6 +522,8 @@ def build_features_dask(
         Customer buckets (default: 2 per worker thread of the active client).
     date_format : str, optional
         strftime layout of text timestamps; default ISO 8601 only.
+    consent_history : path or DataFrame, optional
+        Consent changes; read and validated here, on the client.
 
     Returns
     -------
@@ -516,7 +544,10 @@ def build_features_dask(
         npartitions=npartitions,
         date_format=date_format,
     ).persist()
-    return features_from_partitions(parts, as_of=as_of, params=params)
+    history = None
+    if consent_history is not None:
+        history = load_consent_history(consent_history, date_format=date_format)
+    return features_from_partitions(parts, as_of=as_of, params=params, consent_history=history)
 
 
 def compute_features(features: dd.DataFrame) -> pd.DataFrame:

@@ -12,7 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from fidelite.features.contract import CUSTOMERS, EVENTS, TRANSACTIONS, Table
+from fidelite.features.consent import load_consent_history
+from fidelite.features.contract import CONSENT_HISTORY, CUSTOMERS, EVENTS, TRANSACTIONS, Table
 from fidelite.features.data import TableSource, load_customers, load_events, load_transactions
 from fidelite.features.days import ONE_DAY, parse_day
 from fidelite.features.purchases import RefundLinks, link_refunds
@@ -36,13 +37,18 @@ class Inputs:
         Day D (tz-naive midnight). Features see rows with ``timestamp < end``; nothing
         may be built for a day after D from these inputs.
     events, customers : DataFrame or None
-        Normalised optional tables.
+        Normalised optional tables. The customers table's consent flags are today's
+        state: targeting only (see :mod:`fidelite.features.consent`).
+    consent_history : DataFrame or None
+        Normalised by :func:`fidelite.features.consent.load_consent_history`: consent
+        changes, from which point-in-time consent is read.
     """
 
     transactions: pd.DataFrame
     as_of: pd.Timestamp
     events: pd.DataFrame | None = None
     customers: pd.DataFrame | None = None
+    consent_history: pd.DataFrame | None = None
     # Derived once per set of tables and shared by every .at(day) view of them.
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -52,6 +58,7 @@ class Inputs:
             (TRANSACTIONS, self.transactions),
             (EVENTS, self.events),
             (CUSTOMERS, self.customers),
+            (CONSENT_HISTORY, self.consent_history),
         ):
             _check_normalised(table, frame)
 
@@ -68,22 +75,30 @@ class Inputs:
         return self._cache["refund_links"]
 
     def cut(self) -> Inputs:
-        """These inputs without anything dated after D (signups after D included)."""
-        end = self.end
-        tx = self.transactions
-        events, customers = self.events, self.customers
-        if events is not None:
-            events = events.loc[(events["timestamp"] < end).to_numpy()].reset_index(drop=True)
+        """These inputs without anything dated after D (signups, consent changes included).
+
+        The customers table's consent flags stay as given: they are today's state, for
+        targeting only, never read by models.
+        """
+        customers = self.customers
         if customers is not None:
-            known = customers["signup_at"].isna() | (customers["signup_at"] < end)
+            known = customers["signup_at"].isna() | (customers["signup_at"] < self.end)
             customers = customers.loc[known.to_numpy()].reset_index(drop=True)
         return replace(
             self,
-            transactions=tx.loc[(tx["timestamp"] < end).to_numpy()].reset_index(drop=True),
-            events=events,
+            transactions=self._before_end(self.transactions, "timestamp"),
+            events=self._before_end(self.events, "timestamp"),
             customers=customers,
+            consent_history=self._before_end(self.consent_history, "changed_at"),
             _cache={},
         )
+
+    def _before_end(self, frame: pd.DataFrame | None, column: str) -> pd.DataFrame | None:
+        if frame is None:
+            return None
+        kept = frame.loc[(frame[column] < self.end).to_numpy()].reset_index(drop=True)
+        kept.attrs = dict(frame.attrs)
+        return kept
 
     def at(self, as_of: object) -> Inputs:
         """The same tables read at another day (for backtest cutoffs before D)."""
@@ -107,6 +122,7 @@ def load_inputs(
     customers: TableSource | None = None,
     *,
     as_of: object,
+    consent_history: TableSource | None = None,
     cut: bool = False,
     date_format: str | None = None,
 ) -> Inputs:
@@ -119,6 +135,8 @@ def load_inputs(
     as_of : day
         Day D, parsed by :func:`parse_day` (before any table is read, so a typo fails
         fast).
+    consent_history : path or DataFrame, optional
+        Consent changes (:func:`fidelite.features.consent.load_consent_history`).
     cut : bool
         Drop everything dated after D (training); keep it for evaluation, whose
         labels come from after D.
@@ -137,6 +155,11 @@ def load_inputs(
         events=None if events is None else load_events(events, date_format=date_format),
         customers=(
             None if customers is None else load_customers(customers, date_format=date_format)
+        ),
+        consent_history=(
+            None
+            if consent_history is None
+            else load_consent_history(consent_history, date_format=date_format)
         ),
     )
     return inputs.cut() if cut else inputs

@@ -102,6 +102,7 @@ class DaskFeatureBuilder:
         from fidelite.features.distributed import partition_by_customer
 
         self.params = params
+        self.consent_history = inputs.consent_history
         self.partitions_ = partition_by_customer(
             inputs.transactions,
             inputs.events,
@@ -115,7 +116,12 @@ class DaskFeatureBuilder:
         from fidelite.features.distributed import compute_features, features_from_partitions
 
         return compute_features(
-            features_from_partitions(self.partitions_, as_of=cutoff, params=self.params)
+            features_from_partitions(
+                self.partitions_,
+                as_of=cutoff,
+                params=self.params,
+                consent_history=self.consent_history,
+            )
         )
 
 
@@ -262,6 +268,7 @@ def score_dask(
     model_uri: str,
     tracking_uri: str | None = None,
     npartitions: int | None = None,
+    consent_history: Any = None,
 ) -> pd.DataFrame:
     """``training.score.score`` with features and predictions computed on the workers.
 
@@ -275,6 +282,8 @@ def score_dask(
     model_uri, tracking_uri : str
         As for ``training.score.score``.
     npartitions : int, optional
+    consent_history : path or DataFrame, optional
+        Consent changes, read on the client (``fidelite.features.consent``).
 
     Returns
     -------
@@ -294,6 +303,7 @@ def score_dask(
         customers,
         as_of=as_of,
         npartitions=npartitions,
+        consent_history=consent_history,
         params=model.feature_params,
     )
     shared_model = dask.delayed(model, pure=True)

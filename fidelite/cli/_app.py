@@ -90,6 +90,14 @@ AsOfOption = Annotated[str, typer.Option("--as-of", help="As-of calendar day D (
 TransactionsOption = Annotated[Path, typer.Option(help="Transactions CSV/Parquet.")]
 EventsOption = Annotated[Path | None, typer.Option(help="Events CSV/Parquet.")]
 CustomersOption = Annotated[Path | None, typer.Option(help="Customers CSV/Parquet.")]
+ConsentHistoryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--consent-history",
+        help="Consent changes CSV/Parquet (customer_id, channel, opted_in, changed_at): "
+        "consent read as of each day, point-in-time.",
+    ),
+]
 DateFormatOption = Annotated[
     str | None,
     typer.Option(
@@ -144,6 +152,21 @@ def table_sources(
         None if events is None else load_events(location(events), date_format=date_format),
         None if customers is None else load_customers(location(customers), date_format=date_format),
     )
+
+
+def optional_table(
+    path: Path | None, table: str, date_format: str | None
+) -> str | pd.DataFrame | None:
+    """An optional table (``consent_history``...) as the entry points take it.
+
+    Its location, or, with an explicit ``date_format``, the frame read here with it.
+    """
+    if path is None or date_format is None:
+        return location(path)
+    from fidelite.features.consent import load_consent_history
+
+    loaders = {"consent_history": load_consent_history}
+    return loaders[table](location(path), date_format=date_format)
 
 
 def location(path: Path | None) -> str | None:

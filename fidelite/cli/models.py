@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from fidelite.cli._app import (
+    ConsentHistoryOption,
     CustomersOption,
     DateFormatOption,
     Engine,
@@ -24,6 +25,7 @@ from fidelite.cli._app import (
     dask_session,
     errors_exit,
     location,
+    optional_table,
     table_sources,
 )
 from fidelite.features.days import parse_day
@@ -104,6 +106,7 @@ def train(
     model_name: ModelNameOption = "fidelite",
     tracking_uri: TrackingUriOption = None,
     n_jobs: NJobsOption = 2,
+    consent_history: ConsentHistoryOption = None,
     date_format: DateFormatOption = None,
     engine: EngineOption = Engine.pandas,
     scheduler: SchedulerOption = None,
@@ -137,7 +140,13 @@ def train(
         day = parse_day(as_of, name="--as-of")
         with console.status("Loading and validating the input tables..."):
             sources = (location(transactions), location(events), location(customers))
-            inputs = load_inputs(*sources, as_of=day, cut=True, date_format=date_format)
+            inputs = load_inputs(
+                *sources,
+                as_of=day,
+                consent_history=location(consent_history),
+                cut=True,
+                date_format=date_format,
+            )
             history = None
             if campaigns is not None:
                 from fidelite.training.uplift.campaigns import load_campaigns_table
@@ -179,6 +188,7 @@ def score(
         str, typer.Option("--model-uri", help="MLflow model URI.")
     ] = "models:/fidelite@champion",
     tracking_uri: TrackingUriOption = None,
+    consent_history: ConsentHistoryOption = None,
     date_format: DateFormatOption = None,
     engine: EngineOption = Engine.pandas,
     scheduler: SchedulerOption = None,
@@ -201,13 +211,22 @@ def score(
 
                 sources = table_sources(transactions, events, customers, date_format)
                 scores = score_dask(
-                    *sources, as_of=day, model_uri=model_uri, tracking_uri=tracking_uri
+                    *sources,
+                    as_of=day,
+                    model_uri=model_uri,
+                    tracking_uri=tracking_uri,
+                    consent_history=optional_table(consent_history, "consent_history", date_format),
                 )
             else:
                 from fidelite.training.score import score as run_scoring
 
                 sources = (location(transactions), location(events), location(customers))
-                inputs = load_inputs(*sources, as_of=day, date_format=date_format)
+                inputs = load_inputs(
+                    *sources,
+                    as_of=day,
+                    consent_history=location(consent_history),
+                    date_format=date_format,
+                )
                 scores = run_scoring(inputs, model_uri=model_uri, tracking_uri=tracking_uri)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".csv":

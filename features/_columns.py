@@ -71,11 +71,18 @@ def _row_reference(table: SourceTable, position: int) -> str:
 
 
 def fail(
-    table: SourceTable, column: str, problem: str, bad: np.ndarray, values: pd.Series
+    table: SourceTable,
+    column: str,
+    problem: str,
+    bad: np.ndarray,
+    values: pd.Series,
+    *,
+    hint: str = "",
 ) -> DataContractError:
     """Build an error naming the table, the column and a sample of bad rows.
 
-    ``bad`` is a boolean mask over rows, shape (n_rows,).
+    ``bad`` is a boolean mask over rows, shape (n_rows,); ``hint`` (what to do about
+    it) goes after the sample.
     """
     positions = np.flatnonzero(bad)
     samples = ", ".join(
@@ -83,7 +90,9 @@ def fail(
         for p in positions[:_MAX_SAMPLES]
     )
     return DataContractError(
-        f"{table.label}: column '{column}': {problem} in {len(positions)} row(s); e.g. {samples}"
+        f"{table.label}: column '{column}': {problem} in {len(positions)} row(s); "
+        f"e.g. {samples}" + (f"; {hint}" if hint else ""),
+        field=column,
     )
 
 
@@ -176,13 +185,15 @@ def as_timestamp(table: SourceTable, column: str, *, allow_missing: bool) -> pd.
     unparsable = missing_after & values.notna().to_numpy()
     if unparsable.any():
         if table.date_format is None:
-            problem = (
-                "not an ISO 8601 timestamp (YYYY-MM-DD, optionally with a time and a UTC "
-                "offset); give date_format (CLI: --date-format, e.g. '%d/%m/%Y') for "
-                "another layout"
+            raise fail(
+                table,
+                column,
+                "not an ISO 8601 timestamp (YYYY-MM-DD, optionally with a time and a UTC offset)",
+                unparsable,
+                values,
+                hint="for another layout give date_format (CLI: --date-format, e.g. '%d/%m/%Y')",
             )
-        else:
-            problem = f"neither date_format {table.date_format!r} nor ISO 8601"
+        problem = f"neither date_format {table.date_format!r} nor ISO 8601"
         raise fail(table, column, problem, unparsable, values)
     if not allow_missing and missing_after.any():
         raise fail(table, column, "missing timestamp", missing_after, values)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fidelite.features._arrays import day_number, encode_labels
+from fidelite.features._arrays import EventArrays, TransactionArrays, day_number, encode_labels
 from fidelite.features._encode import (
     customer_universe,
     event_arrays,
@@ -51,6 +51,7 @@ __all__ = [
     "build_features",
     "channel_vocabulary",
     "customer_features",
+    "features_from_arrays",
     "population_features",
 ]
 
@@ -197,17 +198,62 @@ def customer_features(
         vocabulary.order_channels,
         inputs.refund_links.refund_of(tx_visible),
     )
-    values = order_values(tx_arrays.amount, tx_arrays.refund_of)
-    days = purchase_days(tx_arrays.code, tx_arrays.day, values, len(universe))
     first_day = first_known_day(tx_arrays, signups, universe)
     events = event_arrays(ev_rows, universe, as_of_day, vocabulary.event_channels)
+    return features_from_arrays(
+        tx_arrays,
+        events,
+        universe,
+        first_day,
+        customers=cust,
+        consent_history=inputs.consent_history,
+        params=params,
+    )
+
+
+def features_from_arrays(
+    transactions: TransactionArrays,
+    events: EventArrays,
+    universe: pd.Index,
+    first_known_day: np.ndarray,
+    *,
+    customers: pd.DataFrame | None = None,
+    consent_history: pd.DataFrame | None = None,
+    params: FeatureParams | None = None,
+) -> pd.DataFrame:
+    """:func:`customer_features` after the encoding: every family from the arrays.
+
+    Parameters
+    ----------
+    transactions : TransactionArrays
+        The rows visible on day D (``transactions.as_of_day``), coded against
+        ``universe``, with their refund links.
+    events : EventArrays
+        Same customers and day.
+    universe : Index of str, shape (n_customers,)
+        Customer ids, sorted; the result's index.
+    first_known_day : ndarray of float64, shape (n_customers,)
+        Day number of the signup or first transaction, whichever is first.
+    customers, consent_history : DataFrame, optional
+        Normalised tables (consent flags, acquisition, point-in-time consent).
+    params : FeatureParams, optional
+
+    Returns
+    -------
+    DataFrame, shape (n_customers, n_features - len(POPULATION_COLUMNS))
+    """
+    params = params or FeatureParams()
+    as_of_day = transactions.as_of_day
+    day = pd.Timestamp(np.datetime64(as_of_day, "D")).as_unit("ns")
+    values = order_values(transactions.amount, transactions.refund_of)
+    days = purchase_days(transactions.code, transactions.day, values, len(universe))
     parts = [
         bgnbd_features(days, as_of_day),
-        ml_features(tx_arrays, values, days, first_day, params),
+        ml_features(transactions, values, days, first_known_day, params),
         rhythm_features(days, as_of_day, params),
         engagement_features(events, params),
-        consent_features(cust, inputs.consent_history, universe, day),
-        _acquisition_columns(cust, universe),
+        consent_features(customers, consent_history, universe, day),
+        _acquisition_columns(customers, universe),
     ]
     features = pd.concat(parts, axis=1)
     features["lifecycle_stage"] = lifecycle_stage(features, params)

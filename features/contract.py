@@ -28,6 +28,8 @@ from typing import Literal
 
 __all__ = [
     "CAMPAIGNS",
+    "CAMPAIGN_GROUPS",
+    "CAMPAIGN_GROUP_ALIASES",
     "CONSENT_COLUMN",
     "CONSENT_HISTORY",
     "CUSTOMERS",
@@ -70,6 +72,36 @@ OWNED_CHANNELS: tuple[str, ...] = ("web", "app", "store")
 ENGAGEMENT_CHANNELS: tuple[str, ...] = MESSAGING_CHANNELS + OWNED_CHANNELS
 #: The customers-table flag that grants consent on each messaging channel.
 CONSENT_COLUMN: dict[str, str] = {c: f"{c}_opt_in" for c in MESSAGING_CHANNELS}
+
+#: The two groups of a campaign: contacted, or held out to measure what contact changed.
+CAMPAIGN_GROUPS: tuple[str, ...] = ("treatment", "control")
+#: Spellings accepted in the campaigns table's ``group`` column (compared stripped and
+#: lower-cased), by the group they mean.
+CAMPAIGN_GROUP_ALIASES: dict[str, tuple[str, ...]] = {
+    "treatment": (
+        "treatment",
+        "treated",
+        "test",
+        "target",
+        "targeted",
+        "contacted",
+        "contact",
+        "sent",
+        "1",
+    ),
+    "control": (
+        "control",
+        "control_group",
+        "holdout",
+        "hold_out",
+        "hold-out",
+        "holdout_group",
+        "held_out",
+        "ctrl",
+        "not_contacted",
+        "0",
+    ),
+}
 
 #: Event types that are recorded but are not the customer engaging with us.
 NON_ENGAGEMENT_EVENT_TYPES: tuple[str, ...] = (
@@ -194,7 +226,12 @@ CAMPAIGNS = Table(
         Column("customer_id", "id", True, "Customer contacted or held out."),
         Column("campaign_id", "id", True, "Campaign identifier."),
         Column("sent_at", "timestamp", True, "When the message went out (ISO 8601)."),
-        Column("group", "label", True, "treatment or control (aliases: holdout...)."),
+        Column(
+            "group",
+            "label",
+            True,
+            "treatment or control (aliases in CAMPAIGN_GROUP_ALIASES: holdout, treated...).",
+        ),
         Column("channel", "label", False, "Channel the offer was sent on."),
         Column("offer_cost", "number", False, "Cost of the offer to the business (currency)."),
         Column("offer", "text", False, "What was offered."),

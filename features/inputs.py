@@ -12,8 +12,16 @@ from typing import Any
 
 import pandas as pd
 
+from fidelite.features.campaigns import load_campaigns
 from fidelite.features.consent import load_consent_history
-from fidelite.features.contract import CONSENT_HISTORY, CUSTOMERS, EVENTS, TRANSACTIONS, Table
+from fidelite.features.contract import (
+    CAMPAIGNS,
+    CONSENT_HISTORY,
+    CUSTOMERS,
+    EVENTS,
+    TRANSACTIONS,
+    Table,
+)
 from fidelite.features.data import TableSource, load_customers, load_events, load_transactions
 from fidelite.features.days import ONE_DAY, parse_day
 from fidelite.features.purchases import RefundLinks, link_refunds
@@ -42,6 +50,9 @@ class Inputs:
     consent_history : DataFrame or None
         Normalised by :func:`fidelite.features.consent.load_consent_history`: consent
         changes, from which point-in-time consent is read.
+    campaigns : DataFrame or None
+        Normalised by :func:`fidelite.features.campaigns.load_campaigns`: past sends and
+        hold-outs, from which uplift is learnt.
     """
 
     transactions: pd.DataFrame
@@ -49,6 +60,7 @@ class Inputs:
     events: pd.DataFrame | None = None
     customers: pd.DataFrame | None = None
     consent_history: pd.DataFrame | None = None
+    campaigns: pd.DataFrame | None = None
     # Derived once per set of tables and shared by every .at(day) view of them.
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -59,6 +71,7 @@ class Inputs:
             (EVENTS, self.events),
             (CUSTOMERS, self.customers),
             (CONSENT_HISTORY, self.consent_history),
+            (CAMPAIGNS, self.campaigns),
         ):
             _check_normalised(table, frame)
 
@@ -75,7 +88,7 @@ class Inputs:
         return self._cache["refund_links"]
 
     def cut(self) -> Inputs:
-        """These inputs without anything dated after D (signups, consent changes included).
+        """These inputs without anything dated after D (signups, consent changes, sends).
 
         The customers table's consent flags stay as given: they are today's state, for
         targeting only, never read by models.
@@ -90,6 +103,7 @@ class Inputs:
             events=self._before_end(self.events, "timestamp"),
             customers=customers,
             consent_history=self._before_end(self.consent_history, "changed_at"),
+            campaigns=self._before_end(self.campaigns, "sent_at"),
             _cache={},
         )
 
@@ -123,6 +137,7 @@ def load_inputs(
     *,
     as_of: object,
     consent_history: TableSource | None = None,
+    campaigns: TableSource | None = None,
     cut: bool = False,
     date_format: str | None = None,
 ) -> Inputs:
@@ -137,6 +152,8 @@ def load_inputs(
         fast).
     consent_history : path or DataFrame, optional
         Consent changes (:func:`fidelite.features.consent.load_consent_history`).
+    campaigns : path or DataFrame, optional
+        Past campaigns (:func:`fidelite.features.campaigns.load_campaigns`).
     cut : bool
         Drop everything dated after D (training); keep it for evaluation, whose
         labels come from after D.
@@ -161,5 +178,6 @@ def load_inputs(
             if consent_history is None
             else load_consent_history(consent_history, date_format=date_format)
         ),
+        campaigns=None if campaigns is None else load_campaigns(campaigns, date_format=date_format),
     )
     return inputs.cut() if cut else inputs

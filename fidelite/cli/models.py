@@ -151,7 +151,7 @@ def train(
             if campaigns is not None:
                 from fidelite.training.uplift.campaigns import load_campaigns_table
 
-                history = load_campaigns_table(location(campaigns))
+                history = load_campaigns_table(location(campaigns), date_format=date_format)
         with _progress_bar() as on_step:
             result = run_training(inputs, config, campaigns=history, on_step=on_step)
     for name in _SHOWN_METRICS:

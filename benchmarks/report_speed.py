@@ -69,9 +69,17 @@ def run(data: Path, as_of: str, peer: bool) -> None:
     report = build_report(inputs, ReportConfig(), progress=steps.append)
     total = sum(report.timings.values())
     for name, seconds in report.timings.items():
-        clock.rows.append({"step": f"  {name}", "wall s": seconds, "cpu s": None})
+        clock.rows.append(
+            {"step": f"  {name}", "wall s": seconds, "cpu s": report.cpu_timings.get(name)}
+        )
     clock._wall, clock._cpu = time.perf_counter(), time.process_time()
-    clock.rows.append({"step": "build report (sum of the above)", "wall s": total, "cpu s": None})
+    clock.rows.append(
+        {
+            "step": "build report (sum of the above)",
+            "wall s": total,
+            "cpu s": sum(report.cpu_timings.values()),
+        }
+    )
     html = render_html(report)
     clock.lap("render HTML")
     report_wall = (

@@ -36,6 +36,7 @@ __all__ = [
     "finish",
     "require_columns",
     "text_hash",
+    "vocabulary_check",
 ]
 
 logger = logging.getLogger("fidelite.features.data")
@@ -75,11 +76,18 @@ def _row_reference(table: SourceTable, position: int) -> str:
 
 
 def fail(
-    table: SourceTable, column: str, problem: str, bad: np.ndarray, values: pd.Series
+    table: SourceTable,
+    column: str,
+    problem: str,
+    bad: np.ndarray,
+    values: pd.Series,
+    *,
+    hint: str = "",
 ) -> DataContractError:
     """Build an error naming the table, the column and a sample of bad rows.
 
-    ``bad`` is a boolean mask over rows, shape (n_rows,).
+    ``bad`` is a boolean mask over rows, shape (n_rows,); ``hint`` (what to do about
+    it) goes after the sample.
     """
     positions = np.flatnonzero(bad)
     samples = ", ".join(
@@ -87,7 +95,9 @@ def fail(
         for p in positions[:_MAX_SAMPLES]
     )
     return DataContractError(
-        f"{table.label}: column '{column}': {problem} in {len(positions)} row(s); e.g. {samples}"
+        f"{table.label}: column '{column}': {problem} in {len(positions)} row(s); "
+        f"e.g. {samples}" + (f"; {hint}" if hint else ""),
+        field=column,
     )
 
 
@@ -308,13 +318,15 @@ def as_timestamp(table: SourceTable, column: str, *, allow_missing: bool) -> pd.
     unparsable = missing_after & values.notna().to_numpy()
     if unparsable.any():
         if table.date_format is None:
-            problem = (
-                "not an ISO 8601 timestamp (YYYY-MM-DD, optionally with a time and a UTC "
-                "offset); give date_format (CLI: --date-format, e.g. '%d/%m/%Y') for "
-                "another layout"
+            raise fail(
+                table,
+                column,
+                "not an ISO 8601 timestamp (YYYY-MM-DD, optionally with a time and a UTC offset)",
+                unparsable,
+                values,
+                hint="for another layout give date_format (CLI: --date-format, e.g. '%d/%m/%Y')",
             )
-        else:
-            problem = f"neither date_format {table.date_format!r} nor ISO 8601"
+        problem = f"neither date_format {table.date_format!r} nor ISO 8601"
         raise fail(table, column, problem, unparsable, values)
     if not allow_missing and missing_after.any():
         raise fail(table, column, "missing timestamp", missing_after, values)
@@ -441,11 +453,12 @@ def as_optional_text(frame: pd.DataFrame, column: str, *, categorical: bool = Fa
     )
 
 
-def as_flag(table: SourceTable, column: str) -> pd.Series:
+def as_flag(table: SourceTable, column: str, *, allow_missing: bool = True) -> pd.Series:
     """Parse a consent flag: bool, 0/1 or true/false/yes/no text.
 
     An absent column means consent was not tracked (True); a missing value in a
-    present column means no recorded consent (False).
+    present column means no recorded consent (False), or is an error when
+    ``allow_missing`` is False.
     """
     frame = table.frame
     if column not in frame.columns:
@@ -453,6 +466,9 @@ def as_flag(table: SourceTable, column: str) -> pd.Series:
     values = frame[column]
     if pd.api.types.is_bool_dtype(values) and not values.isna().any():
         return values.astype(bool)
+    missing = values.isna().to_numpy()
+    if not allow_missing and missing.any():
+        raise fail(table, column, "missing value", missing, values)
     codes, uniques = pd.factorize(values)
     words = [str(u).strip().lower() for u in uniques]
     unknown = [w not in _TRUE_WORDS and w not in _FALSE_WORDS for w in words]
@@ -463,6 +479,22 @@ def as_flag(table: SourceTable, column: str) -> pd.Series:
     return pd.Series(
         truth[np.where(codes < 0, len(uniques), codes)], index=frame.index, name=column
     )
+
+
+def vocabulary_check(
+    table: SourceTable, column: str, labels: pd.Series, allowed: tuple[str, ...]
+) -> None:
+    """Refuse normalised ``labels`` outside ``allowed``, listing every unknown value."""
+    bad = ~labels.isin(allowed).to_numpy()
+    if bad.any():
+        unknown = sorted(set(labels[bad].astype(str)))
+        raise fail(
+            table,
+            column,
+            f"unknown value(s) {unknown} (expected one of {list(allowed)})",
+            bad,
+            table.frame[column] if column in table.frame.columns else labels,
+        )
 
 
 def finish(columns: dict[str, pd.Series]) -> pd.DataFrame:

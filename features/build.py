@@ -26,8 +26,8 @@ from fidelite.features._encode import (
     signed_up,
     transaction_arrays,
 )
+from fidelite.features.consent import consent_features
 from fidelite.features.contract import (
-    CONSENT_COLUMN,
     ENGAGEMENT_CHANNELS,
     FEATURE_FAMILIES,
     MISSING_LABEL,
@@ -50,7 +50,6 @@ __all__ = [
     "FeatureParams",
     "build_features",
     "channel_vocabulary",
-    "customer_columns",
     "customer_features",
     "features_from_arrays",
     "population_features",
@@ -202,49 +201,59 @@ def customer_features(
     first_day = first_known_day(tx_arrays, signups, universe)
     events = event_arrays(ev_rows, universe, as_of_day, vocabulary.event_channels)
     return features_from_arrays(
-        tx_arrays, events, first_day, customer_columns(cust, universe), universe, params
+        tx_arrays,
+        events,
+        universe,
+        first_day,
+        customers=cust,
+        consent_history=inputs.consent_history,
+        params=params,
     )
 
 
 def features_from_arrays(
     transactions: TransactionArrays,
     events: EventArrays,
-    first_day: np.ndarray,
-    customers: pd.DataFrame,
     universe: pd.Index,
-    params: FeatureParams,
+    first_known_day: np.ndarray,
+    *,
+    customers: pd.DataFrame | None = None,
+    consent_history: pd.DataFrame | None = None,
+    params: FeatureParams | None = None,
 ) -> pd.DataFrame:
-    """The per-customer columns from tables already encoded at one as-of day.
-
-    :func:`customer_features` encodes the tables and calls this;
-    :class:`fidelite.features.windows.WindowFeatures` encodes them once for many
-    cutoffs and calls it at each.
+    """:func:`customer_features` after the encoding: every family from the arrays.
 
     Parameters
     ----------
-    transactions, events : TransactionArrays, EventArrays
-        Rows visible at the as-of day, customer codes indexing ``universe``.
-    first_day : ndarray of float64, shape (n_customers,)
-        Earliest of signup day and first transaction day.
-    customers : DataFrame, shape (n_customers, ...)
-        :func:`customer_columns` rows of ``universe``.
+    transactions : TransactionArrays
+        The rows visible on day D (``transactions.as_of_day``), coded against
+        ``universe``, with their refund links.
+    events : EventArrays
+        Same customers and day.
     universe : Index of str, shape (n_customers,)
-    params : FeatureParams
+        Customer ids, sorted; the result's index.
+    first_known_day : ndarray of float64, shape (n_customers,)
+        Day number of the signup or first transaction, whichever is first.
+    customers, consent_history : DataFrame, optional
+        Normalised tables (consent flags, acquisition, point-in-time consent).
+    params : FeatureParams, optional
 
     Returns
     -------
     DataFrame, shape (n_customers, n_features - len(POPULATION_COLUMNS))
-        Indexed by ``universe``.
     """
+    params = params or FeatureParams()
     as_of_day = transactions.as_of_day
+    day = pd.Timestamp(np.datetime64(as_of_day, "D")).as_unit("ns")
     values = order_values(transactions.amount, transactions.refund_of)
     days = purchase_days(transactions.code, transactions.day, values, len(universe))
     parts = [
         bgnbd_features(days, as_of_day),
-        ml_features(transactions, values, days, first_day, params),
+        ml_features(transactions, values, days, first_known_day, params),
         rhythm_features(days, as_of_day, params),
         engagement_features(events, params),
-        customers.reset_index(drop=True),
+        consent_features(customers, consent_history, universe, day),
+        _acquisition_columns(customers, universe),
     ]
     features = pd.concat(parts, axis=1)
     features["lifecycle_stage"] = lifecycle_stage(features, params)
@@ -293,26 +302,21 @@ def channel_vocabulary(
     return ChannelVocabulary.from_seen(*seen)
 
 
-def customer_columns(customers: pd.DataFrame | None, universe: pd.Index) -> pd.DataFrame:
-    """Consent flags and acquisition fields; defaults for customers not in the table.
-
-    The consent flags are today's state (contract: targeting only, never model inputs).
-    """
+def _acquisition_columns(customers: pd.DataFrame | None, universe: pd.Index) -> pd.DataFrame:
+    """Acquisition channel and cost; defaults for customers not in the table."""
     n = len(universe)
     out = pd.DataFrame(
         {
-            **{flag: np.ones(n, dtype=bool) for flag in CONSENT_COLUMN.values()},
             "acquisition_channel": np.full(n, MISSING_LABEL, dtype=object),
             "acquisition_cost": np.full(n, np.nan),
         }
     )
     if customers is None or len(customers) == 0:
         return out
-    positions = pd.Index(customers["customer_id"]).astype(str).get_indexer(universe)
+    positions = pd.Index(customers["customer_id"]).get_indexer(universe)
     found = positions >= 0
-    rows = customers.iloc[positions[found]]
     for column in out.columns:
         values = out[column].to_numpy().copy()
-        values[found] = rows[column].to_numpy()
+        values[found] = customers[column].to_numpy()[positions[found]]
         out[column] = values
     return out

@@ -28,6 +28,8 @@ from typing import Literal
 
 __all__ = [
     "CAMPAIGNS",
+    "CAMPAIGN_GROUPS",
+    "CAMPAIGN_GROUP_ALIASES",
     "CONSENT_COLUMN",
     "CONSENT_HISTORY",
     "CUSTOMERS",
@@ -70,6 +72,36 @@ OWNED_CHANNELS: tuple[str, ...] = ("web", "app", "store")
 ENGAGEMENT_CHANNELS: tuple[str, ...] = MESSAGING_CHANNELS + OWNED_CHANNELS
 #: The customers-table flag that grants consent on each messaging channel.
 CONSENT_COLUMN: dict[str, str] = {c: f"{c}_opt_in" for c in MESSAGING_CHANNELS}
+
+#: The two groups of a campaign: contacted, or held out to measure what contact changed.
+CAMPAIGN_GROUPS: tuple[str, ...] = ("treatment", "control")
+#: Spellings accepted in the campaigns table's ``group`` column (compared stripped and
+#: lower-cased), by the group they mean.
+CAMPAIGN_GROUP_ALIASES: dict[str, tuple[str, ...]] = {
+    "treatment": (
+        "treatment",
+        "treated",
+        "test",
+        "target",
+        "targeted",
+        "contacted",
+        "contact",
+        "sent",
+        "1",
+    ),
+    "control": (
+        "control",
+        "control_group",
+        "holdout",
+        "hold_out",
+        "hold-out",
+        "holdout_group",
+        "held_out",
+        "ctrl",
+        "not_contacted",
+        "0",
+    ),
+}
 
 #: Event types that are recorded but are not the customer engaging with us.
 NON_ENGAGEMENT_EVENT_TYPES: tuple[str, ...] = (
@@ -194,7 +226,12 @@ CAMPAIGNS = Table(
         Column("customer_id", "id", True, "Customer contacted or held out."),
         Column("campaign_id", "id", True, "Campaign identifier."),
         Column("sent_at", "timestamp", True, "When the message went out (ISO 8601)."),
-        Column("group", "label", True, "treatment or control (aliases: holdout...)."),
+        Column(
+            "group",
+            "label",
+            True,
+            "treatment or control (aliases in CAMPAIGN_GROUP_ALIASES: holdout, treated...).",
+        ),
         Column("channel", "label", False, "Channel the offer was sent on."),
         Column("offer_cost", "number", False, "Cost of the offer to the business (currency)."),
         Column("offer", "text", False, "What was offered."),
@@ -414,6 +451,22 @@ FEATURE_FAMILIES: tuple[FeatureFamily, ...] = (
         template="{channel}_opt_in",
         model_input=False,
     ),
+    # consent history (point-in-time, so a model input)
+    _f(
+        "consent_at_as_of",
+        "float",
+        *_SHARE,
+        "Consent on {channel} on day D from the consent history (1 opted in, 0 opted "
+        "out; NaN without a recorded change by D).",
+        template="consented_{channel}",
+    ),
+    _f(
+        "consent_change_age",
+        "float",
+        *_DAYS,
+        "Days since the last recorded consent change on {channel} (NaN without one).",
+        template="consent_{channel}_days_since_change",
+    ),
     _f(
         "acquisition_channel", "str", None, None, "How the customer was acquired.", categorical=True
     ),
@@ -538,6 +591,39 @@ SCORE_COLUMNS: tuple[ScoreColumn, ...] = (
     ScoreColumn("email_opt_in", "bool", True, "Current email consent."),
     ScoreColumn("sms_opt_in", "bool", True, "Current SMS consent."),
     ScoreColumn("push_opt_in", "bool", True, "Current push consent."),
+    # Uplift (null unless the model was trained with campaign history: train --campaigns).
+    ScoreColumn(
+        "uplift_channel",
+        "str",
+        True,
+        "Consented messaging channel with the highest estimated uplift (null: none).",
+    ),
+    ScoreColumn(
+        "uplift_purchase",
+        "float",
+        True,
+        "Change in P(purchase within the response window) if contacted on uplift_channel "
+        "(negative: the contact drives the customer away).",
+    ),
+    ScoreColumn(
+        "response_value",
+        "float",
+        True,
+        "Expected net spend in the response window given a purchase (currency).",
+    ),
+    ScoreColumn(
+        "uplift_value",
+        "float",
+        True,
+        "uplift_purchase x response_value: expected incremental net spend of a contact "
+        "(currency, before the offer's cost).",
+    ),
+    ScoreColumn(
+        "uplift_by_channel",
+        "str",
+        True,
+        'JSON object: uplift_purchase per channel with campaign history, e.g. {"email": 0.04}.',
+    ),
 )
 
 

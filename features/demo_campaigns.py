@@ -167,7 +167,7 @@ def simulate_winback_campaigns(
         channel = _pick_channels(rng, chosen)
         treated = np.ones(len(who), dtype=bool)  # exactly the control share, at random
         treated[rng.permutation(len(who))[: round(len(who) * settings.control_share)]] = False
-        sent = (send_day - latent.origin).days + 9.5 / 24 + rng.exponential(0.05, len(who))
+        sent = (send_day - latent.origin).days + 9.5 / 24 + rng.uniform(0.0, 2 / 24, len(who))
         drivers = _drivers(chosen, channel)
         lift, leave = _reaction(rng, drivers, channel, chosen, settings)
         truth = _truth(latent, who, sent, lift, leave, left_at, settings)

@@ -36,7 +36,8 @@ after the ``as_of`` cut rather than before it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dask
@@ -96,8 +97,17 @@ def _bucket_features(
     as_of: pd.Timestamp,
     params: FeatureParams,
     vocabulary: ChannelVocabulary,
+    consent_history: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    return customer_features(bucket, as_of=as_of, params=params, vocabulary=vocabulary)
+    inputs = _with_history(bucket, consent_history)
+    return customer_features(inputs, as_of=as_of, params=params, vocabulary=vocabulary)
+
+
+def _with_history(bucket: Inputs, consent_history: pd.DataFrame | None) -> Inputs:
+    """The bucket with the (small, shared) consent history: each customer reads their rows."""
+    if consent_history is None:
+        return bucket
+    return replace(bucket, consent_history=consent_history)
 
 
 def _population_inputs(features: pd.DataFrame) -> pd.DataFrame:
@@ -124,7 +134,11 @@ def vocabulary_at(
 
 
 def features_from_partitions(
-    parts: CustomerPartitions, *, as_of: Any, params: FeatureParams | None = None
+    parts: CustomerPartitions,
+    *,
+    as_of: Any,
+    params: FeatureParams | None = None,
+    consent_history: pd.DataFrame | None = None,
 ) -> dd.DataFrame:
     """Features as of ``as_of`` from customer buckets, computed and kept on the cluster.
 
@@ -137,6 +151,9 @@ def features_from_partitions(
     as_of : date-like
         Must be before ``parts.end``.
     params : FeatureParams, optional
+    consent_history : DataFrame, optional
+        Normalised by :func:`fidelite.features.consent.load_consent_history`; sent to
+        every worker once (it holds a few rows per customer).
 
     Returns
     -------
@@ -154,8 +171,14 @@ def features_from_partitions(
         )
     client = parts.client
     vocabulary = vocabulary_at(parts, day, params)
+    history = None if consent_history is None else client.scatter(consent_history, broadcast=True)
     per_customer = client.map(
-        _bucket_features, parts.buckets, as_of=day, params=params, vocabulary=vocabulary
+        _bucket_features,
+        parts.buckets,
+        as_of=day,
+        params=params,
+        vocabulary=vocabulary,
+        consent_history=history,
     )
     inputs = wait_for(
         client,
@@ -167,8 +190,15 @@ def features_from_partitions(
     slices = np.split(np.arange(len(population)), np.cumsum(sizes)[:-1])
     shared = client.scatter([population.iloc[rows] for rows in slices])
     full = client.map(_attach_population, per_customer, shared)
+    empty = Inputs(empty_normalised("transactions"), day)
     meta = _attach_population(
-        _bucket_features(Inputs(empty_normalised("transactions"), day), day, params, vocabulary),
+        _bucket_features(
+            empty,
+            day,
+            params,
+            vocabulary,
+            None if consent_history is None else consent_history.iloc[:0],
+        ),
         population.iloc[:0],
     )
     # The partitions already have the single-machine dtypes: no conversion to
@@ -186,6 +216,7 @@ def build_features_dask(
     params: FeatureParams | None = None,
     npartitions: int | None = None,
     date_format: str | None = None,
+    consent_history: str | Path | pd.DataFrame | None = None,
 ) -> dd.DataFrame:
     """:func:`features.build_features` on Dask: same rows, columns and values.
 
@@ -200,6 +231,9 @@ def build_features_dask(
         Customer buckets (default: sized to the workers' memory).
     date_format : str, optional
         strftime layout of text timestamps; default ISO 8601 only.
+    consent_history : path or DataFrame, optional
+        Consent changes; read and validated here, on the client (a few rows per
+        customer), then sent to every worker.
 
     Returns
     -------
@@ -215,7 +249,20 @@ def build_features_dask(
         npartitions=npartitions,
         date_format=date_format,
     )
-    return features_from_partitions(parts, as_of=as_of, params=params)
+    history = load_consent_history_before(consent_history, date_format, parts.end)
+    return features_from_partitions(parts, as_of=as_of, params=params, consent_history=history)
+
+
+def load_consent_history_before(
+    source: str | Path | pd.DataFrame | None, date_format: str | None, end: pd.Timestamp
+) -> pd.DataFrame | None:
+    """The consent history loaded here, without changes dated on or after ``end``."""
+    if source is None:
+        return None
+    from fidelite.features.consent import load_consent_history
+
+    history = load_consent_history(source, date_format=date_format)
+    return history.loc[(history["changed_at"] < end).to_numpy()].reset_index(drop=True)
 
 
 def compute_features(features: dd.DataFrame) -> pd.DataFrame:
@@ -251,13 +298,23 @@ class EncodedPartitions:
 
     @classmethod
     def from_partitions(
-        cls, parts: CustomerPartitions, params: FeatureParams | None = None
+        cls,
+        parts: CustomerPartitions,
+        params: FeatureParams | None = None,
+        consent_history: pd.DataFrame | None = None,
     ) -> EncodedPartitions:
-        """Encode every bucket where it lives; the buckets' tables are then released."""
-        from fidelite.features.windows import WindowFeatures
+        """Encode every bucket where it lives; the buckets' tables are then released.
 
+        ``consent_history`` (normalised, cut at the partitions' as-of day) is shared by
+        every bucket.
+        """
         client = parts.client
-        encoded = client.map(WindowFeatures, parts.buckets, params=params or FeatureParams())
+        history = (
+            None if consent_history is None else client.scatter(consent_history, broadcast=True)
+        )
+        encoded = client.map(
+            _encode, parts.buckets, params=params or FeatureParams(), consent_history=history
+        )
         wait_for(client, encoded, what="encoding the customer buckets", gather=False)
         as_of = parts.end - pd.Timedelta(days=1)
         return cls(encoded, as_of, client)
@@ -300,6 +357,12 @@ class EncodedPartitions:
         )
         known = [d for d in days if d is not None]
         return min(known) if known else None
+
+
+def _encode(bucket: Inputs, params: FeatureParams, consent_history: pd.DataFrame | None):
+    from fidelite.features.windows import WindowFeatures
+
+    return WindowFeatures(_with_history(bucket, consent_history), params=params)
 
 
 def _encoded_vocabulary(encoded: Any, day: pd.Timestamp) -> ChannelVocabulary:

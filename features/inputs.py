@@ -12,7 +12,16 @@ from typing import Any
 
 import pandas as pd
 
-from fidelite.features.contract import CUSTOMERS, EVENTS, TRANSACTIONS, Table
+from fidelite.features.campaigns import load_campaigns
+from fidelite.features.consent import load_consent_history
+from fidelite.features.contract import (
+    CAMPAIGNS,
+    CONSENT_HISTORY,
+    CUSTOMERS,
+    EVENTS,
+    TRANSACTIONS,
+    Table,
+)
 from fidelite.features.data import TableSource, load_customers, load_events, load_transactions
 from fidelite.features.days import ONE_DAY, parse_day
 from fidelite.features.purchases import RefundLinks, link_refunds
@@ -36,13 +45,22 @@ class Inputs:
         Day D (tz-naive midnight). Features see rows with ``timestamp < end``; nothing
         may be built for a day after D from these inputs.
     events, customers : DataFrame or None
-        Normalised optional tables.
+        Normalised optional tables. The customers table's consent flags are today's
+        state: targeting only (see :mod:`fidelite.features.consent`).
+    consent_history : DataFrame or None
+        Normalised by :func:`fidelite.features.consent.load_consent_history`: consent
+        changes, from which point-in-time consent is read.
+    campaigns : DataFrame or None
+        Normalised by :func:`fidelite.features.campaigns.load_campaigns`: past sends and
+        hold-outs, from which uplift is learnt.
     """
 
     transactions: pd.DataFrame
     as_of: pd.Timestamp
     events: pd.DataFrame | None = None
     customers: pd.DataFrame | None = None
+    consent_history: pd.DataFrame | None = None
+    campaigns: pd.DataFrame | None = None
     # Derived once per set of tables and shared by every .at(day) view of them.
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -52,6 +70,8 @@ class Inputs:
             (TRANSACTIONS, self.transactions),
             (EVENTS, self.events),
             (CUSTOMERS, self.customers),
+            (CONSENT_HISTORY, self.consent_history),
+            (CAMPAIGNS, self.campaigns),
         ):
             _check_normalised(table, frame)
 
@@ -68,30 +88,37 @@ class Inputs:
         return self._cache["refund_links"]
 
     def cut(self) -> Inputs:
-        """These inputs without anything dated after D (signups after D included).
+        """These inputs without anything dated after D (signups, consent changes, sends).
 
-        Tables with nothing after D are kept as they are (no copy), and so is the
-        whole object when no table changes.
+        The customers table's consent flags stay as given: they are today's state, for
+        targeting only, never read by models. Tables with nothing after D are kept as
+        they are (no copy), and so is the whole object when no table changes.
         """
-        end = self.end
-
-        def before(frame: pd.DataFrame | None, keep: pd.Series | None) -> pd.DataFrame | None:
-            if frame is None or keep is None or keep.all():
-                return frame
-            return frame.loc[keep.to_numpy()].reset_index(drop=True)
-
-        tx, events, customers = self.transactions, self.events, self.customers
-        cut_tx = before(tx, tx["timestamp"] < end)
-        cut_events = before(events, None if events is None else events["timestamp"] < end)
-        signed = None
+        customers = self.customers
         if customers is not None:
-            signed = customers["signup_at"].isna() | (customers["signup_at"] < end)
-        cut_customers = before(customers, signed)
-        if cut_tx is tx and cut_events is events and cut_customers is customers:
+            known = customers["signup_at"].isna() | (customers["signup_at"] < self.end)
+            if not known.all():
+                customers = customers.loc[known.to_numpy()].reset_index(drop=True)
+        cut = {
+            "transactions": self._before_end(self.transactions, "timestamp"),
+            "events": self._before_end(self.events, "timestamp"),
+            "customers": customers,
+            "consent_history": self._before_end(self.consent_history, "changed_at"),
+            "campaigns": self._before_end(self.campaigns, "sent_at"),
+        }
+        if all(frame is getattr(self, name) for name, frame in cut.items()):
             return self
-        return replace(
-            self, transactions=cut_tx, events=cut_events, customers=cut_customers, _cache={}
-        )
+        return replace(self, **cut, _cache={})
+
+    def _before_end(self, frame: pd.DataFrame | None, column: str) -> pd.DataFrame | None:
+        if frame is None:
+            return None
+        keep = (frame[column] < self.end).to_numpy()
+        if keep.all():
+            return frame  # nothing after D: no copy
+        kept = frame.loc[keep].reset_index(drop=True)
+        kept.attrs = dict(frame.attrs)
+        return kept
 
     def at(self, as_of: object) -> Inputs:
         """The same tables read at another day (for backtest cutoffs before D)."""
@@ -115,6 +142,8 @@ def load_inputs(
     customers: TableSource | None = None,
     *,
     as_of: object,
+    consent_history: TableSource | None = None,
+    campaigns: TableSource | None = None,
     cut: bool = False,
     date_format: str | None = None,
 ) -> Inputs:
@@ -127,6 +156,10 @@ def load_inputs(
     as_of : day
         Day D, parsed by :func:`parse_day` (before any table is read, so a typo fails
         fast).
+    consent_history : path or DataFrame, optional
+        Consent changes (:func:`fidelite.features.consent.load_consent_history`).
+    campaigns : path or DataFrame, optional
+        Past campaigns (:func:`fidelite.features.campaigns.load_campaigns`).
     cut : bool
         Drop everything dated after D (training); keep it for evaluation, whose
         labels come from after D.
@@ -146,5 +179,11 @@ def load_inputs(
         customers=(
             None if customers is None else load_customers(customers, date_format=date_format)
         ),
+        consent_history=(
+            None
+            if consent_history is None
+            else load_consent_history(consent_history, date_format=date_format)
+        ),
+        campaigns=None if campaigns is None else load_campaigns(campaigns, date_format=date_format),
     )
     return inputs.cut() if cut else inputs

@@ -40,7 +40,6 @@ from fidelite.features._arrays import (
 from fidelite.features._columns import factorize_text
 from fidelite.features.build import (
     ChannelVocabulary,
-    customer_columns,
     features_from_arrays,
     population_features,
 )
@@ -144,7 +143,8 @@ class WindowFeatures:
         np.minimum.at(self._known_day, codes[0], tx_day[tx_keep])
         if cust is not None:
             np.minimum.at(self._known_day, codes[1], signup_day)
-        self._customer_columns = customer_columns(cust, self.customers)
+        self._customers = cust
+        self._consent_history = inputs.consent_history
 
         self._encode_transactions(inputs, tx_keep, codes[0], tx_day[tx_keep])
         self._encode_events(inputs, last_day)
@@ -271,10 +271,11 @@ class WindowFeatures:
         return features_from_arrays(
             transactions,
             self._events(as_of_day, known, position, vocabulary, len(universe)),
-            first_day,
-            self._customer_columns.iloc[np.flatnonzero(known)],
             universe,
-            self.params,
+            first_day,
+            customers=self._customers,
+            consent_history=self._consent_history,
+            params=self.params,
         )
 
     def _events(

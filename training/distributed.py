@@ -197,6 +197,7 @@ def score_dask(
     model_uri: str,
     tracking_uri: str | None = None,
     npartitions: int | None = None,
+    consent_history: Any = None,
 ) -> pd.DataFrame:
     """``training.score.score`` with features and predictions computed on the workers.
 
@@ -210,6 +211,8 @@ def score_dask(
     model_uri, tracking_uri : str
         As for ``training.score.score``.
     npartitions : int, optional
+    consent_history : path or DataFrame, optional
+        Consent changes, read on the client (``fidelite.features.consent``).
 
     Returns
     -------
@@ -229,6 +232,7 @@ def score_dask(
         customers,
         as_of=as_of,
         npartitions=npartitions,
+        consent_history=consent_history,
         params=model.feature_params,
     )
     shared_model = dask.delayed(model, pure=True)

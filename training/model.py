@@ -15,7 +15,7 @@ so that every scored row can carry reasons). ``params={"reasons": False}`` skips
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow.pyfunc
 import numpy as np
@@ -34,6 +34,9 @@ from fidelite.training.clv import ClvModel
 from fidelite.training.encoding import FeatureEncoder
 from fidelite.training.intervals import RatioIntervals
 from fidelite.training.reasons import describe_many, top_reasons
+
+if TYPE_CHECKING:
+    from fidelite.training.uplift.model import UpliftModel
 from fidelite.training.scoreframe import (
     CORE_COLUMNS,
     NO_HISTORY_REASON,
@@ -110,6 +113,9 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         Held-out churn probabilities (any sorted sample) for ``churn_percentile``.
     validation_metrics : dict
         Metrics on the held-out window (kept for inspection by serving).
+    uplift : UpliftModel, optional
+        Learnt from past campaigns (``fidelite train --campaigns``): fills the
+        ``uplift_*`` score columns and picks the win-back policy.
     """
 
     def __init__(
@@ -127,6 +133,7 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         intervals: RatioIntervals | None = None,
         churn_reference: np.ndarray | None = None,
         validation_metrics: dict[str, float] | None = None,
+        uplift: UpliftModel | None = None,
     ) -> None:
         self.baseline = baseline
         self.horizon_days = int(horizon_days)
@@ -140,6 +147,7 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         self.intervals = intervals
         self.churn_reference = None if churn_reference is None else np.sort(churn_reference)
         self.validation_metrics = dict(validation_metrics or {})
+        self.uplift = uplift
 
     @property
     def baseline_only(self) -> bool:
@@ -196,7 +204,7 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
                 core[col][scoreable] = values
             if with_reasons:
                 reasons[scoreable] = json_lists(self._reasons(augmented, X, top_k=3))
-        return assemble_scores(
+        scores = assemble_scores(
             frame,
             scoreable,
             core,
@@ -205,6 +213,9 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
             horizon_days=self.horizon_days,
             churn_reference=self.churn_reference,
         )
+        # Models pickled before uplift existed have no such attribute.
+        uplift = getattr(self, "uplift", None)
+        return scores if uplift is None or n == 0 else uplift.add_scores(frame, scores)
 
     def _augment(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Features plus the baseline columns (recomputed if the input already has them)."""

@@ -186,6 +186,22 @@ def _p_alive(parts: Parts, values: np.ndarray, context: Context) -> list[str]:
     ]
 
 
+def _consent_state(parts: Parts, values: np.ndarray, context: Context) -> list[str]:
+    return [
+        f"opted in to {parts.channel}" if v >= 0.5 else f"opted out of {parts.channel}"
+        for v in values.tolist()
+    ]
+
+
+def _consent_change(parts: Parts, values: np.ndarray, context: Context) -> list[str]:
+    return [
+        f"changed {parts.channel} consent {v:.0f} days ago"
+        if v > 0
+        else f"changed {parts.channel} consent today"
+        for v in values.tolist()
+    ]
+
+
 def _simple(template: str, zero: str | None = None) -> Template:
     """``template.format(v=value)``, or the fixed ``zero`` phrase for a value of 0."""
 
@@ -278,6 +294,8 @@ NUMERIC_PHRASES: dict[str, tuple[Template, str]] = {
     "unsubscribes_total": (_counted("unsubscribe", "never unsubscribed"), "no unsubscribes"),
     "bounces_total": (_counted("bounced message", "no bounced messages"), "no bounced messages"),
     "acquisition_cost": (_simple("cost {v:,.0f} to acquire"), "acquisition cost unknown"),
+    "consent_at_as_of": (_consent_state, "no {channel} consent change on record"),
+    "consent_change_age": (_consent_change, "no {channel} consent change on record"),
     "baseline_p_alive": (_p_alive, _NO_BASELINE),
     "baseline_churn_probability": (
         _simple("BG/NBD model gives {v:.0%} chance of no purchase in the forecast period"),

@@ -200,6 +200,9 @@ def promote(
         champion_metrics = champion_run.data.metrics
         basis = "champion's own validation window (not re-scored on the challenger's)"
     passed, comparison, failures = compare(metrics, champion_metrics, tolerance)
+    if metrics.get("uplift_gate_passed") == 0.0:  # see training.uplift.gate
+        passed = False
+        failures.append("the challenger has no uplift component but the champion has one")
     summary = f"{_fmt(comparison)} ({basis}, tolerance {tolerance})"
     if force:
         return promote_now(f"forced: version {challenger_version} promoted; {summary}", comparison)

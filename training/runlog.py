@@ -20,6 +20,8 @@ from fidelite.training.fitting import FittedModels, finite
 from fidelite.training.model import FideliteModel
 from fidelite.training.plots import validation_figures
 from fidelite.training.tracking import experiment_id, log_json, tracking_scope
+from fidelite.training.uplift.fit import UpliftFit
+from fidelite.training.uplift.tracking import log_uplift
 
 __all__ = ["LoggedRun", "log_run", "run_params"]
 
@@ -75,15 +77,7 @@ def _log_artifacts(
 ) -> None:
     log_json(client, run_id, model.feature_names, "features.json")
     log_json(client, run_id, model.code_version, "code_version.json")
-    log_json(
-        client,
-        run_id,
-        {
-            "bgnbd": model.baseline.bgnbd_.summary(),
-            "gamma_gamma": model.baseline.gamma_gamma_.summary(),
-        },
-        "baseline_params.json",
-    )
+    log_json(client, run_id, model.baseline.report(), "baseline_params.json")
     if fitted.validation is None:
         return
     # Per-customer predictions of the held-out window: what the reports' model-health
@@ -121,6 +115,7 @@ def log_run(
     model: FideliteModel,
     features: pd.DataFrame,
     extra_metrics: Mapping[str, float],
+    uplift: UpliftFit | None = None,
 ) -> LoggedRun:
     """Record the run and log the model; nothing is registered here.
 
@@ -134,6 +129,8 @@ def log_run(
         ``build_features`` at the as-of day (for the model's signature and example).
     extra_metrics : mapping
         Metrics computed outside fitting (e.g. the champion re-scored for the gate).
+    uplift : UpliftFit, optional
+        The uplift fit (``train --campaigns``): its metrics, evidence and curves.
     """
     kind = "baseline" if config.baseline_only else "train"
     run_name = f"{kind}-{as_of.date()}-h{config.horizon_days}"
@@ -148,6 +145,8 @@ def log_run(
             mlflow.set_tag("unsupported_features", ",".join(fitted.unsupported_features))
             log_json(client, run_id, fingerprint, "data_fingerprint.json")
             _log_artifacts(client, run_id, fitted, model)
+            if uplift is not None:
+                log_uplift(uplift)
             logged = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=model,

@@ -143,6 +143,13 @@ def assemble_scores(
         "best_channel": passthrough(frame, "best_channel", None),
         "channel_preference": passthrough(frame, "channel_preference", None),
     }
+    # Filled by the model's uplift component when it has one (UpliftModel.add_scores).
+    columns.update(
+        {name: np.full(n, None, dtype=object) for name in ("uplift_channel", "uplift_by_channel")}
+    )
+    columns.update(
+        {name: np.full(n, np.nan) for name in ("uplift_purchase", "response_value", "uplift_value")}
+    )
     for channel in MESSAGING_CHANNELS:
         # Absent consent columns mean opted in, as in features.data.load_customers.
         consent = passthrough(frame, f"{channel}_opt_in", True)

@@ -49,6 +49,9 @@ class DaskTables:
         Training day ``D``: rows dated after it are dropped on the workers.
     date_format : str, optional
         strftime layout of text timestamps (ISO 8601 otherwise).
+    consent_history : path or frame, optional
+        Consent changes: a few rows per customer, read on the client and sent to every
+        worker.
     """
 
     transactions: Any
@@ -56,6 +59,7 @@ class DaskTables:
     events: Any = None
     customers: Any = None
     date_format: str | None = None
+    consent_history: Any = None
 
     def cut(self) -> DaskTables:
         """Itself: the workers cut the tables at ``as_of`` when they read them."""
@@ -93,6 +97,7 @@ def window_source(
             params=params,
             npartitions=npartitions,
             date_format=getattr(inputs, "date_format", None),
+            consent_history=inputs.consent_history,
         )
     if isinstance(inputs, DaskTables):
         raise TypeError("DaskTables are read by Dask workers: use engine='dask'")
@@ -155,10 +160,15 @@ class DaskWindows:
         params: FeatureParams,
         npartitions: int | None = None,
         date_format: str | None = None,
+        consent_history: Any = None,
     ) -> DaskWindows:
         """Bucket and encode tables (frames or Parquet/CSV paths/URLs) on the cluster."""
         from fidelite.features.cluster import wait_for
-        from fidelite.features.distributed import EncodedPartitions, partition_by_customer
+        from fidelite.features.distributed import (
+            EncodedPartitions,
+            load_consent_history_before,
+            partition_by_customer,
+        )
 
         parts = partition_by_customer(
             transactions,
@@ -176,7 +186,8 @@ class DaskWindows:
                 what="fingerprinting the inputs",
             )
         )
-        return cls(EncodedPartitions.from_partitions(parts, params), fingerprint)
+        history = load_consent_history_before(consent_history, date_format, parts.end)
+        return cls(EncodedPartitions.from_partitions(parts, params, history), fingerprint)
 
     def features(self, cutoff: pd.Timestamp) -> pd.DataFrame:
         return self.encoded.features(cutoff)

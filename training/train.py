@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from fidelite.errors import InsufficientHistoryError
+from fidelite.errors import ConfigurationError, InsufficientHistoryError
 from fidelite.features.inputs import Inputs
 from fidelite.training.baseline import BaselineModel
 from fidelite.training.config import TrainConfig
@@ -46,6 +46,8 @@ from fidelite.training.resources import log_resources
 from fidelite.training.runlog import log_run
 from fidelite.training.sources import DaskTables, window_source
 from fidelite.training.tracking import mlflow_client, resolve_tracking_uri
+from fidelite.training.uplift import UpliftConfig, UpliftFit, fit_uplift
+from fidelite.training.uplift.gate import uplift_gate
 from fidelite.training.windows import Scored, Window, backtest_cutoffs, build_window, purchasers
 
 __all__ = ["TrainConfig", "TrainResult", "train"]
@@ -170,8 +172,47 @@ def _model(
     )
 
 
+def _fit_uplift(
+    inputs: Inputs, campaigns: pd.DataFrame, model: FideliteModel, build, config: TrainConfig
+) -> UpliftFit:
+    """Uplift from the campaigns, with this run's features and churn/CLV scores as inputs."""
+
+    def score(features: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
+        return model.predict(None, features, params={"as_of": str(day.date()), "reasons": False})
+
+    return fit_uplift(
+        campaigns,
+        inputs.transactions,
+        as_of=inputs.as_of,
+        build=build,
+        score=score,
+        config=UpliftConfig(n_jobs=config.n_jobs),
+    )
+
+
+def uplift_gate_metrics(
+    config: TrainConfig, tracking_uri: str, model: FideliteModel
+) -> dict[str, float]:
+    """``uplift_gate_passed`` (1/0) against the champion's uplift component; {} without one."""
+    version = alias_version(mlflow_client(tracking_uri), config.model_name, CHAMPION)
+    if version is None:
+        return {}
+    try:
+        champion = load_model(f"models:/{config.model_name}@{CHAMPION}", tracking_uri=tracking_uri)
+    except Exception as exc:  # an unreadable champion is handled by champion_metrics
+        logger.warning("could not load champion version %s: %s", version, exc)
+        return {}
+    gate = uplift_gate(getattr(champion, "uplift", None), model.uplift)
+    logger.info("uplift gate: %s", gate.reason)
+    return {"uplift_gate_passed": float(gate.passed), **gate.metrics}
+
+
 def train(
-    inputs: Inputs | DaskTables, config: TrainConfig, *, on_step: OnStep | None = None
+    inputs: Inputs | DaskTables,
+    config: TrainConfig,
+    *,
+    campaigns: pd.DataFrame | None = None,
+    on_step: OnStep | None = None,
 ) -> TrainResult:
     """Train, log to MLflow, register as ``challenger`` and optionally promote.
 
@@ -183,6 +224,10 @@ def train(
         :class:`~fidelite.training.distributed.DaskTables` (paths read by the workers)
         keeps the tables off this process altogether.
     config : TrainConfig
+    campaigns : DataFrame, optional
+        Past campaigns (campaigns-table rows, both groups): an uplift component is
+        learnt from them (:func:`fidelite.training.uplift.fit_uplift`), versioned in
+        the same model, and the gate refuses a challenger that would drop it.
     on_step : callable, optional
         Receives a :class:`~fidelite.training.progress.Step` after every step.
 
@@ -195,7 +240,13 @@ def train(
     inputs = inputs.cut()
     as_of = inputs.as_of
     tracking_uri = resolve_tracking_uri(config.tracking_uri)
-    clock = StepClock(5 + int(config.register), on_step or (lambda step: None))
+    if campaigns is not None and isinstance(inputs, DaskTables):
+        raise ConfigurationError(
+            "--campaigns needs the transactions on this machine: train the uplift part "
+            "with --engine pandas (the churn and CLV models train the same either way)"
+        )
+    steps = 5 + int(config.register) + int(campaigns is not None)
+    clock = StepClock(steps, on_step or (lambda step: None))
     with clock.step("encode") as note:
         source = window_source(config.engine, inputs, config.feature_params)
         note.append(f"tables encoded ({_rate(_rows(inputs), clock)})")
@@ -222,8 +273,14 @@ def train(
         else:
             fitted = fit_models(windows, scored, config)
         model = _model((first_day, as_of), config, fitted, baseline)
+    uplift = None
+    if campaigns is not None:
+        with clock.step("uplift", "uplift learnt from past campaigns"):
+            uplift = _fit_uplift(inputs, campaigns, model, source.features, config)
+            model.uplift = uplift.model
     with clock.step("champion", "champion scored on the held-out window"):
         champion = champion_metrics(config, tracking_uri, windows[-1]) if windows else {}
+        champion.update(uplift_gate_metrics(config, tracking_uri, model))
     with clock.step("log", "run and model logged to MLflow"):
         logged = log_run(
             tracking_uri=tracking_uri,
@@ -235,10 +292,10 @@ def train(
             model=model,
             features=features,
             extra_metrics=champion,
+            uplift=uplift,
         )
-    result = TrainResult(
-        logged.run_id, logged.model_uri, model, {**fitted.metrics, **champion}, cutoffs
-    )
+    metrics = {**fitted.metrics, **champion, **(uplift.metrics if uplift else {})}
+    result = TrainResult(logged.run_id, logged.model_uri, model, metrics, cutoffs)
     if config.register:
         with clock.step("register", "registered as challenger"):
             result.model_version = register(

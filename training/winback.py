@@ -25,22 +25,21 @@ counts contacts only: held-out customers are not sent anything and cost nothing.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 import numpy as np
 import pandas as pd
 
-from fidelite.errors import InsufficientHistoryError
 from fidelite.features.contract import MESSAGING_CHANNELS, OWNED_CHANNELS
+from fidelite.training.uplift.campaigns import campaigns_table, holdout_draw
 from fidelite.training.uplift.channels import (
     has_uplift,
     preferred_channel,
     uplift_choice,
     usable_channels,
 )
-from fidelite.training.uplift.policy import PolicyChoice
+from fidelite.training.uplift.policy import PolicyChoice, decide_policy
 
 __all__ = [
     "EXCLUSION_REASONS",
@@ -190,18 +189,6 @@ class WinbackPlan:
         }
 
 
-def holdout_draw(campaign_id: str, customer_ids: pd.Series) -> np.ndarray:
-    """A uniform number in [0, 1) per customer, fixed by (campaign id, customer id)."""
-    salt = campaign_id.encode()
-    return np.array(
-        [
-            int.from_bytes(hashlib.sha256(salt + b"\x00" + str(c).encode()).digest()[:8], "big")
-            / 2.0**64
-            for c in customer_ids
-        ]
-    )
-
-
 def _number(frame: pd.DataFrame, column: str) -> pd.Series:
     if column not in frame:
         return pd.Series(np.nan, index=frame.index)
@@ -226,35 +213,128 @@ def _decide(
     n_eligible: int,
     n_positive_uplift: int,
 ) -> PolicyChoice:
-    """The ranking policy for this request, and why."""
-    if policy.policy in ("value_at_risk", "churn_probability"):
-        return PolicyChoice(policy.policy, "requested by the caller")
-    if not uplift_ready:
-        why = (
-            "the served model has no uplift component (train with --campaigns)"
-            if chooser is None
-            else "the scores carry no uplift estimates (re-score with the current model)"
-        )
-        if policy.policy == "uplift":
-            raise InsufficientHistoryError(f"policy 'uplift' is not available: {why}")
-        return PolicyChoice(
-            "value_at_risk",
-            f"no uplift model: {why}; ranked by value at risk x response rate "
-            f"({policy.response_rate:g})",
-        )
-    if policy.policy == "uplift":
-        return PolicyChoice("uplift", "requested by the caller")
+    """The ranking policy for this request, and why (see :func:`decide_policy`)."""
     contacts = _contacts_allowed(policy)
     if np.isfinite(contacts):
         selected = contacts / max(1e-9, 1.0 - policy.holdout_share)
         share = min(1.0, selected / max(1, n_eligible))
-    else:
+    else:  # no budget: as many as the uplift policy finds worth contacting
         share = n_positive_uplift / max(1, n_eligible)
-    choice = chooser.choose_policy(share)
-    return PolicyChoice(choice.policy, choice.reason, share)
+    return decide_policy(
+        policy.policy,
+        chooser,
+        uplift_ready=uplift_ready,
+        budget_share=share,
+        response_rate=policy.response_rate,
+    )
 
 
 # --------------------------------------------------------------------------- ranking
+@dataclass
+class _Valued:
+    """Every candidate's numbers under the chosen policy (Series on the frame's index)."""
+
+    frame: pd.DataFrame
+    ids: pd.Series
+    choice: PolicyChoice
+    channel: pd.Series
+    columns: dict[str, pd.Series]
+    worth: pd.Series
+    unscored: np.ndarray
+
+    @property
+    def net(self) -> pd.Series:
+        return self.columns["expected_net_value"]
+
+
+def _value(frame: pd.DataFrame, policy: WinbackPolicy, chooser: PolicyChooser | None) -> _Valued:
+    """Channels, values and the policy for every customer of the scores frame."""
+    ids = frame["customer_id"].astype(str)
+    churn = _number(frame, "churn_probability")
+    clv = _number(frame, "predicted_clv")
+    value_at_risk = _number(frame, "value_at_risk")
+    value_at_risk = value_at_risk.where(value_at_risk.notna(), churn * clv)
+    usable = usable_channels(frame, policy.channels)
+    preferred = preferred_channel(frame, usable, policy.channels)
+    uplift_ready = chooser is not None and has_uplift(frame)
+    purchase = pd.Series(np.nan, index=frame.index)
+    uplift_channel = preferred
+    if uplift_ready:
+        uplift_channel, estimate = uplift_choice(frame, usable, policy.channels, preferred)
+        purchase = pd.Series(estimate, index=frame.index)
+    uplift_value = purchase * _number(frame, "response_value")
+    unscored = ((frame["status"] != "ok") | value_at_risk.isna()).to_numpy()
+    eligible = ~unscored & ~ids.isin(policy.exclude_ids).to_numpy() & usable.any(axis=1)
+    n_positive = int((eligible & (uplift_value > policy.offer_cost).to_numpy()).sum())
+    choice = _decide(policy, chooser, uplift_ready, int(eligible.sum()), n_positive)
+    if choice.policy == "uplift":
+        unscored = unscored | purchase.isna().to_numpy()
+        channel, worth = uplift_channel, uplift_value
+        net = uplift_value - policy.offer_cost
+    else:
+        channel, worth = preferred, value_at_risk
+        net = policy.response_rate * value_at_risk - policy.offer_cost
+    columns = {
+        "churn_probability": churn,
+        "predicted_clv": clv,
+        "value_at_risk": value_at_risk,
+        "uplift_purchase": purchase,
+        "uplift_value": uplift_value,
+        "expected_net_value": net,
+    }
+    channel = pd.Series(channel, index=frame.index, dtype=object)
+    return _Valued(frame, ids, choice, channel, columns, worth, unscored)
+
+
+def _exclusions(v: _Valued, policy: WinbackPolicy) -> pd.Series:
+    """The first exclusion reason of each customer (None = eligible)."""
+    reason = pd.Series(None, index=v.frame.index, dtype=object)
+
+    def mark(mask: pd.Series | np.ndarray, name: str) -> None:
+        reason[np.asarray(mask, dtype=bool) & reason.isna().to_numpy()] = name
+
+    mark(v.unscored, "insufficient_history")
+    mark(v.ids.isin(policy.exclude_ids), "excluded_id")
+    mark(v.channel.isna(), "no_consent")
+    if v.choice.policy == "uplift":
+        mark(v.columns["uplift_value"] < 0, "negative_uplift")
+    mark(v.worth < policy.min_value, "below_min_value")
+    mark(v.net <= 0, "non_positive_net_value")
+    return reason
+
+
+def _select(v: _Valued, reason: pd.Series, policy: WinbackPolicy) -> tuple[pd.Index, np.ndarray]:
+    """Rows selected best first within the budget, and which of them are held out."""
+    key = v.columns["churn_probability"] if v.choice.policy == "churn_probability" else v.net
+    order = (
+        pd.DataFrame({"key": key, "id": v.ids})[reason.isna()]
+        .sort_values(["key", "id"], ascending=[False, True], kind="stable")
+        .index
+    )
+    k = np.arange(1, len(order) + 1)
+    within = k - np.round(k * policy.holdout_share) <= _contacts_allowed(policy)
+    reason[order[~within]] = "over_budget"
+    chosen = order[within]
+    draw = holdout_draw(policy.campaign_id, v.ids.loc[chosen])
+    held = np.zeros(len(chosen), dtype=bool)
+    held[np.argsort(draw, kind="stable")[: int(round(len(chosen) * policy.holdout_share))]] = True
+    return chosen, held
+
+
+def _plan_rows(v: _Valued, rows: pd.Index, group: str) -> pd.DataFrame:
+    out = {"customer_id": v.ids.loc[rows].to_numpy(), "rank": np.arange(1, len(rows) + 1)}
+    out["group"] = group
+    out["channel"] = v.channel.loc[rows].to_numpy()
+    out.update({name: values.loc[rows].to_numpy(dtype=float) for name, values in v.columns.items()})
+    for name in ("risk_band", "lifecycle_stage", "reasons"):
+        out[name] = (
+            v.frame.loc[rows, name].to_numpy()
+            if name in v.frame
+            else np.full(len(rows), None, dtype=object)
+        )
+    return pd.DataFrame(out, columns=PLAN_COLUMNS)
+
+
 def rank_winback(
     scores: pd.DataFrame, policy: WinbackPolicy, chooser: PolicyChooser | None = None
 ) -> WinbackPlan:
@@ -282,116 +362,16 @@ def rank_winback(
     InsufficientHistoryError
         When ``policy.policy == "uplift"`` but no uplift estimates are available.
     """
-    frame = scores.reset_index(drop=True)
-    ids = frame["customer_id"].astype(str)
-    churn = _number(frame, "churn_probability")
-    clv = _number(frame, "predicted_clv")
-    value_at_risk = _number(frame, "value_at_risk")
-    value_at_risk = value_at_risk.where(value_at_risk.notna(), churn * clv)
-    usable = usable_channels(frame, policy.channels)
-    preferred = preferred_channel(frame, usable, policy.channels)
-    uplift_ready = chooser is not None and has_uplift(frame)
-    purchase = pd.Series(np.nan, index=frame.index)
-    channel = pd.Series(preferred, index=frame.index, dtype=object)
-    if uplift_ready:
-        uplift_channel, uplift_purchase = uplift_choice(frame, usable, policy.channels, preferred)
-        purchase = pd.Series(uplift_purchase, index=frame.index)
-    uplift_value = purchase * _number(frame, "response_value")
-    unscored = ((frame["status"] != "ok") | value_at_risk.isna()).to_numpy()
-    eligible = ~unscored & ~ids.isin(policy.exclude_ids).to_numpy() & usable.any(axis=1)
-    n_positive = int((eligible & (uplift_value > policy.offer_cost).to_numpy()).sum())
-    choice = _decide(policy, chooser, uplift_ready, int(eligible.sum()), n_positive)
-
-    if choice.policy == "uplift":
-        channel = pd.Series(uplift_channel, index=frame.index, dtype=object)
-        worth, net = uplift_value, uplift_value - policy.offer_cost
-    else:
-        worth, net = value_at_risk, policy.response_rate * value_at_risk - policy.offer_cost
-    reason = pd.Series(None, index=frame.index, dtype=object)
-
-    def mark(mask: pd.Series | np.ndarray, name: str) -> None:
-        reason[np.asarray(mask, dtype=bool) & reason.isna().to_numpy()] = name
-
-    mark(
-        unscored | (choice.policy == "uplift") & purchase.isna().to_numpy(), "insufficient_history"
-    )
-    mark(ids.isin(policy.exclude_ids), "excluded_id")
-    mark(channel.isna(), "no_consent")
-    if choice.policy == "uplift":
-        mark(uplift_value < 0, "negative_uplift")
-    mark(worth < policy.min_value, "below_min_value")
-    mark(net <= 0, "non_positive_net_value")
-
-    key = churn if choice.policy == "churn_probability" else net
-    order = (
-        pd.DataFrame({"key": key, "id": ids})[reason.isna()]
-        .sort_values(["key", "id"], ascending=[False, True], kind="stable")
-        .index
-    )
-    k = np.arange(1, len(order) + 1)
-    contacts = k - np.round(k * policy.holdout_share)
-    within = contacts <= _contacts_allowed(policy)
-    reason[order[~within]] = "over_budget"
-    chosen = order[within]
-
-    draw = holdout_draw(policy.campaign_id, ids.loc[chosen])
-    n_hold = int(round(len(chosen) * policy.holdout_share))
-    held = np.zeros(len(chosen), dtype=bool)
-    held[np.argsort(draw, kind="stable")[:n_hold]] = True
-    columns = {
-        "churn_probability": churn,
-        "predicted_clv": clv,
-        "value_at_risk": value_at_risk,
-        "uplift_purchase": purchase,
-        "uplift_value": uplift_value,
-        "expected_net_value": net,
-    }
-
-    def plan_rows(rows: pd.Index, group: str) -> pd.DataFrame:
-        out = {"customer_id": ids.loc[rows].to_numpy(), "rank": np.arange(1, len(rows) + 1)}
-        out["group"] = group
-        out["channel"] = channel.loc[rows].to_numpy()
-        out.update(
-            {name: values.loc[rows].to_numpy(dtype=float) for name, values in columns.items()}
-        )
-        for name in ("risk_band", "lifecycle_stage", "reasons"):
-            out[name] = (
-                frame.loc[rows, name].to_numpy()
-                if name in frame
-                else np.full(len(rows), None, dtype=object)
-            )
-        return pd.DataFrame(out, columns=PLAN_COLUMNS)
-
+    valued = _value(scores.reset_index(drop=True), policy, chooser)
+    reason = _exclusions(valued, policy)
+    chosen, held = _select(valued, reason, policy)
     counts = reason.value_counts()
     return WinbackPlan(
-        selected=plan_rows(chosen[~held], "treatment"),
-        holdout=plan_rows(chosen[held], "control"),
+        selected=_plan_rows(valued, chosen[~held], "treatment"),
+        holdout=_plan_rows(valued, chosen[held], "control"),
         excluded={name: int(counts.get(name, 0)) for name in EXCLUSION_REASONS},
-        n_candidates=len(frame),
-        policy=choice,
+        n_candidates=len(valued.frame),
+        policy=valued.choice,
         offer_cost=policy.offer_cost,
         campaign_id=policy.campaign_id,
-    )
-
-
-def campaigns_table(
-    plan: WinbackPlan, *, sent_at: pd.Timestamp, offer: str | None = None
-) -> pd.DataFrame:
-    """Both groups of a plan in the campaigns-table format (``contract.CAMPAIGNS``).
-
-    The file a CRM sends from is the file ``fidelite train --campaigns`` learns from
-    afterwards: contacts are ``treatment`` rows, the held-out customers ``control``
-    rows (with the channel they would have been sent on).
-    """
-    both = pd.concat([plan.selected, plan.holdout], ignore_index=True)
-    return pd.DataFrame(
-        {
-            "customer_id": both["customer_id"].astype(str).to_numpy(),
-            "campaign_id": plan.campaign_id,
-            "sent_at": pd.Timestamp(sent_at),
-            "group": both["group"].to_numpy(),
-            "channel": both["channel"].to_numpy(dtype=object),
-            "offer_cost": plan.offer_cost,
-            "offer": offer,
-        }
     )

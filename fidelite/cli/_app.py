@@ -98,6 +98,22 @@ AsOfOption = Annotated[str, typer.Option("--as-of", help="As-of calendar day D (
 TransactionsOption = Annotated[Path, typer.Option(help="Transactions CSV/Parquet.")]
 EventsOption = Annotated[Path | None, typer.Option(help="Events CSV/Parquet.")]
 CustomersOption = Annotated[Path | None, typer.Option(help="Customers CSV/Parquet.")]
+ConsentHistoryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--consent-history",
+        help="Consent changes CSV/Parquet (customer_id, channel, opted_in, changed_at): "
+        "consent read as of each day, point-in-time.",
+    ),
+]
+CampaignsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--campaigns",
+        help="Campaigns CSV/Parquet (customer_id, campaign_id, sent_at, group treatment/"
+        "control, optional channel, offer_cost, offer), e.g. written by `fidelite winback`.",
+    ),
+]
 DateFormatOption = Annotated[
     str | None,
     typer.Option(
@@ -157,6 +173,22 @@ def table_sources(
         None if events is None else load_events(location(events), date_format=date_format),
         None if customers is None else load_customers(location(customers), date_format=date_format),
     )
+
+
+def optional_table(
+    path: Path | None, table: str, date_format: str | None
+) -> str | pd.DataFrame | None:
+    """An optional table (``consent_history``, ``campaigns``) as the entry points take it.
+
+    Its location, or, with an explicit ``date_format``, the frame read here with it.
+    """
+    if path is None or date_format is None:
+        return location(path)
+    from fidelite.features.campaigns import load_campaigns
+    from fidelite.features.consent import load_consent_history
+
+    loaders = {"consent_history": load_consent_history, "campaigns": load_campaigns}
+    return loaders[table](location(path), date_format=date_format)
 
 
 def location(path: Path | None) -> str | None:

@@ -10,7 +10,7 @@ shows what each campaign achieved, treatment against control.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -19,6 +19,9 @@ from rich.table import Table
 
 from fidelite.cli._app import TrackingUriOption, app, console, errors_exit, location, print_done
 from fidelite.errors import DataContractError, ModelNotFoundError
+
+if TYPE_CHECKING:
+    from fidelite.training.winback import WinbackPlan
 
 _POLICIES = ("auto", "uplift", "value_at_risk", "churn_probability")
 
@@ -98,33 +101,35 @@ def winback(
     """Rank customers for a win-back offer; hold out a reproducible control group."""
     from fidelite.features.data import read_table
     from fidelite.features.days import parse_day
-    from fidelite.training.winback import WinbackPolicy, campaigns_table, rank_winback
+    from fidelite.training.winback import campaigns_table, rank_winback
 
     with errors_exit():
-        if policy not in _POLICIES:
-            raise DataContractError(f"--policy must be one of {_POLICIES}, got {policy!r}")
         frame = read_table(location(scores))
         if "customer_id" not in frame or "status" not in frame:
             raise DataContractError(f"{scores}: not a scores file (no customer_id/status)")
+        if policy not in _POLICIES:
+            raise DataContractError(f"--policy must be one of {_POLICIES}, got {policy!r}")
         as_of = pd.Timestamp(frame["as_of"].max()) if "as_of" in frame else pd.Timestamp.now()
         day = parse_day(sent_at, name="--sent-at") if sent_at else as_of + pd.Timedelta(days=1)
-        try:
-            settings = WinbackPolicy(
-                offer_cost=offer_cost,
-                response_rate=response_rate,
-                max_contacts=max_contacts,
-                max_spend=max_spend,
-                min_value=min_value,
-                channels=tuple(c.strip().lower() for c in channels.split(",") if c.strip()),
-                holdout_share=holdout_share,
-                campaign_id=campaign_id or f"winback-{day.date()}",
-                policy=policy,
-            )
-        except ValueError as exc:
-            raise DataContractError(str(exc)) from exc
+        settings = _settings(
+            offer_cost=offer_cost,
+            response_rate=response_rate,
+            max_contacts=max_contacts,
+            max_spend=max_spend,
+            min_value=min_value,
+            channels=channels,
+            holdout_share=holdout_share,
+            campaign_id=campaign_id or f"winback-{day.date()}",
+            policy=policy,
+        )
         plan = rank_winback(frame, settings, _chooser(model_uri, tracking_uri))
         if out is not None:
             _write(campaigns_table(plan, sent_at=day, offer=offer), out)
+    _print_plan(plan, out, show)
+
+
+def _print_plan(plan: WinbackPlan, out: Path | None, show: int) -> None:
+    """The policy and why, totals, exclusions and the first contacts."""
     console.print(f"[bold]policy:[/] {plan.policy.policy} - {plan.policy.reason}", highlight=False)
     totals = plan.totals
     console.print(
@@ -138,6 +143,17 @@ def winback(
     _print_contacts(plan.selected.head(show))
     if out is not None:
         print_done(f"wrote {out} ({totals['contacts'] + totals['holdout']:,} rows, both groups)")
+
+
+def _settings(*, channels: str, **options: object):
+    """The command's options as a WinbackPolicy; invalid combinations are contract errors."""
+    from fidelite.training.winback import WinbackPolicy
+
+    names = tuple(c.strip().lower() for c in channels.split(",") if c.strip())
+    try:
+        return WinbackPolicy(channels=names, **options)
+    except ValueError as exc:
+        raise DataContractError(str(exc)) from exc
 
 
 def _print_contacts(rows: pd.DataFrame) -> None:

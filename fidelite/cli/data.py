@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from fidelite.cli._app import (
+    ConsentHistoryOption,
     DateFormatOption,
     Engine,
     EngineOption,
@@ -56,6 +57,7 @@ def features(
     out: Annotated[Path, typer.Option(help="Output Parquet file.")],
     events: Annotated[Path | None, typer.Option(help="Events CSV/Parquet.")] = None,
     customers: Annotated[Path | None, typer.Option(help="Customers CSV/Parquet.")] = None,
+    consent_history: ConsentHistoryOption = None,
     date_format: DateFormatOption = None,
     engine: EngineOption = Engine.pandas,
     scheduler: SchedulerOption = None,
@@ -76,6 +78,7 @@ def features(
                         location(customers),
                         as_of=day,
                         date_format=date_format,
+                        consent_history=location(consent_history),
                     )
                 )
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +92,12 @@ def features(
         day = parse_day(as_of, name="--as-of")
         with console.status("Loading input tables..."):
             inputs = load_inputs(
-                transactions, events, customers, as_of=day, date_format=date_format
+                transactions,
+                events,
+                customers,
+                as_of=day,
+                consent_history=consent_history,
+                date_format=date_format,
             )
         # Imported here so that `fidelite --help` stays fast.
         from fidelite.features import build_features

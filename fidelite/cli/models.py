@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from fidelite.cli._app import (
+    ConsentHistoryOption,
     CustomersOption,
     DateFormatOption,
     Engine,
@@ -26,6 +27,7 @@ from fidelite.cli._app import (
     dask_session,
     errors_exit,
     location,
+    optional_table,
     table_sources,
 )
 from fidelite.features.days import parse_day
@@ -112,11 +114,19 @@ def train(
     model_name: ModelNameOption = "fidelite",
     tracking_uri: TrackingUriOption = None,
     n_jobs: NJobsOption = 2,
+    consent_history: ConsentHistoryOption = None,
     date_format: DateFormatOption = None,
     engine: EngineOption = Engine.pandas,
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
     worker_memory: WorkerMemoryOption = None,
+    campaigns: Annotated[
+        Path | None,
+        typer.Option(
+            help="Past campaigns (campaigns-table CSV/Parquet, e.g. `fidelite winback --out` "
+            "files): also learn which customers an offer changes (uplift)."
+        ),
+    ] = None,
 ) -> None:
     """Backtest, train and log churn + CLV models to MLflow; register a challenger."""
     from fidelite.training.config import TrainConfig
@@ -139,16 +149,29 @@ def train(
     with errors_exit(), dask_session(engine, scheduler, workers, worker_memory):
         day = parse_day(as_of, name="--as-of")
         sources = (location(transactions), location(events), location(customers))
+        history = None
+        if campaigns is not None:
+            from fidelite.training.uplift.campaigns import load_campaigns_table
+
+            history = load_campaigns_table(location(campaigns), date_format=date_format)
         if engine is Engine.dask:
             # The workers read the tables themselves: nothing is loaded here.
-            inputs = DaskTables(sources[0], day, sources[1], sources[2], date_format)
+            inputs = DaskTables(
+                sources[0], day, sources[1], sources[2], date_format, location(consent_history)
+            )
         else:
             with console.status("Loading and validating the input tables..."):
                 started = time.perf_counter()
-                inputs = load_inputs(*sources, as_of=day, cut=True, date_format=date_format)
+                inputs = load_inputs(
+                    *sources,
+                    as_of=day,
+                    consent_history=location(consent_history),
+                    cut=True,
+                    date_format=date_format,
+                )
             _report_loading(inputs, time.perf_counter() - started)
         with _progress_bar() as on_step:
-            result = run_training(inputs, config, on_step=on_step)
+            result = run_training(inputs, config, campaigns=history, on_step=on_step)
     for name in _SHOWN_METRICS:
         if name in result.metrics:
             console.print(f"{name}: {result.metrics[name]:.4f}", highlight=False)
@@ -156,6 +179,13 @@ def train(
         console.print(
             f"peak memory {result.metrics['peak_rss_mib']:,.0f} MiB, "
             f"{result.metrics['time_total_s']:.0f} s in all",
+            highlight=False,
+        )
+    if result.model.uplift is not None:
+        choice = result.model.uplift.choose_policy(0.2)
+        console.print(
+            f"uplift: {result.model.uplift.learner_name}; at a 20% budget the {choice.policy} "
+            f"policy wins (evidence logged in uplift/evidence.csv)",
             highlight=False,
         )
     registered = (
@@ -191,6 +221,7 @@ def score(
         str, typer.Option("--model-uri", help="MLflow model URI.")
     ] = "models:/fidelite@champion",
     tracking_uri: TrackingUriOption = None,
+    consent_history: ConsentHistoryOption = None,
     date_format: DateFormatOption = None,
     engine: EngineOption = Engine.pandas,
     scheduler: SchedulerOption = None,
@@ -214,13 +245,22 @@ def score(
 
                 sources = table_sources(transactions, events, customers, date_format)
                 scores = score_dask(
-                    *sources, as_of=day, model_uri=model_uri, tracking_uri=tracking_uri
+                    *sources,
+                    as_of=day,
+                    model_uri=model_uri,
+                    tracking_uri=tracking_uri,
+                    consent_history=optional_table(consent_history, "consent_history", date_format),
                 )
             else:
                 from fidelite.training.score import score as run_scoring
 
                 sources = (location(transactions), location(events), location(customers))
-                inputs = load_inputs(*sources, as_of=day, date_format=date_format)
+                inputs = load_inputs(
+                    *sources,
+                    as_of=day,
+                    consent_history=location(consent_history),
+                    date_format=date_format,
+                )
                 scores = run_scoring(inputs, model_uri=model_uri, tracking_uri=tracking_uri)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".csv":

@@ -73,26 +73,28 @@ def _channel_activity(
     if events is None:
         return out
     days_ago = base.as_of_day - day_numbers(events["timestamp"])
-    recent = events.loc[days_ago < long]
-    days_ago = days_ago[days_ago < long]
+    inside = (days_ago < long) & (days_ago >= 0)
+    recent = events if inside.all() else events.loc[inside]  # the loader keeps 90 days
+    days_ago = days_ago[inside]
     code = customer_codes(recent["customer_id"], base.features.index)
     channel_code, channel_names = _codes(recent["channel"])
     type_code, type_names = _codes(recent["event_type"])
-    engaging_type = np.isin(type_names, base.config.params.engagement_event_types)
-    engaging = engaging_type[type_code] & (code >= 0)
+    engaging = np.isin(type_names, base.config.params.engagement_event_types)[type_code]
+    known = code >= 0
+    # One (customer, channel) cell per event: three bincounts instead of one pass per channel.
+    k = len(channel_names)
+    cell = code * k + channel_code
+
+    def per_cell(rows: np.ndarray) -> np.ndarray:
+        return np.bincount(cell[rows], minlength=base.n * k).reshape(base.n, k)
+
+    reached = per_cell(known) > 0
+    late = per_cell(known & engaging & (days_ago < short)).astype(np.float64)
+    early = per_cell(known & engaging & (days_ago >= short)).astype(np.float64)
     for c in channels:
-        if c not in channel_names:
-            continue
-        on_channel = (channel_code == channel_names.index(c)) & (code >= 0)
-        reached = np.bincount(code[on_channel], minlength=base.n) > 0
-        rows = on_channel & engaging
-        late = rows & (days_ago < short)
-        early = rows & (days_ago >= short)
-        out[c] = (
-            reached,
-            np.bincount(code[late], minlength=base.n).astype(np.float64),
-            np.bincount(code[early], minlength=base.n).astype(np.float64),
-        )
+        if c in channel_names:
+            j = channel_names.index(c)
+            out[c] = (reached[:, j], late[:, j], early[:, j])
     return out
 
 

@@ -137,3 +137,22 @@ def test_train_and_score_read_tables_with_the_date_format(tmp_path):
     for command in ("train", "score", "evaluate", "features"):
         help_text = runner.invoke(app, [command, "--help"]).output
         assert "--date-format" in help_text, command
+
+
+def test_features_reads_a_consent_history(tmp_path):
+    tx = tmp_path / "tx.csv"
+    tx.write_text("customer_id,order_id,timestamp,amount\n1,a,2025-08-01,3\n2,b,2025-08-02,4\n")
+    history = tmp_path / "consent.csv"
+    history.write_text(
+        "customer_id,channel,opted_in,changed_at\n"
+        "1,email,true,2025-01-01\n"
+        "1,email,false,2025-10-05\n"
+        "2,sms,no,2025-09-01\n"
+    )
+    out = tmp_path / "features.parquet"
+    args = ["features", "--transactions", str(tx), "--as-of", "2025-09-30", "--out", str(out)]
+    result = runner.invoke(app, [*args, "--consent-history", str(history)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(out)
+    assert frame.loc["1", "consented_email"] == 1.0 and frame.loc["2", "consented_sms"] == 0.0
+    assert not frame.loc["2", "sms_opt_in"]

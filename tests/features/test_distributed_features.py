@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fidelite.features import build_features, load_inputs
 from fidelite.features.data import DataContractError
 from fidelite.features.demo import generate_demo_data
 from fidelite.features.distributed import (
@@ -163,3 +164,22 @@ def test_buckets_are_stable_across_dtypes():
     np.testing.assert_array_equal(as_str, bucket_of(ids.astype(object), 7))
     np.testing.assert_array_equal(as_str, bucket_of(ids.astype("category"), 7))
     assert as_str[0] == as_str[3]
+
+
+def test_dask_features_read_the_consent_history_point_in_time(client, tables):
+    tx, ev, cu = tables
+    rng = np.random.default_rng(0)
+    n = 300
+    history = pd.DataFrame(
+        {
+            "customer_id": rng.choice(cu["customer_id"].to_numpy(), n),
+            "channel": rng.choice(["email", "sms", "push"], n),
+            "opted_in": rng.random(n) < 0.6,
+            "changed_at": pd.Timestamp("2024-01-01")
+            + pd.to_timedelta(rng.integers(0, 700, n), unit="D"),
+        }
+    )
+    expected = build_features(load_inputs(tx, ev, cu, as_of=AS_OF, consent_history=history))
+    assert expected["consented_email"].notna().sum() > 20
+    got = build_features_dask(tx, ev, cu, as_of=AS_OF, npartitions=3, consent_history=history)
+    assert_same_features(compute_features(got), expected)

@@ -1,18 +1,41 @@
-"""The probabilistic baseline: BG/NBD for the purchase process, Gamma-Gamma for spend.
+"""The probabilistic baseline: a purchase model for when and whether, Gamma-Gamma for spend.
 
-``BaselineModel`` fits both on a ``build_features`` frame and predicts the
+``BaselineModel`` fits both on the four RFM columns of a ``build_features`` frame
+(``frequency``, ``recency``, ``T`` in days, ``monetary_value``) and predicts the
 ``baseline_*`` columns the churn and CLV boosters start from.
+
+How ``baseline_p_alive`` relates to ``baseline_churn_probability`` (P(no purchase
+in the horizon H)): a customer who left never buys again, and one still alive may
+simply not buy within H, so
+
+    churn = (1 - p_alive) + p_alive * P(no purchase in H | alive)  >=  1 - p_alive.
+
+``p_alive`` is the model's belief that the customer has not left for good; churn
+adds the chance that a customer who is still around stays quiet for H days. The
+default purchase model is MBG/NBD, whose customers may leave right after any
+purchase including the first, so a one-time buyer's ``p_alive`` is below
+``b / (a + b)`` and keeps falling with their silence (under BG/NBD it is exactly 1).
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
+from fidelite.errors import DataContractError
 from fidelite.training.baseline.bgnbd import BetaGeoModel
 from fidelite.training.baseline.gamma_gamma import GammaGammaModel
+from fidelite.training.baseline.mbgnbd import ModifiedBetaGeoModel
+from fidelite.training.baseline.pareto_nbd import ParetoNBDModel
+from fidelite.training.baseline.purchase import PurchaseModel
 
-__all__ = ["BASELINE_COLUMNS", "BaselineModel"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["BASELINE_COLUMNS", "PURCHASE_MODELS", "RFM_COLUMNS", "BaselineModel"]
 
 BASELINE_COLUMNS = (
     "baseline_p_alive",
@@ -21,70 +44,148 @@ BASELINE_COLUMNS = (
     "baseline_clv",
     "baseline_churn_probability",
 )
+# All the baseline reads: a distributed run only needs to gather these per customer.
+RFM_COLUMNS = ("frequency", "recency", "T", "monetary_value")
+PURCHASE_MODELS: dict[str, type[PurchaseModel]] = {
+    "bgnbd": BetaGeoModel,
+    "mbgnbd": ModifiedBetaGeoModel,
+    "pareto_nbd": ParetoNBDModel,
+}
 
 
-def _purchasers(features: pd.DataFrame) -> pd.Series:
-    """Boolean mask of customers with at least one purchase (BG/NBD needs one)."""
-    return features["orders_total"].fillna(0).astype(float) > 0
+def _rfm(features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """The RFM columns as float and the purchaser mask (a purchase day: ``T`` known)."""
+    missing = [c for c in RFM_COLUMNS if c not in features.columns]
+    if missing:
+        raise DataContractError(
+            f"baseline: the features frame lacks column(s) {missing}; it needs {list(RFM_COLUMNS)}",
+            field=missing[0],
+        )
+    rfm = features[list(RFM_COLUMNS)].astype(float)
+    return rfm, rfm["T"].notna().to_numpy()
 
 
-class BaselineModel:
-    """BG/NBD (purchase process) + Gamma-Gamma (spend per purchase day).
+class BaselineModel(BaseEstimator):
+    """Purchase model (MBG/NBD by default) + Gamma-Gamma, fitted on RFM columns.
 
     Parameters
     ----------
-    horizon_days : int
+    horizon_days : int, default 90
         Horizon ``H`` in days for expected purchases, CLV and P(no purchase).
+    purchase_model : {"mbgnbd", "bgnbd", "pareto_nbd"}, default "mbgnbd"
+        Model of the purchase process (see ``PURCHASE_MODELS``).
+    penalizer : float or "auto", default "auto"
+        L2 penalty of the purchase model (lifetimes' ``penalizer_coef``); "auto"
+        is ``AUTO_PENALTY / n_customers`` (see ``MaximumLikelihoodModel``).
+    spend_penalizer : float or "auto", default "auto"
+        The same for Gamma-Gamma, ``n`` = repeat customers with positive spend.
 
     Attributes
     ----------
-    bgnbd_ : BetaGeoModel
-        Fitted on (frequency, recency, T) of every purchaser.
-    gamma_gamma_ : GammaGammaModel
+    purchase_model_ : PurchaseModel
+        Fitted on (frequency, recency, T) of every customer with a purchase day.
+    spend_model_ : GammaGammaModel
         Fitted on repeat customers with positive ``monetary_value``.
+    fallback_spend_ : float
+        Spend per purchase day given to customers the Gamma-Gamma mean does not
+        cover (``q <= 1``: infinite population mean): the mean observed repeat spend.
     """
 
-    def __init__(self, horizon_days: int = 90) -> None:
+    def __init__(
+        self,
+        horizon_days: int = 90,
+        purchase_model: str = "mbgnbd",
+        penalizer: float | str = "auto",
+        spend_penalizer: float | str = "auto",
+    ) -> None:
         self.horizon_days = horizon_days
+        self.purchase_model = purchase_model
+        self.penalizer = penalizer
+        self.spend_penalizer = spend_penalizer
 
     def fit(self, features: pd.DataFrame) -> BaselineModel:
-        """Fit on a ``build_features`` frame of shape (n_customers, n_columns)."""
-        buyers = features.loc[_purchasers(features)]
-        self.bgnbd_ = BetaGeoModel().fit(buyers["frequency"], buyers["recency"], buyers["T"])
-        repeat = buyers[(buyers["frequency"] > 0) & (buyers["monetary_value"] > 0)]
-        self.gamma_gamma_ = GammaGammaModel().fit(repeat["frequency"], repeat["monetary_value"])
+        """Fit on a frame of shape (n_customers, >= 4) holding ``RFM_COLUMNS``.
+
+        Rows without a purchase day (``T`` NaN: prospects, customers whose orders
+        were all refunded) are left out. Any other columns are ignored, so a
+        four-column frame gathered from a cluster is enough.
+
+        Raises
+        ------
+        DataContractError
+            When a column of ``RFM_COLUMNS`` is missing.
+        InsufficientHistoryError
+            When the purchasers cannot identify the models (see the model classes).
+        """
+        if self.purchase_model not in PURCHASE_MODELS:
+            raise ValueError(
+                f"purchase_model must be one of {sorted(PURCHASE_MODELS)}, "
+                f"got {self.purchase_model!r}"
+            )
+        rfm, buyers = _rfm(features)
+        rfm = rfm.loc[buyers]
+        model = PURCHASE_MODELS[self.purchase_model](penalizer=self.penalizer)
+        self.purchase_model_ = model.fit(rfm["frequency"], rfm["recency"], rfm["T"])
+        repeat = rfm[(rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)]
+        self.spend_model_ = GammaGammaModel(penalizer=self.spend_penalizer).fit(
+            repeat["frequency"], repeat["monetary_value"]
+        )
+        self.fallback_spend_ = float(repeat["monetary_value"].mean())
         return self
+
+    def _expected_spend(self, frequency: np.ndarray, monetary: np.ndarray) -> np.ndarray:
+        """Gamma-Gamma spend per purchase day, shape (n,); finite for every row.
+
+        Refund-heavy customers (mean repeat spend <= 0) count as having no repeat
+        spend information. Where the Gamma-Gamma mean is infinite (``q <= 1`` and
+        too few purchases), the customer's own mean, or ``fallback_spend_``.
+        """
+        monetary = np.clip(monetary, 0.0, None)
+        frequency = np.where(monetary > 0, frequency, 0.0)
+        p, q, v = (self.spend_model_.params_[k] for k in ("p", "q", "v"))
+        denominator = p * frequency + q - 1
+        covered = denominator > 0
+        spend = p * (v + frequency * monetary) / np.where(covered, denominator, 1.0)
+        fallback = np.where(frequency > 0, monetary, self.fallback_spend_)
+        return np.where(covered, spend, fallback)
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """Baseline columns, shape (n_customers, 5), NaN for customers without a purchase.
 
-        Returns ``baseline_p_alive`` (probability), ``baseline_expected_purchases``
-        (repeat purchase days in the horizon), ``baseline_expected_spend``
-        (currency per purchase day), ``baseline_clv`` (currency over the horizon)
-        and ``baseline_churn_probability`` (P(no purchase in the horizon)).
+        Returns ``baseline_p_alive`` (probability the customer has not left),
+        ``baseline_expected_purchases`` (repeat purchase days in the horizon),
+        ``baseline_expected_spend`` (currency per purchase day), ``baseline_clv``
+        (currency over the horizon) and ``baseline_churn_probability`` (P(no
+        purchase in the horizon), never below ``1 - baseline_p_alive``). Every
+        customer with a purchase day gets finite values.
         """
         n = len(features)
         columns = {name: np.full(n, np.nan) for name in BASELINE_COLUMNS}
-        buyers = _purchasers(features).to_numpy()
+        rfm, buyers = _rfm(features)
         if buyers.any():
             # Whole columns at once: the per-column .loc writes of a frame cost
             # more than the models themselves for the one-customer requests.
-            f = features if buyers.all() else features.loc[buyers]
-            freq, rec, age = (f[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+            f = rfm if buyers.all() else rfm.loc[buyers]
+            freq, rec, age = (f[c].to_numpy() for c in ("frequency", "recency", "T"))
             h = float(self.horizon_days)
-            purchases = np.asarray(self.bgnbd_.expected_purchases(h, freq, rec, age), dtype=float)
-            # Gamma-Gamma is only defined for non-negative spend; refund-heavy customers
-            # get the population mean (frequency 0 case) instead of a negative mean.
-            monetary = np.clip(f["monetary_value"].to_numpy(dtype=float), 0.0, None)
-            spend_freq = np.where(monetary > 0, freq, 0.0)
-            spend = np.asarray(self.gamma_gamma_.expected_spend(spend_freq, monetary), dtype=float)
+            model = self.purchase_model_
+            purchases = model.expected_purchases(h, freq, rec, age)
+            spend = self._expected_spend(freq, f["monetary_value"].to_numpy())
             values = {
-                "baseline_p_alive": self.bgnbd_.p_alive(freq, rec, age),
+                "baseline_p_alive": model.p_alive(freq, rec, age),
                 "baseline_expected_purchases": purchases,
                 "baseline_expected_spend": spend,
                 "baseline_clv": purchases * spend,
-                "baseline_churn_probability": self.bgnbd_.prob_no_purchase(h, freq, rec, age),
+                "baseline_churn_probability": model.prob_no_purchase(h, freq, rec, age),
             }
             for name, value in values.items():
-                columns[name][buyers] = np.asarray(value, dtype=float)
+                columns[name][buyers] = value
         return pd.DataFrame(columns, index=features.index)
+
+    def report(self) -> dict[str, Any]:
+        """Both fits (estimates, standard errors, 95% intervals, diagnostics) as JSON."""
+        return {
+            "horizon_days": int(self.horizon_days),
+            "purchase": self.purchase_model_.report(),
+            "spend": self.spend_model_.report(),
+        }

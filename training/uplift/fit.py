@@ -269,6 +269,23 @@ def fit_uplift(
     )
     held_mask, held_text = _split(rows, config)
     train, heldout = rows.subset(~held_mask), rows.subset(held_mask)
+    scores = _candidate_scores(train, heldout, config)
+    evidence, metrics, replicates = _compare(heldout, scores, config)
+    chosen = _best_learner(replicates, config)
+    evidence["policy"] = evidence["candidate"].map(
+        lambda c: "uplift" if c == chosen else (c if c in BASELINE_RANKINGS else "candidate")
+    )
+    policy = PolicyTable(evidence=evidence, learner=chosen, heldout=held_text)
+    metrics.update(_summary_metrics(heldout, train, policy, config))
+    model = _final_model(rows, chosen, policy, config, as_of)
+    table = heldout.rows.assign(**{f"score_{k}": v for k, v in scores.items()})
+    return UpliftFit(model=model, metrics=metrics, heldout=table, skipped=split.skipped)
+
+
+def _candidate_scores(
+    train: UpliftRows, heldout: UpliftRows, config: UpliftConfig
+) -> dict[str, np.ndarray]:
+    """Each candidate's ranking score of the held-out rows, learners fitted on ``train``."""
     encoder = _encoder(train).fit(train.features.assign(**{CHANNEL_COLUMN: train.rows["channel"]}))
     X_train = _matrix(encoder, train)
     outcome = train.rows["purchased"].to_numpy(dtype=float)
@@ -288,35 +305,29 @@ def fit_uplift(
     for name, column in BASELINE_RANKINGS.items():
         if column in heldout.features:
             scores[name] = heldout.features[column].to_numpy(dtype=float)
-    evidence, metrics, replicates = _compare(heldout, scores, config)
-    chosen = _best_learner(replicates, config)
-    evidence["policy"] = evidence["candidate"].map(
-        lambda c: "uplift" if c == chosen else (c if c in BASELINE_RANKINGS else "candidate")
-    )
-    policy = PolicyTable(evidence=evidence, learner=chosen, heldout=held_text)
-    metrics.update(_summary_metrics(heldout, train, policy, config))
+    return scores
 
-    final_encoder = _encoder(rows).fit(
-        rows.features.assign(**{CHANNEL_COLUMN: rows.rows["channel"]})
-    )
-    final = make_learner(chosen, final_encoder, config).fit(
-        _matrix(final_encoder, rows),
+
+def _final_model(
+    rows: UpliftRows, chosen: str, policy: PolicyTable, config: UpliftConfig, as_of: pd.Timestamp
+) -> UpliftModel:
+    """The chosen learner and the response-value model refitted on every learnable row."""
+    encoder = _encoder(rows).fit(rows.features.assign(**{CHANNEL_COLUMN: rows.rows["channel"]}))
+    learner = make_learner(chosen, encoder, config).fit(
+        _matrix(encoder, rows),
         rows.rows["treated"].to_numpy(),
         rows.rows["purchased"].to_numpy(dtype=float),
         rows.rows["propensity"].to_numpy(),
     )
-    channels = tuple(sorted(set(rows.rows.loc[rows.rows["treated"], "channel"].dropna())))
-    model = UpliftModel(
-        encoder=final_encoder,
-        learner=final,
-        response_model=_response_model(final_encoder, rows, config),
-        channels=channels,
+    return UpliftModel(
+        encoder=encoder,
+        learner=learner,
+        response_model=_response_model(encoder, rows, config),
+        channels=tuple(sorted(set(rows.rows.loc[rows.rows["treated"], "channel"].dropna()))),
         window_days=config.window_days,
         policy=policy,
         trained_until=as_of,
     )
-    table = heldout.rows.assign(**{f"score_{k}": v for k, v in scores.items()})
-    return UpliftFit(model=model, metrics=metrics, heldout=table, skipped=split.skipped)
 
 
 def _best_learner(replicates: dict[str, np.ndarray], config: UpliftConfig) -> str:

@@ -9,11 +9,14 @@ interval, so a campaign can say which policy it used and why.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["POLICIES", "PolicyChoice", "PolicyTable"]
+from fidelite.errors import InsufficientHistoryError
+
+__all__ = ["POLICIES", "PolicyChoice", "PolicyTable", "decide_policy"]
 
 #: Ranking policies: the uplift model, value at risk, churn probability.
 POLICIES: tuple[str, ...] = ("uplift", "value_at_risk", "churn_probability")
@@ -88,8 +91,64 @@ class PolicyTable:
             f"{policy} captured the most held-out incremental net value when contacting the "
             f"top {nearest:.0%} ({self.heldout}; uplift model: {self.learner}): {described}"
         )
+        if not (rows["incremental_value"] > 0).any():
+            reason += (
+                "; every policy lost money at this budget on the held-out campaign: consider "
+                "a smaller budget or a cheaper offer"
+            )
         return PolicyChoice(policy=policy, reason=reason, budget_share=nearest)
 
 
 def _money(value: float) -> str:
     return "n/a" if not np.isfinite(value) else f"{value:,.0f}"
+
+
+class _Chooser(Protocol):
+    def choose_policy(self, budget_share: float | None) -> PolicyChoice: ...
+
+
+def decide_policy(
+    requested: str,
+    chooser: _Chooser | None,
+    *,
+    uplift_ready: bool,
+    budget_share: float,
+    response_rate: float,
+) -> PolicyChoice:
+    """The ranking policy of one win-back request, and why.
+
+    Parameters
+    ----------
+    requested : {"auto", "uplift", "value_at_risk", "churn_probability"}
+    chooser : object with ``choose_policy(share)``, or None
+        The model's uplift component; None when the model has none.
+    uplift_ready : bool
+        Whether the scores carry uplift estimates.
+    budget_share : float
+        Share of the eligible customers the budget selects.
+    response_rate : float
+        The caller's response rate, named in the fallback's reason.
+
+    Raises
+    ------
+    InsufficientHistoryError
+        ``requested == "uplift"`` without uplift estimates.
+    """
+    if requested in ("value_at_risk", "churn_probability"):
+        return PolicyChoice(requested, "requested by the caller")
+    if not uplift_ready:
+        why = (
+            "the served model has no uplift component (train with --campaigns)"
+            if chooser is None
+            else "the scores carry no uplift estimates (re-score with the current model)"
+        )
+        if requested == "uplift":
+            raise InsufficientHistoryError(f"policy 'uplift' is not available: {why}")
+        return PolicyChoice(
+            "value_at_risk",
+            f"no uplift model: {why}; ranked by value at risk x response rate ({response_rate:g})",
+        )
+    if requested == "uplift":
+        return PolicyChoice("uplift", "requested by the caller")
+    choice = chooser.choose_policy(budget_share)
+    return PolicyChoice(choice.policy, choice.reason, budget_share)

@@ -1,22 +1,18 @@
-"""Tests for training.baseline.gamma_gamma.GammaGammaModel: CDNOW parity, simulation, validation."""
+"""Gamma-Gamma: CDNOW parity with the published estimates, simulation, validation."""
 
 import logging
-from pathlib import Path
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.optimize import check_grad
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
-from fidelite.training.baseline.gamma_gamma import GammaGammaModel, _neg_mean_ll_and_grad
+from fidelite.errors import InsufficientHistoryError
+from fidelite.training.baseline.gamma_gamma import GammaGammaModel, log_likelihood_rows
+from tests.training.baseline.conftest import load_cdnow
 
-DATA = Path(__file__).parent / "data" / "cdnow_sample_summary.csv"
 TRUE_PARAMS = {"p": 4.0, "q": 5.0, "v": 60.0}  # v in currency units
-
-
-def load_cdnow() -> pd.DataFrame:
-    return pd.read_csv(DATA, comment="#")
 
 
 def simulate_gamma_gamma(n: int, params: dict[str, float], seed: int) -> pd.DataFrame:
@@ -32,7 +28,7 @@ def simulate_gamma_gamma(n: int, params: dict[str, float], seed: int) -> pd.Data
 @pytest.fixture(scope="module")
 def cdnow_model() -> GammaGammaModel:
     d = load_cdnow()
-    return GammaGammaModel().fit(d["frequency"], d["monetary_value"])
+    return GammaGammaModel(penalizer=0).fit(d["frequency"], d["monetary_value"])
 
 
 def test_cdnow_parity_with_published_estimates(cdnow_model: GammaGammaModel) -> None:
@@ -68,8 +64,8 @@ def test_more_transactions_means_more_weight_on_own_mean(cdnow_model: GammaGamma
 
 def test_drop_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="fidelite.training.baseline.gamma_gamma"):
-        GammaGammaModel().fit([0, 1, 2, 3, 1], [0.0, 10.0, 12.0, 0.0, 8.0])
-    assert "ignoring 2 of 5 customers" in caplog.text
+        GammaGammaModel().fit([0, 1, 2, 3, 1, 4], [0.0, 10.0, 12.0, 0.0, 8.0, 9.0])
+    assert "ignoring 2 of 6 customers" in caplog.text
 
 
 def test_fit_recovers_simulation_parameters() -> None:
@@ -86,22 +82,6 @@ def test_fit_recovers_simulation_parameters() -> None:
     assert shrunk_error < raw_error
 
 
-def test_analytic_gradient_matches_finite_differences() -> None:
-    repeat = load_cdnow().query("frequency > 0")
-    args = (
-        repeat["frequency"].to_numpy(float),
-        repeat["monetary_value"].to_numpy() / 20,
-        np.ones(len(repeat)),
-        0.02,
-    )
-    error = check_grad(
-        lambda p: _neg_mean_ll_and_grad(p, *args)[0],
-        lambda p: _neg_mean_ll_and_grad(p, *args)[1],
-        np.log([3.0, 2.0, 0.8]),
-    )
-    assert error < 1e-5
-
-
 def test_log_likelihood_sums_to_total(cdnow_model: GammaGammaModel) -> None:
     d = load_cdnow()
     per_customer = cdnow_model.log_likelihood(d["frequency"], d["monetary_value"])
@@ -111,7 +91,11 @@ def test_log_likelihood_sums_to_total(cdnow_model: GammaGammaModel) -> None:
 
 def test_currency_unit_only_scales_v() -> None:
     d = load_cdnow()
-    cents = GammaGammaModel().fit(d["frequency"], d["monetary_value"] * 100)
+    cents = GammaGammaModel(penalizer=0).fit(d["frequency"], d["monetary_value"] * 100)
+    dollars = GammaGammaModel().fit(d["frequency"], d["monetary_value"])
+    auto_cents = GammaGammaModel().fit(d["frequency"], d["monetary_value"] * 100)
+    # The default penalty measures v in units of the median spend: currency-free too.
+    assert auto_cents.params_["v"] == pytest.approx(dollars.params_["v"] * 100, rel=1e-5)
     assert cents.params_["v"] == pytest.approx(15.44 * 100, rel=0.01)
     assert cents.params_["q"] == pytest.approx(3.74, rel=0.01)
 
@@ -123,11 +107,11 @@ def test_currency_unit_only_scales_v() -> None:
         ([1, 2], [5.0, np.nan], "monetary_value"),
         ([1, 2], [5.0, -1.0], "monetary_value"),
         ([1, 2, 3], [5.0, 5.0], "length mismatch"),
-        ([0, 0], [0.0, 0.0], "none among 2"),
+        ([0, 0], [0.0, 0.0], "found 0 among 2"),
     ],
 )
 def test_invalid_inputs_name_the_argument(frequency, monetary, match) -> None:
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=match):  # InsufficientHistoryError is a ValueError
         GammaGammaModel().fit(frequency, monetary)
 
 
@@ -149,15 +133,15 @@ def test_demo_fit_converges_cleanly_and_matches_nelder_mead(
     demo = generate_demo_data(2000, seed=0)
     features = build_features(demo.inputs("2024-06-01"))
     repeat = features[(features["frequency"] > 0) & (features["monetary_value"] > 0)]
-    with caplog.at_level(logging.WARNING, logger="fidelite.training.baseline.gamma_gamma"):
-        model = GammaGammaModel().fit(repeat["frequency"], repeat["monetary_value"])
-    assert "converge" not in caplog.text
-    assert model.converged_ and model.summary()["gradient_norm"] < 1e-5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = GammaGammaModel(penalizer=0).fit(repeat["frequency"], repeat["monetary_value"])
+    assert model.converged_ and model.gradient_norm_ < 1e-5
 
     x = repeat["frequency"].to_numpy(float)
     m = repeat["monetary_value"].to_numpy(float)
     reference = minimize(
-        lambda z: _neg_mean_ll_and_grad(z, x, m, np.ones_like(x), 0.0)[0],
+        lambda z: -log_likelihood_rows(np.exp(z), x, m).mean(),
         np.log([1.0, 2.0, float(np.median(m))]),
         method="Nelder-Mead",
         options={"xatol": 1e-9, "fatol": 1e-13, "maxiter": 20_000},
@@ -167,12 +151,17 @@ def test_demo_fit_converges_cleanly_and_matches_nelder_mead(
     )
 
 
-def test_large_remaining_gradient_is_reported(caplog: pytest.LogCaptureFixture) -> None:
-    from types import SimpleNamespace
+def test_one_repeat_customer_is_too_thin() -> None:
+    with pytest.raises(InsufficientHistoryError, match="at least 2 customers"):
+        GammaGammaModel().fit([3, 0], [25.0, 0.0])
 
-    stalled = SimpleNamespace(
-        success=False, message="ABNORMAL", nit=3, x=np.zeros(3), jac=np.array([0.0, 0.5, 0.0])
-    )
-    with caplog.at_level(logging.WARNING, logger="fidelite.training.baseline.gamma_gamma"):
-        assert GammaGammaModel._check_convergence(stalled) is False
-    assert "did not converge" in caplog.text and "5.0e-01" in caplog.text
+
+def test_small_data_converge_with_the_default_penalty() -> None:
+    # 20 repeat customers: unpenalised fits ran off along the p/v ridge in 6 of 12
+    # CDNOW subsamples of this size (BENCHMARKS.md); the default settles every one.
+    repeat = load_cdnow().query("frequency > 0 and monetary_value > 0")
+    for seed in range(6):
+        sample = repeat.sample(20, random_state=seed)
+        model = GammaGammaModel().fit(sample["frequency"], sample["monetary_value"])
+        assert model.converged_ and model.params_["q"] > 1
+        assert np.isfinite(model.population_mean_spend())

@@ -161,6 +161,9 @@ def _split(
         frame = empty_normalised(name)
     if "timestamp" in frame.columns:
         frame = frame.loc[(frame["timestamp"] < end).to_numpy()]
+    if "signup_at" in frame.columns:  # customers who do not exist yet (as Inputs.cut)
+        signed = frame["signup_at"]
+        frame = frame.loc[(signed.isna() | (signed < end)).to_numpy()]
     if name != "events":  # their duplicates are dropped in file order
         positions = np.arange(len(frame), dtype=np.int64) + number * _ROWS_PER_PARTITION
         frame = frame.assign(**{ROW_COLUMN: positions})

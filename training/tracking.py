@@ -139,7 +139,7 @@ def fingerprint_parts(inputs: Inputs) -> dict[str, Any]:
     tables["customers"] = inputs.customers
     ts = inputs.transactions["timestamp"]
     parts: dict[str, Any] = {
-        "customers": int(inputs.transactions["customer_id"].nunique()),
+        "buyers": int(inputs.transactions["customer_id"].nunique()),
         "start": ts.min() if len(ts) else None,
         "end": ts.max() if len(ts) else None,
     }
@@ -155,7 +155,7 @@ def combine_fingerprints(parts: list[dict[str, Any]]) -> dict[str, Any]:
     starts = [p["start"] for p in parts if p["start"] is not None]
     ends = [p["end"] for p in parts if p["end"] is not None]
     whole: dict[str, Any] = {
-        "customers": sum(p["customers"] for p in parts),
+        "buyers": sum(p["buyers"] for p in parts),
         "start": min(starts) if starts else None,
         "end": max(ends) if ends else None,
     }
@@ -177,7 +177,7 @@ def _finish_fingerprint(parts: dict[str, Any]) -> dict[str, Any]:
 
     out: dict[str, Any] = {
         "transactions_rows": parts["transactions"][0],
-        "transactions_customers": parts["customers"],
+        "transactions_customers": parts["buyers"],
         "transactions_start": parts["start"].date().isoformat() if parts["start"] else None,
         "transactions_end": parts["end"].date().isoformat() if parts["end"] else None,
         "transactions_sha256": sha(parts["transactions"]),

@@ -83,7 +83,7 @@ def test_same_baseline_parameters(engines):
 
     for local, dask in zip(engines["local"], engines["dask"], strict=True):
         fitted = [BaselineModel(HORIZON).fit(w.features) for w in (local, dask)]
-        for part in ("bgnbd_", "gamma_gamma_"):
+        for part in ("purchase_model_", "spend_model_"):
             a, b = (getattr(model, part).params_ for model in fitted)
             assert a.keys() == b.keys()
             np.testing.assert_allclose([b[k] for k in a], [a[k] for k in a], rtol=1e-6)
@@ -105,3 +105,15 @@ def test_same_scores(engines, paths, inputs, tmp_path):
     distributed = score_dask(*tables, as_of=AS_OF, model_uri=model_uri, tracking_uri=uri)
     assert (local["status"] == "ok").sum() > 100
     pd.testing.assert_frame_equal(distributed, local, check_exact=False, rtol=1e-6, atol=1e-9)
+
+
+def test_same_data_fingerprint(engines, paths, inputs):
+    from fidelite.training.sources import DaskWindows, LocalWindows
+    from fidelite.training.tracking import data_fingerprint
+
+    local = LocalWindows(inputs, FeatureParams()).fingerprint()
+    assert local == data_fingerprint(inputs)
+    tables = (str(paths["transactions"]), str(paths["events"]), str(paths["customers"]))
+    dask = DaskWindows.from_tables(*tables, as_of=AS_OF, params=FeatureParams(), npartitions=2)
+    assert dask.fingerprint() == local
+    assert local["transactions_rows"] == len(inputs.transactions)

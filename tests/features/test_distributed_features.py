@@ -156,7 +156,7 @@ def test_bad_partition_names_table_partition_and_column(client, tables):
 
 
 def test_buckets_are_stable_across_dtypes():
-    from fidelite.features.distributed import _with_bucket
+    from fidelite.features.partitions import _with_bucket
 
     ids = pd.Series(["a", "b", "123"])
     as_str = _with_bucket(pd.DataFrame({"customer_id": ids.astype("str")}), 7)[BUCKET_COLUMN]

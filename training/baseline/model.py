@@ -11,10 +11,19 @@ simply not buy within H, so
     churn = (1 - p_alive) + p_alive * P(no purchase in H | alive)  >=  1 - p_alive.
 
 ``p_alive`` is the model's belief that the customer has not left for good; churn
-adds the chance that a customer who is still around stays quiet for H days. The
-default purchase model is MBG/NBD, whose customers may leave right after any
+adds the chance that a customer who is still around stays quiet for H days. So a
+customer can be "surely churning" with a high ``p_alive`` only if, alive, they would
+almost surely not buy within H (a very slow buyer); nobody is both surely alive and
+surely churning.
+
+The default purchase model is MBG/NBD, whose customers may leave right after any
 purchase including the first, so a one-time buyer's ``p_alive`` is below
-``b / (a + b)`` and keeps falling with their silence (under BG/NBD it is exactly 1).
+``b / (a + b)`` and keeps falling with their silence (under BG/NBD it is exactly 1,
+whatever the silence). It was chosen on held-out customers and later windows of
+CDNOW and the demo data against BG/NBD and Pareto/NBD (BENCHMARKS.md, "Baseline
+models"): best held-out log-likelihood on 3 of 5 data sets and within 0.0004 per
+customer of the best on a fourth, and for one-time buyers silent for over a year it
+predicts the share who buy again within about a point (BG/NBD: twice the observed).
 """
 
 from __future__ import annotations

@@ -54,23 +54,19 @@ def prepare(workdir: Path, n_customers: int) -> dict:
 
     from fidelite.features import build_features
     from fidelite.features.demo import generate_demo_data
+    from fidelite.features.inputs import load_inputs
     from fidelite.serving.snapshot import write_snapshot_atomic
+    from fidelite.training.config import TrainConfig
     from fidelite.training.score import score
-    from fidelite.training.train import TrainConfig, train
+    from fidelite.training.train import train
 
     tracking_uri = f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}"
     demo = generate_demo_data(n_customers, seed=5)
-    train(
-        demo.transactions,
-        demo.events,
-        demo.customers,
-        config=TrainConfig(as_of=AS_OF, promote=True, tracking_uri=tracking_uri),
-    )
-    scores = score(
-        demo.transactions, demo.events, demo.customers, as_of=AS_OF, tracking_uri=tracking_uri
-    )
+    inputs = load_inputs(demo.transactions, demo.events, demo.customers, as_of=AS_OF)
+    train(inputs, TrainConfig(promote=True, tracking_uri=tracking_uri))
+    scores = score(inputs, tracking_uri=tracking_uri)
     snapshot = write_snapshot_atomic(scores, workdir / "scores.parquet")
-    features = build_features(demo.inputs(AS_OF))
+    features = build_features(inputs)
     buyers = features[features["orders_total"] > 0].reset_index()
     rows = json.loads(buyers.head(2000).to_json(orient="records"))
     rng = np.random.default_rng(0)

@@ -81,7 +81,7 @@ def prepare_environment(
     # a registry that stops answering must not stall reload checks for minutes
     env.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     env.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-    # sleeping OpenMP waiters: LightGBM reads it when it loads (see training.churn)
+    # sleeping OpenMP waiters (shared cores): LightGBM reads it when it loads
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     env.setdefault("BENTOML_DO_NOT_TRACK", "true")
     return env

@@ -161,9 +161,7 @@ def export_to_bento(
     version_uri = f"models:/{registered.name}/{registered.version}"
     with tracking_scope(tracking_uri) as client:
         python_model = mlflow.pyfunc.load_model(version_uri).unwrap_python_model()
-        metadata = model_metadata(
-            registered, python_model, run_details(client, registered.run_id)
-        )
+        metadata = model_metadata(registered, python_model, run_details(client, registered.run_id))
         return bentoml.mlflow.import_model(
             BENTO_MODEL_NAME,
             version_uri,

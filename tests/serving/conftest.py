@@ -89,8 +89,8 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from fidelite.features import build_features
     from fidelite.features.demo import generate_demo_data
     from fidelite.features.inputs import load_inputs
-    from fidelite.training.config import TrainConfig
     from fidelite.serving.snapshot import write_snapshot_atomic
+    from fidelite.training.config import TrainConfig
     from fidelite.training.score import score
     from fidelite.training.train import train
 

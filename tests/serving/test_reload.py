@@ -9,6 +9,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
+from fidelite.training.tracking import tracking_scope
 from tests.serving.conftest import AS_OF, LiveServer
 
 pytestmark = pytest.mark.slow
@@ -18,8 +19,12 @@ def test_new_champion_is_served_without_restart_or_failed_request(
     live_server: LiveServer,
 ) -> None:
     with live_server.client() as client:
+        deadline = time.monotonic() + 30
         before = client.get("/model").json()
-    assert before["is_champion"] is True
+        while before["checked_at"] is None and time.monotonic() < deadline:
+            time.sleep(0.3)  # the first registry check runs right after startup
+            before = client.get("/model").json()
+    assert before["is_champion"] is True, str(before)
     registry = MlflowClient(tracking_uri=live_server.tracking_uri)
     current = registry.get_model_version_by_alias("fidelite", "champion")
     payload = {"as_of": AS_OF, "features": live_server.rows(live_server.scored_ids(2))}
@@ -40,8 +45,12 @@ def test_new_champion_is_served_without_restart_or_failed_request(
     try:
         time.sleep(1.0)
         # the same artifacts registered again: a new version for the registry
-        promoted = registry.create_model_version("fidelite", current.source, run_id=current.run_id)
-        registry.set_registered_model_alias("fidelite", "champion", promoted.version)
+        # (MLflow resolves the logged model through its process-wide URI: scope it)
+        with tracking_scope(live_server.tracking_uri) as scoped:
+            promoted = scoped.create_model_version(
+                "fidelite", current.source, run_id=current.run_id
+            )
+            scoped.set_registered_model_alias("fidelite", "champion", promoted.version)
         deadline = time.monotonic() + 60
         info = before
         with live_server.client() as client:

@@ -6,7 +6,6 @@ import asyncio
 import json
 
 import anyio
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,10 +19,9 @@ REQUIRED = ("orders_total", "frequency", "recency", "T", "monetary_value")
 
 @pytest.fixture(scope="module")
 def model(trained_store: dict):
-    from fidelite.training.tracking import use_tracking
+    from fidelite.training.registry import load_model
 
-    use_tracking(trained_store["tracking_uri"])
-    return mlflow.pyfunc.load_model("models:/fidelite@champion").unwrap_python_model()
+    return load_model("models:/fidelite@champion", tracking_uri=trained_store["tracking_uri"])
 
 
 def _batches(trained_store: dict) -> list:

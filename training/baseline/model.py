@@ -95,9 +95,6 @@ class BaselineModel(BaseEstimator):
         Fitted on (frequency, recency, T) of every customer with a purchase day.
     spend_model_ : GammaGammaModel
         Fitted on repeat customers with positive ``monetary_value``.
-    fallback_spend_ : float
-        Spend per purchase day given to customers the Gamma-Gamma mean does not
-        cover (``q <= 1``: infinite population mean): the mean observed repeat spend.
     """
 
     def __init__(
@@ -139,24 +136,13 @@ class BaselineModel(BaseEstimator):
         self.spend_model_ = GammaGammaModel(penalizer=self.spend_penalizer).fit(
             repeat["frequency"], repeat["monetary_value"]
         )
-        self.fallback_spend_ = float(repeat["monetary_value"].mean())
         return self
 
     def _expected_spend(self, frequency: np.ndarray, monetary: np.ndarray) -> np.ndarray:
-        """Gamma-Gamma spend per purchase day, shape (n,); finite for every row.
-
-        Refund-heavy customers (mean repeat spend <= 0) count as having no repeat
-        spend information. Where the Gamma-Gamma mean is infinite (``q <= 1`` and
-        too few purchases), the customer's own mean, or ``fallback_spend_``.
-        """
+        """Gamma-Gamma spend per purchase day, shape (n,); refund-heavy customers (mean
+        repeat spend <= 0) count as having no repeat spend information."""
         monetary = np.clip(monetary, 0.0, None)
-        frequency = np.where(monetary > 0, frequency, 0.0)
-        p, q, v = (self.spend_model_.params_[k] for k in ("p", "q", "v"))
-        denominator = p * frequency + q - 1
-        covered = denominator > 0
-        spend = p * (v + frequency * monetary) / np.where(covered, denominator, 1.0)
-        fallback = np.where(frequency > 0, monetary, self.fallback_spend_)
-        return np.where(covered, spend, fallback)
+        return self.spend_model_.expected_spend(np.where(monetary > 0, frequency, 0.0), monetary)
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """Baseline columns, shape (n_customers, 5), NaN for customers without a purchase.

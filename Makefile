@@ -58,8 +58,9 @@ report: demo-data
 	$(BIN)/fidelite report $(TABLES) --campaigns $(DATA)/campaigns.parquet --scores $(SCORES) \
 		--as-of $(ASOF) --model-uri models:/fidelite@champion --out data/report.html
 
+# Local demo without API keys; set FIDELITE_API_KEYS (and drop FIDELITE_AUTH=off) elsewhere.
 serve: install
-	$(BIN)/fidelite serve --port $(PORT) --snapshot $(SCORES)
+	FIDELITE_AUTH=$${FIDELITE_AUTH:-off} $(BIN)/fidelite serve --port $(PORT) --snapshot $(SCORES)
 
 run: install
 	$(MAKE) demo-data train score report

@@ -11,7 +11,8 @@ Tables (recorded in BENCHMARKS.md, "Baseline models"):
 3. **Held-out comparison** of the purchase models (2-fold, customers never fitted
    on): log-likelihood per customer and calibration of P(no purchase in H) on the
    later window (Brier, ECE over 10 equal-count bins, mean predicted - observed),
-   plus one-time buyers: observed P(buy), predicted P(buy), mean P(alive).
+   the predicted / actual total of purchase days in the window, plus one-time
+   buyers: observed P(buy), predicted P(buy), mean P(alive).
 4. **Penalty study** (``--penalty-study``, ~10 min): held-out log-likelihood regret of
    constant penalties and ``c / n`` rules over subsample sizes 20..12,000.
 5. **Fit speed**: 100k simulated customers, fidelite vs lifetimes in the same run.
@@ -71,7 +72,9 @@ def labelled_rfm(transactions: pd.DataFrame, as_of: str, horizon: int) -> pd.Dat
     labels = make_labels(
         transactions, as_of=as_of, horizon_days=horizon, customers_index=features.index
     )
-    frame = features[["frequency", "recency", "T", "monetary_value"]].join(labels["churned"])
+    frame = features[["frequency", "recency", "T", "monetary_value"]].join(
+        labels[["churned", "future_purchases"]]
+    )
     return frame[frame["T"].notna()]
 
 
@@ -216,19 +219,21 @@ def heldout_rows(sets: dict[str, tuple[pd.DataFrame, int]]) -> list[dict]:
         long_silent = one_time & (frame["T"].to_numpy() > 365)
         focus = long_silent if long_silent.sum() >= 50 else one_time
         for name, cls in PURCHASE.items():
-            ll, alive, silent = (np.empty(len(frame)) for _ in range(3))
+            ll, alive, silent, purchases = (np.empty(len(frame)) for _ in range(4))
             for train in (fold, ~fold):
                 model: PurchaseModel = cls().fit(*rfm(frame[train]))
                 test = rfm(frame[~train])
                 ll[~train] = model.log_likelihood(*test)
                 alive[~train] = model.p_alive(*test)
                 silent[~train] = model.prob_no_purchase(float(horizon), *test)
+                purchases[~train] = model.expected_purchases(float(horizon), *test)
             rows.append(
                 {
                     "data": data_name,
                     "model": name,
                     "held-out LL": ll.mean(),
                     **calibration(silent, churned),
+                    "purchases pred/actual": purchases.sum() / frame["future_purchases"].sum(),
                     "one-time group": "silent >1y" if focus is long_silent else "all",
                     "obs P(buy)": 1 - churned[focus].mean(),
                     "pred P(buy)": 1 - silent[focus].mean(),

@@ -1,107 +1,61 @@
-"""HTTP load test of the fidelite service against a bare BentoML baseline.
+"""HTTP load test of the fidelite service against a bare BentoML + LightGBM service.
 
-Sets up everything in a temporary directory: demo data, a model trained and promoted
-into a throw-away MLflow store, a scores snapshot, then ``fidelite serve`` and the
-constant service of ``constant_service.py`` on free ports of 127.0.0.1. Drives them with
-``httpx.AsyncClient`` at concurrency 1, 8 and 32, each scenario bounded by a request
-count and a time budget, and prints latency p50/p99 and requests/second for
+Builds everything in a temporary directory in the same run: demo data, a model trained
+and promoted into a throw-away MLflow store, a scores snapshot, and a LightGBM booster of
+similar size for the bare service (``constant_service.py``). Starts both with one worker
+each on free ports of 127.0.0.1 (the same server-start helper the tests use) and drives
+them closed-loop with a low-overhead client (``_load_client.py``: wrk, or an asyncio
+fallback) at concurrency 1, 16 and 32, ``--seconds`` each:
 
-- ``/predict`` with one customer (feature rows),
-- ``/predict`` with 10,000 feature rows in one request,
-- the constant endpoint (BentoML's own floor).
+- bare BentoML + LightGBM (sync and async endpoint; the faster is the reference),
+- ``/customers/lookup`` with 1 id, ``/predict`` with 1 feature row,
+- ``/predict`` with 1 customer's raw history (5 transactions, 44 events),
+
+then the 10,000-row cases (server time from the ``Server-Timing`` header, median of 5)
+and the size of ``/metrics`` and the worker's memory after 5,000 unknown paths.
 
 Usage::
 
-    python benchmarks/serving_load.py            # ~2-4 minutes on 2 cores
-    python benchmarks/serving_load.py --large    # more requests per scenario
+    python benchmarks/serving_load.py                 # ~10 minutes on 2 cores
+    python benchmarks/serving_load.py --seconds 10    # quicker, noisier
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import numpy as np
+import pandas as pd
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO_ROOT, console, markdown_table, print_machine, print_table
+from _common import REPO_ROOT, console, markdown_table, print_machine
+from _load_client import run_load
+
+from fidelite.serving.launch import fidelite_serve_command, free_port, running_server
 
 AS_OF = "2025-09-30"
-BIG_BATCH = 10_000
-CONCURRENCY = (1, 8, 32)
-STARTUP_TIMEOUT_S = 180
+BIG = 10_000
+CONCURRENCY = (1, 16, 32)
+BARE_TREES, BARE_FEATURES = 330, 40
+KEY = "bench-key"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def prepare(workdir: Path, n_customers: int) -> dict:
+    """Train + promote, write the snapshot, pick payloads; train the bare booster."""
+    import lightgbm as lgb
 
-
-@contextmanager
-def server(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
-    """Run a server process in its own session; yield its base URL once /readyz is 200."""
-    url = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=REPO_ROOT,
-        )
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{command} exited:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{command} not ready:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        stop(process)
-
-
-def stop(process: subprocess.Popen, grace_s: float = 30) -> None:
-    """SIGTERM the server; after ``grace_s`` (e.g. still draining 10k-row requests)
-    SIGKILL it and every process it started (BentoML workers run in their own session)."""
-    tree = psutil.Process(process.pid).children(recursive=True)
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    for child in tree:
-        if child.is_running():
-            child.kill()
-
-
-def prepare(workdir: Path, n_customers: int) -> tuple[str, Path, list[dict]]:
-    """Train + promote a model, write a snapshot; return tracking URI, snapshot, rows."""
     from fidelite.features import build_features
     from fidelite.features.demo import generate_demo_data
     from fidelite.features.inputs import load_inputs
+    from fidelite.serving.snapshot import write_snapshot_atomic
     from fidelite.training.config import TrainConfig
     from fidelite.training.score import score
     from fidelite.training.train import train
@@ -110,144 +64,231 @@ def prepare(workdir: Path, n_customers: int) -> tuple[str, Path, list[dict]]:
     demo = generate_demo_data(n_customers, seed=5)
     inputs = load_inputs(demo.transactions, demo.events, demo.customers, as_of=AS_OF)
     train(inputs, TrainConfig(promote=True, tracking_uri=tracking_uri))
-    snapshot = workdir / "scores.parquet"
-    score(inputs, tracking_uri=tracking_uri).to_parquet(snapshot, index=False)
+    scores = score(inputs, tracking_uri=tracking_uri)
+    snapshot = write_snapshot_atomic(scores, workdir / "scores.parquet")
     features = build_features(inputs)
-    purchasers = features[features["orders_total"] > 0].reset_index()
-    return tracking_uri, snapshot, json.loads(purchasers.to_json(orient="records"))
-
-
-async def drive(
-    url: str,
-    path: str,
-    body: bytes,
-    headers: dict[str, str],
-    *,
-    concurrency: int,
-    max_requests: int,
-    max_seconds: float,
-) -> dict:
-    """Send ``body`` to ``url+path`` from ``concurrency`` workers; latency stats."""
-    latencies: list[float] = []
-    failures = 0
-    issued = 0
-    started = time.perf_counter()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(
-        base_url=url, headers=headers, timeout=300, limits=limits
-    ) as client:
-
-        async def worker() -> None:
-            nonlocal issued, failures
-            while issued < max_requests and time.perf_counter() - started < max_seconds:
-                issued += 1
-                sent = time.perf_counter()
-                response = await client.post(path, content=body)
-                latencies.append(time.perf_counter() - sent)
-                failures += response.status_code != 200
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    lat = np.asarray(latencies) * 1000
+    buyers = features[features["orders_total"] > 0].reset_index()
+    rows = json.loads(buyers.head(2000).to_json(orient="records"))
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20_000, BARE_FEATURES))
+    y = (X[:, 0] + rng.normal(size=len(X)) > 0).astype(int)
+    names = [f"f{i}" for i in range(BARE_FEATURES)]
+    booster = lgb.train(
+        {"objective": "binary", "num_leaves": 15, "verbose": -1, "num_threads": 1},
+        lgb.Dataset(X, y, feature_name=names),
+        num_boost_round=BARE_TREES,
+    )
+    booster.save_model(workdir / "bare.txt")
     return {
-        "requests": len(lat),
-        "errors": failures,
-        "p50_ms": float(np.percentile(lat, 50)),
-        "p99_ms": float(np.percentile(lat, 99)),
-        "req_per_s": len(lat) / elapsed,
+        "tracking_uri": tracking_uri,
+        "snapshot": snapshot,
+        "rows": rows,
+        "ids": scores["customer_id"].tolist(),
+        "history": history_payload(demo),
+        "bare_body": {"features": dict(zip(names, X[0].tolist(), strict=True))},
     }
+
+
+def history_payload(demo) -> dict:
+    """One customer with 5 transactions and their first 44 events up to the as-of day."""
+    end = pd.Timestamp(AS_OF) + pd.Timedelta(days=1)
+    tx = demo.transactions[demo.transactions["timestamp"] < end]
+    events = demo.events[demo.events["timestamp"] < end]
+    counts, n_events = tx.groupby("customer_id").size(), events.groupby("customer_id").size()
+    cid = next(c for c in counts[counts == 5].index if n_events.get(c, 0) >= 44)
+
+    def records(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
+        frame = frame.loc[frame["customer_id"] == cid, columns].head(44)
+        frame = frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S"))
+        return json.loads(frame.to_json(orient="records"))
+
+    return {
+        "as_of": AS_OF,
+        "history": {
+            "transactions": records(tx, ["customer_id", "order_id", "timestamp", "amount"]),
+            "events": records(events, ["customer_id", "timestamp", "channel", "event_type"]),
+        },
+    }
+
+
+def drive(url: str, cases: list[tuple[str, str, dict]], auth: str, seconds: float) -> list[dict]:
+    results = []
+    for name, path, body in cases:
+        payload = json.dumps(body).encode()
+        for connections in CONCURRENCY:
+            run_load(url + path, payload, auth, connections=connections, seconds=2)  # warm-up
+            got = run_load(url + path, payload, auth, connections=connections, seconds=seconds)
+            results.append({"endpoint": name, "c": connections, **vars(got)})
+            console.print(results[-1])
+    return results
+
+
+def big_requests(url: str, data: dict) -> list[dict]:
+    """Server and client time of 10,000-row predict and 10,000-id lookup (median of 5)."""
+    rows = [dict(data["rows"][i % len(data["rows"])], customer_id=f"b{i}") for i in range(BIG)]
+    ids = [data["ids"][i % len(data["ids"])] for i in range(BIG)]
+    cases = [
+        ("/predict 10,000 feature rows", "/predict", {"as_of": AS_OF, "features": rows}),
+        (
+            "/predict 10,000 rows, no reasons",
+            "/predict",
+            {"as_of": AS_OF, "features": rows, "include_reasons": False},
+        ),
+        ("/customers/lookup 10,000 ids", "/customers/lookup", {"customer_ids": ids}),
+    ]
+    out = []
+    with httpx.Client(base_url=url, timeout=300, headers={"Authorization": f"Bearer {KEY}"}) as c:
+        for name, path, body in cases:
+            content = json.dumps(body).encode()
+            server, total = [], []
+            for _ in range(6):
+                started = time.perf_counter()
+                response = c.post(
+                    path, content=content, headers={"content-type": "application/json"}
+                )
+                total.append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200, response.text[:300]
+                server.append(float(response.headers["server-timing"].split("dur=")[1]))
+            out.append(
+                {
+                    "case": name,
+                    "body_mb": round(len(content) / 1e6, 1),
+                    "server_ms": float(np.median(server[1:])),
+                    "client_ms": float(np.median(total[1:])),
+                }
+            )
+            console.print(out[-1])
+    return out
+
+
+def worker_rss_mib(process: psutil.Popen) -> float:
+    workers = [
+        p
+        for p in psutil.Process(process.pid).children(recursive=True)
+        if "worker.service" in " ".join(p.cmdline())
+    ]
+    return max((p.memory_info().rss for p in workers), default=0) / 2**20
+
+
+def metrics_growth(url: str, process, n_paths: int = 5000) -> dict:
+    with httpx.Client(base_url=url, timeout=30) as client:
+        before, rss_before = len(client.get("/metrics").content), worker_rss_mib(process)
+        for i in range(n_paths):
+            client.get(f"/unknown/{i}-{os.getpid()}")
+        started = time.perf_counter()
+        after = len(client.get("/metrics").content)
+        scrape_ms = (time.perf_counter() - started) * 1000
+    return {
+        "paths": n_paths,
+        "metrics_kb_before": before / 1e3,
+        "metrics_kb_after": after / 1e3,
+        "scrape_ms": scrape_ms,
+        "worker_rss_mib_before": rss_before,
+        "worker_rss_mib_after": worker_rss_mib(process),
+    }
+
+
+def ratio_table(results: list[dict]) -> list[dict]:
+    """One row per endpoint: rps / p50 at each concurrency and the share of bare at c=16."""
+    by = {(r["endpoint"], r["c"]): r for r in results}
+    bare = {
+        c: max((by[(n, c)] for n in ("bare sync", "bare async")), key=lambda r: r["rps"])
+        for c in CONCURRENCY
+    }
+    table = []
+    for name in dict.fromkeys(r["endpoint"] for r in results):
+        row = {"endpoint": name}
+        for c in CONCURRENCY:
+            r = by[(name, c)]
+            row[f"c={c} rps / p50 ms"] = f"{r['rps']:.0f} / {r['p50_ms']:.1f}"
+        row["share of bare at c=16"] = f"{by[(name, 16)]['rps'] / bare[16]['rps']:.0%}"
+        row["p50 c=1 minus bare (ms)"] = f"{by[(name, 1)]['p50_ms'] - bare[1]['p50_ms']:+.1f}"
+        row["client CPU % (max)"] = (
+            f"{max(by[(name, c)]['client_cpu_pct'] for c in CONCURRENCY):.0f}"
+        )
+        row["errors"] = sum(by[(name, c)]["errors"] for c in CONCURRENCY)
+        table.append(row)
+    return table
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--large", action="store_true", help="more requests per scenario")
-    parser.add_argument("--customers", type=int, default=2000, help="demo customers to train on")
+    parser.add_argument("--seconds", type=float, default=30.0, help="per load cell")
+    parser.add_argument("--customers", type=int, default=20_000, help="demo customers")
     args = parser.parse_args(argv)
-    # 10k-row requests take seconds each: at most `big_requests` are ever in flight, so
-    # "concurrency 32" for that scenario really means min(32, big_requests) clients.
-    small_requests, big_requests, budget_s = (2000, 32, 120.0) if args.large else (400, 8, 30.0)
     print_machine()
-
+    console.print(f"load average at start: {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="fidelite-bench-") as tmp:
         workdir = Path(tmp)
         console.print(f"training on {args.customers:,} demo customers...")
-        tracking_uri, snapshot, rows = prepare(workdir, args.customers)
-        key = "bench-key"
+        data = prepare(workdir, args.customers)
         env = {
             **os.environ,
-            "MLFLOW_TRACKING_URI": tracking_uri,
+            "MLFLOW_TRACKING_URI": data["tracking_uri"],
             "BENTOML_HOME": str(workdir / "bentoml"),
-            "FIDELITE_API_KEYS": key,
+            "FIDELITE_API_KEYS": KEY,
+            "FIDELITE_WORKERS": "1",
             "BENTOML_DO_NOT_TRACK": "true",
+            "OMP_WAIT_POLICY": "PASSIVE",
+            "OMP_NUM_THREADS": "1",
+            "BARE_MODEL_PATH": str(workdir / "bare.txt"),
         }
-        headers = {"Authorization": f"Bearer {key}", "content-type": "application/json"}
-        single = json.dumps({"as_of": AS_OF, "features": rows[:1]}).encode()
-        big_rows = [dict(rows[i % len(rows)], customer_id=f"b{i}") for i in range(BIG_BATCH)]
-        big = json.dumps({"as_of": AS_OF, "features": big_rows}).encode()
-        constant = json.dumps({"customer_id": "c1"}).encode()
-        console.print(f"10k-row request body: {len(big) / 1e6:.1f} MB")
-
-        fidelite_cmd = [
-            sys.executable,
-            "-m",
-            "fidelite.cli",
-            "serve",
-            "--port",
-            "{port}",
-            "--snapshot",
-            str(snapshot),
-        ]
-        constant_cmd = [
+        auth = f"Bearer {KEY}"
+        port = free_port()
+        bare_cmd = [
             sys.executable,
             "-m",
             "bentoml",
             "serve",
-            "constant_service:Constant",
+            "constant_service:Bare",
             "--working-dir",
             str(Path(__file__).resolve().parent),
             "--host",
             "127.0.0.1",
             "--port",
-            "{port}",
+            str(port),
         ]
-        scenarios = [
-            (
-                "fidelite",
-                fidelite_cmd,
+        with running_server(
+            bare_cmd, env=env, port=port, log=workdir / "bare.log", cwd=REPO_ROOT
+        ) as (url, _):
+            results = drive(
+                url,
                 [
-                    ("predict 1 customer", "/predict", single, small_requests),
-                    ("predict 10k rows", "/predict", big, big_requests),
+                    ("bare sync", "/predict", data["bare_body"]),
+                    ("bare async", "/predict_async", data["bare_body"]),
                 ],
-            ),
-            (
-                "constant",
-                constant_cmd,
-                [("bentoml constant", "/constant", constant, small_requests)],
-            ),
-        ]
-        results = []
-        for name, template, cases in scenarios:
-            port = free_port()
-            command = [part.replace("{port}", str(port)) for part in template]
-            with server(command, env, port, workdir / f"{name}.log") as url:
-                for label, path, body, max_requests in cases:
-                    for concurrency in CONCURRENCY:
-                        stats = asyncio.run(
-                            drive(
-                                url,
-                                path,
-                                body,
-                                headers,
-                                concurrency=concurrency,
-                                max_requests=max_requests,
-                                max_seconds=budget_s,
-                            )
-                        )
-                        results.append({"scenario": label, "concurrency": concurrency, **stats})
-                        console.print(results[-1])
-    columns = ["scenario", "concurrency", "requests", "errors", "p50_ms", "p99_ms", "req_per_s"]
-    print_table(results, columns, title="fidelite serving load (127.0.0.1)", precision=1)
-    console.print(markdown_table(results, columns, precision=1))
+                "",
+                args.seconds,
+            )
+        port = free_port()
+        command = fidelite_serve_command(port=port, snapshot=data["snapshot"])
+        with running_server(
+            command, env=env, port=port, log=workdir / "fidelite.log", cwd=REPO_ROOT
+        ) as (url, process):
+            results += drive(
+                url,
+                [
+                    (
+                        "/customers/lookup 1 id",
+                        "/customers/lookup",
+                        {"customer_ids": [data["ids"][0]]},
+                    ),
+                    (
+                        "/predict 1 feature row",
+                        "/predict",
+                        {"as_of": AS_OF, "features": data["rows"][:1]},
+                    ),
+                    ("/predict 1 customer history", "/predict", data["history"]),
+                ],
+                auth,
+                args.seconds,
+            )
+            big = big_requests(url, data)
+            metrics = metrics_growth(url, process)
+    console.print(f"load average at end: {os.getloadavg()}")
+    console.print(markdown_table(ratio_table(results), list(ratio_table(results)[0])))
+    console.print(markdown_table(big, list(big[0]), precision=1))
+    console.print(markdown_table([metrics], list(metrics), precision=1))
     return 1 if any(r["errors"] for r in results) else 0
 
 

@@ -38,14 +38,8 @@ def load_campaigns(
 ) -> pd.DataFrame:
     """Load, validate and normalise a campaigns table.
 
-    Parameters
-    ----------
-    source : path or DataFrame
-        A CSV/Parquet path or a DataFrame with the columns of ``contract.CAMPAIGNS``.
-    name : str
-        Table name used in error messages when ``source`` is a DataFrame.
-    date_format : str, optional
-        strftime layout of text timestamps; default ISO 8601 only.
+    Parameters are those of :func:`fidelite.features.data.load_transactions`; the
+    table has the columns of ``contract.CAMPAIGNS``.
 
     Returns
     -------

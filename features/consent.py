@@ -47,14 +47,8 @@ def load_consent_history(
 ) -> pd.DataFrame:
     """Load, validate and normalise the consent-history table.
 
-    Parameters
-    ----------
-    source : path or DataFrame
-        A CSV/Parquet path or a DataFrame with the columns of ``contract.CONSENT_HISTORY``.
-    name : str
-        Table name used in error messages when ``source`` is a DataFrame.
-    date_format : str, optional
-        strftime layout of text timestamps; default ISO 8601 only.
+    Parameters are those of :func:`fidelite.features.data.load_transactions`; the
+    table has the columns of ``contract.CONSENT_HISTORY``.
 
     Returns
     -------

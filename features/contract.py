@@ -566,7 +566,13 @@ SCORE_COLUMNS: tuple[ScoreColumn, ...] = (
         "the predictions are missing.",
     ),
     ScoreColumn("churn_probability", "float", True, "P(no purchase in the days (D, D + H])."),
-    ScoreColumn("p_alive", "float", True, "Probability the customer is still active."),
+    ScoreColumn(
+        "p_alive",
+        "float",
+        True,
+        "Probability the customer has not left for good (MBG/NBD baseline; falls with "
+        "silence, one-time buyers included).",
+    ),
     ScoreColumn("expected_purchases", "float", True, "Expected purchase days in (D, D + H]."),
     ScoreColumn("predicted_clv", "float", True, "Expected net spend in (D, D + H] (currency)."),
     ScoreColumn("predicted_clv_p10", "float", True, "10th percentile of the spend in (D, D + H]."),

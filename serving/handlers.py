@@ -1,111 +1,112 @@
-"""Endpoint logic as plain functions of (model, snapshot, request) -> response.
+"""Endpoint logic as plain functions of (model, snapshot, request, settings) -> JSON body.
 
-:mod:`serving.service` wires these to BentoML; tests can call them directly.
+:mod:`fidelite.serving.service` wires these to BentoML. Each raises
+:class:`fidelite.errors.FideliteError` subclasses for anything the client can fix; the
+service turns them into responses in one place (:func:`fidelite.serving.errors.error_payload`).
 """
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import Any
 
-from fidelite.serving.loader import LoadedModel
-from fidelite.serving.schemas import (
-    LookupRequest,
-    LookupResponse,
-    LookupResult,
-    ModelRef,
-    PredictRequest,
-    PredictResponse,
-    WinbackRequest,
-    WinbackResponse,
-    WinbackTarget,
-    WinbackTotals,
-)
-from fidelite.serving.scoring import (
-    RequestError,
-    features_frame,
-    history_features,
-    parse_reasons,
-    predict_response_json,
-    score_records,
-)
+import pandas as pd
+import pydantic_core
+
+from fidelite.errors import FideliteError
+from fidelite.serving.errors import PayloadTooLargeError, RequestError
+from fidelite.serving.history import frame_batch, history_features
+from fidelite.serving.models import ServedModel
+from fidelite.serving.responses import predict_body, score_dicts
+from fidelite.serving.rows import FeatureBatch, feature_batch
+from fidelite.serving.schemas import LookupRequest, ModelRef, PredictRequest, WinbackRequest
+from fidelite.serving.scoring import model_scores
+from fidelite.serving.settings import ServiceSettings
 from fidelite.serving.snapshot import SnapshotStore
 from fidelite.serving.winback import WinbackPolicy, rank_winback
-from fidelite.training.model import REQUIRED_INPUT_COLUMNS
 
 
-def score_frame(model: LoadedModel, request: PredictRequest, *, max_batch: int) -> pd.DataFrame:
-    """Scores frame for the customers of a predict request.
+def _required_columns() -> tuple[str, ...]:
+    from fidelite.training.model import REQUIRED_INPUT_COLUMNS
 
-    Parameters
-    ----------
-    model : LoadedModel
-        The served model.
-    request : PredictRequest
-        Feature rows or raw history, and ``as_of``.
-    max_batch : int
-        Largest accepted number of customers.
+    return tuple(REQUIRED_INPUT_COLUMNS)
 
-    Returns
-    -------
-    DataFrame, shape (n_customers, 21)
-        The scores frame of ARCHITECTURE.md.
-    """
+
+def request_batch(request: PredictRequest, settings: ServiceSettings) -> FeatureBatch:
+    """Validated feature columns of a predict request (rows as given, or built from history)."""
     if request.features is not None:
-        features = features_frame(
-            request.features, required_columns=REQUIRED_INPUT_COLUMNS, max_customers=max_batch
+        return feature_batch(
+            request.features, required=_required_columns(), max_rows=settings.max_batch
         )
-    else:
-        features = history_features(request.history, as_of=request.as_of, max_customers=max_batch)
-    # The unwrapped FideliteModel is called directly: the request is already validated
-    # here, and pyfunc's per-request schema enforcement would re-cast every column.
-    params = {"as_of": request.as_of.isoformat(), "reasons": request.include_reasons}
-    return model.python_model.predict(None, features, params=params)
-
-
-def predict(model: LoadedModel, request: PredictRequest, *, max_batch: int) -> PredictResponse:
-    """``POST /predict``: score a batch of customers."""
-    return PredictResponse.model_validate_json(predict_json(model, request, max_batch=max_batch))
-
-
-def predict_json(model: LoadedModel, request: PredictRequest, *, max_batch: int) -> bytes:
-    """``POST /predict`` response body (a ``PredictResponse``), encoded without per-row models."""
-    scores = score_frame(model, request, max_batch=max_batch)
-    return predict_response_json(model_ref(model), scores)
-
-
-def lookup(snapshot: SnapshotStore, request: LookupRequest, *, max_batch: int) -> LookupResponse:
-    """``POST /customers/lookup``: snapshot scores per id; unknown ids are flagged."""
-    if len(request.customer_ids) > max_batch:
-        raise RequestError(
-            f"customer_ids: {len(request.customer_ids)} ids exceed the limit of {max_batch} "
-            "per request (FIDELITE_MAX_BATCH)",
-            field="customer_ids",
-            status_code=413,
-        )
-    rows, found = snapshot.lookup(request.customer_ids)
-    by_id = dict(zip(rows["customer_id"], score_records(rows), strict=False))
-    results = [
-        LookupResult(customer_id=cid, found=ok, score=by_id.get(cid) if ok else None)
-        for cid, ok in zip(request.customer_ids, found, strict=False)
-    ]
-    as_of = snapshot.frame()["as_of"]
-    n_found = sum(found)
-    return LookupResponse(
-        snapshot_as_of=pd.Timestamp(as_of.max()).date() if len(as_of) else None,
-        n_found=n_found,
-        n_missing=len(found) - n_found,
-        results=results,
+    features = history_features(
+        request.history, as_of=request.as_of, max_customers=settings.max_batch
     )
+    return frame_batch(features)
+
+
+def score_error(exc: Exception) -> Exception:
+    """A model failure on the request's values as the client error it is."""
+    if isinstance(exc, FloatingPointError | OverflowError | ValueError) and not isinstance(
+        exc, FideliteError
+    ):
+        return RequestError(
+            "features: the models cannot score these values (they overflow): check "
+            "frequency, recency, T and monetary_value",
+            field="features",
+            detail=type(exc).__name__,
+        )
+    return exc
+
+
+def score_batch(
+    model: ServedModel, batch: FeatureBatch, as_of: Any, *, reasons: bool
+) -> dict[str, Any]:
+    """The scores frame of a batch, as columns (in the calling thread)."""
+    try:
+        return model_scores(model.python_model, batch, pd.Timestamp(as_of), reasons=reasons)
+    except Exception as exc:
+        raise score_error(exc) from None
+
+
+def model_ref(model: ServedModel) -> ModelRef:
+    return ModelRef(name=model.name, version=model.version, alias=model.alias)
+
+
+def predict_json(model: ServedModel, columns: dict[str, Any], n: int) -> bytes:
+    """``POST /predict``: the JSON body of a ``PredictResponse``."""
+    return predict_body(model_ref(model), columns, n)
+
+
+def _cap(name: str, count: int, limit: int) -> None:
+    if count > limit:
+        raise PayloadTooLargeError(
+            f"{name}: {count} ids exceed the limit of {limit} per request (FIDELITE_MAX_BATCH)",
+            field=name,
+        )
+
+
+def lookup(snapshot: SnapshotStore, request: LookupRequest, settings: ServiceSettings) -> bytes:
+    """``POST /customers/lookup``: snapshot scores per id; unknown ids are flagged."""
+    _cap("customer_ids", len(request.customer_ids), settings.max_batch)
+    return snapshot.lookup_body(request.customer_ids)
+
+
+def winback_scores(
+    model: ServedModel, snapshot: SnapshotStore, request: WinbackRequest, settings: ServiceSettings
+) -> tuple[pd.DataFrame, str]:
+    """The scores to rank and where they came from (``batch`` or ``snapshot``)."""
+    if request.batch is None:
+        return snapshot.current().frame, "snapshot"
+    batch = request_batch(request.batch, settings)
+    columns = score_batch(model, batch, request.batch.as_of, reasons=request.batch.include_reasons)
+    return pd.DataFrame({name: list(values) for name, values in columns.items()}), "batch"
 
 
 def winback(
-    model: LoadedModel, snapshot: SnapshotStore, request: WinbackRequest, *, max_batch: int
-) -> WinbackResponse:
-    """``POST /winback``: rank customers by value at risk within a budget."""
-    if request.batch is not None:
-        scores, source = score_frame(model, request.batch, max_batch=max_batch), "batch"
-    else:
-        scores, source = snapshot.frame(), "snapshot"
+    model: ServedModel, snapshot: SnapshotStore, request: WinbackRequest, settings: ServiceSettings
+) -> bytes:
+    """``POST /winback``: rank customers by value at risk within a budget, one page."""
+    _cap("exclude_ids", len(request.exclude_ids), settings.max_batch)
+    scores, source = winback_scores(model, snapshot, request, settings)
     policy = WinbackPolicy(
         offer_cost=request.offer_cost,
         response_rate=request.response_rate,
@@ -115,17 +116,35 @@ def winback(
         exclude_ids=frozenset(request.exclude_ids),
     )
     plan = rank_winback(scores, policy)
-    selected = plan.selected if request.limit is None else plan.selected.head(request.limit)
-    selected = selected.assign(reasons=parse_reasons(selected["reasons"]))
-    records = selected.astype(object).where(selected.notna(), None).to_dict("records")
-    return WinbackResponse(
-        source=source,
-        n_candidates=plan.n_candidates,
-        totals=WinbackTotals(**plan.totals),
-        excluded=plan.excluded,
-        selected=[WinbackTarget(**record) for record in records],
+    limit = min(request.limit or settings.winback_limit, settings.max_batch)
+    page = plan.selected.iloc[request.offset : request.offset + limit]
+    selected = score_dicts_for_targets(page)
+    end = request.offset + len(page)
+    return pydantic_core.to_json(
+        {
+            "source": source,
+            "n_candidates": plan.n_candidates,
+            "totals": plan.totals,
+            "excluded": plan.excluded,
+            "page": {
+                "offset": request.offset,
+                "limit": limit,
+                "returned": len(page),
+                "next_offset": end if end < len(plan.selected) else None,
+            },
+            "selected": selected,
+        }
     )
 
 
-def model_ref(model: LoadedModel) -> ModelRef:
-    return ModelRef(name=model.info.name, version=model.info.version, alias=model.info.alias)
+def score_dicts_for_targets(page: pd.DataFrame) -> list[dict[str, Any]]:
+    """Win-back targets as JSON-ready dicts (reasons as lists, missing values as null)."""
+    if page.empty:
+        return []
+    reasons = score_dicts({"reasons": page["reasons"].to_numpy()}, len(page))
+    records = page.astype(object).where(page.notna(), None).to_dict("records")
+    for record, parsed in zip(records, reasons, strict=True):
+        record["reasons"] = parsed["reasons"]
+        for key in ("rank",):
+            record[key] = int(record[key])
+    return records

@@ -32,14 +32,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from fidelite.errors import ConfigurationError, ModelNotFoundError
-from fidelite.serving.schemas import ModelInfo
+from fidelite.serving.settings import BENTO_MODEL_ENV, DEFAULT_MODEL_URI
 from fidelite.training.registry import GATE_METRICS
 from fidelite.training.tracking import resolve_tracking_uri, tracking_scope
 
-DEFAULT_MODEL_URI = "models:/fidelite@champion"
 # Name of the model in the BentoML store (and tag the service declares).
 BENTO_MODEL_NAME = "fidelite"
-BENTO_MODEL_ENV = "FIDELITE_BENTO_MODEL"
 _REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 _TRAIN_HINT = (
     "train and promote one first, e.g. `fidelite train --transactions ... --as-of ... "
@@ -101,7 +99,7 @@ def resolve_registry_model(model_uri: str, tracking_uri: str | None = None) -> R
     )
 
 
-def _run_details(client: MlflowClient, run_id: str | None) -> dict[str, Any]:
+def run_details(client: MlflowClient, run_id: str | None) -> dict[str, Any]:
     """Validation metrics and params recorded on the training run."""
     if run_id is None:
         return {"metrics": {}, "params": {}}
@@ -109,7 +107,7 @@ def _run_details(client: MlflowClient, run_id: str | None) -> dict[str, Any]:
     return {"metrics": dict(run.data.metrics), "params": dict(run.data.params)}
 
 
-def _model_metadata(
+def model_metadata(
     registered: RegistryModel, python_model: Any, run: dict[str, Any]
 ) -> dict[str, Any]:
     """Everything ``GET /model`` reports, as BentoML-storable primitives."""
@@ -163,9 +161,7 @@ def export_to_bento(
     version_uri = f"models:/{registered.name}/{registered.version}"
     with tracking_scope(tracking_uri) as client:
         python_model = mlflow.pyfunc.load_model(version_uri).unwrap_python_model()
-        metadata = _model_metadata(
-            registered, python_model, _run_details(client, registered.run_id)
-        )
+        metadata = model_metadata(registered, python_model, run_details(client, registered.run_id))
         return bentoml.mlflow.import_model(
             BENTO_MODEL_NAME,
             version_uri,
@@ -197,37 +193,3 @@ def _find_exported(registered: RegistryModel) -> bentoml.Model | None:
 def bento_model_tag() -> str:
     """Tag the service serves: env ``FIDELITE_BENTO_MODEL`` or ``fidelite:latest``."""
     return os.environ.get(BENTO_MODEL_ENV) or f"{BENTO_MODEL_NAME}:latest"
-
-
-@dataclass
-class LoadedModel:
-    """The pyfunc model, its unwrapped ``FideliteModel`` and its description."""
-
-    pyfunc: Any
-    python_model: Any
-    info: ModelInfo
-
-
-def load_from_bento(bento_model: bentoml.Model) -> LoadedModel:
-    """Load an exported model from the BentoML store.
-
-    Parameters
-    ----------
-    bento_model : bentoml.Model
-        Entry created by :func:`export_to_bento`.
-    """
-    pyfunc = bentoml.mlflow.load_model(bento_model)
-    meta = bento_model.info.metadata
-    info = ModelInfo(
-        name=str(meta.get("name", BENTO_MODEL_NAME)),
-        version=str(meta.get("version", bento_model.tag.version)),
-        alias=meta.get("alias") or None,
-        run_id=meta.get("run_id") or None,
-        model_uri=str(meta.get("model_uri", "")),
-        train_start=meta.get("train_start") or None,
-        train_end=meta.get("train_end") or None,
-        horizon_days=meta.get("horizon_days") or None,
-        validation_metrics=dict(meta.get("validation_metrics", {})),
-        imported_at=meta.get("imported_at") or None,
-    )
-    return LoadedModel(pyfunc=pyfunc, python_model=pyfunc.unwrap_python_model(), info=info)

@@ -1,45 +1,92 @@
 """Request and response models of the prediction service.
 
-Field descriptions end up in the OpenAPI document (``/docs.json``, Swagger UI at ``/``),
-so they are written for API users. Column names follow the scores frame of
-ARCHITECTURE.md. Money is in the currency of the training data; durations in days.
+Descriptions and examples end up in the OpenAPI document (``/docs.json``, Swagger UI at
+``/``), so they are written for API users. Requests are strict: numbers must be JSON
+numbers (never booleans or numeric strings), ids and labels JSON strings, dates ISO 8601
+strings between 1700 and 2200, unknown fields are errors and every list is capped.
+Response columns of a customer's scores come from the contract's scores frame
+(:data:`fidelite.features.contract.SCORE_COLUMNS`), so new score columns appear here
+without edits. Money is in the currency of the training data; durations in days.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
-    StrictStr,
+    create_model,
     model_validator,
 )
 
+from fidelite.features.contract import SCORE_COLUMNS
+from fidelite.features.days import parse_day
 
-def _id_to_str(value: object) -> object:
-    # ARCHITECTURE: customer ids are strings; JSON integers are accepted and converted.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
+#: Hard caps of the schema; ``FIDELITE_MAX_BATCH`` lowers the per-request customer count.
+MAX_LIST = 100_000
+MAX_HISTORY_ROWS = 1_000_000
+MAX_ID_LENGTH = 256
+#: Largest accepted amount per order/refund, in currency units (sums must stay finite).
+MAX_AMOUNT = 1e9
+
+
+def _in_calendar(value: dt.datetime) -> dt.datetime:
+    if not 1700 <= value.year <= 2200:
+        raise ValueError(f"year {value.year} is outside the supported 1700..2200")
     return value
 
 
-CustomerId = Annotated[str, BeforeValidator(_id_to_str), Field(min_length=1, max_length=256)]
-NonNegative = Annotated[float, Field(ge=0)]
-# Feature values are scalars; strict types keep `true` from being read as 1.0 and vice versa.
-FeatureValue = StrictFloat | StrictInt | StrictBool | StrictStr | None
+def _day(value: dt.date) -> dt.date:
+    return parse_day(value).date()
+
+
+def _iso_timestamp(value: object) -> object:
+    """ISO 8601 text to a datetime ("2025-06-02" is midnight); anything else is refused."""
+    if not isinstance(value, str):
+        return value  # the strict datetime check refuses numbers and booleans
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("not an ISO 8601 timestamp (e.g. 2025-06-02T10:15:00)") from None
+
+
+Day = Annotated[dt.date, AfterValidator(_day)]
+Timestamp = Annotated[dt.datetime, BeforeValidator(_iso_timestamp), AfterValidator(_in_calendar)]
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+Label = Annotated[str, Field(min_length=1, max_length=64)]
+Amount = Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
+NonNegativeAmount = Annotated[float, Field(ge=0, le=MAX_AMOUNT)]
+
+AS_OF_EXAMPLE = "2025-09-30"
+FEATURE_ROW_EXAMPLE: dict[str, Any] = {
+    "customer_id": "C0000042",
+    "orders_total": 6,
+    "frequency": 4.0,
+    "recency": 210.0,
+    "T": 330.0,
+    "monetary_value": 58.4,
+    "days_since_last_purchase": 120.0,
+    "best_channel": "email",
+    "email_opt_in": True,
+}
+HISTORY_EXAMPLE: dict[str, Any] = {
+    "transactions": [
+        {"customer_id": "42", "order_id": "o1", "timestamp": "2025-06-02T10:15:00", "amount": 59.9},
+        {"customer_id": "42", "order_id": "o2", "timestamp": "2025-08-20T18:40:00", "amount": 80.0},
+    ],
+    "customers": [{"customer_id": "42", "email_opt_in": True, "sms_opt_in": False}],
+}
 
 
 class _Strict(BaseModel):
-    """Base: unknown fields are errors, NaN/inf are rejected, names are validated."""
+    """Base of request models: strict types, unknown fields and NaN/Infinity refused."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -48,88 +95,102 @@ class _Strict(BaseModel):
 class TransactionIn(_Strict):
     """One order (or refund) in the transactions data contract."""
 
-    customer_id: CustomerId = Field(description="Customer id (string; integers accepted).")
-    order_id: CustomerId = Field(description="Order id; refunds reuse the order id.")
-    timestamp: dt.datetime = Field(
-        description="Order time, ISO 8601; timezone-aware values are converted to UTC. "
-        "Must fall on or before `as_of`."
+    customer_id: Identifier = Field(description="Customer id (string, 1-256 characters).")
+    order_id: Identifier = Field(description="Order id; a refund repeats its order's id.")
+    timestamp: Timestamp = Field(
+        description="Order time, ISO 8601 (`2025-06-02T10:15:00`, optionally with a UTC "
+        "offset: converted to UTC). Must fall on or before `as_of`."
     )
-    amount: float = Field(description="Net order amount; negative for a refund.")
-    channel: str | None = Field(None, description="Sales channel, e.g. web, app, store.")
-    discount: NonNegative | None = Field(None, description="Discount granted (>= 0).")
-    items: NonNegative | None = Field(None, description="Number of items (>= 0).")
+    amount: Amount = Field(description="Net amount in currency units; negative for a refund.")
+    channel: Label | None = Field(None, description="Sales channel, e.g. web, app, store.")
+    discount: NonNegativeAmount | None = Field(None, description="Discount granted (>= 0).")
+    items: Annotated[float, Field(ge=0, le=1e6)] | None = Field(
+        None, description="Number of items (>= 0)."
+    )
 
 
 class EventIn(_Strict):
     """One engagement event (message sent/opened/clicked, visit...)."""
 
-    customer_id: CustomerId = Field(description="Customer id.")
-    timestamp: dt.datetime = Field(description="Event time, ISO 8601, on or before `as_of`.")
-    channel: str = Field(description="Channel: email, sms, push, web, app, store or other.")
-    event_type: str = Field(description="Event type, e.g. sent, open, click, visit, unsubscribe.")
-    campaign_id: str | None = Field(None, description="Campaign id, if any.")
+    customer_id: Identifier = Field(description="Customer id.")
+    timestamp: Timestamp = Field(description="Event time, ISO 8601, on or before `as_of`.")
+    channel: Label = Field(description="Channel: email, sms, push, web, app, store or other.")
+    event_type: Label = Field(description="Event type, e.g. sent, open, click, visit.")
+    campaign_id: Identifier | None = Field(None, description="Campaign id, if any.")
 
 
 class CustomerIn(_Strict):
     """Customer attributes and marketing consent."""
 
-    customer_id: CustomerId = Field(description="Customer id.")
-    signup_at: dt.datetime | None = Field(None, description="Signup time, if known.")
-    acquisition_channel: str | None = Field(None, description="Channel the customer came from.")
-    acquisition_cost: NonNegative | None = Field(None, description="Acquisition cost (>= 0).")
-    email_opt_in: bool | None = Field(None, description="Consent to e-mail marketing.")
-    sms_opt_in: bool | None = Field(None, description="Consent to SMS marketing.")
-    push_opt_in: bool | None = Field(None, description="Consent to push notifications.")
+    customer_id: Identifier = Field(description="Customer id.")
+    signup_at: Timestamp | None = Field(None, description="Signup time, on or before `as_of`.")
+    acquisition_channel: Label | None = Field(None, description="How the customer was acquired.")
+    acquisition_cost: NonNegativeAmount | None = Field(None, description="Acquisition cost.")
+    email_opt_in: bool | None = Field(None, description="E-mail consent; null = opted in.")
+    sms_opt_in: bool | None = Field(None, description="SMS consent; null = opted in.")
+    push_opt_in: bool | None = Field(None, description="Push consent; null = opted in.")
 
 
 class HistoryIn(_Strict):
     """Raw history in the data-contract shape; features are built server-side."""
 
     transactions: list[TransactionIn] = Field(
-        description="Orders and refunds up to and including `as_of`.", min_length=1
+        description="Orders and refunds up to and including `as_of`.",
+        min_length=1,
+        max_length=MAX_HISTORY_ROWS,
     )
-    events: list[EventIn] = Field(default_factory=list, description="Engagement events.")
+    events: list[EventIn] = Field(
+        default_factory=list, description="Engagement events.", max_length=MAX_HISTORY_ROWS
+    )
     customers: list[CustomerIn] = Field(
-        default_factory=list, description="Customer attributes (consent defaults to opted in)."
+        default_factory=list,
+        description="Customer attributes; a customer without a row is opted in everywhere.",
+        max_length=MAX_LIST,
     )
 
 
 class PredictRequest(_Strict):
     """A batch of customers, as precomputed feature rows or as raw history."""
 
-    as_of: dt.date = Field(
-        description="Scoring day D: features describe everything up to the end of D, "
-        "predictions cover the days (D, D + horizon]."
+    as_of: Day = Field(
+        description="Scoring day D (YYYY-MM-DD, 1700..2200): features describe everything up "
+        "to the end of D, predictions cover the days (D, D + horizon].",
+        examples=[AS_OF_EXAMPLE],
     )
-    features: list[dict[str, FeatureValue]] | None = Field(
+    features: list[dict[str, Any]] | None = Field(
         None,
-        description="Feature rows as produced by `fidelite features` (one object per "
-        "customer, with `customer_id` and the model's feature columns). Use null for a "
-        "missing value; NaN/Infinity are rejected.",
+        min_length=1,
+        max_length=MAX_LIST,
+        description="Feature rows as written by `fidelite features`: one object per customer "
+        "with `customer_id` (string) and feature columns of the contract. Numbers must be "
+        "JSON numbers within the column's range, labels strings, consent flags booleans; "
+        "null means missing. Required in every row: orders_total, frequency, recency, T, "
+        "monetary_value (recency <= T). At most FIDELITE_MAX_BATCH rows.",
     )
     history: HistoryIn | None = Field(
         None, description="Raw transactions/events/customers instead of feature rows."
     )
-    include_reasons: StrictBool = Field(
+    include_reasons: bool = Field(
         True,
         description="Explain each churn score with its top reasons; false returns empty "
-        "`reasons` lists and saves some time on large batches.",
+        "`reasons` lists and saves time on large batches.",
     )
 
     @model_validator(mode="after")
     def _exactly_one_input(self) -> PredictRequest:
         if (self.features is None) == (self.history is None):
             raise ValueError("give exactly one of `features` or `history`")
-        if self.features is not None and not self.features:
-            raise ValueError("`features` must hold at least one row")
         return self
 
 
 class LookupRequest(_Strict):
     """Customer ids to look up in the latest scores snapshot."""
 
-    customer_ids: list[CustomerId] = Field(
-        min_length=1, description="Ids to look up; unknown ids are reported, not errors."
+    customer_ids: list[Identifier] = Field(
+        min_length=1,
+        max_length=MAX_LIST,
+        description="Ids to look up (strings); unknown ids are reported per id, not errors. "
+        "At most FIDELITE_MAX_BATCH ids.",
     )
 
 
@@ -137,73 +198,61 @@ class WinbackRequest(_Strict):
     """Parameters of a win-back campaign selection."""
 
     batch: PredictRequest | None = Field(
-        None,
-        description="Customers to score and rank; when omitted the latest snapshot is used.",
+        None, description="Customers to score and rank; when omitted the snapshot is used."
     )
-    offer_cost: NonNegative = Field(0.0, description="Cost of one contact incl. incentive.")
+    offer_cost: NonNegativeAmount = Field(0.0, description="Cost of one contact incl. incentive.")
     response_rate: float = Field(
         0.1, gt=0, le=1, description="Share of contacted at-risk customers the offer retains."
     )
-    max_contacts: int | None = Field(None, ge=0, description="Budget: maximum number of contacts.")
-    max_spend: NonNegative | None = Field(
-        None, description="Budget: maximum total offer cost (contacts x offer_cost)."
+    max_contacts: int | None = Field(
+        None, ge=1, le=10**9, description="Budget: maximum number of contacts (>= 1)."
     )
-    min_value: NonNegative = Field(
+    max_spend: Annotated[float, Field(gt=0, le=MAX_AMOUNT)] | None = Field(
+        None, description="Budget: maximum total offer cost (contacts x offer_cost), > 0."
+    )
+    min_value: NonNegativeAmount = Field(
         0.0, description="Ignore customers whose value at risk is below this amount."
     )
-    exclude_ids: list[CustomerId] = Field(
-        default_factory=list, description="Customers not to contact (e.g. recently contacted)."
+    exclude_ids: list[Identifier] = Field(
+        default_factory=list,
+        max_length=MAX_LIST,
+        description="Customers not to contact (e.g. recently contacted); at most "
+        "FIDELITE_MAX_BATCH ids.",
     )
     limit: int | None = Field(
         None,
-        ge=0,
-        description="Return at most this many selected customers (totals still "
-        "cover the whole selection).",
+        ge=1,
+        le=MAX_LIST,
+        description="Page size: selected customers returned in this response (default "
+        "FIDELITE_WINBACK_LIMIT = 100, at most FIDELITE_MAX_BATCH). Totals always cover the "
+        "whole selection; use `offset` for the next page.",
     )
+    offset: int = Field(0, ge=0, le=10**9, description="Rank of the first returned customer - 1.")
 
 
 # -------------------------------------------------------------------------- outputs
 
+_SCORE_TYPES: dict[str, Any] = {
+    "str": str,
+    "date": dt.date,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "list[str]": list[str],
+}
 
-class CustomerScore(BaseModel):
-    """Scores of one customer (a row of the scores frame)."""
 
-    customer_id: str
-    as_of: dt.date
-    horizon_days: int = Field(description="Prediction horizon H in days.")
-    status: Literal["ok", "insufficient_history"] = Field(
-        description="`insufficient_history`: too little history for a reliable score; "
-        "the numbers are baseline values and should not drive decisions."
-    )
-    churn_probability: float | None = Field(
-        description="P(no purchase in (as_of, as_of + horizon])."
-    )
-    p_alive: float | None = Field(description="BG/NBD probability the customer is still active.")
-    expected_purchases: float | None = Field(description="Expected purchase days in the horizon.")
-    predicted_clv: float | None = Field(description="Expected net spend in the horizon.")
-    predicted_clv_p10: float | None = Field(description="10th percentile of the CLV.")
-    predicted_clv_p90: float | None = Field(description="90th percentile of the CLV.")
-    expected_next_purchase: dt.date | None = Field(description="Expected next purchase day.")
-    lifecycle_stage: str | None = None
-    churn_percentile: float | None = Field(
-        description="Percentile (0-100) of churn probability within the scored population."
-    )
-    risk_band: str | None = Field(description="low | medium | high | critical.")
-    value_at_risk: float | None = Field(description="churn_probability x predicted_clv.")
-    reasons: list[str] = Field(description="Top drivers of the churn score, most important first.")
-    best_channel: str | None = Field(
-        None,
-        description="Channel with the most engagement; null when the customer has "
-        "no engagement on any channel.",
-    )
-    channel_preference: str | None = Field(
-        None,
-        description="Channels ordered by engagement, comma-separated (e.g. "
-        '"web,email"); null (never an empty string) when the customer has no engagement.',
-    )
-    email_opt_in: bool | None = None
-    sms_opt_in: bool | None = None
-    push_opt_in: bool | None = None
+def _score_field(dtype: str, nullable: bool, description: str) -> tuple[Any, Any]:
+    kind = _SCORE_TYPES.get(dtype, Any)
+    return (kind | None if nullable else kind), Field(description=description)
+
+
+#: One customer's scores: exactly the contract's scores frame, in contract order.
+CustomerScore: type[BaseModel] = create_model(
+    "CustomerScore",
+    __doc__="Scores of one customer (a row of the scores frame).",
+    **{c.name: _score_field(c.dtype, c.nullable, c.description) for c in SCORE_COLUMNS},
+)
 
 
 class ModelRef(BaseModel):
@@ -217,21 +266,21 @@ class ModelRef(BaseModel):
 class PredictResponse(BaseModel):
     model: ModelRef
     n_customers: int
-    n_insufficient_history: int
-    scores: list[CustomerScore]
+    n_insufficient_history: int = Field(description="Customers without a purchase yet.")
+    scores: list[CustomerScore]  # type: ignore[valid-type]
 
 
 class LookupResult(BaseModel):
     customer_id: str
     found: bool = Field(description="False when the id is not in the snapshot.")
-    score: CustomerScore | None = None
+    score: CustomerScore | None = None  # type: ignore[valid-type]
 
 
 class LookupResponse(BaseModel):
     snapshot_as_of: dt.date | None = Field(description="`as_of` of the snapshot.")
     n_found: int
     n_missing: int
-    results: list[LookupResult]
+    results: list[LookupResult] = Field(description="One entry per requested id, in order.")
 
 
 class WinbackTarget(BaseModel):
@@ -256,21 +305,48 @@ class WinbackTotals(BaseModel):
     expected_net_value: float
 
 
+class WinbackPage(BaseModel):
+    offset: int = Field(description="Customers skipped before this page.")
+    limit: int = Field(description="Page size used.")
+    returned: int = Field(description="Customers in `selected`.")
+    next_offset: int | None = Field(description="`offset` of the next page; null on the last.")
+
+
 class WinbackResponse(BaseModel):
     source: Literal["snapshot", "batch"]
     n_candidates: int = Field(description="Customers considered before exclusions.")
-    totals: WinbackTotals
+    totals: WinbackTotals = Field(description="The whole selection, not only this page.")
     excluded: dict[str, int] = Field(
         description="Customers left out, by reason: insufficient_history, excluded_id, "
         "no_consent, below_min_value, non_positive_net_value, over_budget."
     )
-    selected: list[WinbackTarget]
+    page: WinbackPage
+    selected: list[WinbackTarget] = Field(description="This page of the selection, best first.")
+
+
+class SnapshotState(BaseModel):
+    configured: bool = Field(description="Whether a snapshot path is set (FIDELITE_SNAPSHOT).")
+    loaded: bool = Field(description="Whether a snapshot is being served.")
+    as_of: dt.date | None = None
+    n_customers: int | None = None
+    loaded_at: str | None = Field(None, description="When the served snapshot was read (UTC).")
+    error: str | None = Field(
+        None, description="Why the latest file could not be used (the last good one is served)."
+    )
 
 
 class ModelInfo(BaseModel):
     name: str
-    version: str
-    alias: str | None
+    version: str = Field(description="Registered version actually being served.")
+    alias: str | None = Field(description="Alias the service follows (e.g. champion).")
+    is_champion: bool | None = Field(
+        None,
+        description="Whether the alias still points at the served version (null when the "
+        "registry is not followed).",
+    )
+    alias_version: str | None = Field(None, description="Version the alias points at now.")
+    checked_at: str | None = Field(None, description="Last registry check (UTC).")
+    reload_error: str | None = Field(None, description="Why the last reload failed, if it did.")
     run_id: str | None
     model_uri: str
     train_start: str | None = Field(description="First day of the training data.")
@@ -279,4 +355,6 @@ class ModelInfo(BaseModel):
     validation_metrics: dict[str, float] = Field(
         description="Validation metrics recorded on the run the model was promoted on."
     )
-    imported_at: str | None = Field(description="When the model was exported to the bento.")
+    loaded_at: str | None = Field(None, description="When this version was loaded (UTC).")
+    fidelite_version: str = Field(description="Version of the fidelite package serving it.")
+    snapshot: SnapshotState

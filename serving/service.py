@@ -1,35 +1,35 @@
 """The fidelite prediction service (BentoML 1.4).
 
-Run with ``fidelite serve`` (exports the MLflow champion into the BentoML model store,
-then starts ``bentoml serve serving.service:Fidelite``). Configuration, all via env:
-
-- ``FIDELITE_BENTO_MODEL``: BentoML model tag to serve (default ``fidelite:latest``,
-  see :mod:`serving.loader`);
-- ``FIDELITE_SNAPSHOT``: scores parquet for lookups/win-back (``data/scores.parquet``);
-- ``FIDELITE_API_KEYS``: comma-separated Bearer keys; unset = no authentication;
-- ``FIDELITE_MAX_BATCH`` (customers, 10000) and ``FIDELITE_MAX_BODY_BYTES`` (64 MiB);
-- ``FIDELITE_WORKERS``: server processes (default 1; each loads its own model copy).
-
-Health (``/livez``, ``/readyz``), Prometheus ``/metrics`` and the OpenAPI document
-(``/docs.json``, Swagger UI at ``/``) come from BentoML.
+Run with ``fidelite serve`` (validates the settings, exports the MLflow champion into the
+BentoML model store, then starts ``bentoml serve fidelite.serving.service:Fidelite``).
+Settings come from the environment (:mod:`fidelite.serving.settings`). Every request
+passes :class:`fidelite.serving.gate.Gate` first (routes, auth, limits, error shape).
+Request checks for small requests run on the event loop; the model runs in a worker
+thread, with concurrent small requests scored together (:mod:`fidelite.serving.scoring`),
+and everything large runs off the loop so health checks stay responsive.
 """
 
 from __future__ import annotations
 
-import bentoml
-from fastapi import FastAPI
-from starlette.responses import JSONResponse, Response
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 
-from fidelite.features.data import DataContractError
+import anyio
+import bentoml
+import pandas as pd
+import pydantic
+from fastapi import FastAPI
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from fidelite.errors import FideliteError
 from fidelite.serving import handlers
-from fidelite.serving.auth import ApiKeyMiddleware, api_keys_from_env
-from fidelite.serving.limits import (
-    BodySizeLimitMiddleware,
-    max_batch_from_env,
-    max_body_bytes_from_env,
-    workers_from_env,
-)
-from fidelite.serving.loader import bento_model_tag, load_from_bento
+from fidelite.serving.docs import DOCS_HEADERS, SWAGGER_FILES, docs_page, openapi_document
+from fidelite.serving.errors import error_json, error_payload
+from fidelite.serving.gate import Gate, RouteRule
+from fidelite.serving.loader import bento_model_tag, tracking_uri_from_env
+from fidelite.serving.models import ModelHolder, load_from_bento
 from fidelite.serving.schemas import (
     LookupRequest,
     LookupResponse,
@@ -39,33 +39,50 @@ from fidelite.serving.schemas import (
     WinbackRequest,
     WinbackResponse,
 )
-from fidelite.serving.scoring import RequestError
-from fidelite.serving.snapshot import (
-    SnapshotStore,
-    SnapshotUnavailableError,
-    snapshot_path_from_env,
+from fidelite.serving.scoring import MicroBatcher
+from fidelite.serving.settings import ServiceSettings
+from fidelite.serving.snapshot import SnapshotStore
+from fidelite.serving.timeouts import install_header_timeout
+
+logger = logging.getLogger("fidelite.serving")
+#: Read (not changed) at import: `bentoml serve` then refuses bad settings before any
+#: worker starts, instead of workers crash-looping.
+SETTINGS = ServiceSettings.from_env()
+#: Requests with more customers than this are scored in a worker thread.
+ON_LOOP_MAX_ROWS = 32
+JSON = "application/json"
+
+# Read-only GET endpoints live on a FastAPI app mounted "passively" at /: BentoML binds
+# its routes to the service instance and merges them into the OpenAPI document.
+info_app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+
+class _DropClientErrors(logging.Filter):
+    """BentoML logs a traceback (with request values) for every invalid body; the gate
+    logs one line per 4xx instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, pydantic.ValidationError | FideliteError)
+
+
+def error_response(exc: Exception) -> Response:
+    """The one mapping from an exception to an HTTP response."""
+    status, body = error_payload(exc)
+    if status >= 500 and not isinstance(exc, FideliteError):
+        logger.error("request failed", exc_info=exc)
+    return Response(error_json(body), status_code=status, media_type=JSON)
+
+
+@bentoml.service(
+    name="fidelite",
+    workers=SETTINGS.workers,
+    traffic={"timeout": 300},
+    # replaced by the gate's bounded per-route metrics and one-line error log
+    metrics={"enabled": False},
+    logging={"access": {"enabled": False}},
 )
-
-
-def client_error(exc: Exception) -> JSONResponse:
-    """4xx/503 JSON body for errors caused by the request or missing snapshot."""
-    if isinstance(exc, RequestError):
-        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
-    if isinstance(exc, SnapshotUnavailableError):
-        return JSONResponse({"error": str(exc), "field": "snapshot"}, status_code=503)
-    # DataContractError messages name the table (history.transactions...) and column
-    return JSONResponse({"error": str(exc), "field": "history"}, status_code=400)
-
-
-CLIENT_ERRORS = (RequestError, DataContractError, SnapshotUnavailableError)
-# BentoML APIs are POST-only; read-only GET endpoints live on a mounted FastAPI app
-# whose routes BentoML binds to the service instance and merges into /docs.json
-# (mounted "passively" at /: it only answers the paths it defines).
-model_app = FastAPI(title="fidelite model info")
-
-
-@bentoml.service(name="fidelite", workers=workers_from_env(), traffic={"timeout": 120})
-@bentoml.asgi_app(model_app, path="/")
+@bentoml.asgi_app(info_app, path="/")
 class Fidelite:
     """Churn and CLV scores, snapshot lookups and win-back targeting."""
 
@@ -73,43 +90,160 @@ class Fidelite:
     bento_model = bentoml.models.BentoModel(bento_model_tag())
 
     def __init__(self) -> None:
-        self.model = load_from_bento(self.bento_model)
-        self.snapshot = SnapshotStore(snapshot_path_from_env())
-        self.max_batch = max_batch_from_env()
+        self.settings = ServiceSettings.from_env()
+        install_header_timeout(self.settings.header_timeout)
+        logging.getLogger("bentoml").addFilter(_DropClientErrors())
+        logging.getLogger("bentoml._internal.server.http_app").addFilter(_DropClientErrors())
+        tracking = tracking_uri_from_env() if self.settings.model_uri else None
+        self.models = ModelHolder(
+            load_from_bento(self.bento_model), self.settings.model_uri, tracking
+        )
+        self.snapshot = SnapshotStore(self.settings.snapshot)
+        self.snapshot.refresh()
+        self._heavy = anyio.CapacityLimiter(1)
+        self.batcher = MicroBatcher(anyio.CapacityLimiter(1))
+        self._stop = threading.Event()
+        threading.Thread(target=self._watch, name="fidelite-watch", daemon=True).start()
+        if not self.settings.auth:
+            logger.warning("authentication is OFF (FIDELITE_AUTH=off): anyone can call the API")
+
+    def _watch(self) -> None:
+        """Follow the snapshot file and the registry alias, each at its own interval."""
+        snapshot_every = self.settings.snapshot_check_seconds
+        model_every = self.settings.reload_seconds if self.models.follows else 0.0
+        ticks = [t for t in (snapshot_every, model_every) if t > 0]
+        if not ticks:
+            return
+        step = min(ticks)
+        elapsed = 0.0
+        if model_every:
+            self.models.check()
+        while not self._stop.wait(step):
+            elapsed += step
+            if snapshot_every and elapsed % snapshot_every < step:
+                self.snapshot.refresh()
+            if model_every and elapsed % model_every < step:
+                self.models.check()
+
+    @bentoml.on_shutdown
+    def _shutdown(self) -> None:
+        self._stop.set()
+
+    def __is_ready__(self) -> bool:
+        return self.models.model is not None and self.snapshot.ready
+
+    async def _answer(self, work: Callable[..., bytes], *args: Any, heavy: bool) -> Response:
+        try:
+            if heavy:
+                body = await self._in_thread(work, *args)
+            else:
+                body = work(*args)
+        except Exception as exc:
+            return error_response(exc)
+        return Response(body, media_type=JSON)
 
     @bentoml.api(route="/predict")
-    def predict(self, request: PredictRequest, /) -> PredictResponse:
-        """Score customers given as feature rows or raw history."""
+    async def predict(self, request: PredictRequest, /) -> PredictResponse:
+        """Score customers given as feature rows or raw history.
+
+        One object per customer in `features` (as written by `fidelite features`), or raw
+        `history` tables from which the features are built server-side.
+        """
+        model = self.models.model
+        small = request.features is not None and len(request.features) <= ON_LOOP_MAX_ROWS
         try:
-            # Pre-encoded body: BentoML would otherwise re-validate and serialise one
-            # pydantic model per customer (seconds for a 10k batch).
-            body = handlers.predict_json(self.model, request, max_batch=self.max_batch)
-            return Response(body, media_type="application/json")
-        except CLIENT_ERRORS as exc:
-            return client_error(exc)
+            if small:
+                batch = handlers.request_batch(request, self.settings)
+            else:
+                batch = await self._in_thread(handlers.request_batch, request, self.settings)
+            day = pd.Timestamp(request.as_of)
+            try:
+                columns = await self.batcher.score(
+                    model.python_model, batch, day, reasons=request.include_reasons
+                )
+            except Exception as exc:
+                raise handlers.score_error(exc) from None
+            if small:
+                body = handlers.predict_json(model, columns, len(batch))
+            else:
+                body = await self._in_thread(handlers.predict_json, model, columns, len(batch))
+        except Exception as exc:
+            return error_response(exc)
+        return Response(body, media_type=JSON)
+
+    async def _in_thread(self, work: Callable[..., Any], *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(lambda: work(*args), limiter=self._heavy)
 
     @bentoml.api(route="/customers/lookup")
-    def lookup(self, request: LookupRequest, /) -> LookupResponse:
-        """Scores of known customers from the latest snapshot."""
-        try:
-            return handlers.lookup(self.snapshot, request, max_batch=self.max_batch)
-        except CLIENT_ERRORS as exc:
-            return client_error(exc)
+    async def lookup(self, request: LookupRequest, /) -> LookupResponse:
+        """Scores of known customers from the latest snapshot; unknown ids are flagged."""
+        heavy = len(request.customer_ids) > 1000
+        return await self._answer(
+            handlers.lookup, self.snapshot, request, self.settings, heavy=heavy
+        )
 
     @bentoml.api(route="/winback")
-    def winback(self, request: WinbackRequest, /) -> WinbackResponse:
-        """Customers worth a win-back offer, best first, within a budget."""
-        try:
-            return handlers.winback(self.model, self.snapshot, request, max_batch=self.max_batch)
-        except CLIENT_ERRORS as exc:
-            return client_error(exc)
+    async def winback(self, request: WinbackRequest, /) -> WinbackResponse:
+        """Customers worth a win-back offer, best first, within a budget, one page at a time."""
+        model = self.models.model
+        return await self._answer(
+            handlers.winback, model, self.snapshot, request, self.settings, heavy=True
+        )
 
-    @model_app.get("/model", response_model=ModelInfo, summary="Served model")
+    @info_app.get("/model", response_model=ModelInfo, summary="Served model and snapshot")
     def model_info(self) -> ModelInfo:
-        """The served model version and the validation metrics it was promoted on."""
-        return self.model.info
+        """The model version actually served, whether it is still the champion, its
+        validation metrics, and the state of the scores snapshot."""
+        return ModelInfo(**self.models.info(), snapshot=self.snapshot.state())
+
+    @info_app.get("/metrics", include_in_schema=False)
+    def metrics(self) -> Response:
+        from bentoml._internal.configuration.containers import BentoMLContainer
+
+        client = BentoMLContainer.metrics_client.get()
+        return Response(client.generate_latest(), media_type=client.CONTENT_TYPE_LATEST)
+
+    @info_app.get("/docs.json", include_in_schema=False)
+    def docs_json(self) -> JSONResponse:
+        return JSONResponse(openapi_document(Fidelite, self.models.info()))
+
+    @info_app.get("/", include_in_schema=False)
+    def docs(self) -> HTMLResponse:
+        return HTMLResponse(docs_page(), headers=DOCS_HEADERS)
 
 
-# Outermost first: reject unauthenticated requests before reading any body.
-Fidelite.add_asgi_middleware(ApiKeyMiddleware, keys=api_keys_from_env())
-Fidelite.add_asgi_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes_from_env())
+def _get_routes(routes: list[Any]) -> Iterator[tuple[str, set[str]]]:
+    """(path, methods) of the mounted app's routes (FastAPI nests included routers)."""
+    for route in routes:
+        nested = getattr(route, "original_router", None)
+        if nested is not None:
+            yield from _get_routes(nested.routes)
+        elif getattr(route, "path", None) is not None and getattr(route, "methods", None):
+            yield route.path, set(route.methods)
+
+
+def _route_table(settings: ServiceSettings) -> dict[str, RouteRule]:
+    """Every path the service answers, and how (derived from the service definition)."""
+    routes = {
+        api.route: RouteRule(name, frozenset({"POST"}), auth=True, json_body=True)
+        for name, api in Fidelite.apis.items()
+    }
+    for path, methods in _get_routes(info_app.routes):
+        routes[path] = RouteRule(path.strip("/") or "docs", frozenset(methods), auth=True)
+    open_get = frozenset({"GET"})
+    for path in ("/", "/docs.json"):
+        routes[path] = RouteRule("docs", open_get, auth=False)
+    for path in ("/livez", "/healthz", "/readyz"):
+        routes[path] = RouteRule(path.strip("/"), open_get, auth=False)
+    routes["/metrics"] = RouteRule("metrics", open_get, auth=settings.metrics_auth)
+    return routes
+
+
+Fidelite.add_asgi_middleware(
+    Gate,
+    routes=_route_table(SETTINGS),
+    prefixes={"/static_content/": (RouteRule("docs", frozenset({"GET"}), False), SWAGGER_FILES)},
+    api_keys=SETTINGS.api_keys,
+    max_body_bytes=SETTINGS.max_body_bytes,
+    body_timeout=SETTINGS.body_timeout,
+)

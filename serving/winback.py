@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-MESSAGING_CONSENT: dict[str, str] = {
-    "email": "email_opt_in",
-    "sms": "sms_opt_in",
-    "push": "push_opt_in",
-}
-OWNED_CHANNELS: frozenset[str] = frozenset({"web", "app", "store"})
+from fidelite.features import contract
+
+#: Messaging channel -> the consent flag that allows contacting on it (from the contract).
+MESSAGING_CONSENT: dict[str, str] = dict(contract.CONSENT_COLUMN)
+OWNED_CHANNELS: frozenset[str] = frozenset(contract.OWNED_CHANNELS)
 
 # Exclusion reasons, in the order they are checked; a customer counts under the first.
 EXCLUSION_REASONS: tuple[str, ...] = (

@@ -262,11 +262,10 @@ def score(
                     date_format=date_format,
                 )
                 scores = run_scoring(inputs, model_uri=model_uri, tracking_uri=tracking_uri)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".csv":
-        scores.to_csv(out, index=False)
-    else:
-        scores.to_parquet(out, index=False)
+    # atomic: a running service never reads a half-written snapshot
+    from fidelite.serving.snapshot import write_snapshot_atomic
+
+    write_snapshot_atomic(scores, out)
     ok = int((scores["status"] == "ok").sum())
     console.print(
         f"[green]wrote[/] {out} ({len(scores):,} customers, {ok:,} scored)", highlight=False

@@ -24,12 +24,13 @@ def serve(
     snapshot: Annotated[
         Path | None,
         typer.Option(
-            help="Scores Parquet for /customers/lookup and /winback "
-            "(default: $FIDELITE_SNAPSHOT or data/scores.parquet)."
+            help="Scores file (from `fidelite score`) for /customers/lookup and /winback "
+            "(default: $FIDELITE_SNAPSHOT; without one those endpoints answer 503)."
         ),
     ] = None,
 ) -> None:
-    """Export the registered model to BentoML and start the prediction service."""
+    """Check the settings and the MLflow store, export the registered model to BentoML and
+    start the prediction service (settings: FIDELITE_* environment variables, see README)."""
     from fidelite.serving.launch import serve as run_server
 
     with errors_exit():

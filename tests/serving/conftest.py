@@ -1,18 +1,17 @@
-"""A real fidelite server for the serving tests.
+"""A real fidelite server for the serving tests, started once per session.
 
-Once per session: generate small demo data, train and promote a model into a temporary
-MLflow store, write a scores snapshot, then start ``fidelite serve`` (export to a
-temporary BentoML home + ``bentoml serve``) on a free port and wait for ``/readyz``.
+Generate small demo data, train and promote a model into a temporary MLflow store, write
+a scores snapshot, then start ``fidelite serve`` (export to a temporary BentoML home +
+``bentoml serve``) on a free port with the server-start helper the benchmarks use too
+(:func:`fidelite.serving.launch.running_server`). Short reload/check intervals and
+timeouts let the tests see reloads and timeouts within seconds.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +20,16 @@ import httpx
 import pandas as pd
 import pytest
 
+from fidelite.serving.launch import fidelite_serve_command, free_port, running_server
+
 AS_OF = "2025-09-30"
 HORIZON_DAYS = 90
 API_KEY = "test-key-1"
 OTHER_KEY = "test-key-2"
 MAX_BATCH = 50
 MAX_BODY_BYTES = 2_000_000
-STARTUP_TIMEOUT_S = 120
+HEADER_TIMEOUT_S = 2
+BODY_TIMEOUT_S = 2
 
 
 @dataclass
@@ -35,35 +37,50 @@ class LiveServer:
     """Handle on the running server and the data behind it."""
 
     base_url: str
+    tracking_uri: str
     snapshot_path: Path
     snapshot: pd.DataFrame
     features: pd.DataFrame
     demo: object
     log_path: Path
+    port: int
 
     def client(self, key: str | None = API_KEY) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=60)
 
+    def rows(self, ids: list[str]) -> list[dict]:
+        """Feature rows of ``ids`` as a client would send them."""
+        frame = self.features.loc[ids].reset_index()
+        return json.loads(frame.to_json(orient="records"))
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    def scored_ids(self, n: int, status: str = "ok") -> list[str]:
+        frame = self.snapshot
+        return frame.loc[frame["status"] == status, "customer_id"].head(n).tolist()
 
 
-def _wait_ready(url: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"server not ready after {STARTUP_TIMEOUT_S}s:\n{log_path.read_text()}")
+def server_env(root: Path, tracking_uri: str, **overrides: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "BENTOML_HOME": str(root / "bentoml"),
+            "FIDELITE_API_KEYS": f"{API_KEY}, {OTHER_KEY}",
+            "FIDELITE_MAX_BATCH": str(MAX_BATCH),
+            "FIDELITE_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
+            "FIDELITE_WORKERS": "1",
+            "FIDELITE_RELOAD_SECONDS": "1",
+            "FIDELITE_SNAPSHOT_CHECK_SECONDS": "0.5",
+            "FIDELITE_HEADER_TIMEOUT": str(HEADER_TIMEOUT_S),
+            "FIDELITE_BODY_TIMEOUT": str(BODY_TIMEOUT_S),
+            "FIDELITE_WINBACK_LIMIT": "20",
+            "BENTOML_DO_NOT_TRACK": "true",
+            # one LightGBM thread: OpenMP spinning on a shared 2-core machine hurts latency
+            "OMP_NUM_THREADS": "1",
+        }
+    )
+    env.update(overrides)
+    return env
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +89,7 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from fidelite.features import build_features
     from fidelite.features.demo import generate_demo_data
     from fidelite.features.inputs import load_inputs
+    from fidelite.serving.snapshot import write_snapshot_atomic
     from fidelite.training.config import TrainConfig
     from fidelite.training.score import score
     from fidelite.training.train import train
@@ -86,8 +104,8 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
     )
     assert result.gate is not None and result.gate.promoted, result.gate
     snapshot = score(inputs, tracking_uri=tracking_uri)
-    snapshot_path = root / "scores.parquet"
-    snapshot.to_parquet(snapshot_path, index=False)
+    snapshot_path = write_snapshot_atomic(snapshot, root / "scores.parquet")
+    shutil.copy(snapshot_path, root / "scores.good.parquet")
     features = build_features(demo.inputs(AS_OF))
     return {
         "root": root,
@@ -102,56 +120,18 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.fixture(scope="session")
 def live_server(trained_store: dict) -> Iterator[LiveServer]:
     root: Path = trained_store["root"]
-    port = _free_port()
-    env = dict(os.environ)
-    env.update(
-        {
-            "MLFLOW_TRACKING_URI": trained_store["tracking_uri"],
-            "BENTOML_HOME": str(root / "bentoml"),
-            "FIDELITE_API_KEYS": f"{API_KEY}, {OTHER_KEY}",
-            "FIDELITE_MAX_BATCH": str(MAX_BATCH),
-            "FIDELITE_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
-            "BENTOML_DO_NOT_TRACK": "true",
-            # one LightGBM thread: OpenMP spinning on a shared 2-core machine hurts latency
-            "OMP_NUM_THREADS": "1",
-        }
-    )
+    port = free_port()
+    command = fidelite_serve_command(port=port, snapshot=trained_store["snapshot_path"])
     log_path = root / "server.log"
-    command = [
-        sys.executable,
-        "-m",
-        "fidelite.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--snapshot",
-        str(trained_store["snapshot_path"]),
-    ]
-    with log_path.open("wb") as log:
-        # own session, so teardown can stop bentoml's worker processes with the group
-        process = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base_url, process, log_path)
+    env = server_env(root, trained_store["tracking_uri"])
+    with running_server(command, env=env, port=port, log=log_path) as (url, _process):
         yield LiveServer(
-            base_url=base_url,
+            base_url=url,
+            tracking_uri=trained_store["tracking_uri"],
             snapshot_path=trained_store["snapshot_path"],
             snapshot=trained_store["snapshot"],
             features=trained_store["features"],
             demo=trained_store["demo"],
             log_path=log_path,
+            port=port,
         )
-    finally:
-        stop_server(process)
-
-
-def stop_server(process: subprocess.Popen, grace_s: float = 30) -> None:
-    """SIGTERM `fidelite serve` (it forwards to bentoml); SIGKILL its group if it hangs."""
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()

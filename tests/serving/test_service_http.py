@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from fidelite.serving.snapshot import write_snapshot_atomic
 from tests.serving.conftest import API_KEY, AS_OF, MAX_BATCH, MAX_BODY_BYTES, OTHER_KEY, LiveServer
 
 pytestmark = pytest.mark.slow
@@ -50,25 +51,35 @@ def test_openapi_documents_every_endpoint(live_server: LiveServer) -> None:
 
 
 @pytest.mark.parametrize("key", [None, "wrong-key"])
-@pytest.mark.parametrize("path", ENDPOINTS + ("/docs.json",))
+@pytest.mark.parametrize("path", ENDPOINTS)
 def test_requests_without_valid_key_get_401_and_no_data(
     live_server: LiveServer, key: str | None, path: str
 ) -> None:
     with live_server.client(key) as client:
-        if path in ("/model", "/docs.json"):
+        if path == "/model":
             response = client.get(path)
         else:
             response = client.post(path, json={"customer_ids": ["C0000001"]})
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/json")
-    assert set(response.json()) == {"error"}
+    assert set(response.json()) == {"error", "field", "detail"}
     assert "API key" in response.json()["error"]
+    assert response.headers["www-authenticate"] == "Bearer"
 
 
-def test_health_and_metrics_stay_open(live_server: LiveServer) -> None:
+def test_health_metrics_and_docs_stay_open(live_server: LiveServer) -> None:
     with live_server.client(None) as client:
-        for path in ("/livez", "/readyz", "/metrics"):
+        for path in ("/livez", "/healthz", "/readyz", "/metrics", "/docs.json", "/"):
             assert client.get(path).status_code == 200, path
+
+
+@pytest.mark.parametrize(
+    "header", ["bearer test-key-1", "BEARER   test-key-1", "Bearer\ttest-key-1"]
+)
+def test_bearer_scheme_is_case_insensitive(live_server: LiveServer, header: str) -> None:
+    with live_server.client(None) as client:
+        response = client.get("/model", headers={"Authorization": header})
+    assert response.status_code == 200
 
 
 def test_every_configured_key_is_accepted(live_server: LiveServer) -> None:
@@ -84,8 +95,9 @@ def test_model_reports_champion_and_promotion_metrics(live_server: LiveServer) -
     with live_server.client() as client:
         info = client.get("/model").json()
     assert info["name"] == "fidelite"
-    assert info["version"] == "1"
     assert info["alias"] == "champion"
+    assert info["fidelite_version"] and info["loaded_at"]
+    assert info["snapshot"]["loaded"] and info["snapshot"]["as_of"] == AS_OF
     assert info["run_id"]
     assert info["horizon_days"] == 90
     assert info["train_end"] == AS_OF
@@ -105,7 +117,7 @@ def test_predict_feature_rows_matches_snapshot(live_server: LiveServer) -> None:
         )
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["model"] == {"name": "fidelite", "version": "1", "alias": "champion"}
+    assert body["model"]["name"] == "fidelite" and body["model"]["alias"] == "champion"
     assert body["n_customers"] == 7 and body["n_insufficient_history"] == 2
     scores = {row["customer_id"]: row for row in body["scores"]}
     assert list(scores) == ids
@@ -154,18 +166,6 @@ def test_predict_raw_history_builds_features_server_side(live_server: LiveServer
     assert scores["brand-new"]["status"] == "insufficient_history"
     assert all(scores[cid]["status"] == "ok" for cid in ids)
     assert all(0 <= scores[cid]["churn_probability"] <= 1 for cid in ids)
-
-
-def test_single_customer_predict_is_fast(live_server: LiveServer) -> None:
-    payload = {"as_of": AS_OF, "features": feature_rows(live_server, scored_ids(live_server, 1))}
-    with live_server.client() as client:
-        client.post("/predict", json=payload)  # warm-up
-        started = time.perf_counter()
-        for _ in range(5):
-            assert client.post("/predict", json=payload).status_code == 200
-        per_request = (time.perf_counter() - started) / 5
-    # generous bound for a loaded shared CI machine; the benchmark reports real numbers
-    assert per_request < 1.0
 
 
 # ------------------------------------------------------------------------ bad input
@@ -264,20 +264,28 @@ def test_lookup_reloads_a_rewritten_snapshot(live_server: LiveServer) -> None:
     dropped = scored_ids(live_server, 1)[0]
     original = live_server.snapshot_path.read_bytes()
     try:
-        snapshot[snapshot["customer_id"] != dropped].to_parquet(
-            live_server.snapshot_path, index=False
+        write_snapshot_atomic(
+            snapshot[snapshot["customer_id"] != dropped], live_server.snapshot_path
         )
-        # make the change visible even on filesystems with coarse mtimes
-        stat = live_server.snapshot_path.stat()
-        os.utime(live_server.snapshot_path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-        with live_server.client() as client:
-            body = client.post("/customers/lookup", json={"customer_ids": [dropped]}).json()
-        assert body["results"][0]["found"] is False
+        assert wait_for(lambda: not _found(live_server, dropped))
     finally:
-        live_server.snapshot_path.write_bytes(original)
-    with live_server.client() as client:
-        body = client.post("/customers/lookup", json={"customer_ids": [dropped]}).json()
-    assert body["results"][0]["found"] is True
+        write_snapshot_atomic(pd.read_parquet(io.BytesIO(original)), live_server.snapshot_path)
+    assert wait_for(lambda: _found(live_server, dropped))
+
+
+def _found(server: LiveServer, cid: str) -> bool:
+    with server.client() as client:
+        body = client.post("/customers/lookup", json={"customer_ids": [cid]}).json()
+    return body["results"][0]["found"]
+
+
+def wait_for(condition, timeout_s: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
 
 
 # -------------------------------------------------------------------------- winback

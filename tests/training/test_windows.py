@@ -59,12 +59,16 @@ def _history(start: str, end: str) -> Inputs:
     return load_inputs(orders, as_of="1997-12-31")
 
 
+def _cutoffs(inputs, config):
+    return plan_cutoffs(inputs.transactions["timestamp"].min(), inputs.as_of, config)
+
+
 def test_train_config_step_and_min_history_reach_the_backtest_cutoffs():
     inputs = _history("1997-01-01", "1997-12-31")
     with pytest.raises(InsufficientHistoryError, match="LightGBM needs 2"):
-        plan_cutoffs(inputs, TrainConfig(horizon_days=182, n_windows=4))
+        _cutoffs(inputs, TrainConfig(horizon_days=182, n_windows=4))
     dense = TrainConfig(horizon_days=182, n_windows=4, step_days=28, min_history_days=91)
-    assert [str(c.date()) for c in plan_cutoffs(inputs, dense)] == [
+    assert [str(c.date()) for c in _cutoffs(inputs, dense)] == [
         "1997-04-09",
         "1997-05-07",
         "1997-06-04",
@@ -72,6 +76,6 @@ def test_train_config_step_and_min_history_reach_the_backtest_cutoffs():
     ]
     # Baseline-only keeps the newest window only, and none is fine.
     baseline = TrainConfig(horizon_days=182, baseline_only=True)
-    assert plan_cutoffs(inputs, baseline) == [pd.Timestamp("1997-07-02")]
+    assert _cutoffs(inputs, baseline) == [pd.Timestamp("1997-07-02")]
     short = _history("1997-06-01", "1997-12-31")
-    assert plan_cutoffs(short, baseline) == []
+    assert _cutoffs(short, baseline) == []

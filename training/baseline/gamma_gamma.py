@@ -105,6 +105,8 @@ class GammaGammaModel(MaximumLikelihoodModel):
         Fitted ``p``, ``q``, ``v``.
     n_dropped_ : int
         Customers ignored because frequency == 0 or monetary_value <= 0.
+    observed_mean_spend_ : float
+        Weighted mean of ``monetary_value`` over the customers fitted (currency).
     standard_errors_, covariance_, log_likelihood_, n_customers_, converged_,
     gradient_norm_, n_iter_, fit_seconds_ :
         See :class:`~fidelite.training.baseline.mle.MaximumLikelihoodModel`.
@@ -176,11 +178,14 @@ class GammaGammaModel(MaximumLikelihoodModel):
         # Money in units of the median spend: log(v) starts near 0 whatever the currency.
         scales = np.array([1.0, 1.0, 1.0 / median])
         self._maximise(spend_data(x, m / median), w, scales, start, spend_data(x, m))
+        self.observed_mean_spend_ = float((w * m).sum() / w.sum())
         if self.params_["q"] <= 1:
             logger.warning(
-                "Gamma-Gamma q=%.3f <= 1: the population mean spend is infinite; "
-                "customers without repeat purchases get the largest finite spend seen",
+                "Gamma-Gamma q=%.3f <= 1: the population mean spend is infinite; customers "
+                "with too few repeat purchases get their own mean spend, those without any "
+                "the observed mean %.2f",
                 self.params_["q"],
+                self.observed_mean_spend_,
             )
         return self
 
@@ -203,21 +208,20 @@ class GammaGammaModel(MaximumLikelihoodModel):
         ``E[Z | x, m_x] = p (v + x m_x) / (p x + q - 1)``, a credibility-weighted
         mix of the population mean ``p v / (q - 1)`` (weight ``(q-1)/(px+q-1)``)
         and the customer's own mean ``m_x``. Customers with ``x == 0`` get the
-        population mean. Currency units of ``monetary_value``.
+        population mean. Currency units of ``monetary_value``; finite for every row.
 
-        Raises
-        ------
-        FloatingPointError
-            For a customer with ``x == 0`` when ``q <= 1`` (infinite mean).
+        When ``q <= 1`` the population mean is infinite and so is the posterior mean
+        of customers with ``p x + q <= 1``: they get their own mean ``m_x`` (the
+        no-shrinkage limit), or ``observed_mean_spend_`` without repeat purchases.
         """
         p, q, v = self._param_array()
         x, m = check_frequency_monetary(frequency, monetary_value)
         # Without repeat purchases m_x carries no information (it is 0 by convention).
         m = np.where(x > 0, m, 0.0)
-        denom = p * x + q - 1
-        if np.any(denom <= 0):
-            raise FloatingPointError(f"expected_spend undefined for q={q:.4f} <= 1 and frequency 0")
-        return p * (v + x * m) / denom
+        denominator = p * x + q - 1
+        finite = denominator > 0
+        shrunk = p * (v + x * m) / np.where(finite, denominator, 1.0)
+        return np.where(finite, shrunk, np.where(x > 0, m, self.observed_mean_spend_))
 
     def log_likelihood(self, frequency: ArrayLike, monetary_value: ArrayLike) -> np.ndarray:
         """Per-customer log-likelihood, shape (n_customers,); NaN where frequency or

@@ -5,9 +5,10 @@
    the others).
 2. Each row gets the customer's features the day before the send and the churn/CLV
    scores at that day (:func:`~fidelite.training.uplift.dataset.build_uplift_rows`).
-3. Held-out rows: the latest campaign when there are several (the next campaign is
-   what the model will face), else a random 30% of the customers of the only one.
-4. Every meta-learner is fitted on the other rows; on the held-out rows the learners,
+3. Held-out rows: each of the latest two campaigns in turn, scored by learners fitted on
+   the campaigns sent before it (the next campaign is what the model will face), else
+   a random 30% of the customers of the only campaign.
+4. Every meta-learner is fitted on the earlier rows; on the held-out rows the learners,
    the value-at-risk ranking and the churn ranking are compared by incremental net
    value captured at each budget share, with bootstrap intervals, and by Qini.
 5. The learner standing for the ``uplift`` policy is the ensemble of the three, unless
@@ -68,6 +69,9 @@ class UpliftConfig:
         Bootstrap replicates of the intervals.
     heldout_share : float
         Share of customers held out when only one campaign can teach uplift.
+    heldout_campaigns : int
+        Latest campaigns held out in turn (each scored by learners fitted on the
+        campaigns before it) to compare the candidates on.
     learner_params : dict
         LightGBM settings passed to every learner.
     n_jobs, random_state : int
@@ -79,6 +83,7 @@ class UpliftConfig:
     reference_share: float = 0.2
     n_boot: int = 200
     heldout_share: float = 0.3
+    heldout_campaigns: int = 2
     learner_params: dict = field(default_factory=dict)
     n_jobs: int = 1
     random_state: int = 0
@@ -153,22 +158,32 @@ def _response_model(
     )
 
 
-def _split(rows: UpliftRows, config: UpliftConfig) -> tuple[np.ndarray, str]:
-    """Boolean mask of held-out rows, shape (n_rows,), and its description."""
+def _folds(
+    rows: UpliftRows, config: UpliftConfig
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
+    """(training mask, held-out mask) pairs over the rows, and what is held out.
+
+    With several campaigns, each of the latest ``heldout_campaigns`` campaigns is held
+    out in turn and scored by learners fitted on the campaigns sent before it (what the
+    model would have known then); one campaign's outcomes are too noisy to choose a
+    policy on. With one campaign, a random share of its customers is held out.
+    """
     campaigns = rows.rows.groupby("campaign_id")["send_day"].min().sort_values()
     if len(campaigns) >= 2:
-        latest = campaigns.index[-1]
-        mask = (rows.rows["campaign_id"] == latest).to_numpy()
-        return mask, f"held-out campaign {latest}, {int(mask.sum()):,} rows"
+        held = list(campaigns.index[-min(config.heldout_campaigns, len(campaigns) - 1) :])
+        folds = []
+        for campaign in held:
+            mask = (rows.rows["campaign_id"] == campaign).to_numpy()
+            before = (rows.rows["send_day"] < campaigns[campaign]).to_numpy()
+            folds.append((before, mask))
+        n_rows = sum(int(mask.sum()) for _, mask in folds)
+        return folds, f"held-out campaigns {', '.join(held)}, {n_rows:,} rows"
     customers = rows.rows["customer_id"].unique()
     rng = np.random.default_rng(config.random_state)
-    held = set(
-        rng.choice(
-            customers, size=max(1, int(len(customers) * config.heldout_share)), replace=False
-        )
-    )
-    mask = rows.rows["customer_id"].isin(held).to_numpy()
-    return mask, (
+    size = max(1, int(len(customers) * config.heldout_share))
+    mask = rows.rows["customer_id"].isin(set(rng.choice(customers, size=size, replace=False)))
+    mask = mask.to_numpy()
+    return [(~mask, mask)], (
         f"{config.heldout_share:.0%} of the customers of the only campaign "
         f"{campaigns.index[0]}, {int(mask.sum()):,} rows"
     )
@@ -267,9 +282,16 @@ def fit_uplift(
         window_days=config.window_days,
         until=as_of + pd.Timedelta(days=1),
     )
-    held_mask, held_text = _split(rows, config)
-    train, heldout = rows.subset(~held_mask), rows.subset(held_mask)
-    scores = _candidate_scores(train, heldout, config)
+    folds, held_text = _folds(rows, config)
+    parts = []
+    for train_mask, held_mask in folds:
+        train, held = rows.subset(train_mask), rows.subset(held_mask)
+        parts.append((held, _candidate_scores(train, held, config)))
+    heldout = UpliftRows(
+        pd.concat([held.features for held, _ in parts], ignore_index=True),
+        pd.concat([held.rows for held, _ in parts], ignore_index=True),
+    )
+    scores = {name: np.concatenate([found[name] for _, found in parts]) for name in parts[0][1]}
     evidence, metrics, replicates = _compare(heldout, scores, config)
     chosen = _best_learner(replicates, config)
     evidence["policy"] = evidence["candidate"].map(
@@ -361,7 +383,7 @@ def _summary_metrics(
         "uplift_n_train_rows": float(len(train)),
         "uplift_n_heldout_rows": float(len(heldout)),
         "uplift_n_campaigns": float(
-            train.rows["campaign_id"].nunique() + heldout.rows["campaign_id"].nunique()
+            len(set(train.rows["campaign_id"]) | set(heldout.rows["campaign_id"]))
         ),
         "uplift_window_days": float(config.window_days),
     }

@@ -165,3 +165,14 @@ def test_small_data_converge_with_the_default_penalty() -> None:
         model = GammaGammaModel().fit(sample["frequency"], sample["monetary_value"])
         assert model.converged_ and model.params_["q"] > 1
         assert np.isfinite(model.population_mean_spend())
+
+
+def test_heavy_tailed_fit_still_predicts_finite_spend(cdnow_model: GammaGammaModel) -> None:
+    heavy = GammaGammaModel()
+    heavy.params_ = {**cdnow_model.params_, "q": 0.8}  # infinite population mean
+    heavy.observed_mean_spend_ = cdnow_model.observed_mean_spend_
+    with pytest.raises(FloatingPointError, match="infinite"):
+        heavy.population_mean_spend()
+    spend = heavy.expected_spend([0, 1, 5], [0.0, 20.0, 30.0])
+    assert np.all(np.isfinite(spend)) and spend[0] == heavy.observed_mean_spend_
+    assert spend[2] == pytest.approx(6.2488 * (15.4477 + 150) / (6.2488 * 5 - 0.2), rel=1e-3)

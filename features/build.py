@@ -16,7 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fidelite.features._arrays import EventArrays, TransactionArrays, day_number, encode_labels
+from fidelite.features._arrays import (
+    EventArrays,
+    TransactionArrays,
+    day_number,
+    encode_labels,
+    factorize_ids,
+)
 from fidelite.features._encode import (
     customer_universe,
     event_arrays,
@@ -181,7 +187,7 @@ def customer_features(
 
     tx_visible = (tx["timestamp"] < end).to_numpy()
     signups = signed_up(cust, end)
-    tx_ids = pd.factorize(tx["customer_id"])
+    tx_ids = factorize_ids(tx["customer_id"])
     universe = customer_universe(tx_ids, tx_visible, signups)
     tx_channel = encode_labels(tx["channel"])
     ev_rows = event_rows(ev, end, universe, params) if ev is not None else None
@@ -294,7 +300,7 @@ def channel_vocabulary(
     end = _feature_day(inputs, as_of) + ONE_DAY
     tx = inputs.transactions
     tx_visible = (tx["timestamp"] < end).to_numpy()
-    tx_ids = pd.factorize(tx["customer_id"])
+    tx_ids = factorize_ids(tx["customer_id"])
     universe = customer_universe(tx_ids, tx_visible, signed_up(inputs.customers, end))
     events = inputs.events
     ev_rows = event_rows(events, end, universe, params) if events is not None else None

@@ -112,8 +112,10 @@ def test_progress_is_reported_step_by_step(trained, tmp_path):
     )
     short = load_inputs(trained.demo.transactions, as_of="2024-08-15")
     train(short, config, on_step=steps.append)
-    assert [s.name for s in steps] == ["window", "features", "fit", "champion", "log"]
-    assert [s.done for s in steps] == [1, 2, 3, 4, 5] and steps[-1].total == 5
+    names = ["encode", "window", "features", "fit", "champion", "log"]
+    assert [s.name for s in steps] == names
+    assert [s.done for s in steps] == [1, 2, 3, 4, 5, 6] and steps[-1].total == 6
+    assert "rows/s" in steps[0].message
     assert all(s.seconds >= 0 and s.message for s in steps)
 
 

@@ -82,7 +82,7 @@ def run_wrk(url: str, body: bytes, auth: str, *, connections: int, seconds: floa
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
     ):
         errors += sum(int(g) for g in m.groups())
-    latency = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)$", output, re.M))
+    latency = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)\s*$", output, re.M))
     return LoadResult(
         requests=requests,
         errors=errors,

@@ -66,6 +66,65 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
         },
     },
 }
+_SCORE_EXAMPLE = {
+    "customer_id": "C0000042",
+    "as_of": AS_OF_EXAMPLE,
+    "horizon_days": 90,
+    "status": "ok",
+    "churn_probability": 0.62,
+    "p_alive": 0.71,
+    "expected_purchases": 0.9,
+    "predicted_clv": 54.2,
+    "predicted_clv_p10": 0.0,
+    "predicted_clv_p90": 131.0,
+    "expected_next_purchase": "2025-12-14",
+    "lifecycle_stage": "at_risk",
+    "churn_percentile": 68.0,
+    "risk_band": "high",
+    "value_at_risk": 33.6,
+    "reasons": ["no purchase for 120 days, 2.1x the usual gap", "email opens fell to 5%"],
+    "best_channel": "email",
+    "channel_preference": "email,web",
+    "email_opt_in": True,
+    "sms_opt_in": False,
+    "push_opt_in": True,
+}
+
+
+def _score_example() -> dict[str, Any]:
+    """One customer's scores with every contract column (null where no example is set)."""
+    from fidelite.features.contract import SCORE_COLUMNS
+
+    return {
+        c.name: _SCORE_EXAMPLE.get(c.name, [] if c.dtype == "list[str]" else None)
+        for c in SCORE_COLUMNS
+    }
+
+
+def _response_examples(path: str, model_ref: dict[str, Any]) -> dict[str, Any] | None:
+    score = _score_example()
+    if path == "/predict":
+        value = {
+            "model": model_ref,
+            "n_customers": 1,
+            "n_insufficient_history": 0,
+            "scores": [score],
+        }
+    elif path == "/customers/lookup":
+        value = {
+            "snapshot_as_of": AS_OF_EXAMPLE,
+            "n_found": 1,
+            "n_missing": 1,
+            "results": [
+                {"customer_id": "C0000042", "found": True, "score": score},
+                {"customer_id": "nobody", "found": False, "score": None},
+            ],
+        }
+    else:
+        return None
+    return {"example": {"summary": "A typical answer", "value": value}}
+
+
 _SUMMARIES = {
     "/predict": ("Scoring", "Score customers (feature rows or raw history)"),
     "/customers/lookup": ("Snapshot", "Look up scored customers by id"),
@@ -103,14 +162,18 @@ def _error_responses(statuses: tuple[int, ...]) -> dict[str, Any]:
     }
 
 
-def _api_operation(path: str, operation: dict[str, Any]) -> None:
+def _api_operation(path: str, operation: dict[str, Any], model_ref: dict[str, Any]) -> None:
     tag, summary = _SUMMARIES.get(path, ("Scoring", path))
     operation["tags"] = [tag]
     operation["summary"] = summary
     operation["description"] = inspect.cleandoc(operation.get("description") or "")
     operation["security"] = [{"bearer": []}]
     statuses = _API_STATUSES + ((503,) if path in ("/customers/lookup", "/winback") else ())
-    ok = operation["responses"].get("200", {"description": "OK"})
+    # BentoML keys responses by int status
+    ok = operation["responses"].get(200) or operation["responses"].get("200") or {}
+    examples = _response_examples(path, model_ref)
+    if examples is not None and "content" in ok:
+        ok["content"]["application/json"]["examples"] = examples
     operation["responses"] = {"200": ok, **_error_responses(statuses)}
     body = operation.get("requestBody", {}).get("content", {}).get("application/json")
     if body is not None and path in _EXAMPLES:
@@ -178,11 +241,13 @@ def openapi_document(service: Any, model_info: dict[str, Any]) -> dict[str, Any]
     for path, methods in spec["paths"].items():
         for operation in methods.values():
             if path in _SUMMARIES and path != "/model":
-                _api_operation(path, operation)
+                model_ref = {key: model_info.get(key) for key in ("name", "version", "alias")}
+                _api_operation(path, operation, model_ref)
             elif path in _SUMMARIES:
                 tag, summary = _SUMMARIES[path]
                 operation.update(tags=[tag], summary=summary, security=[{"bearer": []}])
-                operation["responses"].update(_error_responses((401,)))
+                responses = {str(k): v for k, v in operation["responses"].items()}
+                operation["responses"] = {**responses, **_error_responses((401,))}
     _infrastructure(spec)
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("InvalidArgument", "NotFound", "InternalServerError", "TaskStatusResponse"):

@@ -120,3 +120,8 @@ def test_inputs_drop_sends_after_as_of():
     # A campaign without control rows is kept (reporting); learning uplift needs both groups.
     treated_only = load_campaigns(raw(group="treatment"))
     assert set(treated_only["group"]) == {"treatment"} and len(treated_only) == 5
+
+
+def test_loading_a_loaded_table_changes_nothing():
+    table = load_campaigns(raw())
+    pd.testing.assert_frame_equal(load_campaigns(table), table)

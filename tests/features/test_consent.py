@@ -109,3 +109,8 @@ def test_only_point_in_time_consent_is_a_model_input():
     assert feature_family("consented_sms").name == "consent_at_as_of"
     assert feature_family("consent_sms_days_since_change").name == "consent_change_age"
     assert feature_family("sms_opt_in").model_input is False
+
+
+def test_loading_a_loaded_history_changes_nothing():
+    history = load_consent_history(HISTORY)
+    pd.testing.assert_frame_equal(load_consent_history(history), history)

@@ -234,6 +234,8 @@ def test_11_openapi_is_integrable(live_server: LiveServer) -> None:
         assert operation["summary"] and operation["description"]
         assert operation["requestBody"]["content"]["application/json"]["examples"]
         assert status_codes <= set(operation["responses"])
+        ok = operation["responses"]["200"]["content"]["application/json"]
+        assert ok["schema"] and (path == "/winback" or ok["examples"])
         for status, response in operation["responses"].items():
             if status != "200":
                 schema = response["content"]["application/json"]["schema"]

@@ -203,6 +203,15 @@ def promote_version(
     return GateDecision(True, text, str(version), previous)
 
 
+def _basis(tags: dict[str, str], metrics: dict[str, float], champion: str) -> tuple[bool, str]:
+    """Whether the challenger's run compared it fairly with this champion, and how."""
+    if metrics.get("champion_version") != float(champion):
+        return False, (
+            f"the champion is now version {champion}, not the one the challenger was compared with"
+        )
+    return tags.get("gate_fair") == "true", tags.get("gate_basis", "no comparison recorded")
+
+
 def promote(
     model_name: str = "fidelite",
     *,
@@ -245,15 +254,8 @@ def promote(
     if champion is None:
         return promote_now(f"no champion yet: version {challenger} promoted")
     run = client.get_run(client.get_model_version(model_name, challenger).run_id)
-    metrics, tags = run.data.metrics, run.data.tags
-    compared_with = metrics.get("champion_version")
-    fair = tags.get("gate_fair") == "true" and compared_with == float(champion)
-    if compared_with != float(champion):
-        basis = (
-            f"the champion is now version {champion}, not the one the challenger was compared with"
-        )
-    else:
-        basis = tags.get("gate_basis", "no comparison recorded")
+    metrics = run.data.metrics
+    fair, basis = _basis(run.data.tags, metrics, champion)
     champion_metrics = {m: metrics.get(f"champion_{m}", math.nan) for m in GATE_METRICS}
     passed, comparison, failures = compare(metrics, champion_metrics, tolerance)
     if metrics.get("uplift_gate_passed") == 0.0:  # see training.uplift.gate

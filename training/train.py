@@ -176,12 +176,13 @@ def _model(
 def _fit_uplift(
     inputs: Inputs, campaigns: pd.DataFrame, model: FideliteModel, build, config: TrainConfig
 ) -> UpliftFit:
-    """Uplift from the campaigns, with this run's features and churn/CLV scores as inputs."""
+    """Uplift from the campaigns, with this run's features and churn/CLV scores as inputs;
+    the model keeps it (``model.uplift``)."""
 
     def score(features: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
         return model.predict(None, features, params={"as_of": str(day.date()), "reasons": False})
 
-    return fit_uplift(
+    fit = fit_uplift(
         campaigns,
         inputs.transactions,
         as_of=inputs.as_of,
@@ -189,6 +190,8 @@ def _fit_uplift(
         score=score,
         config=UpliftConfig(n_jobs=config.n_jobs),
     )
+    model.uplift = fit.model
+    return fit
 
 
 def uplift_gate_metrics(
@@ -235,20 +238,15 @@ def train(
     Raises
     ------
     InsufficientHistoryError
-        Too short a history for two backtest windows (LightGBM) without ``baseline_only``,
-        or windows without outcomes to learn from.
+        Too short a history for two windows (LightGBM), or windows without outcomes.
     ModelQualityError
-        The model is to be registered but its validation metrics are missing or NaN (no
-        labelled window). Nothing is logged or registered in either case.
+        Registering a model whose validation metrics are missing or NaN (no labelled
+        window). Nothing is logged or registered in either case.
     """
     inputs = inputs.cut()
     as_of = inputs.as_of
     tracking_uri = resolve_tracking_uri(config.tracking_uri)
-    if campaigns is not None and isinstance(inputs, DaskTables):
-        raise ConfigurationError(
-            "--campaigns needs the transactions on this machine: train the uplift part "
-            "with --engine pandas (the churn and CLV models train the same either way)"
-        )
+    _check_campaigns(inputs, campaigns)
     clock = StepClock(5 + int(config.register) + int(campaigns is not None), on_step or _quiet)
     with clock.step("encode") as note:
         source = window_source(config.engine, inputs, config.feature_params)
@@ -265,7 +263,6 @@ def train(
     if campaigns is not None:
         with clock.step("uplift", "uplift learnt from past campaigns"):
             uplift = _fit_uplift(inputs, campaigns, model, source.features, config)
-            model.uplift = uplift.model
     with clock.step("champion", "champion compared on the held-out window"):
         gate = _compare_with_champion(config, tracking_uri, windows, plan, fitted)
         if config.register:
@@ -292,6 +289,14 @@ def train(
     dask = config.engine == "dask"
     result.metrics.update(log_resources(tracking_uri, result.run_id, result.timings, dask=dask))
     return result
+
+
+def _check_campaigns(inputs: Inputs | DaskTables, campaigns: pd.DataFrame | None) -> None:
+    if campaigns is not None and isinstance(inputs, DaskTables):
+        raise ConfigurationError(
+            "--campaigns needs the transactions on this machine: train the uplift part "
+            "with --engine pandas (the churn and CLV models train the same either way)"
+        )
 
 
 def _quiet(step: object) -> None:

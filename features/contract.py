@@ -562,22 +562,63 @@ SCORE_COLUMNS: tuple[ScoreColumn, ...] = (
         "status",
         "str",
         False,
-        "ok: scored from purchase history; insufficient_history: no purchase yet, so "
-        "the predictions are missing.",
+        "ok: a purchaser, scored from their purchase history; prospect: no purchase yet "
+        "(signed up, or only refunded or zero-value orders), scored by the first-purchase "
+        "model; insufficient_history: no purchase yet and no first-purchase model (too "
+        "few prospects in the training data), so the predictions are missing.",
     ),
-    ScoreColumn("churn_probability", "float", True, "P(no purchase in the days (D, D + H])."),
+    ScoreColumn(
+        "churn_probability",
+        "float",
+        True,
+        "P(no purchase in the days (D, D + H]); calibrated for the season of that window. "
+        "1 - churn_probability is P(at least one purchase), for a prospect P(first purchase).",
+    ),
     ScoreColumn(
         "p_alive",
         "float",
         True,
-        "Probability the customer has not left for good (MBG/NBD baseline; falls with "
-        "silence, one-time buyers included).",
+        "P(the customer has not left for good): the MBG/NBD baseline's P(alive) (which "
+        "falls with silence, one-time buyers included) scaled by the ratio of the model's "
+        "to the baseline's P(purchase within H), at most 1; never below 1 - "
+        "churn_probability. Missing for prospects.",
     ),
-    ScoreColumn("expected_purchases", "float", True, "Expected purchase days in (D, D + H]."),
-    ScoreColumn("predicted_clv", "float", True, "Expected net spend in (D, D + H] (currency)."),
-    ScoreColumn("predicted_clv_p10", "float", True, "10th percentile of the spend in (D, D + H]."),
-    ScoreColumn("predicted_clv_p90", "float", True, "90th percentile of the spend in (D, D + H]."),
-    ScoreColumn("expected_next_purchase", "date", True, "Expected next purchase day."),
+    ScoreColumn(
+        "expected_purchases",
+        "float",
+        True,
+        "Expected purchase days in (D, D + H], consistent with churn_probability.",
+    ),
+    ScoreColumn(
+        "predicted_clv",
+        "float",
+        True,
+        "Expected net spend in (D, D + H] (currency): (1 - churn_probability) x value_if_retained.",
+    ),
+    ScoreColumn(
+        "predicted_clv_p10",
+        "float",
+        True,
+        "Lower end of an 80% interval of the spend in (D, D + H], calibrated on held-out "
+        "data (0 when no purchase is about as likely as the lower tail).",
+    ),
+    ScoreColumn(
+        "predicted_clv_p90", "float", True, "Upper end of the same 80% interval (currency)."
+    ),
+    ScoreColumn(
+        "value_if_retained",
+        "float",
+        True,
+        "Expected net spend in (D, D + H] if the customer stays, i.e. given at least one "
+        "purchase in it (currency).",
+    ),
+    ScoreColumn(
+        "expected_next_purchase",
+        "date",
+        True,
+        "Median date of the next purchase: the day P(a purchase by then) reaches 1/2. "
+        "Missing when that never happens within the horizon (churn_probability > 0.5).",
+    ),
     ScoreColumn(
         "lifecycle_stage", "str", True, "prospect, new, active, at_risk, lapsed or reactivated."
     ),
@@ -585,10 +626,16 @@ SCORE_COLUMNS: tuple[ScoreColumn, ...] = (
         "churn_percentile",
         "float",
         True,
-        "Percentile (0-100) of the churn probability among validation customers.",
+        "Percentile (0-100) of the churn probability among held-out purchasers.",
     ),
     ScoreColumn("risk_band", "str", True, "low (< 0.25), medium, high or critical (>= 0.75)."),
-    ScoreColumn("value_at_risk", "float", True, "churn_probability x predicted_clv (currency)."),
+    ScoreColumn(
+        "value_at_risk",
+        "float",
+        True,
+        "churn_probability x value_if_retained: the spend expected if the customer stays, "
+        "weighted by the risk they do not (currency).",
+    ),
     ScoreColumn("reasons", "list[str]", False, "Top drivers of the churn risk, strongest first."),
     ScoreColumn("best_channel", "str", True, "Channel with the most engagement."),
     ScoreColumn(

@@ -279,7 +279,7 @@ def window_outcomes(
     start_day: int,
     end_day: int,
     n_customers: int,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Array form of :func:`purchases_between`: outcomes of the days ``[start_day, end_day)``.
 
     Parameters
@@ -299,6 +299,8 @@ def window_outcomes(
     -------
     purchase_days : ndarray of int64, shape (n_customers,)
     net_spend : ndarray of float64, shape (n_customers,)
+    first_day : ndarray of float64, shape (n_customers,)
+        Day number of the first purchase day in the range; NaN without one.
     """
     known = day < end_day
     linked = known & (refund_of >= 0)
@@ -308,7 +310,7 @@ def window_outcomes(
     placed_code = code[placed]
     values = OrderValues(np.ones(net.size, dtype=bool), net, net > 0)
     days = purchase_days(placed_code, day[placed], values, n_customers)
-    return days.count.astype(np.int64), group_sum(placed_code, n_customers, net)
+    return days.count.astype(np.int64), group_sum(placed_code, n_customers, net), days.first_day
 
 
 def purchases_between(
@@ -362,7 +364,7 @@ def purchases_between(
     code = np.zeros(day.size, dtype=np.int64)
     code[placed] = placed_code
     n = len(uniques)
-    counts, spend = window_outcomes(
+    counts, spend, _ = window_outcomes(
         code, day, amount, links.refund_of(known), start_day, end_day, n
     )
     outcomes = pd.DataFrame(

@@ -321,9 +321,11 @@ class WindowFeatures:
 
         Returns
         -------
-        DataFrame, shape (n_customers, 2)
+        DataFrame, shape (n_customers, 3)
             Indexed by ``customer_id``: ``purchase_days`` (int64) and ``net_spend``
-            (float64), as :func:`fidelite.features.purchases.purchases_between` gives them.
+            (float64), as :func:`fidelite.features.purchases.purchases_between` gives them,
+            and ``days_to_purchase`` (float64: days from ``cutoff`` to the first purchase
+            day, 1..H; NaN without one).
         """
         start = self._day(cutoff) + 1
         end = start + int(horizon_days)
@@ -334,7 +336,7 @@ class WindowFeatures:
             )
         k = self._tx.visible(end - 1)
         refund_of = self._refund_of[:k]
-        purchase_days, net_spend = window_outcomes(
+        purchase_days, net_spend, first_day = window_outcomes(
             self._tx.code[:k].astype(np.int64),
             self._tx.day[:k].astype(np.int64),
             self._amount[:k],
@@ -344,7 +346,12 @@ class WindowFeatures:
             len(self.customers),
         )
         outcomes = pd.DataFrame(
-            {"purchase_days": purchase_days, "net_spend": net_spend}, index=self.customers
+            {
+                "purchase_days": purchase_days,
+                "net_spend": net_spend,
+                "days_to_purchase": first_day - (start - 1),
+            },
+            index=self.customers,
         )
         if customers is None:
             return outcomes.iloc[self.known(cutoff)]

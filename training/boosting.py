@@ -1,15 +1,18 @@
-"""What the LightGBM models share: tree settings, the hold-out protocol and prediction.
+"""What the LightGBM models share: tree settings, window levels, the hold-out protocol.
 
-Both :class:`~fidelite.training.churn.ChurnModel` and
-:class:`~fidelite.training.clv.ClvModel` boost from a baseline (``init_score``) on
-stacked backtest windows, and fit in two steps inside ``fit``:
+Every boosted model starts from a baseline score plus its window's intercept (on its
+link scale: log-odds or log), so the trees learn only within-window corrections. Inside
+``fit``, with rows marked by :class:`~fidelite.training.holdout.RowRoles`:
 
-1. a model on every window but the newest, early-stopped on the newest (the held-out
-   window), which fixes the number of trees; what it predicts on the held-out window
-   is kept (:class:`~fidelite.training.holdout.HeldOut`) and is what calibrators,
-   intervals and validation metrics are fitted on;
-2. the shipped model, refitted on every window with that number of trees.
+1. each training window's intercept is set from the baseline alone;
+2. the trees are fitted on the training rows, early-stopped on the held-out rows (which
+   reuse the intercept of their comparable window, :mod:`~fidelite.training.levels`);
+3. every window with known outcomes (training, level-only and, once it has been
+   predicted, the held-out one) gets its intercept given the trees: ``levels_``;
+4. what the model predicted for the held-out rows is kept (``validation_``): the
+   calibrators, intervals and validation metrics are fitted on it.
 
+The shipped model is the one fitted in step 2: it never saw the held-out window.
 :meth:`BoostedModel._fit_booster` is the one seam ``training.distributed`` overrides to
 fit on a Dask cluster.
 """
@@ -26,8 +29,17 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from fidelite.training.encoding import Matrix
+from fidelite.training.holdout import HOLDOUT, LEVEL, TRAIN, HeldOut, RowRoles, window_array
+from fidelite.training.levels import LevelChoice, WindowLevels
 
-__all__ = ["BoostedModel", "EarlyStoppingSet", "Trees", "booster_predict", "eval_set_kwargs"]
+__all__ = [
+    "BoostedModel",
+    "EarlyStoppingSet",
+    "Trees",
+    "booster_predict",
+    "eval_set_kwargs",
+    "rows_of",
+]
 
 #: Held-out rows a fit early-stops on: (X_val, y_val, init_score_val).
 EarlyStoppingSet = tuple[Matrix, np.ndarray, np.ndarray]
@@ -70,25 +82,26 @@ def eval_set_kwargs(X_val: Matrix, y_val: np.ndarray) -> dict[str, Any]:
 def booster_predict(estimator: lgb.LGBMModel, X: Matrix, **kwargs: Any) -> np.ndarray:
     """``predict`` of a fitted LightGBM estimator on either matrix form.
 
-    A numpy matrix (``FeatureEncoder.transform_array``) goes straight to the
-    underlying ``Booster``: the scikit-learn wrapper's input checks cost ~10 ms
-    per call, which dominates single-customer scoring. Frames keep the wrapper,
-    which also re-maps categoricals whose levels differ from the training ones.
+    A numpy matrix (``FeatureEncoder.transform_array``) goes straight to the underlying
+    ``Booster``: the scikit-learn wrapper's input checks cost ~10 ms per call, which
+    dominates single-customer scoring.
     """
     if isinstance(X, np.ndarray):
         return estimator.booster_.predict(X, **kwargs)
     return estimator.predict(X, **kwargs)
 
 
-def _rows(X: Matrix, mask: np.ndarray) -> Matrix:
+def rows_of(X: Matrix, mask: np.ndarray) -> Matrix:
+    """The rows of a frame or an array selected by a boolean mask."""
     return X.loc[mask] if isinstance(X, pd.DataFrame) else X[mask]
 
 
 class BoostedModel(BaseEstimator):
-    """Base of the boosted models: LightGBM settings, the two-step fit, raw scores.
+    """Base of the boosted models: settings, levels, the two-step fit, link-scale scores.
 
-    Subclasses add their own parameters to ``__init__`` and give the LightGBM class and
-    objective (:meth:`_lightgbm`).
+    Subclasses add their own parameters to ``__init__`` and give the LightGBM estimator
+    (:meth:`_lightgbm`), the starting score (:meth:`_start`), the intercept of a window
+    (:meth:`_window_level`) and the inverse link (:meth:`_inverse_link`).
 
     Parameters
     ----------
@@ -102,11 +115,17 @@ class BoostedModel(BaseEstimator):
     Attributes
     ----------
     estimator_ : lightgbm.LGBMClassifier or LGBMRegressor
-        The shipped model, fitted on every window.
+        The shipped model, fitted on the training rows.
     best_iteration_ : int
-        Trees used (early-stopping optimum on the held-out window, or all of them).
+        Trees used (early-stopping optimum on the held-out rows, or all of them).
     feature_names_ : list of str
         Columns of the training matrix, i.e. the column order of a numpy ``X``.
+    levels_ : WindowLevels
+        Intercepts of every window with known outcomes.
+    holdout_level_ : LevelChoice or None
+        The intercept the held-out rows were predicted with (from another window).
+    validation_ : HeldOut or None
+        What the shipped model predicted for the held-out rows.
     """
 
     def __init__(self, trees: Trees, n_jobs: int, random_state: int) -> None:
@@ -114,8 +133,20 @@ class BoostedModel(BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
+    # -------------------------------------------------------------- subclass hooks
     def _lightgbm(self, n_estimators: int) -> lgb.LGBMModel:
-        """An unfitted LightGBM estimator with ``n_estimators`` trees (subclass hook)."""
+        """An unfitted LightGBM estimator with ``n_estimators`` trees."""
+        raise NotImplementedError
+
+    def _start(self, X: Matrix) -> np.ndarray:
+        """The baseline score each row starts from (link scale), shape (n,)."""
+        raise NotImplementedError
+
+    def _window_level(self, score: np.ndarray, y: np.ndarray) -> float:
+        """The intercept that makes the mean prediction of one window match ``y``."""
+        raise NotImplementedError
+
+    def _inverse_link(self, score: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def _settings(self, n_estimators: int) -> dict[str, Any]:
@@ -133,6 +164,11 @@ class BoostedModel(BaseEstimator):
             "verbose": -1,
         }
 
+    def _names(self, X: Matrix) -> list[str]:
+        """Column names of ``X``: a frame's own, else the training matrix's (numpy ``X``)."""
+        return [] if isinstance(X, pd.DataFrame) else self.feature_names_
+
+    # ------------------------------------------------------------------- fitting
     def _fit_booster(
         self,
         estimator: lgb.LGBMModel,
@@ -143,68 +179,111 @@ class BoostedModel(BaseEstimator):
     ) -> tuple[lgb.LGBMModel, int | None]:
         """Fit ``estimator`` in-process; return it and the early-stopping tree count.
 
-        ``validation`` is ``(X_val, y_val, init_score_val)`` to early-stop on (None:
-        grow every tree, and the count returned is None). The seam
-        ``training.distributed`` overrides to fit on Dask.
+        ``validation`` is ``(X_val, y_val, init_score_val)`` to early-stop on (None: grow
+        every tree, and the count returned is None). The seam ``training.distributed``
+        overrides to fit on Dask.
         """
         kwargs: dict[str, Any] = {"init_score": init_score}
         if validation is not None:
             X_val, y_val, init_val = validation
             kwargs.update(eval_set_kwargs(X_val, y_val))
             kwargs["eval_init_score"] = [init_val]
-            kwargs["callbacks"] = [
-                lgb.early_stopping(self.trees.early_stopping_rounds, verbose=False)
-            ]
+            stop = lgb.early_stopping(self.trees.early_stopping_rounds, verbose=False)
+            kwargs["callbacks"] = [stop]
         estimator.fit(X, y, **kwargs)
         return estimator, (estimator.best_iteration_ if validation is not None else None)
 
-    def _fit_held_out(
-        self,
-        X: Matrix,
-        y: np.ndarray,
-        init_score: np.ndarray,
-        held: np.ndarray,
-        init_held: np.ndarray,
-    ) -> lgb.LGBMModel:
-        """Step 1: fit on the rows outside ``held``, early-stopped on ``held``.
-
-        Sets ``best_iteration_`` and returns the fitted estimator, whose predictions
-        on ``held`` are what the subclass calibrates on.
-        """
-        train = ~held
+    def _fit_windows(
+        self, X: Matrix, y: np.ndarray, window: object, roles: RowRoles | None
+    ) -> None:
+        """Steps 1-4 of the module docstring, on targets ``y`` (link-ready)."""
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+            delattr(self, name)
+        cutoffs = window_array(window, len(y))
+        roles = roles or RowRoles(np.zeros(len(y), np.int8), None, "none")
+        train, held = roles.role == TRAIN, roles.role == HOLDOUT
+        self.feature_names_ = list(X.columns) if isinstance(X, pd.DataFrame) else []
+        start = self._start(X)
+        first = self._levels(start, y, cutoffs, roles.role == LEVEL, train)
+        offset = np.zeros(len(y))
+        for cutoff, level in zip(first.cutoffs, first.offsets, strict=True):
+            offset[cutoffs == np.datetime64(cutoff)] = level
         validation = None
-        if self.trees.early_stopping_rounds:
-            validation = (_rows(X, held), y[held], init_held)
-        estimator, best = self._fit_booster(
+        if held.any() and self.trees.early_stopping_rounds:
+            choice = first.choose(roles.holdout_cutoff, exclude=self._exclude(roles))
+            validation = (rows_of(X, held), y[held], start[held] + choice.offset)
+        self.estimator_, best = self._fit_booster(
             self._lightgbm(self.trees.n_estimators),
-            _rows(X, train),
+            rows_of(X, train),
             y[train],
-            init_score[train],
+            start[train] + offset[train],
             validation,
         )
         self.best_iteration_ = int(best) if best else self.trees.n_estimators
-        return estimator
+        score = start + self._raw_score(X)
+        self.levels_ = self._levels(score, y, cutoffs, roles.role == LEVEL, train)
+        self.holdout_level_: LevelChoice | None = None
+        self.validation_: HeldOut | None = None
+        if held.any():
+            self._predict_held_out(X, y, score, held, roles)
 
-    def _fit_shipped(self, X: Matrix, y: np.ndarray, init_score: np.ndarray) -> None:
-        """Step 2: ``estimator_`` on every row with ``best_iteration_`` trees."""
-        if not hasattr(self, "best_iteration_"):
-            self.best_iteration_ = self.trees.n_estimators
-        self.feature_names_ = list(X.columns) if isinstance(X, pd.DataFrame) else []
-        self.estimator_, _ = self._fit_booster(
-            self._lightgbm(self.best_iteration_), X, y, init_score
-        )
+    def _exclude(self, roles: RowRoles) -> pd.Timestamp | None:
+        return roles.holdout_cutoff if roles.mode == "time" else None
 
-    def _reset(self) -> None:
-        """Forget what an earlier ``fit`` learned (``fit`` always starts afresh)."""
-        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
-            delattr(self, name)
+    def _levels(
+        self,
+        score: np.ndarray,
+        y: np.ndarray,
+        cutoffs: np.ndarray,
+        level_rows: np.ndarray,
+        train: np.ndarray,
+    ) -> WindowLevels:
+        known = train | level_rows
+        days = np.unique(cutoffs[known])
+        offsets = [
+            self._window_level(score[known & (cutoffs == d)], y[known & (cutoffs == d)])
+            for d in days
+        ]
+        return WindowLevels([pd.Timestamp(d) for d in days], offsets)
 
-    def _raw_score(self, X: Matrix, estimator: lgb.LGBMModel | None = None) -> np.ndarray:
-        """Raw score (log-odds or log-mean) without the starting score, shape (n,)."""
-        estimator = self.estimator_ if estimator is None else estimator
+    def _predict_held_out(
+        self, X: Matrix, y: np.ndarray, score: np.ndarray, held: np.ndarray, roles: RowRoles
+    ) -> None:
+        """``validation_`` with the comparable window's level; then the held-out window's
+        own level joins ``levels_`` (its outcomes are known once it has been predicted)."""
+        cutoff = roles.holdout_cutoff
+        self.holdout_level_ = self.levels_.choose(cutoff, exclude=self._exclude(roles))
+        index = X.index[held] if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(y))[held]
+        predicted = self._inverse_link(score[held] + self.holdout_level_.offset)
+        self.validation_ = HeldOut(index, cutoff, y[held].astype(float), predicted)
+        if roles.mode == "time":
+            own = self._window_level(score[held], y[held])
+            self.levels_ = WindowLevels(
+                [*self.levels_.cutoffs, cutoff], [*self.levels_.offsets, own]
+            )
+
+    # ---------------------------------------------------------------- prediction
+    def _raw_score(self, X: Matrix) -> np.ndarray:
+        """What the trees add to the starting score, shape (n,)."""
         return booster_predict(
-            estimator, X, raw_score=True, num_iteration=self.best_iteration_
+            self.estimator_, X, raw_score=True, num_iteration=self.best_iteration_
         ).astype(float)
+
+    def level_for(self, as_of: object = None) -> LevelChoice:
+        """The intercept for the window starting at ``as_of`` (default: the newest window's)."""
+        if as_of is None:
+            return self.levels_.choose(self.levels_.cutoffs[-1])
+        return self.levels_.choose(pd.Timestamp(as_of))
+
+    def predict_mean(
+        self, X: Matrix, *, as_of: object = None, level: LevelChoice | None = None
+    ) -> np.ndarray:
+        """The prediction on the response scale, shape (n,).
+
+        ``level`` (a :class:`LevelChoice`) overrides the intercept looked up for ``as_of``.
+        """
+        choice = level if level is not None else self.level_for(as_of)
+        return self._inverse_link(self._start(X) + self._raw_score(X) + choice.offset)
 
     def feature_importance(self) -> pd.Series:
         """Total split gain per feature of the shipped model, sorted descending."""

@@ -35,9 +35,9 @@ class TrainConfig:
         Fit only BG/NBD + Gamma-Gamma (works with too little history for windows).
     feature_params : FeatureParams
         Feature windows and thresholds; they travel inside the logged model.
-    churn_params, clv_params : mapping
-        ``set_params`` overrides of ``ChurnModel`` / ``ClvModel`` (e.g.
-        ``{"trees": Trees(n_estimators=100)}``).
+    churn_params, spend_params, timing_params : mapping
+        Constructor overrides of ``ChurnModel``, ``SpendModel`` and ``TimingModel`` (e.g.
+        ``{"trees": Trees(n_estimators=100)}``), for purchasers and prospects alike.
     n_jobs : int
         LightGBM threads. Use 1 on a busy machine.
     engine : {"pandas", "dask"}
@@ -62,7 +62,8 @@ class TrainConfig:
     baseline_only: bool = False
     feature_params: FeatureParams = field(default_factory=FeatureParams)
     churn_params: Mapping[str, Any] = field(default_factory=dict)
-    clv_params: Mapping[str, Any] = field(default_factory=dict)
+    spend_params: Mapping[str, Any] = field(default_factory=dict)
+    timing_params: Mapping[str, Any] = field(default_factory=dict)
     n_jobs: int = 2
     engine: Literal["pandas", "dask"] = "pandas"
     experiment: str = DEFAULT_EXPERIMENT

@@ -27,19 +27,21 @@ from typing import TYPE_CHECKING, Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.metrics import log_loss, mean_tweedie_deviance
+from sklearn.metrics import log_loss, mean_gamma_deviance
 
 from fidelite.training.boosting import EarlyStoppingSet
 from fidelite.training.churn import ChurnModel
-from fidelite.training.clv import ClvModel
 from fidelite.training.encoding import Matrix
+from fidelite.training.spend import SpendModel
+from fidelite.training.timing import TimingModel
 
 if TYPE_CHECKING:
     from distributed import Client
 
 __all__ = [
     "DaskChurnModel",
-    "DaskClvModel",
+    "DaskSpendModel",
+    "DaskTimingModel",
     "model_classes",
     "score_dask",
 ]
@@ -49,9 +51,11 @@ _INIT_SCORE = "__init_score__"
 
 
 # --------------------------------------------------------------------------- engine switch
-def model_classes(engine: str) -> tuple[type[ChurnModel], type[ClvModel]]:
-    """Churn and CLV estimator classes for ``engine`` ("pandas" or "dask")."""
-    return (DaskChurnModel, DaskClvModel) if engine == "dask" else (ChurnModel, ClvModel)
+def model_classes(engine: str) -> dict[str, type]:
+    """Estimator classes (``churn``, ``spend``, ``timing``) for ``engine`` ("pandas"/"dask")."""
+    if engine == "dask":
+        return {"churn": DaskChurnModel, "spend": DaskSpendModel, "timing": DaskTimingModel}
+    return {"churn": ChurnModel, "spend": SpendModel, "timing": TimingModel}
 
 
 # --------------------------------------------------------------------------- LightGBM on Dask
@@ -86,17 +90,17 @@ def _spread_over_workers(client: Client, frame: pd.DataFrame) -> Any:
 
 def _staged_raw_scores(estimator: lgb.LGBMModel, X: Matrix) -> np.ndarray:
     """Raw score after each tree, shape (n_trees, n_rows): one tree per predict call."""
-    n_trees = estimator.booster_.num_trees()
+    booster = estimator.booster_
     steps = [
-        estimator.predict(X, raw_score=True, start_iteration=i, num_iteration=1)
-        for i in range(n_trees)
+        booster.predict(X, raw_score=True, start_iteration=i, num_iteration=1)
+        for i in range(booster.num_trees())
     ]
     return np.cumsum(np.vstack(steps), axis=0)
 
 
 def fit_lightgbm_on_dask(
     estimator: lgb.LGBMModel,
-    X: pd.DataFrame,
+    X: Matrix,
     y: np.ndarray,
     init_score: np.ndarray,
     validation: EarlyStoppingSet | None,
@@ -108,7 +112,7 @@ def fit_lightgbm_on_dask(
     ----------
     estimator : LGBMClassifier or LGBMRegressor
         Unfitted; its ``get_params()`` configure the Dask estimator.
-    X : DataFrame, shape (n, n_features)
+    X : DataFrame or ndarray, shape (n, n_features)
     y, init_score : ndarray, shape (n,)
         Targets and starting raw scores.
     validation : (X_val, y_val, init_score_val), optional
@@ -130,6 +134,8 @@ def fit_lightgbm_on_dask(
         else lgb.DaskLGBMRegressor
     )
     model = dask_class(client=client, **estimator.get_params())
+    if not isinstance(X, pd.DataFrame):  # the hazard model's customer-bin rows are numpy
+        X = pd.DataFrame(np.asarray(X), columns=[f"x{i}" for i in range(np.shape(X)[1])])
     frame = X.assign(**{_TARGET: np.asarray(y), _INIT_SCORE: np.asarray(init_score, float)})
     data = _spread_over_workers(client, frame).persist()
     with warnings.catch_warnings():
@@ -158,7 +164,7 @@ class _FitOnDask:
     def _fit_booster(
         self,
         estimator: lgb.LGBMModel,
-        X: pd.DataFrame,
+        X: Matrix,
         y: np.ndarray,
         init_score: np.ndarray,
         validation: EarlyStoppingSet | None = None,
@@ -176,15 +182,21 @@ class DaskChurnModel(_FitOnDask, ChurnModel):
         return float(log_loss(y, 1.0 / (1.0 + np.exp(-raw)), labels=[0, 1]))
 
 
-class DaskClvModel(_FitOnDask, ClvModel):
-    """:class:`~fidelite.training.clv.ClvModel` whose LightGBM fits run on Dask.
+class DaskSpendModel(_FitOnDask, SpendModel):
+    """:class:`~fidelite.training.spend.SpendModel` whose LightGBM fits run on Dask.
 
-    The held-out loss is the Tweedie deviance with the model's
-    ``tweedie_variance_power`` (what LightGBM's ``tweedie`` metric ranks by).
+    The held-out loss is the gamma deviance (what LightGBM's ``gamma`` objective fits).
     """
 
     def _validation_loss(self, y: np.ndarray, raw: np.ndarray) -> float:
-        return float(mean_tweedie_deviance(y, np.exp(raw), power=self.tweedie_variance_power))
+        return float(mean_gamma_deviance(y, np.exp(raw)))
+
+
+class DaskTimingModel(_FitOnDask, TimingModel):
+    """:class:`~fidelite.training.timing.TimingModel` whose LightGBM fits run on Dask."""
+
+    def _validation_loss(self, y: np.ndarray, raw: np.ndarray) -> float:
+        return float(log_loss(y, 1.0 / (1.0 + np.exp(-raw)), labels=[0, 1]))
 
 
 # --------------------------------------------------------------------------- scoring

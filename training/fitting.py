@@ -2,13 +2,15 @@
 
 :func:`fit_models` is the whole modelling step of a training run::
 
-    windows (purchasers' features + baseline at each cutoff, and their outcomes)
-      -> FeatureEncoder (columns and levels; columns the scored rows lie beyond are left out)
-      -> ChurnModel / ClvModel (newest window held out: tree counts, calibration,
-         intervals; then refitted on every window)
-      -> FittedModels (the fitted parts, validation metrics, held-out predictions)
+    windows (every known customer's features at each cutoff, their outcomes) + plan
+      -> purchasers: Hurdle (encoder, churn, spend, timing, intervals; baseline-boosted)
+      -> prospects:  Hurdle without a baseline (when there are enough of them)
+      -> FittedModels (the fitted parts, validation metrics, held-out predictions, notes)
 
-:func:`fit_baseline` is the same step for a baseline-only run.
+Every model is fitted on the training windows only; the held-out window (never seen by
+the shipped models) chooses the tree counts and calibrates the intervals, and is where
+the validation metrics are measured. :func:`fit_baseline` is the same step for a
+baseline-only run.
 """
 
 from __future__ import annotations
@@ -16,41 +18,28 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from fidelite.training.churn import ChurnModel
-from fidelite.training.clv import ClvModel
+from fidelite.training.boosting import Trees
 from fidelite.training.config import TrainConfig
 from fidelite.training.distributed import model_classes
-from fidelite.training.encoding import FeatureEncoder
-from fidelite.training.intervals import RatioIntervals, crossfit_interval_coverage
-from fidelite.training.metrics import churn_metrics, clv_metrics
-from fidelite.training.windows import Scored, Window, check_labels, stack
+from fidelite.training.holdout import RowRoles
+from fidelite.training.hurdle import Hurdle, fit_hurdle
+from fidelite.training.intervals import MixtureIntervals
+from fidelite.training.metrics import churn_metrics, clv_metrics, next_purchase_metrics
+from fidelite.training.windows import Scored, Window, WindowPlan, check_labels, stack
 
-__all__ = ["FittedModels", "Validation", "fit_baseline", "fit_models", "validation_metrics"]
+__all__ = ["FittedModels", "finite", "fit_baseline", "fit_models", "validation_metrics"]
 
 #: Size of the stored sample of held-out churn probabilities (``churn_percentile``).
 _REFERENCE_QUANTILES = np.linspace(0, 1, 1001)
-
-
-@dataclass(frozen=True)
-class Validation:
-    """The held-out window: outcomes next to each model's predictions.
-
-    Attributes
-    ----------
-    cutoff : Timestamp
-        The held-out window's cutoff day.
-    frame : DataFrame, indexed by customer_id
-        ``churned``, ``future_spend`` (outcomes), ``churn_probability``,
-        ``predicted_clv`` (the model that chose the tree counts, churn uncalibrated),
-        ``baseline_churn_probability``, ``baseline_clv`` (BG/NBD + Gamma-Gamma).
-    """
-
-    cutoff: pd.Timestamp
-    frame: pd.DataFrame
+#: Fewest prospect rows (and first purchases among them) worth a prospect model.
+MIN_PROSPECT_ROWS, MIN_PROSPECT_BUYERS = 200, 20
+#: Tree settings of the prospects' models (few rows: small leaves, few of them).
+PROSPECT_TREES = Trees(n_estimators=200, num_leaves=7, min_child_samples=20)
 
 
 @dataclass
@@ -59,28 +48,33 @@ class FittedModels:
 
     Attributes
     ----------
-    encoder, churn, clv : fitted estimators, or None for a baseline-only run
-    intervals : RatioIntervals or None
-        CLV interval table (None without a held-out window).
+    purchasers, prospects : Hurdle or None
+        The models of customers with a purchase, and of those without one yet (None
+        when too few prospects or a baseline-only run).
+    intervals : MixtureIntervals or None
+        The baseline's intervals (baseline-only runs).
     churn_reference : ndarray or None
         Quantiles of held-out churn probabilities, for ``churn_percentile``.
     metrics : dict of str -> float
         Validation metrics (model and ``baseline_`` side by side) and fit facts.
-    validation : Validation or None
+    validation : DataFrame or None
+        The purchasers' held-out rows: outcomes, predictions and the baseline's.
+    notes : list of str
+        What the run had to give up (logged as warnings and to MLflow).
     """
 
-    encoder: FeatureEncoder | None = None
-    churn: ChurnModel | None = None
-    clv: ClvModel | None = None
-    intervals: RatioIntervals | None = None
+    purchasers: Hurdle | None = None
+    prospects: Hurdle | None = None
+    intervals: MixtureIntervals | None = None
     churn_reference: np.ndarray | None = None
     metrics: dict[str, float] = field(default_factory=dict)
-    validation: Validation | None = None
+    validation: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def unsupported_features(self) -> list[str]:
         """Columns left out because the scored rows lie beyond the windows' range."""
-        return [] if self.encoder is None else list(self.encoder.unsupported_features_)
+        return [] if self.purchasers is None else self.purchasers.encoder.unsupported_features_
 
 
 def _prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
@@ -97,111 +91,181 @@ def validation_metrics(
     }
 
 
-def _metrics(validation: Validation) -> dict[str, float]:
-    frame = validation.frame
-    return {
-        **validation_metrics(frame, frame["churn_probability"], frame["predicted_clv"]),
-        **validation_metrics(
-            frame, frame["baseline_churn_probability"], frame["baseline_clv"], "baseline_"
-        ),
-        "clv_interval_coverage_p10_p90": crossfit_interval_coverage(
-            frame["predicted_clv"].to_numpy(), frame["future_spend"].to_numpy()
-        ),
-        "n_validation_rows": float(len(frame)),
-    }
-
-
 def finite(metrics: dict[str, float]) -> dict[str, float]:
     """The metrics that are not NaN (MLflow and the model keep only those)."""
     return {k: v for k, v in metrics.items() if not (isinstance(v, float) and math.isnan(v))}
 
 
-def fit_models(windows: Sequence[Window], scored: Scored, config: TrainConfig) -> FittedModels:
-    """Fit the encoder, the churn model and the CLV model on backtest windows.
+def _roles(rows: Any, plan: WindowPlan, seed: int) -> RowRoles:
+    return RowRoles.assign(
+        rows.window,
+        rows.features.index.to_numpy(dtype=object),
+        train_cutoffs=plan.train,
+        holdout_cutoff=plan.holdout,
+        level_cutoffs=plan.level,
+        mode=plan.mode,
+        seed=seed,
+    )
+
+
+def _params(config: TrainConfig, with_baseline: bool) -> dict[str, dict[str, Any]]:
+    # Prospects are few: smaller leaves than the purchasers' defaults.
+    common: dict[str, Any] = {"n_jobs": config.n_jobs}
+    if not with_baseline:
+        common["trees"] = PROSPECT_TREES
+    return {
+        "churn": {**common, "boost_from_baseline": with_baseline, **config.churn_params},
+        "spend": {**common, "start_from_baseline": with_baseline, **config.spend_params},
+        "timing": {**common, "horizon_days": config.horizon_days, **config.timing_params},
+    }
+
+
+def _purchaser_metrics(held: pd.DataFrame, hurdle: Hurdle, horizon: int) -> dict[str, float]:
+    return {
+        **validation_metrics(held, held["churn_probability"], held["predicted_clv"]),
+        **validation_metrics(
+            held, held["baseline_churn_probability"], held["baseline_clv"], "baseline_"
+        ),
+        **_prefixed("next_purchase_", next_purchase_metrics(held, horizon)),
+        "clv_interval_coverage_p10_p90": hurdle.intervals.crossfit_coverage_,
+        "clv_interval_tail": hurdle.intervals.tail_,
+        "churn_best_iteration": float(hurdle.churn.best_iteration_),
+        "spend_best_iteration": float(hurdle.spend.best_iteration_),
+        "timing_best_iteration": float(hurdle.timing.best_iteration_),
+        "n_validation_rows": float(len(held)),
+    }
+
+
+def _level_notes(hurdle: Hurdle, as_of: pd.Timestamp, notes: list[str]) -> dict[str, float]:
+    """Where the scored window's levels come from; a note when not from its season."""
+    out = {}
+    for name, model in (("churn", hurdle.churn), ("spend", hurdle.spend)):
+        choice = model.level_for(as_of)
+        out[f"{name}_level_comparable"] = float(choice.comparable)
+        out[f"{name}_level_distance_days"] = choice.distance_days
+        if not choice.comparable:
+            notes.append(
+                f"{name} level for {as_of.date()}: no comparable (same-season) window; the "
+                f"newest window's ({choice.source.date()}) is used"
+            )
+    return out
+
+
+def _fit_prospects(
+    windows: Sequence[Window],
+    scored: Scored,
+    config: TrainConfig,
+    plan: WindowPlan,
+    notes: list[str],
+) -> tuple[Hurdle | None, dict[str, float]]:
+    rows = stack(windows, prospects=True)
+    roles = _roles(rows, plan, seed=1)
+    train_buyers = int((rows.labels["churned"].to_numpy()[roles.train] == 0).sum())
+    held_labels = rows.labels["churned"].to_numpy()[roles.held]
+    if (
+        roles.train.sum() < MIN_PROSPECT_ROWS
+        or train_buyers < MIN_PROSPECT_BUYERS
+        or len(set(held_labels)) < 2
+    ):
+        notes.append(
+            f"no prospect model: {int(roles.train.sum())} prospect rows with {train_buyers} first "
+            "purchases in the training windows (customers without a purchase keep the status "
+            "insufficient_history)"
+        )
+        return None, {}
+    classes = model_classes(config.engine)
+    hurdle, held = fit_hurdle(rows, roles, scored.prospects, classes, _params(config, False))
+    metrics = {
+        **_prefixed("prospect_churn_", churn_metrics(held["churned"], held["churn_probability"])),
+        "prospect_n_validation_rows": float(len(held)),
+    }
+    return hurdle, metrics
+
+
+def fit_models(
+    windows: Sequence[Window], scored: Scored, config: TrainConfig, plan: WindowPlan
+) -> FittedModels:
+    """Fit every model on backtest windows.
 
     Parameters
     ----------
     windows : sequence of Window, oldest first
-        At least two: the newest is held out (tree counts, calibration, intervals,
-        validation metrics), then the models are refitted on all of them.
+        Every window of ``plan`` (training, held-out and level-only).
     scored : Scored
-        The purchasers at the as-of day: the rows the shipped models will score. Used
-        without labels (point-in-time safe) to leave out columns they lie beyond and
-        to keep the CLV trees level-neutral on them.
+        The customers at the as-of day: the rows the shipped models will score. Used
+        without labels (point-in-time safe) to leave out columns they lie beyond.
     config : TrainConfig
+    plan : WindowPlan
+        What each window is for (``training.windows.plan_windows``).
 
     Returns
     -------
     FittedModels
     """
-    check_labels(windows[:-1], "training")
-    check_labels(windows[-1:], "validation")
+    by_cutoff = {w.cutoff: w for w in windows}
+    check_labels([by_cutoff[c] for c in plan.train], "training")
+    check_labels([by_cutoff[plan.holdout]], "validation")
+    notes = list(plan.notes)
     rows = stack(windows)
-    encoder = FeatureEncoder().fit(rows.features, reference=scored.features)
-    X = encoder.transform(rows.features)
-    churn_class, clv_class = model_classes(config.engine)
-    churn = churn_class(n_jobs=config.n_jobs).set_params(**config.churn_params)
-    churn.fit(X, rows.labels["churned"], window=rows.window)
-    clv = clv_class(horizon_days=config.horizon_days, n_jobs=config.n_jobs)
-    clv.set_params(**config.clv_params).fit(
-        X,
-        rows.labels["future_spend"],
-        window=rows.window,
-        X_target=encoder.transform(scored.features),
-        target_window=scored.as_of,
-    )
-    held_out = windows[-1]
-    validation = Validation(
-        held_out.cutoff,
-        held_out.labels.assign(
-            churn_probability=churn.validation_.predicted,
-            predicted_clv=clv.validation_.predicted,
-            baseline_churn_probability=held_out.features["baseline_churn_probability"],
-            baseline_clv=held_out.features["baseline_clv"],
-        ),
-    )
-    p_held = churn.validation_.predicted
-    if churn.calibrator_ is not None:
-        p_held = churn.calibrator_.predict(p_held)
+    roles = _roles(rows, plan, seed=0)
+    classes = model_classes(config.engine)
+    hurdle, held = fit_hurdle(rows, roles, scored.features, classes, _params(config, True))
+    extra = [
+        "baseline_churn_probability",
+        "baseline_clv",
+        "ipt_mean_days",
+        "days_since_last_purchase",
+    ]
+    present = rows.features.loc[roles.held].reindex(columns=extra)
+    held = held.assign(**{col: present[col].to_numpy(dtype=float) for col in extra})
     metrics = {
-        **_metrics(validation),
-        **_prefixed("churn_", churn.calibration_),
-        "churn_best_iteration": float(churn.best_iteration_),
-        "clv_best_iteration": float(clv.best_iteration_),
-        "n_train_rows": float(len(X) - len(held_out.labels)),
+        **_purchaser_metrics(held, hurdle, config.horizon_days),
+        **_level_notes(hurdle, scored.as_of, notes),
+        "n_train_rows": float(roles.train.sum()),
     }
+    prospects, prospect_metrics = _fit_prospects(windows, scored, config, plan, notes)
     return FittedModels(
-        encoder=encoder,
-        churn=churn,
-        clv=clv,
-        intervals=clv.intervals_,
-        churn_reference=np.quantile(p_held, _REFERENCE_QUANTILES),
-        metrics=metrics,
-        validation=validation,
+        purchasers=hurdle,
+        prospects=prospects,
+        churn_reference=np.quantile(held["churn_probability"], _REFERENCE_QUANTILES),
+        metrics={**metrics, **prospect_metrics},
+        validation=held,
+        notes=notes,
     )
 
 
-def fit_baseline(windows: Sequence[Window]) -> FittedModels:
-    """Baseline-only: metrics, intervals and the percentile reference on the newest window.
+def fit_baseline(windows: Sequence[Window], plan: WindowPlan) -> FittedModels:
+    """Baseline-only: metrics, intervals and the percentile reference on the held-out window.
 
     With no window (too little history) nothing is learned beyond the baseline itself.
     """
-    if not windows:
-        return FittedModels()
-    held_out = windows[-1]
-    validation = Validation(
-        held_out.cutoff,
-        held_out.labels.assign(
-            churn_probability=held_out.features["baseline_churn_probability"],
-            predicted_clv=held_out.features["baseline_clv"],
-            baseline_churn_probability=held_out.features["baseline_churn_probability"],
-            baseline_clv=held_out.features["baseline_clv"],
-        ),
+    if plan.holdout is None:
+        return FittedModels(notes=["no labelled window: the baseline has no validation"])
+    window = {w.cutoff: w for w in windows}[plan.holdout]
+    p_none = window.features["baseline_churn_probability"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spend = window.features["baseline_clv"].to_numpy() / (1.0 - p_none)
+    spend = np.nan_to_num(spend, nan=0.0, posinf=0.0)
+    held = window.labels.assign(
+        churn_probability=p_none,
+        predicted_clv=window.features["baseline_clv"].to_numpy(),
+        baseline_churn_probability=p_none,
+        baseline_clv=window.features["baseline_clv"].to_numpy(),
     )
-    frame = validation.frame
+    intervals = None
+    if (held["future_spend"] > 0).sum() >= MIN_PROSPECT_BUYERS:
+        intervals = MixtureIntervals().fit(p_none, np.maximum(spend, 1e-9), held["future_spend"])
+    metrics = {
+        **validation_metrics(held, p_none, held["predicted_clv"]),
+        **validation_metrics(held, p_none, held["predicted_clv"], "baseline_"),
+        "clv_interval_coverage_p10_p90": np.nan
+        if intervals is None
+        else intervals.crossfit_coverage_,
+        "n_validation_rows": float(len(held)),
+    }
     return FittedModels(
-        intervals=RatioIntervals().fit(frame["predicted_clv"], frame["future_spend"]),
-        churn_reference=np.quantile(frame["churn_probability"], _REFERENCE_QUANTILES),
-        metrics=_metrics(validation),
-        validation=validation,
+        intervals=intervals,
+        churn_reference=np.quantile(p_none, _REFERENCE_QUANTILES),
+        metrics=metrics,
+        validation=held,
     )

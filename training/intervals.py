@@ -1,84 +1,151 @@
-"""Per-customer CLV intervals from held-out actual/predicted ratios."""
+"""Per-customer CLV intervals: a mixture of "no purchase" and the spend given a purchase.
+
+A customer's spend over the horizon is 0 with probability ``p0`` (the churn
+probability) and otherwise follows the spend-given-purchase distribution, which is the
+spend model's prediction times a multiplicative error. The error's quantiles are read
+from held-out buyers (binned by predicted spend: lumpy small spenders get wider
+intervals than regulars), and the interval's tail mass is then calibrated on held-out
+rows (split conformal): ``[p_low, p_high]`` covers the wanted share (80%) of outcomes
+the models never trained on. ``p_low > 0`` exactly where a purchase is more likely than
+the lower tail (``p0 < alpha_low``).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import brentq
+from sklearn.base import BaseEstimator
 
-__all__ = ["RatioIntervals", "crossfit_interval_coverage"]
+__all__ = ["MixtureIntervals", "coverage"]
+
+_GRID = np.linspace(0.005, 0.995, 199)
 
 
-class RatioIntervals:
-    """Prediction intervals from empirical actual/predicted ratios per prediction bin.
+def coverage(low: np.ndarray, high: np.ndarray, actual: np.ndarray) -> float:
+    """Share of outcomes inside ``[low, high]`` (both ends included)."""
+    actual = np.asarray(actual, dtype=float)
+    return float(np.mean((actual >= low) & (actual <= high)))
 
-    Customers are binned by predicted CLV (quantile edges); within each bin the
-    ``lower``/``upper`` quantiles of ``actual / predicted`` are stored and scaled
-    back by each new prediction, so interval width follows the bin's observed
-    spread (wide for low-value, lumpy customers; tighter for regulars).
+
+class MixtureIntervals(BaseEstimator):
+    """``[p_low, p_high]`` of the spend over the horizon, calibrated on held-out rows.
 
     Parameters
     ----------
-    lower, upper : float
-        Quantiles of the interval (0.1 and 0.9: an 80% interval).
+    target : float
+        Wanted coverage of ``[p_low, p_high]`` (0.8: the ``predicted_clv_p10``/``_p90``
+        pair of the scores).
     n_bins : int
-        Prediction bins (fewer when there are under 50 rows per bin).
+        Bins of predicted spend for the error quantiles (fewer with under 200 buyers each).
+    seed : int
+        Seed of the random halves of the cross-fitted coverage.
 
     Attributes
     ----------
     edges_ : ndarray of shape (n_bins - 1,)
-        Interior bin edges in currency units.
-    lower_ratio_, upper_ratio_ : ndarray of shape (n_bins,)
+        Interior bin edges of predicted spend (currency units).
+    quantiles_ : ndarray of shape (n_bins, 199)
+        Log error quantiles per bin at the levels 0.005, 0.010, ..., 0.995.
+    tail_ : float
+        Calibrated probability outside the interval (split evenly between the tails).
+    crossfit_coverage_ : float
+        Coverage measured on one random half of the held-out rows with the interval
+        calibrated on the other (and vice versa): the honest estimate.
     """
 
-    def __init__(self, lower: float = 0.1, upper: float = 0.9, n_bins: int = 10) -> None:
-        self.lower = lower
-        self.upper = upper
+    def __init__(self, target: float = 0.8, n_bins: int = 10, seed: int = 0) -> None:
+        self.target = target
         self.n_bins = n_bins
+        self.seed = seed
 
-    def fit(self, predicted: np.ndarray, actual: np.ndarray) -> RatioIntervals:
-        """Learn ratio quantiles from predictions and outcomes, each shape (n,)."""
-        predicted = np.maximum(np.asarray(predicted, dtype=float), 1e-9)
-        actual = np.clip(np.asarray(actual, dtype=float), 0.0, None)
-        n_bins = max(1, min(self.n_bins, len(predicted) // 50))
-        self.edges_ = np.unique(np.quantile(predicted, np.linspace(0, 1, n_bins + 1)[1:-1]))
-        bins = np.searchsorted(self.edges_, predicted, side="right")
-        ratios = pd.Series(actual / predicted).groupby(bins)
-        levels = np.arange(len(self.edges_) + 1)
-        self.lower_ratio_ = ratios.quantile(self.lower).reindex(levels).ffill().bfill().to_numpy()
-        self.upper_ratio_ = ratios.quantile(self.upper).reindex(levels).ffill().bfill().to_numpy()
+    def fit(
+        self, p_none: np.ndarray, spend_if_buying: np.ndarray, actual: np.ndarray
+    ) -> MixtureIntervals:
+        """Fit on held-out rows, each array of shape (n,).
+
+        Parameters
+        ----------
+        p_none : ndarray
+            Predicted probability of no purchase (the churn probability).
+        spend_if_buying : ndarray
+            Predicted spend given a purchase (currency units, > 0).
+        actual : ndarray
+            Observed net spend over the horizon (0 without a purchase).
+        """
+        p_none, spend, actual = (
+            np.asarray(a, dtype=float) for a in (p_none, spend_if_buying, actual)
+        )
+        rng = np.random.default_rng(self.seed)
+        half = rng.random(len(actual)) < 0.5
+        inside = 0.0
+        for part in (half, ~half):
+            self._fit_split(p_none[part], spend[part], actual[part], rng)
+            low, high = self.predict(p_none[~part], spend[~part])
+            inside += coverage(low, high, actual[~part]) * (~part).sum()
+        self.crossfit_coverage_ = float(inside / max(len(actual), 1))
+        self._fit_split(p_none, spend, actual, rng)
         return self
 
-    def predict(self, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(p_lower, p_upper), each shape (n,), with p_lower <= predicted <= p_upper."""
-        predicted = np.asarray(predicted, dtype=float)
+    def _fit_split(
+        self, p_none: np.ndarray, spend: np.ndarray, actual: np.ndarray, rng: np.random.Generator
+    ) -> None:
+        """Split conformal: error quantiles from one random half, the tail from the other."""
+        errors = rng.random(len(actual)) < 0.5
+        self._fit_errors(spend[errors], actual[errors])
+        rest = ~errors
+        self.tail_ = self._calibrated_tail(p_none[rest], spend[rest], actual[rest])
+
+    def _fit_errors(self, spend: np.ndarray, actual: np.ndarray) -> None:
+        bought = actual > 0
+        predicted = np.maximum(spend[bought], 1e-9)
+        errors = np.log(actual[bought] / predicted)
+        n_bins = max(1, min(self.n_bins, len(errors) // 200))
+        self.edges_ = np.unique(np.quantile(predicted, np.linspace(0, 1, n_bins + 1)[1:-1]))
         bins = np.searchsorted(self.edges_, predicted, side="right")
-        low = np.minimum(predicted * self.lower_ratio_[bins], predicted)
-        high = np.maximum(predicted * self.upper_ratio_[bins], predicted)
-        return low, high
+        table = pd.Series(errors).groupby(bins).quantile(_GRID).unstack()
+        levels = np.arange(len(self.edges_) + 1)
+        self.quantiles_ = table.reindex(levels).ffill().bfill().to_numpy()
 
-    def coverage(self, predicted: np.ndarray, actual: np.ndarray) -> float:
-        """Share of outcomes inside [p_lower, p_upper]."""
-        low, high = self.predict(predicted)
-        actual = np.clip(np.asarray(actual, dtype=float), 0.0, None)
-        return float(np.mean((actual >= low) & (actual <= high)))
+    def _calibrated_tail(self, p_none: np.ndarray, spend: np.ndarray, actual: np.ndarray) -> float:
+        """The tail mass whose interval covers ``target`` of these rows (bisection)."""
 
+        def gap(tail: float) -> float:
+            low, high = self._interval(p_none, spend, tail)
+            return coverage(low, high, actual) - self.target
 
-def crossfit_interval_coverage(
-    predicted: np.ndarray,
-    actual: np.ndarray,
-    *,
-    lower: float = 0.1,
-    upper: float = 0.9,
-    seed: int = 0,
-) -> float:
-    """Honest interval coverage: fit ratios on one random half, measure on the other."""
-    rng = np.random.default_rng(seed)
-    half = rng.random(len(predicted)) < 0.5
-    predicted, actual = np.asarray(predicted, dtype=float), np.asarray(actual, dtype=float)
-    covered = []
-    for fit_mask in (half, ~half):
-        intervals = RatioIntervals(lower, upper).fit(predicted[fit_mask], actual[fit_mask])
-        covered.append(
-            intervals.coverage(predicted[~fit_mask], actual[~fit_mask]) * (~fit_mask).sum()
+        nominal = 1.0 - self.target
+        if gap(0.01) < 0:
+            return 0.01
+        if gap(0.99) > 0:
+            return 0.99
+        return float(brentq(gap, 0.01, 0.99, xtol=1e-4)) if gap(nominal) != 0 else nominal
+
+    def _quantile(self, p_none: np.ndarray, spend: np.ndarray, level: float) -> np.ndarray:
+        """The mixture's ``level`` quantile per row."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            conditional = np.clip((level - p_none) / (1.0 - p_none), _GRID[0], _GRID[-1])
+        bins = np.searchsorted(self.edges_, spend, side="right")
+        # Linear interpolation on the shared, evenly spaced grid of levels.
+        position = (conditional - _GRID[0]) / (_GRID[1] - _GRID[0])
+        below = np.clip(np.floor(position).astype(np.int64), 0, len(_GRID) - 2)
+        weight = position - below
+        table = self.quantiles_
+        error = table[bins, below] * (1.0 - weight) + table[bins, below + 1] * weight
+        return np.where(level <= p_none, 0.0, spend * np.exp(error))
+
+    def _interval(
+        self, p_none: np.ndarray, spend: np.ndarray, tail: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return (
+            self._quantile(p_none, spend, tail / 2),
+            self._quantile(p_none, spend, 1.0 - tail / 2),
         )
-    return float(sum(covered) / max(len(predicted), 1))
+
+    def predict(
+        self, p_none: np.ndarray, spend_if_buying: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(p_low, p_high), each of shape (n,), in currency units."""
+        p_none = np.asarray(p_none, dtype=float)
+        spend = np.asarray(spend_if_buying, dtype=float)
+        return self._interval(p_none, spend, self.tail_)

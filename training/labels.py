@@ -1,10 +1,11 @@
 """Outcome labels after a cutoff day: churn, net spend and purchase days over the horizon.
 
 Time convention (ARCHITECTURE.md): for a cutoff day ``D`` and a horizon of ``H`` days,
-features see rows with ``timestamp < D + 1 day`` and labels see rows with
-``D + 1 day <= timestamp < D + 1 day + H days``, i.e. the calendar days ``(D, D+H]``.
-Nothing outside that window influences a label; the rows on or before ``D`` are used
-only to decide *which* customers get a label.
+features see rows with ``timestamp < D + 1 day`` and labels the orders *placed* in the
+calendar days ``(D, D+H]``, valued with the refunds known by the end of ``D+H``
+(:func:`fidelite.features.purchases.purchases_between`: one definition of a purchase
+everywhere; a refund of an order placed before ``D`` never lowers a label). The rows on
+or before ``D`` are used only to decide *which* customers get a label.
 """
 
 from __future__ import annotations
@@ -15,12 +16,18 @@ import numpy as np
 import pandas as pd
 
 from fidelite.features.days import ONE_DAY, parse_day
+from fidelite.features.purchases import (
+    RefundLinks,
+    link_refunds,
+    order_values,
+    purchases_between,
+)
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["LABEL_COLUMNS", "check_horizon", "labels_from_outcomes", "make_labels"]
 
-LABEL_COLUMNS = ("churned", "future_spend", "future_purchases")
+LABEL_COLUMNS = ("churned", "future_spend", "future_purchases", "days_to_purchase")
 
 
 def check_horizon(horizon_days: object) -> int:
@@ -39,16 +46,16 @@ def _known_customers(transactions: pd.DataFrame, features_end: pd.Timestamp) -> 
     return pd.Index(np.sort(seen.unique()), name="customer_id", dtype=object)
 
 
-def _window_outcomes(window: pd.DataFrame) -> pd.DataFrame:
-    """Net spend and distinct positive-purchase days per customer within the window."""
-    spend = window.groupby("customer_id")["amount"].sum()
-    purchases = window[window["amount"] > 0]
-    purchase_days = (
-        purchases.assign(day=purchases["timestamp"].dt.floor("D"))
-        .groupby("customer_id")["day"]
-        .nunique()
-    )
-    return pd.DataFrame({"future_spend": spend, "future_purchases": purchase_days})
+def _first_purchase_day(
+    transactions: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, links: RefundLinks
+) -> pd.Series:
+    """Day of each customer's first purchase placed in ``[start, end)`` (refunds known by end)."""
+    known = (transactions["timestamp"] < end).to_numpy()
+    rows = transactions.loc[known]
+    values = order_values(rows["amount"].to_numpy(dtype=float), links.refund_of(known))
+    placed = values.is_purchase & (rows["timestamp"] >= start).to_numpy()
+    first = rows.loc[placed].groupby("customer_id", observed=True)["timestamp"].min()
+    return first.dt.floor("D")
 
 
 def make_labels(
@@ -57,8 +64,9 @@ def make_labels(
     as_of: object,
     horizon_days: int,
     customers_index: pd.Index | None = None,
+    links: RefundLinks | None = None,
 ) -> pd.DataFrame:
-    """Churn and spend outcomes in the ``horizon_days`` days after ``as_of``.
+    """Churn, spend and time-to-purchase outcomes in the ``horizon_days`` days after ``as_of``.
 
     Parameters
     ----------
@@ -72,38 +80,37 @@ def make_labels(
         Customers to label, typically the index of the features frame built at
         ``as_of``. When omitted, every customer with a transaction on or before
         ``D`` is labelled (signup-only customers need ``customers_index``).
+    links : RefundLinks, optional
+        ``link_refunds(transactions)`` when already known (``Inputs.refund_links``).
 
     Returns
     -------
-    DataFrame, shape (n_customers, 3)
-        Indexed by ``customer_id`` (str) with ``churned`` (int8, 1 when the
-        customer made no positive-amount purchase in the window),
-        ``future_spend`` (float64, net spend in currency units including refunds,
-        may be negative) and ``future_purchases`` (int64, distinct days with a
-        positive-amount purchase).
+    DataFrame, shape (n_customers, 4)
+        Indexed by ``customer_id`` (str) with ``churned`` (int8, 1 when the customer
+        placed no purchase in the window), ``future_spend`` (float64, net value of the
+        orders placed in the window, currency units), ``future_purchases`` (int64,
+        distinct purchase days) and ``days_to_purchase`` (float64, days from ``D`` to the
+        first purchase day, 1..H; NaN without a purchase).
     """
     horizon = check_horizon(horizon_days)
     day = parse_day(as_of)
-    features_end = day + ONE_DAY
-    window_end = features_end + pd.Timedelta(days=horizon)
-
+    start = day + ONE_DAY
+    end = start + pd.Timedelta(days=horizon)
     if customers_index is None:
-        customers = _known_customers(transactions, features_end)
+        customers = _known_customers(transactions, start)
     else:
         customers = pd.Index(customers_index).astype(str).rename("customer_id")
         if customers.has_duplicates:
             dupes = customers[customers.duplicated()].unique()[:5].tolist()
             raise ValueError(f"customers_index has duplicate customer ids, e.g. {dupes}")
-
-    ts = transactions["timestamp"]
-    in_window = (ts >= features_end) & (ts < window_end)
-    window = transactions.loc[in_window & transactions["customer_id"].isin(customers)]
-    outcomes = _window_outcomes(window).reindex(customers)
-
+    links = link_refunds(transactions) if links is None else links
+    outcomes = purchases_between(transactions, start, end, customers=customers, links=links)
+    first = _first_purchase_day(transactions, start, end, links).reindex(customers)
     labels = pd.DataFrame(index=customers)
-    labels["future_spend"] = outcomes["future_spend"].fillna(0.0).astype("float64")
-    labels["future_purchases"] = outcomes["future_purchases"].fillna(0).astype("int64")
+    labels["future_spend"] = outcomes["net_spend"].astype("float64")
+    labels["future_purchases"] = outcomes["purchase_days"].astype("int64")
     labels["churned"] = (labels["future_purchases"] == 0).astype("int8")
+    labels["days_to_purchase"] = ((first - day).dt.days).astype("float64").to_numpy()
     logger.debug(
         "labels at %s, horizon %d days: %d customers, churn rate %.3f",
         day.date(),
@@ -119,18 +126,21 @@ def labels_from_outcomes(outcomes: pd.DataFrame) -> pd.DataFrame:
 
     Parameters
     ----------
-    outcomes : DataFrame, shape (n_customers, 2)
-        ``purchase_days`` and ``net_spend`` over the horizon, indexed by ``customer_id``.
+    outcomes : DataFrame, shape (n_customers, 3)
+        ``purchase_days``, ``net_spend`` and ``days_to_purchase`` (days from the cutoff to
+        the first purchase day, NaN without one) over the horizon, indexed by
+        ``customer_id`` (``fidelite.features.windows.WindowFeatures.outcomes``).
 
     Returns
     -------
-    DataFrame, shape (n_customers, 3)
+    DataFrame, shape (n_customers, 4)
         :data:`LABEL_COLUMNS`: ``churned`` (int8, no purchase in the horizon),
-        ``future_spend`` (float64, net value of the orders placed in it) and
-        ``future_purchases`` (int64, purchase days).
+        ``future_spend`` (float64, net value of the orders placed in it),
+        ``future_purchases`` (int64, purchase days) and ``days_to_purchase`` (float64).
     """
     labels = pd.DataFrame(index=outcomes.index)
     labels["churned"] = (outcomes["purchase_days"].to_numpy() == 0).astype("int8")
     labels["future_spend"] = outcomes["net_spend"].astype("float64")
     labels["future_purchases"] = outcomes["purchase_days"].astype("int64")
+    labels["days_to_purchase"] = outcomes["days_to_purchase"].astype("float64")
     return labels[list(LABEL_COLUMNS)]

@@ -21,6 +21,7 @@ __all__ = [
     "clv_metrics",
     "descending_order",
     "expected_calibration_error",
+    "next_purchase_metrics",
     "normalized_gini",
 ]
 
@@ -184,4 +185,48 @@ def clv_metrics(actual: Any, predicted: Any) -> dict[str, float]:
         "total_actual": float(a.sum()),
         "total_ratio": _safe_ratio(p.sum(), a.sum()),
         "top_decile_capture": _safe_ratio(a[top].sum(), a.sum()),
+    }
+
+
+def next_purchase_metrics(frame: Any, horizon_days: int) -> dict[str, float]:
+    """Errors of next-purchase days against two naive rules, in days.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Held-out rows with ``days_to_purchase`` (actual first purchase, 1..H, NaN without
+        one), ``next_purchase_days`` (predicted median, NaN when below 1/2), and the
+        features ``ipt_mean_days`` and ``days_since_last_purchase``.
+    horizon_days : int
+
+    Returns
+    -------
+    dict
+        ``mae_days`` (model), ``mae_rhythm_days`` (last purchase + the customer's own mean
+        gap, at least tomorrow) and ``mae_constant_days`` (as-of + H/2), all on the rows
+        where the customer bought and every rule gives a day (``n_compared``);
+        ``mae_all_days`` (model, every buyer it dates) and ``dated_share`` (rows dated).
+    """
+    actual = np.asarray(frame["days_to_purchase"], dtype=float)
+    model = np.asarray(frame["next_purchase_days"], dtype=float)
+    rhythm = np.maximum(
+        np.asarray(frame["ipt_mean_days"], dtype=float)
+        - np.asarray(frame["days_since_last_purchase"], dtype=float),
+        1.0,
+    )
+    bought = ~np.isnan(actual)
+    dated = bought & ~np.isnan(model)
+    compared = dated & ~np.isnan(rhythm)
+    nan = float("nan")
+
+    def mae(predicted: np.ndarray, rows: np.ndarray) -> float:
+        return float(np.mean(np.abs(predicted[rows] - actual[rows]))) if rows.any() else nan
+
+    return {
+        "mae_days": mae(model, compared),
+        "mae_rhythm_days": mae(rhythm, compared),
+        "mae_constant_days": mae(np.full(len(actual), horizon_days / 2), compared),
+        "n_compared": float(compared.sum()),
+        "mae_all_days": mae(model, dated),
+        "dated_share": float(np.mean(~np.isnan(model))) if len(model) else nan,
     }

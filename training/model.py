@@ -1,11 +1,12 @@
-"""``FideliteModel``: the fitted baseline, churn and CLV models as one MLflow pyfunc.
+"""``FideliteModel``: the baseline and the purchasers' and prospects' models as one pyfunc.
 
 ``predict`` takes a ``build_features`` frame and returns the scores frame
 (:data:`fidelite.features.contract.SCORE_COLUMNS`, conventions in
-:mod:`fidelite.training.scoreframe`). The model carries the
-:class:`~fidelite.features.params.FeatureParams` it was trained with and the code
-version, so features built for it from raw history (:meth:`FideliteModel.build_features`)
-are built exactly as in training.
+:mod:`fidelite.training.scoreframe`): purchasers are scored by the BG/NBD-boosted hurdle
+models, customers without a purchase by the first-purchase (prospect) models. The model
+carries the :class:`~fidelite.features.params.FeatureParams` it was trained with and the
+code version, so features built for it from raw history
+(:meth:`FideliteModel.build_features`) are built exactly as in training.
 
 ``reasons`` are phrases for the churn model's top positive contributions to the churn
 log-odds, attributed along each customer's decision paths
@@ -29,20 +30,22 @@ from fidelite.features.params import FeatureParams
 from fidelite.features.purchases import is_purchaser
 from fidelite.training.attribution import PathAttribution
 from fidelite.training.baseline import BaselineModel
-from fidelite.training.churn import ChurnModel
-from fidelite.training.clv import ClvModel
-from fidelite.training.encoding import FeatureEncoder
-from fidelite.training.intervals import RatioIntervals
+from fidelite.training.hurdle import Hurdle
+from fidelite.training.intervals import MixtureIntervals
 from fidelite.training.reasons import describe_many, top_reasons
-
-if TYPE_CHECKING:
-    from fidelite.training.uplift.model import UpliftModel
 from fidelite.training.scoreframe import (
     CORE_COLUMNS,
     NO_HISTORY_REASON,
+    STATUS_NO_HISTORY,
+    STATUS_OK,
+    STATUS_PROSPECT,
     assemble_scores,
     json_lists,
 )
+from fidelite.training.timing import median_days
+
+if TYPE_CHECKING:
+    from fidelite.training.uplift.model import UpliftModel
 
 __all__ = ["REQUIRED_INPUT_COLUMNS", "FideliteModel"]
 
@@ -91,12 +94,12 @@ def _flag(value: Any) -> bool:
 
 
 class FideliteModel(mlflow.pyfunc.PythonModel):
-    """Baseline + LightGBM churn + LightGBM CLV behind one ``predict``.
+    """The baseline, the purchasers' and the prospects' models behind one ``predict``.
 
     Parameters
     ----------
     baseline : BaselineModel
-        Fitted on features at the training ``as_of``.
+        Fitted on the purchasers at the training ``as_of``.
     horizon_days : int
         Horizon ``H`` of every prediction.
     train_start, train_end : Timestamp
@@ -105,10 +108,13 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         How the training features were built; :meth:`build_features` uses them.
     code_version : dict
         ``fidelite`` version (and git commit when known) that trained the model.
-    encoder, churn, clv : optional
-        Feature encoder and fitted ML models; all None for a baseline-only model.
-    intervals : RatioIntervals, optional
-        Ratio table for ``predicted_clv_p10``/``_p90``; NaN intervals when None.
+    purchasers : Hurdle, optional
+        The purchasers' models; None for a baseline-only model.
+    prospects : Hurdle, optional
+        The first-purchase models; None when there were too few prospects to learn from
+        (customers without a purchase then get ``insufficient_history``).
+    intervals : MixtureIntervals, optional
+        The baseline's intervals (baseline-only models).
     churn_reference : ndarray, optional
         Held-out churn probabilities (any sorted sample) for ``churn_percentile``.
     validation_metrics : dict
@@ -127,10 +133,9 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         train_end: pd.Timestamp,
         feature_params: FeatureParams,
         code_version: dict[str, str | None],
-        encoder: FeatureEncoder | None = None,
-        churn: ChurnModel | None = None,
-        clv: ClvModel | None = None,
-        intervals: RatioIntervals | None = None,
+        purchasers: Hurdle | None = None,
+        prospects: Hurdle | None = None,
+        intervals: MixtureIntervals | None = None,
         churn_reference: np.ndarray | None = None,
         validation_metrics: dict[str, float] | None = None,
         uplift: UpliftModel | None = None,
@@ -141,9 +146,8 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         self.train_end = pd.Timestamp(train_end)
         self.feature_params = feature_params
         self.code_version = dict(code_version)
-        self.encoder = encoder
-        self.churn = churn
-        self.clv = clv
+        self.purchasers = purchasers
+        self.prospects = prospects
         self.intervals = intervals
         self.churn_reference = None if churn_reference is None else np.sort(churn_reference)
         self.validation_metrics = dict(validation_metrics or {})
@@ -152,12 +156,12 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
     @property
     def baseline_only(self) -> bool:
         """True when no LightGBM models were fitted."""
-        return self.churn is None
+        return self.purchasers is None
 
     @property
     def feature_names(self) -> list[str]:
-        """Model inputs after encoding (baseline columns included)."""
-        return [] if self.encoder is None else self.encoder.feature_names_
+        """The purchasers' model inputs after encoding (baseline columns included)."""
+        return [] if self.purchasers is None else self.purchasers.encoder.feature_names_
 
     def build_features(self, inputs: Inputs) -> pd.DataFrame:
         """Features of every customer known at ``inputs.as_of``, built as in training."""
@@ -191,31 +195,35 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         day = parse_day(params.get("as_of") or self.train_end)
         with_reasons = _flag(params.get("reasons", True))
         n = len(frame)
-        scoreable = is_purchaser(frame).to_numpy()
+        buying = is_purchaser(frame).to_numpy()
+        status = np.where(buying, STATUS_OK, STATUS_NO_HISTORY).astype(object)
         no_history = json_lists([[NO_HISTORY_REASON] if with_reasons else []])[0]
-        reasons = np.full(n, no_history, dtype=object)
+        reasons = np.full(n, no_history if with_reasons else "[]", dtype=object)
         core = {col: np.full(n, np.nan) for col in CORE_COLUMNS}
-        if scoreable.any():
-            # Baseline columns and the model matrix are shared by scores and reasons.
-            buyers = frame if scoreable.all() else frame.loc[scoreable]
-            augmented = self._augment(buyers)
-            X = self._model_matrix(augmented)
-            for col, values in self._predict_core(augmented, X, day).items():
-                core[col][scoreable] = values
-            if with_reasons:
-                reasons[scoreable] = json_lists(self._reasons(augmented, X, top_k=3))
+        for rows, scorer in ((buying, self._score_purchasers), (~buying, self._score_prospects)):
+            if not rows.any():
+                continue
+            scored = scorer(frame if rows.all() else frame.loc[rows], day, with_reasons)
+            if scored is None:
+                continue
+            values, phrases = scored
+            for col, array in values.items():
+                core[col][rows] = array
+            status[rows] = STATUS_OK if scorer == self._score_purchasers else STATUS_PROSPECT
+            if phrases is not None:
+                reasons[rows] = json_lists(phrases)
         scores = assemble_scores(
             frame,
-            scoreable,
+            np.asarray(status, dtype=object),
             core,
             reasons,
             day=day,
             horizon_days=self.horizon_days,
             churn_reference=self.churn_reference,
         )
-        # Models pickled before uplift existed have no such attribute.
-        uplift = getattr(self, "uplift", None)
-        return scores if uplift is None or n == 0 else uplift.add_scores(frame, scores)
+        if self.uplift is None or n == 0:
+            return scores
+        return self.uplift.add_scores(frame, scores)
 
     def _augment(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Features plus the baseline columns (recomputed if the input already has them)."""
@@ -226,43 +234,73 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         # Same index on both sides, so no join/alignment is needed.
         return pd.concat([frame, baseline], axis=1)
 
-    def _model_matrix(self, augmented: pd.DataFrame) -> np.ndarray | None:
-        """Encoded LightGBM input, shape (n, len(feature_names)), or None if baseline-only.
+    def _score_purchasers(
+        self, frame: pd.DataFrame, day: pd.Timestamp, with_reasons: bool
+    ) -> tuple[dict[str, np.ndarray], list[list[str]] | None]:
+        augmented = self._augment(frame)
+        base = {c: augmented[c].to_numpy(dtype=float) for c in self.baseline_columns}
+        if self.purchasers is None:
+            values = self._baseline_scores(base)
+            phrases = _baseline_reasons(augmented, top_k=3) if with_reasons else None
+            return values, phrases
+        X = self.purchasers.encoder.transform_array(augmented)
+        values = self.purchasers.predict(augmented, day, X)
+        # P(alive) and purchases consistent with the model's P(purchase): BG/NBD's, scaled by
+        # the ratio of the two P(purchase within H).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = (1.0 - values["churn_probability"]) / (1.0 - base["baseline_churn_probability"])
+        ratio = np.nan_to_num(ratio, nan=1.0, posinf=1.0)
+        values["p_alive"] = np.minimum(base["baseline_p_alive"] * ratio, 1.0)
+        values["expected_purchases"] = base["baseline_expected_purchases"] * ratio
+        phrases = self._reasons("purchasers", augmented, X) if with_reasons else None
+        return values, phrases
 
-        The numpy form (``FeatureEncoder.transform_array``): the models then skip pandas
-        and the scikit-learn wrapper, which dominate small requests.
-        """
-        return None if self.encoder is None else self.encoder.transform_array(augmented)
+    baseline_columns = (
+        "baseline_p_alive",
+        "baseline_expected_purchases",
+        "baseline_clv",
+        "baseline_churn_probability",
+    )
 
-    def _predict_core(
-        self, augmented: pd.DataFrame, X: np.ndarray | None, day: pd.Timestamp
-    ) -> dict[str, np.ndarray]:
-        """``CORE_COLUMNS`` for purchasers, each a float array of shape (n_purchasers,)."""
-
-        def baseline(column: str) -> np.ndarray:
-            return augmented[column].to_numpy(dtype=float)
-
-        out = {
-            "p_alive": baseline("baseline_p_alive"),
-            "expected_purchases": baseline("baseline_expected_purchases"),
+    def _baseline_scores(self, base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Baseline-only scores: BG/NBD + Gamma-Gamma with the held-out intervals."""
+        p_none = base["baseline_churn_probability"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            spend = np.nan_to_num(base["baseline_clv"] / (1.0 - p_none), nan=0.0, posinf=0.0)
+        low = high = np.full(len(p_none), np.nan)
+        if self.intervals is not None:
+            low, high = self.intervals.predict(p_none, np.maximum(spend, 1e-9))
+        # Without a hazard model, purchases are taken as spread evenly over the horizon.
+        edges = np.array([0.0, float(self.horizon_days)])
+        days = median_days(1.0 - p_none, np.ones((len(p_none), 1)), edges)
+        return {
+            "churn_probability": p_none,
+            "p_alive": base["baseline_p_alive"],
+            "expected_purchases": base["baseline_expected_purchases"],
+            "predicted_clv": base["baseline_clv"],
+            "predicted_clv_p10": low,
+            "predicted_clv_p90": high,
+            "value_if_retained": spend,
+            "next_purchase_days": days,
         }
-        if X is None or self.churn is None or self.clv is None:
-            out["churn_probability"] = baseline("baseline_churn_probability")
-            out["predicted_clv"] = baseline("baseline_clv")
-        else:
-            out["churn_probability"] = self.churn.churn_probability(X)
-            out["predicted_clv"] = self.clv.predict(X, as_of=day)
-        if self.intervals is None:
-            out["predicted_clv_p10"] = np.full(len(augmented), np.nan)
-            out["predicted_clv_p90"] = np.full(len(augmented), np.nan)
-        else:
-            low, high = self.intervals.predict(out["predicted_clv"])
-            out["predicted_clv_p10"], out["predicted_clv_p90"] = low, high
-        return out
+
+    def _score_prospects(
+        self, frame: pd.DataFrame, day: pd.Timestamp, with_reasons: bool
+    ) -> tuple[dict[str, np.ndarray], list[list[str]] | None] | None:
+        if self.prospects is None:
+            return None
+        X = self.prospects.encoder.transform_array(frame)
+        values = self.prospects.predict(frame, day, X)
+        values["p_alive"] = np.full(len(frame), np.nan)
+        values["expected_purchases"] = (
+            1.0 - values["churn_probability"]
+        ) * self.prospects.purchase_days_if_buying
+        phrases = self._reasons("prospects", frame, X) if with_reasons else None
+        return values, phrases
 
     # ------------------------------------------------------------------ reasons
     def explain(self, features: pd.DataFrame, top_k: int = 3) -> list[list[str]]:
-        """Top reasons raising each customer's churn risk.
+        """Top reasons raising each purchaser's churn risk.
 
         Parameters
         ----------
@@ -278,35 +316,36 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
             log-odds; a baseline-only model describes recency, frequency and P(alive).
         """
         augmented = self._augment(as_features_frame(features))
-        return self._reasons(augmented, self._model_matrix(augmented), top_k=top_k)
+        if self.purchasers is None:
+            return _baseline_reasons(augmented, top_k=top_k)
+        X = self.purchasers.encoder.transform_array(augmented)
+        return self._reasons("purchasers", augmented, X, top_k=top_k)
 
-    @property
-    def attribution(self) -> PathAttribution:
-        """Leaf contribution tables of the churn model, built on first use (not pickled)."""
-        if self.churn is None:
-            raise ValueError("a baseline-only model has no churn model to attribute")
-        cached = self.__dict__.get("_attribution")
-        if cached is None:
-            cached = PathAttribution(self.churn.best_iteration_).fit(self.churn.estimator_)
-            self.__dict__["_attribution"] = cached
-        return cached
+    def attribution(self, population: str = "purchasers") -> PathAttribution:
+        """Leaf contribution tables of a population's churn model (built once, not pickled)."""
+        hurdle = getattr(self, population)
+        if hurdle is None:
+            raise ValueError(f"this model has no {population} churn model to attribute")
+        cache = self.__dict__.setdefault("_attributions", {})
+        if population not in cache:
+            churn = hurdle.churn
+            cache[population] = PathAttribution(churn.best_iteration_).fit(churn.estimator_)
+        return cache[population]
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.pop("_attribution", None)
+        state.pop("_attributions", None)
         return state
 
     def _reasons(
-        self, augmented: pd.DataFrame, X: np.ndarray | None, *, top_k: int
+        self, population: str, frame: pd.DataFrame, X: np.ndarray, *, top_k: int = 3
     ) -> list[list[str]]:
-        """Reasons of purchasers given their augmented features and model matrix."""
-        if X is None:
-            return _baseline_reasons(augmented, top_k=top_k)
+        hurdle = getattr(self, population)
         return top_reasons(
-            self.attribution.contributions(X),
-            augmented,
+            self.attribution(population).contributions(X),
+            frame,
             top_k=top_k,
-            feature_names=self.feature_names,
+            feature_names=hurdle.encoder.feature_names_,
         )
 
 

@@ -17,11 +17,13 @@ from sklearn.base import BaseEstimator
 from fidelite.training import packaging
 from fidelite.training.config import TrainConfig
 from fidelite.training.fitting import FittedModels, finite
+from fidelite.training.gate import ChampionComparison
 from fidelite.training.model import FideliteModel
 from fidelite.training.plots import validation_figures
 from fidelite.training.tracking import experiment_id, log_json, tracking_scope
 from fidelite.training.uplift.fit import UpliftFit
 from fidelite.training.uplift.tracking import log_uplift
+from fidelite.training.windows import WindowPlan
 
 __all__ = ["LoggedRun", "log_run", "run_params"]
 
@@ -52,22 +54,32 @@ def _flat(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _days(cutoffs: list[pd.Timestamp]) -> str:
+    return ",".join(str(c.date()) for c in cutoffs)
+
+
 def run_params(
     config: TrainConfig,
     as_of: pd.Timestamp,
-    cutoffs: list[pd.Timestamp],
+    plan: WindowPlan,
     fitted: FittedModels,
     fingerprint: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Every parameter of the run as MLflow params (strings, "" for None)."""
-    skip = {"churn_params", "clv_params", "feature_params"}
+    skip = {"churn_params", "spend_params", "timing_params", "feature_params"}
     params = {k: v for k, v in dataclasses.asdict(config).items() if k not in skip}
     params["as_of"] = str(as_of.date())
-    params["cutoffs"] = ",".join(str(c.date()) for c in cutoffs)
+    params["cutoffs"] = _days(plan.cutoffs)
+    params["train_cutoffs"] = _days(plan.train)
+    params["holdout_cutoff"] = "" if plan.holdout is None else str(plan.holdout.date())
+    params["holdout_mode"] = plan.mode
+    params["level_cutoffs"] = _days(plan.level)
     params.update(_flat("features__", dataclasses.asdict(config.feature_params)))
-    for prefix, estimator in (("churn__", fitted.churn), ("clv__", fitted.clv)):
-        if isinstance(estimator, BaseEstimator):
-            params.update(_flat(prefix, estimator.get_params(deep=False)))
+    if fitted.purchasers is not None:
+        for name in ("churn", "spend", "timing"):
+            estimator = getattr(fitted.purchasers, name)
+            if isinstance(estimator, BaseEstimator):
+                params.update(_flat(f"{name}__", estimator.get_params(deep=False)))
     params.update(_flat("data__", fingerprint))
     return {k: ("" if v is None else str(v)) for k, v in params.items()}
 
@@ -78,19 +90,21 @@ def _log_artifacts(
     log_json(client, run_id, model.feature_names, "features.json")
     log_json(client, run_id, model.code_version, "code_version.json")
     log_json(client, run_id, model.baseline.report(), "baseline_params.json")
+    log_json(client, run_id, fitted.notes, "warnings.json")
     if fitted.validation is None:
         return
-    # Per-customer predictions of the held-out window: what the reports' model-health
-    # charts read (the churn probability is the uncalibrated one the metrics use).
-    frame = fitted.validation.frame
+    # Per-customer predictions of the held-out window (made by the shipped models, which
+    # never saw it): what the reports' model-health charts read.
+    frame = fitted.validation
     with tempfile.TemporaryDirectory(prefix="fidelite-") as folder:
         path = Path(folder) / "predictions.parquet"
         frame.rename_axis("customer_id").reset_index().to_parquet(path)
         client.log_artifact(run_id, str(path), "validation")
-    importance = None if fitted.churn is None else fitted.churn.feature_importance()
+    churn = None if fitted.purchasers is None else fitted.purchasers.churn
+    importance = None if churn is None else churn.feature_importance()
     churn_curves = {"BG/NBD": frame["baseline_churn_probability"].to_numpy()}
     clv_curves = {"BG/NBD + Gamma-Gamma": frame["baseline_clv"].to_numpy()}
-    if fitted.churn is not None:
+    if churn is not None:
         churn_curves = {"LightGBM": frame["churn_probability"].to_numpy(), **churn_curves}
         clv_curves = {"LightGBM": frame["predicted_clv"].to_numpy(), **clv_curves}
     figures = validation_figures(
@@ -110,11 +124,11 @@ def log_run(
     config: TrainConfig,
     as_of: pd.Timestamp,
     fingerprint: Mapping[str, Any],
-    cutoffs: list[pd.Timestamp],
+    plan: WindowPlan,
     fitted: FittedModels,
     model: FideliteModel,
     features: pd.DataFrame,
-    extra_metrics: Mapping[str, float],
+    gate: ChampionComparison,
     uplift: UpliftFit | None = None,
 ) -> LoggedRun:
     """Record the run and log the model; nothing is registered here.
@@ -127,8 +141,8 @@ def log_run(
         :func:`~fidelite.training.tracking.data_fingerprint` of the inputs.
     features : DataFrame
         ``build_features`` at the as-of day (for the model's signature and example).
-    extra_metrics : mapping
-        Metrics computed outside fitting (e.g. the champion re-scored for the gate).
+    gate : ChampionComparison
+        The champion's numbers on the held-out window, and how fair they are.
     uplift : UpliftFit, optional
         The uplift fit (``train --campaigns``): its metrics, evidence and curves.
     """
@@ -138,11 +152,17 @@ def log_run(
         experiment = experiment_id(config.experiment, tracking_uri)
         with mlflow.start_run(experiment_id=experiment, run_name=run_name) as run:
             run_id = run.info.run_id
-            params = run_params(config, as_of, cutoffs, fitted, fingerprint)
+            params = run_params(config, as_of, plan, fitted, fingerprint)
             mlflow.log_params(params)
-            metrics = finite({**fitted.metrics, **extra_metrics})
-            mlflow.log_metrics(metrics)
-            mlflow.set_tag("unsupported_features", ",".join(fitted.unsupported_features))
+            mlflow.log_metrics(finite({**fitted.metrics, **gate.metrics}))
+            mlflow.set_tags(
+                {
+                    "unsupported_features": ",".join(fitted.unsupported_features),
+                    "gate_basis": gate.basis,
+                    "gate_fair": str(gate.fair).lower(),
+                    "warnings": " | ".join(fitted.notes)[:4000],
+                }
+            )
             log_json(client, run_id, fingerprint, "data_fingerprint.json")
             _log_artifacts(client, run_id, fitted, model)
             if uplift is not None:

@@ -1,12 +1,13 @@
 """The scores frame (``fidelite.features.contract.SCORE_COLUMNS``) from model outputs.
 
-Conventions fixed here (other tools read them):
+Conventions fixed here (other tools read them; the meaning of every column is in the
+contract):
 
-- ``status`` is "insufficient_history" for customers with no purchase yet: BG/NBD has
-  nothing to condition on, so every prediction is NaN for them.
-- ``expected_next_purchase`` = ``as_of + H / expected_purchases`` days, i.e. one
-  expected purchase at the customer's expected rate over the horizon; NaT when that is
-  more than ``3 x H`` days away (the model would be extrapolating).
+- ``status``: "ok" (purchasers), "prospect" (no purchase yet, scored by the
+  first-purchase model) or "insufficient_history" (no purchase and no such model: every
+  prediction is NaN).
+- ``expected_next_purchase`` = as-of + the median days to the next purchase
+  (:func:`fidelite.training.timing.median_days`); NaT when P(purchase within H) < 1/2.
 - ``churn_percentile`` (0-100) places the probability within the churn probabilities
   of the held-out window stored at fit, so a single customer's percentile does not
   depend on who else is in the batch.
@@ -37,16 +38,21 @@ __all__ = [
     "percentiles",
 ]
 
+STATUS_OK, STATUS_PROSPECT, STATUS_NO_HISTORY = "ok", "prospect", "insufficient_history"
+
 RISK_BAND_EDGES = (0.25, 0.50, 0.75)
 RISK_BANDS = ("low", "medium", "high", "critical")
-#: Model outputs per purchaser (float arrays); everything else derives from them.
+#: Model outputs per customer (float arrays, NaN where not scored); the other score
+#: columns derive from them and from the features.
 CORE_COLUMNS = (
+    "churn_probability",
     "p_alive",
     "expected_purchases",
-    "churn_probability",
     "predicted_clv",
     "predicted_clv_p10",
     "predicted_clv_p90",
+    "value_if_retained",
+    "next_purchase_days",
 )
 NO_HISTORY_REASON = "no purchase yet: not enough history to score"
 _NANOS_PER_DAY = 86_400_000_000_000
@@ -62,16 +68,13 @@ def percentiles(proba: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
     return np.searchsorted(reference, proba, side="right") / len(reference) * 100
 
 
-def next_purchase_dates(expected: np.ndarray, day: pd.Timestamp, horizon: int) -> np.ndarray:
-    """``day`` + H / expected purchases, datetime64[ns] of shape (n,), NaT beyond ``3 x H``."""
-    h = float(horizon)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        days_ahead = np.where(expected > 0, h / expected, np.inf)
-    days_ahead = np.where(days_ahead <= 3 * h, np.ceil(days_ahead), np.nan)
+def next_purchase_dates(days_ahead: np.ndarray, day: pd.Timestamp) -> np.ndarray:
+    """``day`` + whole days, datetime64[ns] of shape (n,); NaN days give NaT."""
+    missing = np.isnan(days_ahead)
     # Whole days as int64 nanoseconds (NaN -> NaT) without pandas timedelta parsing.
-    nanos = np.where(np.isnan(days_ahead), 0, days_ahead).astype(np.int64) * _NANOS_PER_DAY
+    nanos = np.where(missing, 0, days_ahead).astype(np.int64) * _NANOS_PER_DAY
     dates = np.datetime64(day.to_datetime64(), "ns") + nanos.astype("timedelta64[ns]")
-    dates[np.isnan(days_ahead)] = np.datetime64("NaT")
+    dates[missing] = np.datetime64("NaT")
     return dates
 
 
@@ -93,7 +96,7 @@ def passthrough(frame: pd.DataFrame, column: str, default: Any) -> pd.Series:
 
 def assemble_scores(
     frame: pd.DataFrame,
-    scoreable: np.ndarray,
+    status: np.ndarray,
     core: Mapping[str, np.ndarray],
     reasons: np.ndarray,
     *,
@@ -107,8 +110,8 @@ def assemble_scores(
     ----------
     frame : DataFrame, shape (n, ...)
         The features that were scored, indexed by ``customer_id``.
-    scoreable : ndarray of bool, shape (n,)
-        Purchasers (the rows the models scored).
+    status : ndarray of str, shape (n,)
+        ``STATUS_OK``, ``STATUS_PROSPECT`` or ``STATUS_NO_HISTORY`` per row.
     core : mapping of :data:`CORE_COLUMNS` -> ndarray, shape (n,)
         Model outputs, NaN where not scoreable.
     reasons : ndarray of str, shape (n,)
@@ -121,6 +124,7 @@ def assemble_scores(
     """
     n = len(frame)
     proba = core["churn_probability"]
+    scoreable = status != STATUS_NO_HISTORY
     percentile = np.full(n, np.nan)
     percentile[scoreable] = percentiles(proba[scoreable], churn_reference)
     band = np.searchsorted(RISK_BAND_EDGES, np.nan_to_num(proba), side="right")
@@ -130,15 +134,13 @@ def assemble_scores(
         "customer_id": frame.index.to_numpy(dtype=object),
         "as_of": np.full(n, day.to_datetime64()),
         "horizon_days": np.full(n, horizon_days, dtype=np.int64),
-        "status": np.where(scoreable, "ok", "insufficient_history").astype(object),
-        **core,
-        "expected_next_purchase": next_purchase_dates(
-            core["expected_purchases"], day, horizon_days
-        ),
+        "status": status.astype(object),
+        **{name: core[name] for name in CORE_COLUMNS if name != "next_purchase_days"},
+        "expected_next_purchase": next_purchase_dates(core["next_purchase_days"], day),
         "lifecycle_stage": passthrough(frame, "lifecycle_stage", None),
         "churn_percentile": percentile,
         "risk_band": np.where(scoreable, np.asarray(RISK_BANDS, dtype=object)[band], None),
-        "value_at_risk": proba * core["predicted_clv"],
+        "value_at_risk": proba * core["value_if_retained"],
         "reasons": reasons,
         "best_channel": passthrough(frame, "best_channel", None),
         "channel_preference": passthrough(frame, "channel_preference", None),

@@ -4,14 +4,17 @@ Protocol (for as-of ``D`` and horizon ``H``):
 
 1. The inputs are cut to what was known on ``D`` (``Inputs.cut``).
 2. Backtest windows (:mod:`~fidelite.training.windows`): at each cutoff ``c`` whose
-   label window ``(c, c+H]`` ends by ``D``, the purchasers' features with a baseline
-   fitted at ``c``, and their outcomes.
-3. The rows to score: the purchasers at ``D`` with the baseline fitted at ``D``.
-4. :func:`~fidelite.training.fitting.fit_models` (pure): the newest window is held out
-   to choose tree counts, calibration, intervals and to measure the validation
-   metrics; the shipped models are refitted on every window.
-5. The current champion, if any, is scored on the held-out window for the promotion
-   gate; the run, its figures and the pyfunc model are logged to MLflow
+   label window ``(c, c+H]`` ends by ``D``, every known customer's features (purchasers
+   with a baseline fitted at ``c``) and outcomes; the plan says which windows train,
+   which is held out and which only set a season's level.
+3. The rows to score: the customers at ``D``, purchasers with the baseline fitted at ``D``.
+4. :func:`~fidelite.training.fitting.fit_models` (pure): the models are fitted on the
+   training windows; the held-out window (which they never see) chooses tree counts,
+   calibrates the intervals and measures the validation metrics.
+5. A model with missing or NaN validation metrics is refused (nothing is registered).
+   The current champion, if any, is compared with the new model on its held-out window
+   (:mod:`~fidelite.training.gate`); the run, its figures and the pyfunc model are logged
+   to MLflow
    (:mod:`~fidelite.training.runlog`), registered as ``challenger`` and optionally
    promoted (:mod:`~fidelite.training.registry`).
 
@@ -28,9 +31,11 @@ import pandas as pd
 
 from fidelite.errors import ConfigurationError, InsufficientHistoryError
 from fidelite.features.inputs import Inputs
+from fidelite.features.purchases import is_purchaser
 from fidelite.training.baseline import BaselineModel
 from fidelite.training.config import TrainConfig
-from fidelite.training.fitting import FittedModels, fit_baseline, fit_models, validation_metrics
+from fidelite.training.fitting import FittedModels, fit_baseline, fit_models
+from fidelite.training.gate import ChampionComparison, champion_comparison
 from fidelite.training.model import FideliteModel
 from fidelite.training.packaging import code_version
 from fidelite.training.progress import OnStep, StepClock
@@ -38,6 +43,7 @@ from fidelite.training.registry import (
     CHAMPION,
     GateDecision,
     alias_version,
+    check_quality,
     load_model,
     promote,
     register,
@@ -48,7 +54,15 @@ from fidelite.training.sources import DaskTables, window_source
 from fidelite.training.tracking import mlflow_client, resolve_tracking_uri
 from fidelite.training.uplift import UpliftConfig, UpliftFit, fit_uplift
 from fidelite.training.uplift.gate import uplift_gate
-from fidelite.training.windows import Scored, Window, backtest_cutoffs, build_window, purchasers
+from fidelite.training.windows import (
+    Scored,
+    Window,
+    WindowPlan,
+    WindowSource,
+    backtest_cutoffs,
+    build_window,
+    plan_windows,
+)
 
 __all__ = ["TrainConfig", "TrainResult", "train"]
 
@@ -117,37 +131,25 @@ def plan_cutoffs(
     return cutoffs[-1:] if config.baseline_only else cutoffs
 
 
-def champion_metrics(config: TrainConfig, tracking_uri: str, window: Window) -> dict[str, float]:
-    """The current champion scored on the held-out window (``champion_*``); {} without one."""
-    version = alias_version(mlflow_client(tracking_uri), config.model_name, CHAMPION)
-    if version is None:
-        return {}
-    try:
-        champion = load_model(f"models:/{config.model_name}@{CHAMPION}", tracking_uri=tracking_uri)
-        scores = champion.predict(
-            None, window.features, params={"as_of": str(window.cutoff.date())}
-        )
-    # Unpickling an old champion can fail in many ways (renamed classes, changed
-    # attributes); none of them may block training its replacement.
-    except Exception as exc:
-        logger.warning("could not score champion version %s: %s", version, exc)
-        return {}
-    scores = scores.set_index("customer_id").loc[window.labels.index]
-    metrics = validation_metrics(
-        window.labels,
-        scores["churn_probability"].to_numpy(),
-        scores["predicted_clv"].to_numpy(),
-        "champion_",
-    )
-    return {**metrics, "champion_version": float(version)}
+def plan_run(first_day: pd.Timestamp, as_of: pd.Timestamp, config: TrainConfig) -> WindowPlan:
+    """The run's windows: training, held-out and level-only (``windows.plan_windows``)."""
+    cutoffs = plan_cutoffs(first_day, as_of, config)
+    if config.baseline_only:
+        return WindowPlan([], cutoffs[-1] if cutoffs else None, [], "time", [])
+    min_history = config.min_history_days
+    min_history = max(config.horizon_days, 90) if min_history is None else min_history
+    earliest = first_day.floor("D") + pd.Timedelta(days=min_history)
+    return plan_windows(cutoffs, as_of, config.horizon_days, earliest)
 
 
 def _scored(
     as_of: pd.Timestamp, features: pd.DataFrame, horizon_days: int
 ) -> tuple[Scored, BaselineModel]:
-    buyers = purchasers(features)
+    buying = is_purchaser(features).to_numpy()
+    buyers = features.loc[buying]
     baseline = BaselineModel(horizon_days).fit(buyers)
-    return Scored(as_of, buyers.join(baseline.predict(buyers))), baseline
+    scored = Scored(as_of, buyers.join(baseline.predict(buyers)), features.loc[~buying])
+    return scored, baseline
 
 
 def _model(
@@ -163,9 +165,8 @@ def _model(
         train_end=span[1],
         feature_params=config.feature_params,
         code_version=code_version(),
-        encoder=fitted.encoder,
-        churn=fitted.churn,
-        clv=fitted.clv,
+        purchasers=fitted.purchasers,
+        prospects=fitted.prospects,
         intervals=fitted.intervals,
         churn_reference=fitted.churn_reference,
         validation_metrics={k: v for k, v in fitted.metrics.items() if v == v},
@@ -175,12 +176,13 @@ def _model(
 def _fit_uplift(
     inputs: Inputs, campaigns: pd.DataFrame, model: FideliteModel, build, config: TrainConfig
 ) -> UpliftFit:
-    """Uplift from the campaigns, with this run's features and churn/CLV scores as inputs."""
+    """Uplift from the campaigns, with this run's features and churn/CLV scores as inputs;
+    the model keeps it (``model.uplift``)."""
 
     def score(features: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
         return model.predict(None, features, params={"as_of": str(day.date()), "reasons": False})
 
-    return fit_uplift(
+    fit = fit_uplift(
         campaigns,
         inputs.transactions,
         as_of=inputs.as_of,
@@ -188,6 +190,8 @@ def _fit_uplift(
         score=score,
         config=UpliftConfig(n_jobs=config.n_jobs),
     )
+    model.uplift = fit.model
+    return fit
 
 
 def uplift_gate_metrics(
@@ -199,7 +203,7 @@ def uplift_gate_metrics(
         return {}
     try:
         champion = load_model(f"models:/{config.model_name}@{CHAMPION}", tracking_uri=tracking_uri)
-    except Exception as exc:  # an unreadable champion is handled by champion_metrics
+    except Exception as exc:  # an unreadable champion is reported by the comparison
         logger.warning("could not load champion version %s: %s", version, exc)
         return {}
     gate = uplift_gate(getattr(champion, "uplift", None), model.uplift)
@@ -221,94 +225,160 @@ def train(
     inputs : Inputs or DaskTables
         Normalised tables and the as-of day ``D`` (``fidelite.features.inputs.load_inputs``);
         anything dated after ``D`` is ignored. With ``engine="dask"``, a
-        :class:`~fidelite.training.distributed.DaskTables` (paths read by the workers)
-        keeps the tables off this process altogether.
+        :class:`~fidelite.training.sources.DaskTables` (paths read by the workers) keeps
+        the tables off this process altogether.
     config : TrainConfig
     campaigns : DataFrame, optional
-        Past campaigns (campaigns-table rows, both groups): an uplift component is
-        learnt from them (:func:`fidelite.training.uplift.fit_uplift`), versioned in
-        the same model, and the gate refuses a challenger that would drop it.
+        Past campaigns (campaigns-table rows, both groups): an uplift component is learnt
+        from them (:func:`fidelite.training.uplift.fit_uplift`), versioned in the same
+        model, and the gate refuses a challenger that would drop it.
     on_step : callable, optional
         Receives a :class:`~fidelite.training.progress.Step` after every step.
 
     Raises
     ------
     InsufficientHistoryError
-        When the history is too short for two backtest windows (LightGBM) and
-        ``baseline_only`` is not set. Nothing is logged or registered then.
+        Too short a history for two windows (LightGBM), or windows without outcomes.
+    ModelQualityError
+        Registering a model whose validation metrics are missing or NaN (no labelled
+        window). Nothing is logged or registered in either case.
     """
     inputs = inputs.cut()
     as_of = inputs.as_of
     tracking_uri = resolve_tracking_uri(config.tracking_uri)
-    if campaigns is not None and isinstance(inputs, DaskTables):
-        raise ConfigurationError(
-            "--campaigns needs the transactions on this machine: train the uplift part "
-            "with --engine pandas (the churn and CLV models train the same either way)"
-        )
-    steps = 5 + int(config.register) + int(campaigns is not None)
-    clock = StepClock(steps, on_step or (lambda step: None))
+    _check_campaigns(inputs, campaigns)
+    clock = StepClock(5 + int(config.register) + int(campaigns is not None), on_step or _quiet)
     with clock.step("encode") as note:
         source = window_source(config.engine, inputs, config.feature_params)
         note.append(f"tables encoded ({_rate(_rows(inputs), clock)})")
-    first_day = source.first_day()
-    if first_day is None:
-        raise InsufficientHistoryError(
-            f"transactions: no rows on or before {as_of.date()}; nothing to train on"
-        )
-    cutoffs = plan_cutoffs(first_day, as_of, config)
-    clock.total += len(cutoffs)
-    windows: list[Window] = []
-    for cutoff in cutoffs:
-        with clock.step("window") as note:
-            windows.append(build_window(source, cutoff, config.horizon_days))
-            customers = len(windows[-1].labels)
-            rate = customers / max(clock.elapsed(), 1e-9)
-            note.append(f"window {cutoff.date()}: {customers:,} customers ({rate:,.0f}/s)")
+    plan = plan_run(_first_day(source, as_of), as_of, config)
+    windows = _build_windows(source, plan, config.horizon_days, clock)
     with clock.step("features", f"features and baseline at {as_of.date()}"):
         features = source.features(as_of)
         scored, baseline = _scored(as_of, features, config.horizon_days)
     with clock.step("fit", "models fitted"):
-        if config.baseline_only:
-            fitted = fit_baseline(windows)
-        else:
-            fitted = fit_models(windows, scored, config)
-        model = _model((first_day, as_of), config, fitted, baseline)
+        fitted = _fit(windows, scored, config, plan)
+        model = _model((_first_day(source, as_of), as_of), config, fitted, baseline)
     uplift = None
     if campaigns is not None:
         with clock.step("uplift", "uplift learnt from past campaigns"):
             uplift = _fit_uplift(inputs, campaigns, model, source.features, config)
-            model.uplift = uplift.model
-    with clock.step("champion", "champion scored on the held-out window"):
-        champion = champion_metrics(config, tracking_uri, windows[-1]) if windows else {}
-        champion.update(uplift_gate_metrics(config, tracking_uri, model))
+    with clock.step("champion", "champion compared on the held-out window"):
+        gate = _compare_with_champion(config, tracking_uri, windows, plan, fitted)
+        if config.register:
+            gate.metrics.update(uplift_gate_metrics(config, tracking_uri, model))
     with clock.step("log", "run and model logged to MLflow"):
         logged = log_run(
             tracking_uri=tracking_uri,
             config=config,
             as_of=as_of,
             fingerprint=source.fingerprint(),
-            cutoffs=cutoffs,
+            plan=plan,
             fitted=fitted,
             model=model,
             features=features,
-            extra_metrics=champion,
+            gate=gate,
             uplift=uplift,
         )
-    metrics = {**fitted.metrics, **champion, **(uplift.metrics if uplift else {})}
-    result = TrainResult(logged.run_id, logged.model_uri, model, metrics, cutoffs)
+    metrics = {**fitted.metrics, **gate.metrics, **(uplift.metrics if uplift else {})}
+    result = TrainResult(logged.run_id, logged.model_uri, model, metrics, plan.cutoffs)
     if config.register:
         with clock.step("register", "registered as challenger"):
-            result.model_version = register(
-                logged.model_uri, config.model_name, tracking_uri=tracking_uri
-            )
-            if config.promote:
-                result.gate = promote(
-                    config.model_name, tracking_uri=tracking_uri, tolerance=config.gate_tolerance
-                )
+            _register(result, config, tracking_uri, fitted.metrics)
     result.timings = dict(clock.seconds)
     dask = config.engine == "dask"
     result.metrics.update(log_resources(tracking_uri, result.run_id, result.timings, dask=dask))
     return result
+
+
+def _check_campaigns(inputs: Inputs | DaskTables, campaigns: pd.DataFrame | None) -> None:
+    if campaigns is not None and isinstance(inputs, DaskTables):
+        raise ConfigurationError(
+            "--campaigns needs the transactions on this machine: train the uplift part "
+            "with --engine pandas (the churn and CLV models train the same either way)"
+        )
+
+
+def _quiet(step: object) -> None:
+    """The default progress callback: nothing shown."""
+
+
+def _first_day(source: WindowSource, as_of: pd.Timestamp) -> pd.Timestamp:
+    first_day = source.first_day()
+    if first_day is None:
+        raise InsufficientHistoryError(
+            f"transactions: no rows on or before {as_of.date()}; nothing to train on"
+        )
+    return first_day
+
+
+def _build_windows(
+    source: WindowSource, plan: WindowPlan, horizon_days: int, clock: StepClock
+) -> list[Window]:
+    clock.total += len(plan.cutoffs)
+    windows: list[Window] = []
+    for cutoff in plan.cutoffs:
+        with clock.step("window") as note:
+            windows.append(build_window(source, cutoff, horizon_days))
+            customers = len(windows[-1].labels) + len(windows[-1].prospect_labels)
+            rate = customers / max(clock.elapsed(), 1e-9)
+            note.append(f"window {cutoff.date()}: {customers:,} customers ({rate:,.0f}/s)")
+    return windows
+
+
+def _fit(
+    windows: list[Window], scored: Scored, config: TrainConfig, plan: WindowPlan
+) -> FittedModels:
+    """The models, refused before anything is logged when they cannot be registered."""
+    if config.baseline_only:
+        fitted = fit_baseline(windows, plan)
+    else:
+        fitted = fit_models(windows, scored, config, plan)
+    if config.register:
+        check_quality(fitted.metrics)
+    for note in fitted.notes:
+        logger.warning(note)
+    return fitted
+
+
+def _held_out_rows(windows: list[Window], plan: WindowPlan, fitted: FittedModels) -> pd.DataFrame:
+    """The held-out purchasers' features with their outcomes (to re-score the champion)."""
+    window = next(w for w in windows if w.cutoff == plan.holdout)
+    rows = window.features.index.isin(fitted.validation.index)
+    outcomes = window.labels.loc[rows, ["churned", "future_spend"]]
+    return window.features.loc[rows].join(outcomes)
+
+
+def _compare_with_champion(
+    config: TrainConfig,
+    tracking_uri: str,
+    windows: list[Window],
+    plan: WindowPlan,
+    fitted: FittedModels,
+) -> ChampionComparison:
+    if not config.register or plan.holdout is None or fitted.validation is None:
+        return ChampionComparison()
+    return champion_comparison(
+        config.model_name,
+        tracking_uri,
+        holdout_cutoff=plan.holdout,
+        horizon_days=config.horizon_days,
+        held_out=_held_out_rows(windows, plan, fitted),
+        held_out_metrics=fitted.metrics,
+    )
+
+
+def _register(
+    result: TrainResult, config: TrainConfig, tracking_uri: str, metrics: dict[str, float]
+) -> None:
+    """Register the logged model as challenger and run the gate when asked."""
+    result.model_version = register(
+        result.model_uri, config.model_name, metrics=metrics, tracking_uri=tracking_uri
+    )
+    if config.promote:
+        result.gate = promote(
+            config.model_name, tracking_uri=tracking_uri, tolerance=config.gate_tolerance
+        )
 
 
 def _rows(inputs: Inputs | DaskTables) -> int:

@@ -1,17 +1,21 @@
-"""Backtest windows: cutoff days, and each cutoff's purchasers with their outcomes.
+"""Backtest windows: which cutoffs, and each cutoff's customers with their outcomes.
 
 For as-of ``D`` and horizon ``H``, :func:`backtest_cutoffs` gives cutoffs
-``c_1 < ... < c_k`` whose label windows ``(c, c+H]`` end by ``D``. At each cutoff a
-:class:`Window` holds the features of every purchaser by ``c`` (with the BG/NBD +
-Gamma-Gamma baseline refitted at ``c``, so its columns are point-in-time too) and
-their outcomes over ``(c, c+H]``.
+``c_1 < ... < c_k`` whose label windows ``(c, c+H]`` end by ``D``, and
+:func:`plan_windows` decides what each is for: the newest is held out, the training
+windows are those whose labels end by its cutoff (a gap), and level-only windows one
+year before the held-out window and before ``D`` are added when no training window is of
+the same season (:mod:`~fidelite.training.levels`). At each cutoff a :class:`Window`
+holds every known customer's features (the purchasers' with a BG/NBD + Gamma-Gamma
+baseline refitted at ``c``, so its columns are point-in-time too) and their outcomes
+over ``(c, c+H]``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -22,6 +26,7 @@ from fidelite.features.days import parse_day
 from fidelite.features.purchases import is_purchaser
 from fidelite.training.baseline import BaselineModel
 from fidelite.training.labels import check_horizon
+from fidelite.training.levels import SEASON_DAYS, season_distance
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +34,13 @@ __all__ = [
     "Scored",
     "Stacked",
     "Window",
+    "WindowPlan",
     "WindowSource",
     "backtest_cutoffs",
     "build_window",
     "check_labels",
     "compact",
+    "plan_windows",
     "purchasers",
     "stack",
 ]
@@ -55,13 +62,19 @@ class Window:
     features : DataFrame, shape (n_purchasers, n_columns)
         ``build_features`` rows of the purchasers at ``c`` plus the ``baseline_*``
         columns of a baseline fitted at ``c``; indexed by ``customer_id``.
-    labels : DataFrame, shape (n_purchasers, 3)
+    labels : DataFrame, shape (n_purchasers, 4)
         Their outcomes over ``(c, c+H]`` (``training.labels.LABEL_COLUMNS``), same index.
+    prospects : DataFrame, shape (n_prospects, n_columns)
+        ``build_features`` rows of the customers known at ``c`` without a purchase.
+    prospect_labels : DataFrame, shape (n_prospects, 4)
+        Their outcomes (a first purchase or not).
     """
 
     cutoff: pd.Timestamp
     features: pd.DataFrame
     labels: pd.DataFrame
+    prospects: pd.DataFrame = field(default_factory=pd.DataFrame)
+    prospect_labels: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 class WindowSource(Protocol):
@@ -90,14 +103,22 @@ class WindowSource(Protocol):
 
 
 def build_window(source: WindowSource, cutoff: pd.Timestamp, horizon_days: int) -> Window:
-    """The :class:`Window` at ``cutoff``: purchasers' features + baseline, and their labels.
+    """The :class:`Window` at ``cutoff``: features (+ baseline) and labels of everyone.
 
     The window is kept compact (:func:`compact`): it is held until the models are fitted.
     """
-    features = purchasers(source.features(cutoff))
+    features = source.features(cutoff)
     labels = source.labels(cutoff, horizon_days, features.index)
-    baseline = BaselineModel(horizon_days).fit(features).predict(features)
-    return Window(cutoff, compact(features.join(baseline)), labels)
+    buying = is_purchaser(features).to_numpy()
+    buyers = features.loc[buying]
+    baseline = BaselineModel(horizon_days).fit(buyers).predict(buyers)
+    return Window(
+        cutoff,
+        compact(buyers.join(baseline)),
+        labels.loc[buying],
+        compact(features.loc[~buying]),
+        labels.loc[~buying],
+    )
 
 
 def compact(features: pd.DataFrame) -> pd.DataFrame:
@@ -118,7 +139,7 @@ def compact(features: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Scored:
-    """The purchasers at the as-of day: the rows the shipped models will score.
+    """The customers at the as-of day: the rows the shipped models will score.
 
     Attributes
     ----------
@@ -126,10 +147,13 @@ class Scored:
         The as-of day ``D``.
     features : DataFrame, shape (n_purchasers, n_columns)
         Their ``build_features`` rows plus the columns of the baseline fitted at ``D``.
+    prospects : DataFrame, shape (n_prospects, n_columns)
+        The ``build_features`` rows of the customers without a purchase.
     """
 
     as_of: pd.Timestamp
     features: pd.DataFrame
+    prospects: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -149,21 +173,21 @@ class Stacked:
     window: np.ndarray
 
 
-def stack(windows: Sequence[Window]) -> Stacked:
-    """Stack windows oldest first; ``window`` records where each row came from."""
-    return Stacked(
-        features=pd.concat([w.features for w in windows]),
-        labels=pd.concat([w.labels for w in windows]),
-        window=np.concatenate(
-            [np.full(len(w.labels), w.cutoff.to_datetime64(), "datetime64[ns]") for w in windows]
-        ),
-    )
+def stack(windows: Sequence[Window], *, prospects: bool = False) -> Stacked:
+    """Stack the purchasers (or the prospects) of windows; ``window`` gives each row's cutoff."""
+    frames = [w.prospects if prospects else w.features for w in windows]
+    labels = [w.prospect_labels if prospects else w.labels for w in windows]
+    cutoffs = [
+        np.full(len(frame), w.cutoff.to_datetime64(), "datetime64[ns]")
+        for frame, w in zip(frames, windows, strict=True)
+    ]
+    return Stacked(pd.concat(frames), pd.concat(labels), np.concatenate(cutoffs))
 
 
 def check_labels(windows: Sequence[Window], role: str) -> None:
     """Refuse windows whose outcomes cannot train or validate a model, naming them."""
     labels = pd.concat([w.labels for w in windows])
-    cutoffs = ", ".join(str(w.cutoff.date()) for w in windows)
+    cutoffs = ", ".join(str(w.cutoff.date()) for w in windows) or "none"
     if labels.empty or labels["churned"].nunique() < 2:
         outcome = (
             "no customers"
@@ -257,3 +281,85 @@ def backtest_cutoffs(
             min_history,
         )
     return sorted(cutoffs)
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """What each backtest cutoff is for.
+
+    Attributes
+    ----------
+    train : list of Timestamp
+        Cutoffs of the windows the models are fitted on.
+    holdout : Timestamp or None
+        Cutoff of the held-out window (the newest); None without windows.
+    level : list of Timestamp
+        Level-only windows: the comparable (same season) windows of the held-out window
+        and of the as-of day when no training window is of their season.
+    mode : {"time", "customers", "none"}
+        "time": the training labels end by the held-out cutoff; "customers": the windows
+        overlap too much for that and a share of the customers is held out instead.
+    notes : list of str
+        What the plan had to give up, for the run's warnings.
+    """
+
+    train: list[pd.Timestamp]
+    holdout: pd.Timestamp | None
+    level: list[pd.Timestamp]
+    mode: str
+    notes: list[str]
+
+    @property
+    def cutoffs(self) -> list[pd.Timestamp]:
+        """Every cutoff to build, oldest first."""
+        holdout = [] if self.holdout is None else [self.holdout]
+        return sorted({*self.train, *self.level, *holdout})
+
+
+def _comparable_cutoff(
+    target: pd.Timestamp, known: list[pd.Timestamp], earliest: pd.Timestamp, notes: list[str]
+) -> pd.Timestamp | None:
+    """A level-only window one year before ``target``, unless one of ``known`` is of its season."""
+    if any(season_distance(target, k) <= 45 for k in known):
+        return None
+    season = target - pd.Timedelta(days=SEASON_DAYS)
+    if season >= earliest:
+        return season
+    notes.append(
+        f"no window of the same season as {target.date()} (one would start {season.date()}, "
+        f"before the history allows, {earliest.date()}): its level is the newest window's"
+    )
+    return None
+
+
+def plan_windows(
+    cutoffs: list[pd.Timestamp], as_of: pd.Timestamp, horizon_days: int, earliest: pd.Timestamp
+) -> WindowPlan:
+    """Roles of the backtest ``cutoffs`` (oldest first) for a run at ``as_of``.
+
+    ``earliest`` is the first cutoff the history allows (first day + minimum history).
+    """
+    notes: list[str] = []
+    if not cutoffs:
+        return WindowPlan([], None, [], "none", notes)
+    holdout = cutoffs[-1]
+    horizon = pd.Timedelta(days=horizon_days)
+    train = [c for c in cutoffs[:-1] if c + horizon <= holdout]
+    mode = "time"
+    if not train and len(cutoffs) > 1:
+        mode, train = "customers", list(cutoffs)
+        notes.append(
+            f"every training window's labels overlap the held-out window {holdout.date()} "
+            "(step < horizon and a short history): a random quarter of the customers is held "
+            "out instead of a later period"
+        )
+    elif len(train) < len(cutoffs) - 1:
+        skipped = ", ".join(str(c.date()) for c in cutoffs[:-1] if c not in train)
+        notes.append(f"windows {skipped} left out: their labels overlap the held-out window")
+    level: list[pd.Timestamp] = []
+    for target in [holdout, as_of] if mode == "time" else [as_of]:
+        known = [*train, *level, *([holdout] if target == as_of else [])]
+        season = _comparable_cutoff(target, known, earliest, notes)
+        if season is not None:
+            level.append(season)
+    return WindowPlan(train, holdout, level, mode, notes)

@@ -110,6 +110,14 @@ def train(
         bool, typer.Option("--promote", help="Run the promotion gate after training.")
     ] = False,
     baseline_only: BaselineOnlyOption = False,
+    register: Annotated[
+        bool,
+        typer.Option(
+            "--register/--no-register",
+            help="Register the model as the challenger (refused when its validation metrics "
+            "are missing or NaN).",
+        ),
+    ] = True,
     experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "fidelite",
     model_name: ModelNameOption = "fidelite",
     tracking_uri: TrackingUriOption = None,
@@ -139,6 +147,7 @@ def train(
         step_days=step_days,
         min_history_days=min_history_days,
         baseline_only=baseline_only,
+        register=register,
         promote=promote,
         experiment=experiment,
         model_name=model_name,
@@ -336,14 +345,37 @@ def evaluate(
 @app.command("promote")
 def promote(
     model_name: ModelNameOption = "fidelite",
-    force: Annotated[bool, typer.Option("--force", help="Promote regardless of metrics.")] = False,
+    version: Annotated[
+        str | None,
+        typer.Option(
+            "--version",
+            help="Make this registered version the champion (e.g. roll back); needs --reason.",
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (recorded on the version).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote the challenger regardless of the gate.")
+    ] = False,
     tracking_uri: TrackingUriOption = None,
 ) -> None:
-    """Move the `champion` alias to the `challenger` if it passes the gate."""
+    """Move `champion` to the `challenger` if it passes the gate, or to any --version."""
+    from fidelite.errors import ConfigurationError
     from fidelite.training.registry import promote as run_gate
+    from fidelite.training.registry import promote_version
 
     with errors_exit():
-        decision = run_gate(model_name, tracking_uri=tracking_uri, force=force)
+        if version is not None:
+            if not reason:
+                raise ConfigurationError(
+                    "--version needs --reason (it is recorded)", field="reason"
+                )
+            decision = promote_version(
+                model_name, version, reason=reason, tracking_uri=tracking_uri
+            )
+        else:
+            decision = run_gate(model_name, tracking_uri=tracking_uri, force=force)
     colour = "green" if decision.promoted else "yellow"
     console.print(
         f"[{colour}]{'promoted' if decision.promoted else 'not promoted'}:[/] {decision.reason}",

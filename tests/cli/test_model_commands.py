@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fidelite.cli import app
-from fidelite.errors import InsufficientHistoryError
+from fidelite.errors import InsufficientHistoryError, ModelQualityError
 from fidelite.features.contract import score_column_names
 from fidelite.features.demo import generate_demo_data, write_demo_data
 from fidelite.features.inputs import load_inputs
@@ -124,3 +124,27 @@ def test_cli_reports_short_history_and_bad_data(workspace, tmp_path):
         ],
     )
     assert broken.exit_code == 2 and "amount" in broken.output
+
+
+def test_cli_refuses_a_model_without_labelled_windows_and_rolls_back(workspace):
+    demo, paths, uri, _ = workspace
+    garbage = runner.invoke(
+        app,
+        [
+            "train",
+            *_inputs(paths),
+            "--as-of",
+            "2030-01-01",
+            "--baseline-only",
+            "--tracking-uri",
+            uri,
+        ],
+    )
+    assert garbage.exit_code == ModelQualityError.exit_code, garbage.output
+    assert "missing or NaN" in garbage.output
+    unreasoned = runner.invoke(app, ["promote", "--version", "1", "--tracking-uri", uri])
+    assert unreasoned.exit_code == 2 and "--reason" in unreasoned.output
+    back = runner.invoke(
+        app, ["promote", "--version", "1", "--reason", "rollback drill", "--tracking-uri", uri]
+    )
+    assert back.exit_code == 0 and "rollback drill" in back.output

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 import pytest
 
-from fidelite.features.demo import DemoData
+from fidelite.features.demo import DemoData, generate_demo_data
 from fidelite.features.inputs import Inputs, load_inputs
 from fidelite.training.config import TrainConfig
 from fidelite.training.train import TrainResult, train
@@ -28,8 +28,15 @@ class Trained:
 
 
 @pytest.fixture(scope="session")
-def trained(demo_data: DemoData, tmp_path_factory: pytest.TempPathFactory) -> Trained:
-    """``train`` at 2025-06-30 (H = 90, 3 windows) on 1,500 demo customers, registered."""
+def training_demo() -> DemoData:
+    """3,000 demo customers (seed 3): enough prospects for a first-purchase model."""
+    return generate_demo_data(3000, seed=3)
+
+
+@pytest.fixture(scope="session")
+def trained(training_demo: DemoData, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """``train`` at 2025-06-30 (H = 90, 3 windows) on the training demo, registered."""
+    demo_data = training_demo
     uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
     inputs = load_inputs(demo_data.transactions, demo_data.events, demo_data.customers, as_of=AS_OF)
     config = TrainConfig(

@@ -1,4 +1,4 @@
-"""The churn classifier: boosted from the baseline, held-out window, calibration."""
+"""The churn classifier: boosted from the baseline, one level per window, held-out rows."""
 
 from __future__ import annotations
 
@@ -8,24 +8,34 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from fidelite.training.boosting import Trees
-from fidelite.training.calibration import choose_calibration
 from fidelite.training.churn import ChurnModel, baseline_log_odds
+from fidelite.training.holdout import RowRoles
+
+CUTOFFS = pd.to_datetime(["2024-01-01", "2024-04-01", "2024-07-01", "2024-10-01", "2025-01-01"])
 
 
-def _windows(n: int, seed: int, n_windows: int = 3) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Churn = baseline log-odds + a tree-learnable bump on recency; rows in windows."""
+def _windows(n_per: int, seed: int, shifts=(0.0, 0.5, 0.0, -0.5, 0.0)):
+    """Churn = baseline log-odds + a recency bump + the window's own (seasonal) shift."""
     rng = np.random.default_rng(seed)
+    n = n_per * len(shifts)
     p_base = rng.uniform(0.05, 0.95, n)
     days = rng.exponential(60, n)
     X = pd.DataFrame(
         {"baseline_churn_probability": p_base, "days_since_last_purchase": days},
-        index=pd.Index([f"c{i % (n // n_windows)}" for i in range(n)], name="customer_id"),
+        index=pd.Index([f"c{i % n_per}" for i in range(n)], name="customer_id"),
     )
-    logit = np.log(p_base / (1 - p_base)) + np.where(days > 90, 1.5, -0.5)
+    shift = np.repeat(np.asarray(shifts), n_per)
+    logit = np.log(p_base / (1 - p_base)) + np.where(days > 90, 1.5, -0.5) + shift
     churned = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
-    cutoffs = pd.date_range("2024-01-01", periods=n_windows, freq="90D").to_numpy()
-    window = np.repeat(cutoffs, n // n_windows)
+    window = np.repeat(CUTOFFS.to_numpy()[: len(shifts)], n_per)
     return X, churned, window
+
+
+def _roles(window: np.ndarray) -> RowRoles:
+    """The newest window held out, the others trained on."""
+    newest = window.max()
+    role = np.where(window == newest, 1, 0).astype(np.int8)
+    return RowRoles(role, pd.Timestamp(newest), "time")
 
 
 def test_baseline_log_odds_is_the_logit_and_neutral_when_missing():
@@ -35,56 +45,68 @@ def test_baseline_log_odds_is_the_logit_and_neutral_when_missing():
 
 
 def test_starts_from_the_baseline_and_learns_corrections():
-    X, churned, _ = _windows(6000, 4)
-    # One tiny step: the prediction is still (almost) the baseline itself.
+    X, churned, window = _windows(1500, 4, shifts=(0.0,) * 4)
     tiny = Trees(n_estimators=1, learning_rate=1e-6, early_stopping_rounds=0)
-    start = ChurnModel(trees=tiny, n_jobs=1).fit(X, churned)
-    np.testing.assert_allclose(
-        start.predict_raw_proba(X), X["baseline_churn_probability"], atol=1e-4
-    )
-    flat = ChurnModel(trees=tiny, boost_from_baseline=False, n_jobs=1).fit(X, churned)
-    assert np.ptp(flat.predict_raw_proba(X)) < 1e-3  # the churn rate only
-
+    start = ChurnModel(trees=tiny, n_jobs=1).fit(X, churned, window=window)
+    # One tiny step: the baseline, shifted by one common intercept per window.
+    level = start.levels_.offset_of(CUTOFFS[0])
+    expected = 1 / (1 + np.exp(-(baseline_log_odds(X) + level)))
+    np.testing.assert_allclose(start.churn_probability(X, as_of=CUTOFFS[0]), expected, atol=1e-4)
     model = ChurnModel(trees=Trees(n_estimators=200, learning_rate=0.1), n_jobs=1)
-    p = model.fit(X, churned).predict_raw_proba(X)
+    p = model.fit(X, churned, window=window).churn_probability(X, as_of=CUTOFFS[0])
     lift = np.log(p / (1 - p)) - baseline_log_odds(X)
     by_recency = pd.Series(lift).groupby(X["days_since_last_purchase"].to_numpy() > 90).mean()
     assert by_recency[True] - by_recency[False] == pytest.approx(2.0, abs=0.5)
 
 
-def test_newest_window_is_held_out_then_every_window_is_used():
-    X, churned, window = _windows(6000, 1)
-    model = ChurnModel(trees=Trees(n_estimators=400, learning_rate=0.1), n_jobs=1)
+def test_each_window_gets_its_level_and_a_new_window_reuses_its_season():
+    X, churned, window = _windows(3000, 1)
+    model = ChurnModel(trees=Trees(n_estimators=100, learning_rate=0.1), n_jobs=1)
     model.fit(X, churned, window=window)
-    held = window == window.max()
-    assert model.best_iteration_ < 400  # early-stopped on the held-out window
-    assert model.validation_.cutoff == pd.Timestamp(window.max())
+    levels = [model.levels_.offset_of(c) for c in CUTOFFS]
+    assert levels[1] - levels[0] == pytest.approx(0.5, abs=0.15)
+    assert levels[3] - levels[0] == pytest.approx(-0.5, abs=0.15)
+    # The window one year after 2024-04-01 takes its level; predictions are calibrated.
+    choice = model.level_for("2025-03-31")
+    assert choice.source == CUTOFFS[1] and choice.comparable
+    q2 = window == CUTOFFS[1].to_datetime64()
+    predicted = model.churn_probability(X.loc[q2], as_of="2025-03-31")
+    assert predicted.mean() == pytest.approx(churned[q2].mean(), abs=0.01)
+
+
+def test_held_out_window_is_never_trained_on():
+    X, churned, window = _windows(2000, 2)
+    roles = _roles(window)
+    model = ChurnModel(trees=Trees(n_estimators=400, learning_rate=0.1), n_jobs=1)
+    model.fit(X, churned, window=window, roles=roles)
+    held = roles.held
+    assert model.estimator_.booster_.num_trees() == model.best_iteration_ < 400
+    assert model.validation_.cutoff == CUTOFFS[-1]
     assert list(model.validation_.index) == list(X.index[held])
     assert roc_auc_score(churned[held], model.validation_.predicted) > 0.75
-    # The shipped estimator has the chosen tree count and saw every row.
-    assert model.estimator_.n_estimators == model.best_iteration_
+    # The held-out window chose the level of its season (2024-01-01), not its own...
+    assert model.holdout_level_.source == CUTOFFS[0]
+    # ...and its own level is known afterwards, for later windows.
+    assert CUTOFFS[-1] in model.levels_.cutoffs
     proba = model.predict_proba(X.iloc[:5])
     assert proba.shape == (5, 2) and np.allclose(proba.sum(axis=1), 1.0)
     np.testing.assert_array_equal(model.predict(X.iloc[:5]), (proba[:, 1] >= 0.5).astype(int))
-    assert set(model.calibration_) == {"ece_raw", "ece_isotonic_crossfit", "calibrated"}
 
 
 def test_numpy_matrix_gives_the_same_probabilities():
-    X, churned, window = _windows(3000, 2)
+    X, churned, window = _windows(600, 3)
     model = ChurnModel(trees=Trees(n_estimators=50), n_jobs=1).fit(X, churned, window=window)
     np.testing.assert_allclose(
-        model.churn_probability(X.to_numpy()), model.churn_probability(X), rtol=1e-12
+        model.churn_probability(X.to_numpy(), as_of="2025-02-01"),
+        model.churn_probability(X, as_of="2025-02-01"),
+        rtol=1e-12,
     )
 
 
-def test_calibration_adopted_only_when_it_helps():
-    rng = np.random.default_rng(2)
-    p_true = rng.uniform(0.05, 0.95, 4000)
-    y = (rng.random(4000) < p_true).astype(int)
-    calibrator, report = choose_calibration(y, p_true)
-    assert calibrator is None and report["calibrated"] == 0.0
-
-    distorted = p_true**3  # badly under-confident about churn
-    calibrator, report = choose_calibration(y, distorted)
-    assert calibrator is not None and report["calibrated"] == 1.0
-    assert report["ece_isotonic_crossfit"] < 0.5 * report["ece_raw"]
+def test_no_probability_is_clipped():
+    X, churned, window = _windows(1000, 5)
+    X.iloc[:10, 0] = 0.99999  # baseline nearly sure
+    model = ChurnModel(trees=Trees(n_estimators=30), n_jobs=1).fit(X, churned, window=window)
+    p = model.churn_probability(X)
+    assert len(np.unique(np.round(p, 12))) > 0.9 * len(p)  # no mass at a clip value
+    assert (p > 0).all() and (p < 1).all()

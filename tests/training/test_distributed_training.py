@@ -14,7 +14,8 @@ from fidelite.features.inputs import load_inputs
 from fidelite.training.config import TrainConfig
 from fidelite.training.distributed import (
     DaskChurnModel,
-    DaskClvModel,
+    DaskSpendModel,
+    DaskTimingModel,
     _spread_over_workers,
     model_classes,
     score_dask,
@@ -52,16 +53,19 @@ def test_dask_churn_auc_close_to_single_machine(runs):
     assert 1 <= distributed["churn_best_iteration"] <= 300
 
 
-def test_dask_model_loads_from_registry_and_scores_without_cluster_objects(runs, demo_data):
+def test_dask_model_loads_from_registry_and_scores_without_cluster_objects(runs, training_demo):
     run, uri = runs["dask"], runs["tracking_uri"]
     assert mlflow_client(uri).get_run(run.run_id).data.params["engine"] == "dask"
     with tracking_scope(uri):
         loaded = mlflow.pyfunc.load_model(f"models:/fidelite/{run.model_version}")
     model = loaded.unwrap_python_model()
-    for estimator in (model.churn.estimator_, model.clv.estimator_):
+    hurdle = model.purchasers
+    for estimator in (hurdle.churn.estimator_, hurdle.spend.estimator_, hurdle.timing.estimator_):
         assert isinstance(estimator, lgb.LGBMModel)
         assert not isinstance(estimator, (lgb.DaskLGBMClassifier, lgb.DaskLGBMRegressor))
-    inputs = load_inputs(demo_data.transactions, demo_data.events, demo_data.customers, as_of=AS_OF)
+    inputs = load_inputs(
+        training_demo.transactions, training_demo.events, training_demo.customers, as_of=AS_OF
+    )
     features = model.build_features(inputs)
     scores = loaded.predict(features.reset_index(), params={"as_of": AS_OF})
     assert list(scores.columns) == list(score_column_names())
@@ -71,9 +75,9 @@ def test_dask_model_loads_from_registry_and_scores_without_cluster_objects(runs,
     assert scores.loc[ok, "churn_probability"].between(0, 1).all()
 
 
-def test_distributed_scoring_equals_local_scoring(runs, demo_data):
+def test_distributed_scoring_equals_local_scoring(runs, training_demo):
     run, uri = runs["dask"], runs["tracking_uri"]
-    data = (demo_data.transactions, demo_data.events, demo_data.customers)
+    data = (training_demo.transactions, training_demo.events, training_demo.customers)
     local = score(load_inputs(*data, as_of=AS_OF), model_uri=run.model_uri, tracking_uri=uri)
     distributed = score_dask(
         *data, as_of=pd.Timestamp(AS_OF), model_uri=run.model_uri, tracking_uri=uri, npartitions=3
@@ -96,6 +100,10 @@ def test_every_worker_receives_training_rows(client):
 
 
 def test_engine_switch_picks_estimators():
-    assert model_classes("dask") == (DaskChurnModel, DaskClvModel)
+    assert model_classes("dask") == {
+        "churn": DaskChurnModel,
+        "spend": DaskSpendModel,
+        "timing": DaskTimingModel,
+    }
     with pytest.raises(ValueError, match="engine must be one of"):
         TrainConfig(engine="spark")

@@ -9,26 +9,35 @@ from sklearn.base import clone
 
 from fidelite.training.boosting import Trees
 from fidelite.training.churn import ChurnModel
-from fidelite.training.clv import ClvModel
-from fidelite.training.distributed import DaskChurnModel, DaskClvModel
+from fidelite.training.distributed import DaskChurnModel, DaskSpendModel, DaskTimingModel
 from fidelite.training.encoding import FeatureEncoder
+from fidelite.training.intervals import MixtureIntervals
+from fidelite.training.spend import SpendModel
+from fidelite.training.timing import TimingModel
 
 NON_DEFAULT = {
     ChurnModel: {
         "trees": Trees(n_estimators=7, num_leaves=4),
-        "boost_from_baseline": False,
-        "calibration": "none",
         "n_jobs": 1,
         "random_state": 3,
+        "boost_from_baseline": False,
     },
-    ClvModel: {
+    SpendModel: {
         "trees": Trees(n_estimators=9),
-        "tweedie_variance_power": 1.3,
-        "min_baseline": 2.0,
-        "horizon_days": 30,
         "n_jobs": 1,
         "random_state": 4,
+        "start_from_baseline": False,
+        "min_baseline": 2.0,
     },
+    TimingModel: {
+        "trees": Trees(n_estimators=5),
+        "n_jobs": 1,
+        "random_state": 5,
+        "horizon_days": 30,
+        "bin_days": 5,
+        "max_rows": 1000,
+    },
+    MixtureIntervals: {"target": 0.9, "n_bins": 4, "seed": 2},
     FeatureEncoder: {
         "exclude": ("T",),
         "extra_inputs": ("score_x",),
@@ -37,7 +46,8 @@ NON_DEFAULT = {
     },
 }
 NON_DEFAULT[DaskChurnModel] = NON_DEFAULT[ChurnModel]
-NON_DEFAULT[DaskClvModel] = NON_DEFAULT[ClvModel]
+NON_DEFAULT[DaskSpendModel] = NON_DEFAULT[SpendModel]
+NON_DEFAULT[DaskTimingModel] = NON_DEFAULT[TimingModel]
 
 
 @pytest.mark.parametrize("estimator_class", list(NON_DEFAULT), ids=lambda c: c.__name__)
@@ -58,7 +68,10 @@ def test_clone_of_a_fitted_model_is_unfitted_and_refits_identically():
         {"baseline_churn_probability": rng.uniform(0.1, 0.9, 600), "recency": rng.random(600)}
     )
     y = (rng.random(600) < X["baseline_churn_probability"]).astype(int)
-    model = ChurnModel(trees=Trees(n_estimators=20, early_stopping_rounds=0), n_jobs=1).fit(X, y)
+    window = np.repeat(np.array(["2024-01-01", "2024-04-01"], dtype="datetime64[ns]"), 300)
+    trees = Trees(n_estimators=20, early_stopping_rounds=0)
+    model = ChurnModel(trees=trees, n_jobs=1).fit(X, y, window=window)
     copy = clone(model)
     assert not hasattr(copy, "estimator_")
-    np.testing.assert_allclose(copy.fit(X, y).churn_probability(X), model.churn_probability(X))
+    refit = copy.fit(X, y, window=window)
+    np.testing.assert_allclose(refit.churn_probability(X), model.churn_probability(X))

@@ -52,7 +52,7 @@ def _scores_and_transactions() -> tuple[pd.DataFrame, pd.DataFrame]:
     window = [
         ("a", "2024-03-15", 50.0),  # stays, spends most
         ("b", "2024-04-09", 20.0),  # stays, on the last label day
-        ("c", "2024-03-20", -5.0),  # refund only: churned
+        ("c", "2024-03-20", -5.0),  # a refund of an older order: churned, no spend
         ("d", "2024-04-10", 99.0),  # after the window: churned
     ]
     rows = history + window
@@ -89,10 +89,10 @@ def test_evaluate_scores_end_to_end() -> None:
     assert result["n_without_transactions"] == 1  # "e" never transacted
     joined = result["joined"]
     assert joined["churned"].to_dict() == {"a": 0, "b": 0, "c": 1, "d": 1, "e": 1}
-    assert joined.loc["c", "future_spend"] == -5.0
+    assert joined.loc["c", "future_spend"] == 0.0  # refunds of earlier orders are not labels
     assert result["churn"]["roc_auc"] == 1.0
     assert result["churn"]["base_rate"] == pytest.approx(0.6)
-    assert result["clv"]["total_actual"] == pytest.approx(65.0)
+    assert result["clv"]["total_actual"] == pytest.approx(70.0)
     assert result["clv"]["total_predicted"] == pytest.approx(71.0)
     figures = score_figures(result)
     assert set(figures) == {"roc", "calibration", "cumulative_gain", "clv_deciles"}

@@ -37,23 +37,26 @@ def test_scores_frame_is_the_contract(trained):
 
     prospects = scores["customer_id"].isin(features.index[features["orders_total"] == 0])
     assert prospects.any()
-    assert (scores.loc[prospects, "status"] == "insufficient_history").all()
-    assert scores.loc[prospects, ["churn_probability", "predicted_clv"]].isna().all().all()
+    assert (scores.loc[prospects, "status"] == "prospect").all()
+    assert scores.loc[prospects, ["churn_probability", "predicted_clv"]].notna().all().all()
+    assert scores.loc[prospects, "p_alive"].isna().all()  # BG/NBD needs a purchase
 
     ok = scores.loc[~prospects]
     assert (ok["status"] == "ok").all()
     assert ok["churn_probability"].between(0, 1).all() and ok["p_alive"].between(0, 1).all()
     assert (ok["predicted_clv_p10"] <= ok["predicted_clv"]).all()
-    assert (ok["predicted_clv"] <= ok["predicted_clv_p90"]).all()
+    assert (ok["predicted_clv_p10"] <= ok["predicted_clv_p90"]).all()
     assert ok["churn_percentile"].between(0, 100).all()
-    np.testing.assert_allclose(ok["value_at_risk"], ok["churn_probability"] * ok["predicted_clv"])
+    np.testing.assert_allclose(
+        ok["value_at_risk"], ok["churn_probability"] * ok["value_if_retained"]
+    )
     expected_band = np.array(["low", "medium", "high", "critical"])[
         np.searchsorted(RISK_BAND_EDGES, ok["churn_probability"], side="right")
     ]
     assert (ok["risk_band"].to_numpy() == expected_band).all()
     next_purchase = ok["expected_next_purchase"].dropna()
     assert (next_purchase > pd.Timestamp(AS_OF)).all()
-    assert (next_purchase <= pd.Timestamp(AS_OF) + pd.Timedelta(days=270)).all()
+    assert (next_purchase <= pd.Timestamp(AS_OF) + pd.Timedelta(days=90)).all()
     reasons = ok["reasons"].map(json.loads)
     assert reasons.map(len).between(0, 3).all() and reasons.map(len).gt(0).mean() > 0.9
     assert all(isinstance(r, str) and r for rs in reasons for r in rs)
@@ -149,12 +152,15 @@ def test_reasons_can_be_skipped_and_match_explain(trained):
     pd.testing.assert_frame_equal(full[numeric], bare[numeric])
     assert full["reasons"].map(json.loads).tolist() == model.explain(buyers)
     # Contributions plus the bias reproduce the churn model's raw log-odds.
-    X = model.encoder.transform(model._augment(buyers))
-    contributions = model.attribution.contributions(X)
-    raw = model.churn.estimator_.predict(
-        X, raw_score=True, num_iteration=model.churn.best_iteration_
+    hurdle = model.purchasers
+    X = hurdle.encoder.transform(model._augment(buyers))
+    attribution = model.attribution("purchasers")
+    raw = hurdle.churn.estimator_.predict(
+        X, raw_score=True, num_iteration=hurdle.churn.best_iteration_
     )
-    np.testing.assert_allclose(contributions.sum(axis=1) + model.attribution.expected_value_, raw)
+    np.testing.assert_allclose(
+        attribution.contributions(X).sum(axis=1) + attribution.expected_value_, raw
+    )
 
 
 RAW_NAME = re.compile(r"_\w+ = |\w_\w")  # "ipt_std_days = 3.77" or any snake_case name

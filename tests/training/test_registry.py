@@ -7,12 +7,19 @@ import math
 import pytest
 from mlflow.tracking import MlflowClient
 
-from fidelite.errors import DataContractError
+from fidelite.errors import DataContractError, ModelNotFoundError
 from fidelite.features.demo import generate_demo_data
 from fidelite.features.inputs import load_inputs
 from fidelite.training.boosting import Trees
 from fidelite.training.config import TrainConfig
-from fidelite.training.registry import CHALLENGER, CHAMPION, alias_version, compare, promote
+from fidelite.training.registry import (
+    CHALLENGER,
+    CHAMPION,
+    alias_version,
+    compare,
+    promote,
+    promote_version,
+)
 from fidelite.training.train import train
 
 pytestmark = pytest.mark.slow
@@ -41,9 +48,8 @@ def setup(tmp_path_factory):
     uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
 
-    inputs = load_inputs(demo.transactions, demo.events, demo.customers, as_of="2025-06-30")
-
-    def run(**overrides):
+    def run(as_of: str = "2025-06-30", **overrides):
+        inputs = load_inputs(demo.transactions, demo.events, demo.customers, as_of=as_of)
         config = TrainConfig(
             horizon_days=90,
             n_windows=3,
@@ -65,12 +71,12 @@ def test_gate_sequence(setup):
     assert first.gate.promoted and "no champion yet" in first.gate.reason
     assert alias_version(client, "fidelite", CHAMPION) == first.model_version
 
-    weak = run(churn_params=WEAK, clv_params=WEAK)
-    # The champion was re-scored on the weak challenger's validation window.
+    # Same as-of: both held out the same window, never trained on it: a fair comparison.
+    weak = run(churn_params=WEAK, spend_params=WEAK)
     assert weak.metrics["champion_version"] == float(first.model_version)
     assert weak.metrics["champion_churn_roc_auc"] > weak.metrics["churn_roc_auc"]
     assert not weak.gate.promoted and "refused" in weak.gate.reason
-    assert "same validation window" in weak.gate.reason
+    assert "both held out the window after 2025-04-01" in weak.gate.reason
     assert alias_version(client, "fidelite", CHAMPION) == first.model_version
     assert alias_version(client, "fidelite", CHALLENGER) == weak.model_version
 
@@ -81,16 +87,37 @@ def test_gate_sequence(setup):
     with pytest.raises(DataContractError, match="amount"):
         train(load_inputs(bad, as_of="2025-06-30"), TrainConfig(tracking_uri=uri, promote=True))
     assert len(client.search_model_versions("name='fidelite'")) == versions
-    assert alias_version(client, "fidelite", CHALLENGER) == weak.model_version
 
-    forced = promote("fidelite", tracking_uri=uri, force=True)
-    assert forced.promoted and forced.reason.startswith("forced")
-    assert alias_version(client, "fidelite", CHAMPION) == weak.model_version
-
+    # An identical retrain is accepted (same window, same numbers).
     again = run()
     assert again.gate.promoted, again.gate.reason
-    assert again.metrics["champion_version"] == float(weak.model_version)
+    assert again.metrics["churn_roc_auc"] == pytest.approx(first.metrics["churn_roc_auc"], abs=1e-9)
     assert alias_version(client, "fidelite", CHAMPION) == again.model_version
-
     no_op = promote("fidelite", tracking_uri=uri)
     assert not no_op.promoted and "already the champion" in no_op.reason
+
+    # Rollback to any version, with the reason recorded on it.
+    back = promote_version(
+        "fidelite", first.model_version, reason="bad data in May", tracking_uri=uri
+    )
+    assert back.promoted and alias_version(client, "fidelite", CHAMPION) == first.model_version
+    tags = client.get_model_version("fidelite", first.model_version).tags
+    assert "bad data in May" in tags["champion_reason"] and tags["champion_since"]
+    with pytest.raises(ModelNotFoundError, match="no version 99"):
+        promote_version("fidelite", "99", reason="typo", tracking_uri=uri)
+
+
+def test_a_challenger_older_than_the_champion_needs_force(setup):
+    _, uri, client, run = setup
+    champion = alias_version(client, "fidelite", CHAMPION)
+    older = run(as_of="2025-03-31")  # held out 2024-12-31.., before the champion's data ended
+    assert not older.gate.promoted
+    assert "no labelled window after both models' data" in older.gate.reason
+    assert "--force" in older.gate.reason
+    assert alias_version(client, "fidelite", CHAMPION) == champion
+    forced = promote("fidelite", tracking_uri=uri, force=True)
+    assert forced.promoted and forced.reason.startswith("forced")
+    # Newer data than the (now older) champion: re-scored on the newer held-out window.
+    newer = run(as_of="2025-06-30")
+    assert "champion re-scored on the challenger's held-out window" in newer.gate.reason
+    assert newer.gate.promoted or "refused" in newer.gate.reason

@@ -1,0 +1,240 @@
+"""Model quality where people act on the numbers: calibration, totals, intervals, dates.
+
+Every model is trained at an as-of day ``D`` on the data up to ``D`` only, scores the
+customers known at ``D``, and is judged on what they did in ``(D, D + H]`` (data the
+models never saw; the demo data are generated to mid-2026 so every as-of has outcomes).
+
+Tables:
+
+1. **As-of dates across the year** (demo data, default 4 windows): churn ECE and Brier of
+   the model and of BG/NBD, CLV Gini, Spearman and total ratio (model and baseline),
+   coverage of ``[p10, p90]``, p10 > 0 where churn < 0.05, next-purchase MAE of the
+   model against "last purchase + own mean gap" and "as-of + H/2" (on the buyers all
+   three date), prospects' predicted vs observed first-purchase rate, and customers shown
+   both surely alive (p_alive >= 0.999) and surely churning (churn >= 0.99).
+2. **Window settings** at one as-of (3, 4, 6 windows H apart, 6 windows 30 days apart).
+3. **CDNOW** (as-of 1997-12-31, H = 182, the benchmark's window protocol).
+4. **Gate**: an identical retrain, and a retrain one horizon later.
+
+Usage::
+
+    python benchmarks/model_quality.py [--customers 20000] [--seed 7]
+        [--as-of 2025-03-31,2025-06-30,2025-09-30,2025-12-31] [--skip-cdnow]
+        [--skip-windows] [--skip-gate] [--n-jobs 1]
+"""
+
+from __future__ import annotations
+
+import os
+
+# A launcher: sleeping OpenMP waiters before anything loads LightGBM (see fidelite.cli).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
+import logging
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import markdown_table, print_machine
+
+from fidelite.features.demo import generate_demo_data
+from fidelite.features.inputs import Inputs, load_inputs
+from fidelite.training.config import TrainConfig
+from fidelite.training.labels import make_labels
+from fidelite.training.metrics import churn_metrics, clv_metrics, next_purchase_metrics
+from fidelite.training.train import TrainResult, train
+
+AS_OFS = ("2025-03-31", "2025-06-30", "2025-09-30", "2025-12-31")
+WINDOW_SETTINGS = {"3 x H": (3, None), "4 x H": (4, None), "6 x H": (6, None), "6 x 30d": (6, 30)}
+QUALITY_COLUMNS = (
+    "data",
+    "ECE",
+    "ECE BG/NBD",
+    "Brier",
+    "Brier BG/NBD",
+    "Gini",
+    "Spearman",
+    "total ratio",
+    "total BG/NBD",
+    "coverage",
+    "p10>0 (churn<.05)",
+    "MAE next (d)",
+    "MAE rhythm (d)",
+    "MAE H/2 (d)",
+    "n dated",
+    "prospects pred/obs",
+    "alive & churning",
+)
+
+
+GATE_COLUMNS = ("run", "as-of", "promoted", "reason")
+
+
+def _progress(row: dict[str, Any]) -> None:
+    """One finished row as a Markdown line (long runs show their results as they go)."""
+    print(markdown_table([row], QUALITY_COLUMNS).splitlines()[-1], flush=True)
+
+
+def evaluate(result: TrainResult, data: Inputs, as_of: str, horizon: int) -> dict[str, Any]:
+    """Scores at ``as_of`` judged on the ``horizon`` days after it."""
+    model = result.model
+    known = load_inputs(data.transactions, data.events, data.customers, as_of=as_of)
+    features = model.build_features(known)
+    scores = model.predict(None, features, params={"as_of": as_of, "reasons": False})
+    scores = scores.set_index("customer_id")
+    labels = make_labels(
+        data.transactions, as_of=as_of, horizon_days=horizon, customers_index=scores.index
+    )
+    joined = scores.join(labels).join(features[["ipt_mean_days", "days_since_last_purchase"]])
+    ok = joined[joined["status"] == "ok"]
+    baseline = model.baseline.predict(features.loc[ok.index])
+    churn = churn_metrics(ok["churned"], ok["churn_probability"])
+    base_churn = churn_metrics(ok["churned"], baseline["baseline_churn_probability"])
+    clv = clv_metrics(ok["future_spend"], ok["predicted_clv"])
+    base_clv = clv_metrics(ok["future_spend"], baseline["baseline_clv"])
+    inside = (ok["future_spend"] >= ok["predicted_clv_p10"]) & (
+        ok["future_spend"] <= ok["predicted_clv_p90"]
+    )
+    likely = ok["churn_probability"] < 0.05
+    days = (ok["expected_next_purchase"] - pd.Timestamp(as_of)).dt.days
+    timing = next_purchase_metrics(ok.assign(next_purchase_days=days), horizon)
+    prospects = joined[joined["status"] == "prospect"]
+    return {
+        "ECE": churn["expected_calibration_error"],
+        "ECE BG/NBD": base_churn["expected_calibration_error"],
+        "Brier": churn["brier"],
+        "Brier BG/NBD": base_churn["brier"],
+        "Gini": clv["normalized_gini"],
+        "Spearman": clv["spearman"],
+        "total ratio": clv["total_ratio"],
+        "total BG/NBD": base_clv["total_ratio"],
+        "coverage": float(inside.mean()),
+        "p10>0 (churn<.05)": float((ok.loc[likely, "predicted_clv_p10"] > 0).mean())
+        if likely.any()
+        else float("nan"),
+        "MAE next (d)": timing["mae_days"],
+        "MAE rhythm (d)": timing["mae_rhythm_days"],
+        "MAE H/2 (d)": timing["mae_constant_days"],
+        "n dated": timing["n_compared"],
+        "prospects pred/obs": _prospect_ratio(prospects),
+        "alive & churning": float(
+            ((ok["p_alive"] >= 0.999) & (ok["churn_probability"] >= 0.99)).mean()
+        ),
+    }
+
+
+def _prospect_ratio(prospects: pd.DataFrame) -> str:
+    if prospects.empty:
+        return "n/a"
+    predicted = (1 - prospects["churn_probability"]).mean()
+    observed = (1 - prospects["churned"]).mean()
+    return f"{predicted:.2f}/{observed:.2f}"
+
+
+def _train(data: Inputs, as_of: str, config: TrainConfig) -> TrainResult:
+    return train(load_inputs(data.transactions, data.events, data.customers, as_of=as_of), config)
+
+
+def as_of_rows(data: Inputs, as_ofs: list[str], store: str, n_jobs: int) -> list[dict]:
+    rows = []
+    for as_of in as_ofs:
+        config = TrainConfig(tracking_uri=store, register=False, n_jobs=n_jobs)
+        result = _train(data, as_of, config)
+        rows.append({"data": f"demo, as-of {as_of}", **evaluate(result, data, as_of, 90)})
+        _progress(rows[-1])
+    return rows
+
+
+def window_rows(data: Inputs, as_of: str, store: str, n_jobs: int) -> list[dict]:
+    rows = []
+    for name, (n_windows, step) in WINDOW_SETTINGS.items():
+        config = TrainConfig(
+            n_windows=n_windows, step_days=step, tracking_uri=store, register=False, n_jobs=n_jobs
+        )
+        result = _train(data, as_of, config)
+        row = {"data": f"demo {as_of}, {name}", **evaluate(result, data, as_of, 90)}
+        rows.append(row)
+        _progress(row)
+    return rows
+
+
+def cdnow_row(store: str, n_jobs: int) -> dict:
+    import cdnow
+
+    transactions = cdnow.load_cdnow()
+    data = Inputs(transactions, pd.Timestamp("1998-06-30"))
+    config = TrainConfig(
+        horizon_days=cdnow.HORIZON_DAYS,
+        tracking_uri=store,
+        register=False,
+        n_jobs=n_jobs,
+        **cdnow.CDNOW_WINDOWS,
+    )
+    result = _train(data, cdnow.AS_OF, config)
+    return {
+        "data": "CDNOW 1997-12-31, H=182",
+        **evaluate(result, data, cdnow.AS_OF, cdnow.HORIZON_DAYS),
+    }
+
+
+def gate_rows(data: Inputs, as_of: str, store: str, n_jobs: int) -> list[dict]:
+    """Decisions of the gate: first model, identical retrain, retrain one horizon later."""
+    later = str((pd.Timestamp(as_of) + pd.Timedelta(days=90)).date())
+    config = TrainConfig(tracking_uri=store, promote=True, n_jobs=n_jobs, experiment="gate")
+    rows = []
+    for label, day in (
+        ("first model", as_of),
+        ("identical retrain", as_of),
+        ("90 days later", later),
+    ):
+        result = _train(data, day, config)
+        rows.append(
+            {
+                "run": label,
+                "as-of": day,
+                "promoted": result.gate.promoted,
+                "reason": result.gate.reason,
+            }
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--as-of", default=",".join(AS_OFS))
+    parser.add_argument("--windows-as-of", default="2025-09-30")
+    parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--skip-cdnow", action="store_true")
+    parser.add_argument("--skip-windows", action="store_true")
+    parser.add_argument("--skip-gate", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    print_machine()
+    demo = generate_demo_data(args.customers, seed=args.seed, end="2026-06-30")
+    data = Inputs(demo.transactions, pd.Timestamp("2026-06-30"), demo.events, demo.customers)
+    tables: dict[str, tuple[list[dict], tuple[str, ...]]] = {}
+    with tempfile.TemporaryDirectory(prefix="fidelite-quality-") as tmp:
+        store = f"sqlite:///{tmp}/mlflow.db"
+        quality = as_of_rows(data, args.as_of.split(","), store, args.n_jobs)
+        if not args.skip_windows:
+            quality += window_rows(data, args.windows_as_of, store, args.n_jobs)
+        if not args.skip_cdnow:
+            quality.append(cdnow_row(store, args.n_jobs))
+        tables["quality"] = (quality, QUALITY_COLUMNS)
+        if not args.skip_gate:
+            gate = gate_rows(data, args.windows_as_of, store, args.n_jobs)
+            tables["gate"] = (gate, GATE_COLUMNS)
+    for name, (rows, columns) in tables.items():
+        print(f"\nmodel quality: {name}\n")
+        print(markdown_table(rows, columns))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""The discrete-time hazard of the next purchase, and the median date it gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fidelite.training.boosting import Trees
+from fidelite.training.timing import TimingModel, median_days
+
+
+def test_median_days_crosses_one_half_and_is_missing_below_it():
+    edges = np.array([0.0, 30.0, 60.0, 90.0])
+    cdf = np.array([[0.5, 0.9, 1.0], [0.2, 0.4, 0.5], [0.1, 0.2, 0.3]])
+    days = median_days(np.array([0.9, 0.8, 0.4]), cdf, edges)
+    # Row 0: P(by t) = 0.9 x [0.5, 0.9, 1.0] = [0.45, 0.81, 0.9]: crosses 1/2 in bin 2.
+    assert days[0] == np.ceil(30 + 30 * (0.5 - 0.45) / (0.81 - 0.45))
+    # Row 1: 0.8 x [0.4, 0.8, 1] = [0.32, 0.64, 0.8] -> bin 2 as well.
+    assert 30 < days[1] <= 60
+    assert np.isnan(days[2])  # P(purchase within H) = 0.4 < 1/2
+
+
+def test_hazard_learns_who_buys_early_and_censors_at_the_horizon():
+    rng = np.random.default_rng(0)
+    n = 4000
+    fast = rng.random(n) < 0.5
+    # Fast customers buy within ~10 days, slow ones after ~60; a third never (censored).
+    days = np.where(fast, rng.integers(1, 20, n), rng.integers(40, 90, n)).astype(float)
+    days[rng.random(n) < 0.3] = np.nan
+    X = np.column_stack([fast.astype(float), rng.normal(size=n)])
+    trees = Trees(n_estimators=100, learning_rate=0.2)
+    model = TimingModel(trees=trees, n_jobs=1, horizon_days=90, bin_days=7)
+    model.fit(X, days)
+    cdf = model.purchase_cdf(X)
+    assert cdf.shape == (n, 13) and (np.diff(cdf, axis=1) >= 0).all()
+    # On average over each group, the curve matches what happened: fast customers have
+    # bought by day 21 (bin 3), slow ones not yet; a third never buys (censored at H).
+    for group in (fast, ~fast):
+        observed = [np.mean(np.nan_to_num(days[group], nan=999) <= d) for d in (21, 49, 90)]
+        assert cdf[group][:, [2, 6, 12]].mean(axis=0) == pytest.approx(observed, abs=0.06)
+
+
+def test_row_cap_samples_customers():
+    rng = np.random.default_rng(1)
+    n = 3000
+    days = np.full(n, np.nan)
+    model = TimingModel(
+        trees=Trees(n_estimators=5, early_stopping_rounds=0), n_jobs=1, max_rows=5000
+    )
+    model.fit(rng.normal(size=(n, 2)), days)
+    # 3,000 censored customers x 13 bins = 39,000 rows, sampled down to about 5,000.
+    assert 4000 < model.n_training_rows_ < 6000

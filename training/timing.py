@@ -1,0 +1,184 @@
+"""When the next purchase comes: a discrete-time hazard model, censored at H.
+
+The horizon is cut into bins of ``bin_days`` days. For every backtest row and every bin
+up to its first purchase (or up to H when it bought nothing: censored), the model
+learns P(first purchase in this bin | none before it) from the customer's features and
+the bin. The hazards give the cumulative probability of a purchase by the end of each
+bin. (The bin's day of the year is left out on purpose: windows rarely cover every
+season, and trees cannot extrapolate to days of the year they never saw.)
+
+The scores use only the *shape* of that curve: P(purchase by day t) is the churn model's
+P(purchase within H) spread over the horizon as the hazard model's timing given a
+purchase, so churn and next purchase come from consistent estimates.
+``expected_next_purchase`` is the day P(purchase by t) reaches 1/2 (the median date):
+none when P(purchase within H) < 1/2.
+"""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+
+from fidelite.training.boosting import BoostedModel, Trees
+from fidelite.training.holdout import HOLDOUT, TRAIN, RowRoles
+
+__all__ = ["TIMING_TREES", "TimingModel", "median_days"]
+
+#: Default size of the hazard trees.
+TIMING_TREES = Trees(n_estimators=200, num_leaves=15, min_child_samples=200)
+
+
+def median_days(p_purchase: np.ndarray, cdf: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Days from the as-of day to the median next purchase, shape (n,); NaN below 1/2.
+
+    Parameters
+    ----------
+    p_purchase : ndarray, shape (n,)
+        P(at least one purchase within H).
+    cdf : ndarray, shape (n, n_bins)
+        The hazard model's P(purchase by the end of each bin).
+    edges : ndarray, shape (n_bins + 1,)
+        Bin edges in days (0 .. H).
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Whole days (1..H), linear within the bin where P(purchase by t) crosses 1/2.
+    """
+    total = cdf[:, -1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shape = np.where(total > 0, cdf / total, np.linspace(0, 1, cdf.shape[1] + 1)[1:])
+    by_end = p_purchase[:, None] * shape
+    reached = by_end >= 0.5
+    crossing = np.where(reached.any(axis=1), reached.argmax(axis=1), -1)
+    rows = np.arange(len(p_purchase))
+    b = np.maximum(crossing, 0)
+    before = np.where(b > 0, by_end[rows, b - 1], 0.0)
+    step = by_end[rows, b] - before
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.where(step > 0, (0.5 - before) / step, 1.0)
+    days = edges[b] + np.clip(fraction, 0.0, 1.0) * (edges[b + 1] - edges[b])
+    days = np.clip(np.ceil(days), 1, edges[-1])
+    return np.where(crossing >= 0, days, np.nan)
+
+
+class TimingModel(BoostedModel):
+    """Discrete-time hazard of the first purchase within the horizon.
+
+    Parameters
+    ----------
+    horizon_days : int
+        Horizon ``H``: rows without a purchase are censored there.
+    bin_days : int
+        Width of the hazard's time bins (the last may be shorter).
+    max_rows : int
+        Most customer-bin rows to train on; training customers are sampled down to it
+        (the hazard of a random sample of customers is the hazard of all).
+    trees, n_jobs, random_state
+        LightGBM settings (default trees :data:`TIMING_TREES`).
+
+    Attributes
+    ----------
+    edges_ : ndarray of shape (n_bins + 1,)
+        Bin edges in days.
+    start_ : float
+        Log-odds of the mean hazard (the boosting starts there).
+    n_training_rows_ : int
+        Customer-bin rows the hazard was fitted on.
+    """
+
+    def __init__(
+        self,
+        trees: Trees = TIMING_TREES,
+        n_jobs: int = 2,
+        random_state: int = 0,
+        horizon_days: int = 90,
+        bin_days: int = 7,
+        max_rows: int = 300_000,
+    ) -> None:
+        super().__init__(trees, n_jobs, random_state)
+        self.horizon_days = horizon_days
+        self.bin_days = bin_days
+        self.max_rows = max_rows
+
+    def _lightgbm(self, n_estimators: int) -> lgb.LGBMModel:
+        return lgb.LGBMClassifier(objective="binary", **self._settings(n_estimators))
+
+    def _expand(self, X: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Customer-bin rows: features + bin index, and 1 in the purchase's bin."""
+        n_bins = len(self.edges_) - 1
+        event_bin = np.searchsorted(self.edges_[1:], days, side="left")
+        last = np.where(np.isnan(days), n_bins - 1, np.minimum(event_bin, n_bins - 1))
+        counts = (last + 1).astype(np.int64)
+        row = np.repeat(np.arange(len(days)), counts)
+        bin_index = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        event = (bin_index == last[row]) & ~np.isnan(days[row])
+        return np.column_stack([X[row], bin_index.astype(float)]), event.astype(int)
+
+    def fit(
+        self,
+        X: np.ndarray,
+        days_to_purchase: np.ndarray,
+        *,
+        roles: RowRoles | None = None,
+    ) -> TimingModel:
+        """Fit on encoded rows (numpy) and the days to their first purchase.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n, n_features)
+            ``FeatureEncoder.transform_array`` of stacked backtest rows.
+        days_to_purchase : ndarray, shape (n,)
+            Days from the cutoff to the first purchase (1..H); NaN when none (censored).
+        roles : RowRoles, optional
+            Training rows, and held-out rows to early-stop on.
+        """
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+            delattr(self, name)
+        self.feature_names_ = []
+        X = np.asarray(X, dtype=float)
+        days = np.asarray(days_to_purchase, dtype=float)
+        self.edges_ = np.unique(
+            np.r_[np.arange(0, self.horizon_days, self.bin_days), self.horizon_days]
+        ).astype(float)
+        role = roles.role if roles is not None else np.full(len(days), TRAIN)
+        train = self._sample(role == TRAIN, days)
+        X_train, y_train = self._expand(X[train], days[train])
+        self.n_training_rows_ = len(y_train)
+        rate = float(np.clip(y_train.mean(), 1e-6, 1 - 1e-6))
+        self.start_ = float(np.log(rate / (1 - rate)))
+        validation = None
+        held = role == HOLDOUT
+        if held.any() and self.trees.early_stopping_rounds:
+            X_held, y_held = self._expand(X[held], days[held])
+            validation = (X_held, y_held, np.full(len(y_held), self.start_))
+        self.estimator_, best = self._fit_booster(
+            self._lightgbm(self.trees.n_estimators),
+            X_train,
+            y_train,
+            np.full(len(y_train), self.start_),
+            validation,
+        )
+        self.best_iteration_ = int(best) if best else self.trees.n_estimators
+        return self
+
+    def _sample(self, rows: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """``rows`` thinned at random so that their customer-bin rows stay under max_rows."""
+        n_bins = len(self.edges_) - 1
+        expected = np.where(np.isnan(days), n_bins, np.ceil(days / self.bin_days))[rows].sum()
+        if expected <= self.max_rows:
+            return rows
+        keep = np.random.default_rng(self.random_state).random(len(rows)) < self.max_rows / expected
+        return rows & keep
+
+    def purchase_cdf(self, X: np.ndarray) -> np.ndarray:
+        """P(first purchase by the end of each bin of the horizon), shape (n, n_bins)."""
+        X = np.asarray(X, dtype=float)
+        n_bins = len(self.edges_) - 1
+        bin_index = np.tile(np.arange(n_bins), len(X)).astype(float)
+        matrix = np.column_stack([np.repeat(X, n_bins, axis=0), bin_index])
+        raw = self.estimator_.booster_.predict(
+            matrix, raw_score=True, num_iteration=self.best_iteration_
+        )
+        hazard = (1.0 / (1.0 + np.exp(-(raw + self.start_)))).reshape(len(X), n_bins)
+        return 1.0 - np.cumprod(1.0 - hazard, axis=1)

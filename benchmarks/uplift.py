@@ -17,7 +17,10 @@ Protocol (demo data, whose campaigns have known true effects):
   on one campaign's outcomes).
 
 The Qini of one fit moves by about +-0.01 with the LightGBM seed, so the learners and the
-peer are also refitted with seeds 0, 1, 2 and their mean and range are printed.
+peer are also refitted with seeds 0, 1, 2 and their mean and range are printed. A
+campaign's outcomes are one random draw: ``--seeds 7,8,9,10,11`` repeats the whole
+protocol on independent demo draws and prints one summary row per draw (the full
+tables for the first).
 
 Contenders: fidelite's ranking (the policy fidelite picks at a 20% budget), value at
 risk, churn probability, random, the true-effect oracle, and causalml's X-learner on
@@ -27,7 +30,7 @@ fidelite's response-value model (so only the effect estimate differs).
 Usage::
 
     python benchmarks/uplift.py                 # 20,000 customers, seed 7
-    python benchmarks/uplift.py --customers 50000 --markdown
+    python benchmarks/uplift.py --seeds 7,8,9,10,11 --markdown
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np
 import pandas as pd
 from _common import markdown_table, print_machine, print_table
+from _uplift_peer import peer_scores, qini_difference
 
 from fidelite.features import Inputs, build_features
 from fidelite.features.demo import DemoData, generate_demo_data
@@ -53,17 +57,18 @@ from fidelite.features.inputs import load_inputs
 from fidelite.training.config import TrainConfig
 from fidelite.training.train import train
 from fidelite.training.uplift import UpliftConfig, UpliftFit, fit_uplift
+from fidelite.training.uplift.candidates import make_learner
 from fidelite.training.uplift.dataset import UpliftRows, build_uplift_rows
 from fidelite.training.uplift.evaluation import (
     bootstrap_counts,
     incremental_value,
     qini_coefficient,
 )
-from fidelite.training.uplift.fit import make_learner
 from fidelite.training.uplift.model import CHANNEL_COLUMN
 
 SHARES = (0.1, 0.2, 0.3)
 PEER = "causalml X-learner (peer)"
+ORACLE = "oracle (true effect)"
 SEEDS = (0, 1, 2)
 MEMBERS = ("t_learner", "x_learner", "dr_learner")
 COLUMNS = (
@@ -74,71 +79,28 @@ COLUMNS = (
     "measured_value_20pct",
     "measured_ci_20pct",
 )
+SEED_COLUMNS = ("ranking", "qini_mean", "qini_range", "true_value_20pct_mean")
+SUMMARY_COLUMNS = (
+    "seed",
+    "policy",
+    "fidelite_20pct",
+    "value_at_risk_20pct",
+    "x_value_at_risk",
+    "share_of_oracle",
+    "qini_fidelite",
+    "qini_peer",
+    "qini_diff_ci",
+    "measured_20pct",
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20_000)
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seeds", default="7", help="demo seeds, comma-separated (one draw each)")
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--markdown", action="store_true", help="also print Markdown")
     return parser.parse_args(argv)
-
-
-def _peer_scores(fit, train_rows, heldout_rows, value: np.ndarray, cost: np.ndarray, seed: int):
-    """causalml's X-learner on fidelite's matrix, LightGBM settings and value model."""
-    import lightgbm as lgb
-    from causalml.inference.meta import BaseXClassifier
-
-    model = fit.model
-    encoder = model.encoder
-    params = {
-        "n_estimators": 150,
-        "learning_rate": 0.05,
-        "num_leaves": 15,
-        "min_child_samples": 100,
-        "subsample": 0.8,
-        "subsample_freq": 1,
-        "colsample_bytree": 0.8,
-        "n_jobs": 1,
-        "verbose": -1,
-        "random_state": seed,
-    }
-    peer = BaseXClassifier(
-        outcome_learner=lgb.LGBMClassifier(**params), effect_learner=lgb.LGBMRegressor(**params)
-    )
-
-    def matrix(rows):
-        return encoder.transform_array(
-            rows.features.assign(**{CHANNEL_COLUMN: rows.rows["channel"]})
-        )
-
-    treated = train_rows.rows["treated"].to_numpy().astype(int)
-    propensity = train_rows.rows["propensity"].to_numpy()
-    peer.fit(
-        matrix(train_rows),
-        treated,
-        train_rows.rows["purchased"].to_numpy().astype(int),
-        p=propensity,
-    )
-    held_p = heldout_rows.rows["propensity"].to_numpy()
-    tau = np.ravel(peer.predict(matrix(heldout_rows), p=held_p))
-    return tau, tau * value - cost
-
-
-def _qini_difference(ours, theirs, treated, bought, n_boot: int = 200) -> tuple[float, float]:
-    """95% interval of Qini(ours) - Qini(theirs), rows resampled within each group."""
-    rng = np.random.default_rng(1)
-    groups = [np.flatnonzero(treated), np.flatnonzero(~treated)]
-    out = []
-    for _ in range(n_boot):
-        rows = np.concatenate([rng.choice(g, size=len(g)) for g in groups])
-        out.append(
-            qini_coefficient(ours[rows], treated[rows], bought[rows])
-            - qini_coefficient(theirs[rows], treated[rows], bought[rows])
-        )
-    low, high = np.percentile(out, [2.5, 97.5])
-    return float(low), float(high)
 
 
 @dataclass
@@ -154,9 +116,9 @@ class World:
     held: UpliftRows
 
 
-def _world(args: argparse.Namespace) -> World:
+def _world(args: argparse.Namespace, seed: int) -> World:
     """Demo data, churn/CLV model and uplift fit at the day before the last campaign."""
-    data = generate_demo_data(args.customers, seed=args.seed)
+    data = generate_demo_data(args.customers, seed=seed)
     campaigns = data.campaigns
     last = campaigns.groupby("campaign_id")["sent_at"].min().sort_values().index[-1]
     send = campaigns.loc[campaigns["campaign_id"] == last, "sent_at"].min().floor("D")
@@ -223,7 +185,7 @@ def _truth(world: World) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def _rankings(world: World, true_purchase, true_net, n_jobs: int):
+def _rankings(world: World, true_purchase, true_net, n_jobs: int, seeds: tuple[int, ...]):
     """(Qini score, value score) per ranking, and the learners/peer per LightGBM seed.
 
     Uplift models are judged on their incremental-purchase estimate for the Qini and
@@ -243,10 +205,10 @@ def _rankings(world: World, true_purchase, true_net, n_jobs: int):
         f"fidelite ({label})": shipped if choice.policy == "uplift" else baselines[choice.policy],
         **baselines,
         "random": (np.random.default_rng(0).random(len(true_net)),) * 2,
-        "oracle (true effect)": (true_purchase, true_net),
+        ORACLE: (true_purchase, true_net),
     }
-    by_seed = {seed: _seeded(world, value, cost, seed, n_jobs) for seed in SEEDS}
-    rankings.update(by_seed[SEEDS[0]])
+    by_seed = {seed: _seeded(world, value, cost, seed, n_jobs) for seed in seeds}
+    rankings.update(by_seed[seeds[0]])
     return rankings, by_seed, choice
 
 
@@ -274,7 +236,7 @@ def _seeded(world: World, value, cost, seed: int, n_jobs: int) -> dict[str, tupl
     members = [found[f"fidelite {m}"] for m in MEMBERS]
     found["fidelite ensemble"] = tuple(np.mean([m[i] for m in members], axis=0) for i in (0, 1))
     try:
-        found[PEER] = _peer_scores(fit, train_rows, held, value, cost, seed)
+        found[PEER] = peer_scores(fit, train_rows, held, value, cost, seed)
     except ImportError:
         print("causalml not installed (pip install -e '.[bench]'): peer row skipped")
     return found
@@ -329,46 +291,72 @@ def _seed_table(world: World, by_seed, true_net) -> list[dict]:
     return out
 
 
+def _draw(args: argparse.Namespace, seed: int, lgbm_seeds: tuple[int, ...]):
+    """One demo draw: its world, the rankings' table and the per-LightGBM-seed table."""
+    world = _world(args, seed)
+    true_purchase, true_net = _truth(world)
+    rankings, by_seed, choice = _rankings(world, true_purchase, true_net, args.n_jobs, lgbm_seeds)
+    rows = _table(world, rankings, true_purchase, true_net)
+    by = {r["ranking"]: r for r in rows}
+    ours, var = rows[0], by["value_at_risk"]
+    summary = {
+        "seed": seed,
+        "policy": choice.policy,
+        "fidelite_20pct": ours["true_value_20pct"],
+        "value_at_risk_20pct": var["true_value_20pct"],
+        "x_value_at_risk": ours["true_value_20pct"] / var["true_value_20pct"],
+        "share_of_oracle": ours["true_value_20pct"] / by[ORACLE]["true_value_20pct"],
+        "qini_fidelite": ours["qini"],
+        "qini_peer": by[PEER]["qini"] if PEER in by else float("nan"),
+        "measured_20pct": f"{ours['measured_value_20pct']:,.0f} {ours['measured_ci_20pct']}",
+    }
+    if PEER in by:
+        treated = world.held.rows["treated"].to_numpy()
+        bought = world.held.rows["purchased"].to_numpy(dtype=float)
+        low, high = qini_difference(
+            rankings[ours["ranking"]][0], rankings[PEER][0], treated, bought
+        )
+        summary["qini_diff_ci"] = f"[{low:+.3f}, {high:+.3f}]"
+    return world, rows, by_seed, choice, summary
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     print_machine()
     clock = time.perf_counter()
-    world = _world(args)
-    true_purchase, true_net = _truth(world)
-    rankings, by_seed, choice = _rankings(world, true_purchase, true_net, args.n_jobs)
-    rows = _table(world, rankings, true_purchase, true_net)
-    treated = world.held.rows["treated"].to_numpy()
-    title = (
-        f"Held-out campaign {world.last} ({len(treated):,} rows, {int((~treated).sum()):,} "
-        f"control), {args.customers:,} demo customers, seed {args.seed}; trained at as-of "
-        f"{world.as_of.date()}"
-    )
-    print_table(rows, COLUMNS, title=title)
-    by = {r["ranking"]: r for r in rows}
-    ours = rows[0]["true_value_20pct"]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    summaries = []
+    for number, seed in enumerate(seeds):
+        world, rows, by_seed, choice, summary = _draw(args, seed, SEEDS if number == 0 else (0,))
+        summaries.append(summary)
+        if number:
+            print_table([summary], SUMMARY_COLUMNS, title=f"draw {seed}")
+            continue
+        treated = world.held.rows["treated"].to_numpy()
+        title = (
+            f"Held-out campaign {world.last} ({len(treated):,} rows, {int((~treated).sum()):,} "
+            f"control), {args.customers:,} demo customers, seed {seed}; trained at as-of "
+            f"{world.as_of.date()}"
+        )
+        print_table(rows, COLUMNS, title=title)
+        seed_rows = _seed_table(world, by_seed, _truth(world)[1])
+        print_table(seed_rows, SEED_COLUMNS, title=f"LightGBM seeds {SEEDS}: mean and range")
+        print(f"policy at 20%: {choice.policy} - {choice.reason}")
+        if args.markdown:
+            print(markdown_table(rows, COLUMNS))
+            print()
+            print(markdown_table(seed_rows, SEED_COLUMNS))
+    print_table(summaries, SUMMARY_COLUMNS, title="Per demo draw (targets: >= 1.5x, >= 60%)")
+    ratios = [s["x_value_at_risk"] for s in summaries]
+    shares = [s["share_of_oracle"] for s in summaries]
     print(
-        f"at 20%: fidelite / value at risk = {ours / by['value_at_risk']['true_value_20pct']:.2f}x "
-        f"(target >= 1.5), fidelite / oracle = "
-        f"{ours / by['oracle (true effect)']['true_value_20pct']:.0%} (target >= 60%)"
+        f"over {len(seeds)} draw(s): fidelite / value at risk {np.mean(ratios):.2f}x "
+        f"[{min(ratios):.2f}, {max(ratios):.2f}], share of oracle {np.mean(shares):.0%} "
+        f"[{min(shares):.0%}, {max(shares):.0%}]"
     )
-    if PEER in by:
-        bought = world.held.rows["purchased"].to_numpy(dtype=float)
-        low, high = _qini_difference(
-            rankings[rows[0]["ranking"]][0], rankings[PEER][0], treated, bought
-        )
-        print(
-            f"Qini fidelite {rows[0]['qini']:.3f} vs peer {by[PEER]['qini']:.3f} (target >=); "
-            f"difference 95% bootstrap CI [{low:+.3f}, {high:+.3f}]"
-        )
-    seed_rows = _seed_table(world, by_seed, true_net)
-    seed_columns = ("ranking", "qini_mean", "qini_range", "true_value_20pct_mean")
-    print_table(seed_rows, seed_columns, title=f"LightGBM seeds {SEEDS}: mean and range")
-    print(f"policy at 20%: {choice.policy} - {choice.reason}")
     print(f"total {time.perf_counter() - clock:.0f} s")
     if args.markdown:
-        print(markdown_table(rows, COLUMNS))
-        print()
-        print(markdown_table(seed_rows, seed_columns))
+        print(markdown_table(summaries, SUMMARY_COLUMNS))
 
 
 if __name__ == "__main__":

@@ -5,88 +5,49 @@
    the others).
 2. Each row gets the customer's features the day before the send and the churn/CLV
    scores at that day (:func:`~fidelite.training.uplift.dataset.build_uplift_rows`).
-3. Held-out rows: each of the latest two campaigns in turn, scored by learners fitted on
-   the campaigns sent before it (the next campaign is what the model will face), else
-   a random 30% of the customers of the only campaign.
-4. Every meta-learner is fitted on the earlier rows; on the held-out rows the learners,
-   the value-at-risk ranking and the churn ranking are compared by incremental net
-   value captured at each budget share, with bootstrap intervals, and by Qini.
+3. Held-out rows, rolling origin: every campaign with at least
+   ``min_training_campaigns`` campaigns before it is scored by learners fitted on the
+   campaigns sent before it (what the model would have known then); with a single
+   campaign, a random 30% of its customers.
+4. On the held-out rows the learners, the value-at-risk ranking and the churn ranking
+   are measured at each budget share by incremental purchases valued at a common
+   customer value (:mod:`~fidelite.training.uplift.valuation`: low variance, paired
+   bootstrap intervals), beside the raw measured spend and the Qini.
 5. The learner standing for the ``uplift`` policy is the ensemble of the three, unless
    one captures significantly more held-out value at the reference budget (paired
-   bootstrap); it and the response-value model are refitted on all rows.
+   bootstrap); the policy per budget share is the one with the most held-out value
+   (:class:`~fidelite.training.uplift.policy.PolicyTable`). The learner and the
+   response-value model are refitted on all rows.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from fidelite.errors import InsufficientHistoryError
-from fidelite.training.encoding import FeatureEncoder
-from fidelite.training.uplift.dataset import FeatureSource, Scorer, UpliftRows, build_uplift_rows
-from fidelite.training.uplift.evaluation import (
-    Estimate,
-    average_treatment_effect,
-    bootstrap_counts,
-    qini_coefficient,
-    value_replicates,
+from fidelite.training.uplift.candidates import (
+    HeldoutScores,
+    candidate_scores,
+    make_learner,
+    response_model,
+    uplift_encoder,
+    uplift_matrix,
 )
-from fidelite.training.uplift.learners import LEARNERS
+from fidelite.training.uplift.config import UpliftConfig
+from fidelite.training.uplift.dataset import FeatureSource, Scorer, UpliftRows, build_uplift_rows
+from fidelite.training.uplift.evaluation import average_treatment_effect
 from fidelite.training.uplift.model import CHANNEL_COLUMN, UpliftModel
 from fidelite.training.uplift.policy import PolicyTable
-from fidelite.training.uplift.responses import DEFAULT_RESPONSE_DAYS, split_campaigns
+from fidelite.training.uplift.responses import split_campaigns
+from fidelite.training.uplift.valuation import compare_rankings, value_basis
 
-__all__ = ["UpliftConfig", "UpliftFit", "fit_uplift", "heldout_scores", "make_learner"]
+__all__ = ["UpliftConfig", "UpliftFit", "fit_uplift", "make_learner"]
 
 logger = logging.getLogger(__name__)
-
-#: Rankings compared with the learners, by the ``score_*`` input they sort on.
-BASELINE_RANKINGS: dict[str, str] = {
-    "value_at_risk": "score_value_at_risk",
-    "churn_probability": "score_churn_probability",
-}
-
-
-@dataclass(frozen=True)
-class UpliftConfig:
-    """Settings of the uplift fit (all logged).
-
-    Parameters
-    ----------
-    window_days : int
-        Response window after a send, in days.
-    learners : tuple of str
-        Meta-learners compared (keys of ``LEARNERS``).
-    budget_shares : tuple of float
-        Shares of the held-out rows contacted at which the candidates are compared.
-    reference_share : float
-        Budget share that picks the learner standing for the ``uplift`` policy.
-    n_boot : int
-        Bootstrap replicates of the intervals.
-    heldout_share : float
-        Share of customers held out when only one campaign can teach uplift.
-    heldout_campaigns : int
-        Latest campaigns held out in turn (each scored by learners fitted on the
-        campaigns before it) to compare the candidates on.
-    learner_params : dict
-        LightGBM settings passed to every learner.
-    n_jobs, random_state : int
-    """
-
-    window_days: int = DEFAULT_RESPONSE_DAYS
-    learners: tuple[str, ...] = tuple(LEARNERS)
-    budget_shares: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5)
-    reference_share: float = 0.2
-    n_boot: int = 200
-    heldout_share: float = 0.3
-    heldout_campaigns: int = 2
-    learner_params: dict = field(default_factory=dict)
-    n_jobs: int = 1
-    random_state: int = 0
 
 
 @dataclass
@@ -101,7 +62,8 @@ class UpliftFit:
         ``uplift_*`` metrics on the held-out rows (Qini per candidate, incremental
         value per candidate and share with intervals, ATE with intervals, row counts).
     heldout : DataFrame
-        Held-out rows with outcomes and every candidate's score (for curves/plots).
+        Held-out rows with outcomes, ``customer_value`` and every candidate's score
+        (``score_<candidate>``, for curves/plots).
     skipped : dict of str to str
         Campaigns not used to learn uplift, with the reason.
     """
@@ -112,72 +74,32 @@ class UpliftFit:
     skipped: dict[str, str]
 
 
-def _encoder(rows: UpliftRows) -> FeatureEncoder:
-    scores = tuple(c for c in rows.features.columns if c.startswith("score_"))
-    return FeatureEncoder(extra_inputs=scores, extra_categorical=(CHANNEL_COLUMN,))
-
-
-def _matrix(encoder: FeatureEncoder, rows: UpliftRows) -> np.ndarray:
-    return encoder.transform_array(rows.features.assign(**{CHANNEL_COLUMN: rows.rows["channel"]}))
-
-
-def make_learner(name: str, encoder: FeatureEncoder, config: UpliftConfig):
-    """An unfitted meta-learner for ``encoder``'s matrix (categorical and channel columns)."""
-    names = encoder.feature_names_
-    categorical = tuple(names.index(c) for c in encoder.categories_)
-    return LEARNERS[name](
-        **{
-            "categorical": categorical,
-            "channel_column": names.index(CHANNEL_COLUMN),
-            "n_jobs": config.n_jobs,
-            "random_state": config.random_state,
-            **config.learner_params,
-        }
-    )
-
-
-def _response_model(
-    encoder: FeatureEncoder, rows: UpliftRows, config: UpliftConfig
-) -> lgb.LGBMRegressor:
-    """Net spend given a purchase, on rows that bought (either group, channel hidden)."""
-    bought = rows.rows["purchased"].to_numpy()
-    X = encoder.transform_array(rows.features.loc[bought].assign(**{CHANNEL_COLUMN: None}))
-    names = encoder.feature_names_
-    model = lgb.LGBMRegressor(
-        n_estimators=200,
-        learning_rate=0.05,
-        num_leaves=15,
-        min_child_samples=50,
-        n_jobs=config.n_jobs,
-        random_state=config.random_state,
-        verbose=-1,
-    )
-    categorical = [names.index(c) for c in encoder.categories_]
-    return model.fit(
-        X, rows.rows.loc[bought, "net_spend"].to_numpy(), categorical_feature=categorical
-    )
-
-
 def _folds(
     rows: UpliftRows, config: UpliftConfig
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
     """(training mask, held-out mask) pairs over the rows, and what is held out.
 
-    With several campaigns, each of the latest ``heldout_campaigns`` campaigns is held
-    out in turn and scored by learners fitted on the campaigns sent before it (what the
-    model would have known then); one campaign's outcomes are too noisy to choose a
-    policy on. With one campaign, a random share of its customers is held out.
+    With several campaigns, every campaign with at least ``min_training_campaigns``
+    campaigns before it (at most the latest ``heldout_campaigns``) is held out in turn
+    and scored by learners fitted on the campaigns sent before it; one campaign's
+    outcomes are too noisy to choose a policy on. With one campaign, a random share of
+    its customers is held out.
     """
     campaigns = rows.rows.groupby("campaign_id")["send_day"].min().sort_values()
     if len(campaigns) >= 2:
-        held = list(campaigns.index[-min(config.heldout_campaigns, len(campaigns) - 1) :])
+        held = list(campaigns.index[min(config.min_training_campaigns, len(campaigns) - 1) :])
+        if config.heldout_campaigns is not None:
+            held = held[-config.heldout_campaigns :]
         folds = []
         for campaign in held:
             mask = (rows.rows["campaign_id"] == campaign).to_numpy()
             before = (rows.rows["send_day"] < campaigns[campaign]).to_numpy()
             folds.append((before, mask))
         n_rows = sum(int(mask.sum()) for _, mask in folds)
-        return folds, f"held-out campaigns {', '.join(held)}, {n_rows:,} rows"
+        return folds, (
+            f"{len(held)} held-out campaign{'s' * (len(held) > 1)} ({', '.join(held)}), "
+            f"{n_rows:,} rows, each ranked by learners fitted on the campaigns before it"
+        )
     customers = rows.rows["customer_id"].unique()
     rng = np.random.default_rng(config.random_state)
     size = max(1, int(len(customers) * config.heldout_share))
@@ -187,52 +109,6 @@ def _folds(
         f"{config.heldout_share:.0%} of the customers of the only campaign "
         f"{campaigns.index[0]}, {int(mask.sum()):,} rows"
     )
-
-
-def heldout_scores(
-    model_parts: dict[str, object], encoder: FeatureEncoder, rows: UpliftRows
-) -> dict[str, np.ndarray]:
-    """Expected incremental net value of each learner on ``rows`` at their own channel."""
-    X = _matrix(encoder, rows)
-    response, learners = model_parts["response"], model_parts["learners"]
-    value = np.maximum(
-        response.predict(encoder.transform_array(rows.features.assign(**{CHANNEL_COLUMN: None}))),
-        0.0,
-    )
-    cost = rows.rows["offer_cost"].to_numpy(dtype=float)
-    return {name: learner.predict(X) * value - cost for name, learner in learners.items()}
-
-
-def _compare(heldout: UpliftRows, scores: dict[str, np.ndarray], config: UpliftConfig):
-    """Evidence table, metrics and, per candidate, the value replicates at the reference share."""
-    treated = heldout.rows["treated"].to_numpy()
-    spend = heldout.rows["net_spend"].to_numpy(dtype=float)
-    bought = heldout.rows["purchased"].to_numpy(dtype=float)
-    cost = heldout.rows["offer_cost"].to_numpy(dtype=float)
-    counts = bootstrap_counts(treated, config.n_boot, config.random_state)
-    shares = tuple(sorted({*config.budget_shares, config.reference_share}))
-    records, metrics, replicates = [], {}, {}
-    tail = 2.5
-    for name, score in scores.items():
-        metrics[f"uplift_qini_{name}"] = qini_coefficient(score, treated, bought)
-        metrics[f"uplift_qini_spend_{name}"] = qini_coefficient(score, treated, spend)
-        values = value_replicates(score, treated, spend, shares, cost=cost, counts=counts)
-        replicates[name] = values[config.reference_share]
-        for share in config.budget_shares:
-            low, high = np.nanpercentile(values[share][1:], [tail, 100 - tail])
-            estimate = Estimate(float(values[share][0]), float(low), float(high))
-            records.append(
-                {
-                    "candidate": name,
-                    "budget_share": share,
-                    "incremental_value": estimate.value,
-                    "ci_low": estimate.low,
-                    "ci_high": estimate.high,
-                    "qini": metrics[f"uplift_qini_{name}"],
-                }
-            )
-            metrics.update(estimate.as_dict(f"uplift_value_at_{round(share * 100)}_{name}"))
-    return pd.DataFrame(records), metrics, replicates
 
 
 def fit_uplift(
@@ -282,61 +158,63 @@ def fit_uplift(
         window_days=config.window_days,
         until=as_of + pd.Timedelta(days=1),
     )
+    basis = value_basis(rows.features)
     folds, held_text = _folds(rows, config)
-    parts = []
+    parts: list[tuple[UpliftRows, HeldoutScores]] = []
     for train_mask, held_mask in folds:
         train, held = rows.subset(train_mask), rows.subset(held_mask)
-        parts.append((held, _candidate_scores(train, held, config)))
+        parts.append((held, candidate_scores(train, held, config, basis)))
     heldout = UpliftRows(
         pd.concat([held.features for held, _ in parts], ignore_index=True),
         pd.concat([held.rows for held, _ in parts], ignore_index=True),
     )
-    scores = {name: np.concatenate([found[name] for _, found in parts]) for name in parts[0][1]}
-    evidence, metrics, replicates = _compare(heldout, scores, config)
-    chosen = _best_learner(replicates, config)
-    evidence["policy"] = evidence["candidate"].map(
-        lambda c: "uplift" if c == chosen else (c if c in BASELINE_RANKINGS else "candidate")
+    names = parts[0][1].scores
+    scores = {name: np.concatenate([found.scores[name] for _, found in parts]) for name in names}
+    value = np.concatenate([found.value for _, found in parts])
+    policy, metrics = _policy(heldout, scores, value, basis, held_text, config)
+    metrics.update(_summary_metrics(heldout, rows, folds, policy))
+    model = _final_model(rows, policy, basis, config, as_of)
+    table = heldout.rows.assign(
+        customer_value=value, **{f"score_{k}": v for k, v in scores.items()}
     )
-    policy = PolicyTable(evidence=evidence, learner=chosen, heldout=held_text)
-    metrics.update(_summary_metrics(heldout, train, policy, config))
-    model = _final_model(rows, chosen, policy, config, as_of)
-    table = heldout.rows.assign(**{f"score_{k}": v for k, v in scores.items()})
     return UpliftFit(model=model, metrics=metrics, heldout=table, skipped=split.skipped)
 
 
-def _candidate_scores(
-    train: UpliftRows, heldout: UpliftRows, config: UpliftConfig
-) -> dict[str, np.ndarray]:
-    """Each candidate's ranking score of the held-out rows, learners fitted on ``train``."""
-    encoder = _encoder(train).fit(train.features.assign(**{CHANNEL_COLUMN: train.rows["channel"]}))
-    X_train = _matrix(encoder, train)
-    outcome = train.rows["purchased"].to_numpy(dtype=float)
-    treated, propensity = train.rows["treated"].to_numpy(), train.rows["propensity"].to_numpy()
-    # The ensemble is the mean of its members: scored from them, not fitted twice.
-    members = ("t_learner", "x_learner", "dr_learner")
-    derived = "ensemble" in config.learners and set(members) <= set(config.learners)
-    learners = {
-        name: make_learner(name, encoder, config).fit(X_train, treated, outcome, propensity)
-        for name in config.learners
-        if not (derived and name == "ensemble")
-    }
-    parts = {"learners": learners, "response": _response_model(encoder, train, config)}
-    scores = heldout_scores(parts, encoder, heldout)
-    if derived:
-        scores["ensemble"] = np.mean([scores[name] for name in members], axis=0)
-    for name, column in BASELINE_RANKINGS.items():
-        if column in heldout.features:
-            scores[name] = heldout.features[column].to_numpy(dtype=float)
-    return scores
+def _policy(
+    heldout: UpliftRows,
+    scores: dict[str, np.ndarray],
+    value: np.ndarray,
+    basis: str,
+    held_text: str,
+    config: UpliftConfig,
+) -> tuple[PolicyTable, dict[str, float]]:
+    """Measure every candidate, pick the learner, then the policy per budget share."""
+    churn = heldout.features.get("score_churn_probability")
+    comparison = compare_rankings(
+        scores,
+        heldout.rows,
+        value=value,
+        churn=None if churn is None else churn.to_numpy(dtype=float),
+        shares=tuple(sorted({*config.budget_shares, config.reference_share})),
+        n_boot=config.n_boot,
+        seed=config.random_state,
+    )
+    chosen = _best_learner(comparison.replicates, config)
+    policy = PolicyTable.from_comparison(
+        comparison, learner=chosen, heldout=held_text, value_basis=basis
+    )
+    return policy, comparison.metrics
 
 
 def _final_model(
-    rows: UpliftRows, chosen: str, policy: PolicyTable, config: UpliftConfig, as_of: pd.Timestamp
+    rows: UpliftRows, policy: PolicyTable, basis: str, config: UpliftConfig, as_of: pd.Timestamp
 ) -> UpliftModel:
     """The chosen learner and the response-value model refitted on every learnable row."""
-    encoder = _encoder(rows).fit(rows.features.assign(**{CHANNEL_COLUMN: rows.rows["channel"]}))
-    learner = make_learner(chosen, encoder, config).fit(
-        _matrix(encoder, rows),
+    encoder = uplift_encoder(rows).fit(
+        rows.features.assign(**{CHANNEL_COLUMN: rows.rows["channel"]})
+    )
+    learner = make_learner(policy.learner, encoder, config).fit(
+        uplift_matrix(encoder, rows),
         rows.rows["treated"].to_numpy(),
         rows.rows["purchased"].to_numpy(dtype=float),
         rows.rows["propensity"].to_numpy(),
@@ -344,33 +222,35 @@ def _final_model(
     return UpliftModel(
         encoder=encoder,
         learner=learner,
-        response_model=_response_model(encoder, rows, config),
+        response_model=response_model(encoder, rows, config),
         channels=tuple(sorted(set(rows.rows.loc[rows.rows["treated"], "channel"].dropna()))),
         window_days=config.window_days,
         policy=policy,
         trained_until=as_of,
+        value_basis=basis,
     )
 
 
-def _best_learner(replicates: dict[str, np.ndarray], config: UpliftConfig) -> str:
+def _best_learner(replicates: dict[str, dict[float, np.ndarray]], config: UpliftConfig) -> str:
     """The ensemble, unless one learner captures significantly more held-out value.
 
-    On noisy campaign outcomes the learner with the best point estimate on one held-out
-    campaign is often not the best on the next: a single learner replaces the (steadier)
-    ensemble only when the 95% interval of its paired bootstrap gain over the ensemble,
-    at the reference budget share, lies above zero. Without the ensemble among the
-    candidates, the best point estimate wins.
+    On noisy campaign outcomes the learner with the best point estimate on held-out
+    campaigns is often not the best on the next: a single learner replaces the
+    (steadier) ensemble only when the 95% interval of its paired bootstrap gain over
+    the ensemble, at the reference budget share, lies above zero. Without the ensemble
+    among the candidates, the best point estimate wins.
     """
+    share = config.reference_share
     learners = [name for name in config.learners if name in replicates]
-    best = max(learners, key=lambda name: np.nan_to_num(replicates[name][0], nan=-np.inf))
+    best = max(learners, key=lambda name: np.nan_to_num(replicates[name][share][0], nan=-np.inf))
     if "ensemble" not in learners or best == "ensemble":
         return best
-    gain = replicates[best][1:] - replicates["ensemble"][1:]
+    gain = replicates[best][share][1:] - replicates["ensemble"][share][1:]
     return best if np.nanpercentile(gain, 2.5) > 0 else "ensemble"
 
 
 def _summary_metrics(
-    heldout: UpliftRows, train: UpliftRows, policy: PolicyTable, config: UpliftConfig
+    heldout: UpliftRows, rows: UpliftRows, folds: list, policy: PolicyTable
 ) -> dict[str, float]:
     treated = heldout.rows["treated"].to_numpy()
     metrics = {
@@ -380,12 +260,11 @@ def _summary_metrics(
         **average_treatment_effect(treated, heldout.rows["net_spend"].to_numpy(float)).as_dict(
             "uplift_ate_spend"
         ),
-        "uplift_n_train_rows": float(len(train)),
+        "uplift_n_rows": float(len(rows)),
         "uplift_n_heldout_rows": float(len(heldout)),
-        "uplift_n_campaigns": float(
-            len(set(train.rows["campaign_id"]) | set(heldout.rows["campaign_id"]))
-        ),
-        "uplift_window_days": float(config.window_days),
+        "uplift_n_heldout_campaigns": float(heldout.rows["campaign_id"].nunique()),
+        "uplift_n_folds": float(len(folds)),
+        "uplift_n_campaigns": float(rows.rows["campaign_id"].nunique()),
     }
     for share, winner in policy.winners.items():
         metrics[f"uplift_policy_at_{round(share * 100)}_is_uplift"] = float(winner == "uplift")

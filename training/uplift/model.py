@@ -6,9 +6,12 @@ and each channel with campaign history it estimates
 
 * ``uplift_purchase``: the change in P(purchase within the response window) if the
   customer is contacted on that channel (negative: the contact drives them away);
-* ``response_value``: expected net spend in the window given a purchase;
-* ``uplift_value = uplift_purchase x response_value``: expected incremental net spend
-  in the window (currency, before the offer's cost).
+* ``response_value``: what winning the customer back is worth: ``value_if_retained``
+  (expected net spend over the horizon if the customer stays, from the churn/CLV
+  model) when the model was trained with it, else the expected net spend in the
+  response window given a purchase (``value_basis``);
+* ``uplift_value = uplift_purchase x response_value``: expected incremental net value
+  of a contact (currency, before the offer's cost).
 
 ``uplift_channel`` is the channel with the highest estimate among the customer's
 consented messaging channels that have history (None when there is none);
@@ -28,6 +31,7 @@ from fidelite.training.encoding import FeatureEncoder
 from fidelite.training.uplift.dataset import SCORE_INPUTS
 from fidelite.training.uplift.learners import LEARNERS
 from fidelite.training.uplift.policy import PolicyChoice, PolicyTable
+from fidelite.training.uplift.valuation import customer_value
 
 __all__ = ["CHANNEL_COLUMN", "UPLIFT_SCORE_COLUMNS", "UpliftModel", "uplift_inputs"]
 
@@ -76,6 +80,9 @@ class UpliftModel:
         Held-out comparison of the candidates per budget share.
     trained_until : Timestamp
         As-of day of the campaigns used.
+    value_basis : {"value_if_retained", "response_spend"}
+        What ``response_value`` is (see :func:`~fidelite.training.uplift.valuation.
+        customer_value`); fixed at fit time so one model never mixes the two.
     """
 
     def __init__(
@@ -88,6 +95,7 @@ class UpliftModel:
         window_days: int,
         policy: PolicyTable,
         trained_until: pd.Timestamp,
+        value_basis: str = "response_spend",
     ) -> None:
         self.encoder = encoder
         self.learner = learner
@@ -96,6 +104,7 @@ class UpliftModel:
         self.window_days = int(window_days)
         self.policy = policy
         self.trained_until = pd.Timestamp(trained_until)
+        self.value_basis = value_basis
 
     @property
     def learner_name(self) -> str:
@@ -112,8 +121,15 @@ class UpliftModel:
         return pd.DataFrame(columns, index=inputs.index, columns=list(self.channels))
 
     def response_value(self, inputs: pd.DataFrame) -> np.ndarray:
-        """Expected net spend in the window given a purchase, shape (n_rows,), >= 0."""
-        return np.maximum(self.response_model.predict(self._matrix(inputs, None)), 0.0)
+        """What winning each customer back is worth, shape (n_rows,), currency, >= 0."""
+        # Models pickled before the value basis existed valued the response spend.
+        basis = getattr(self, "value_basis", "response_spend")
+        spend = (
+            self.response_model.predict(self._matrix(inputs, None))
+            if basis == "response_spend"
+            else np.zeros(len(inputs))
+        )
+        return customer_value(inputs, basis, spend)
 
     def predict(self, inputs: pd.DataFrame, channel: np.ndarray | None = None) -> pd.DataFrame:
         """Uplift at a given contact channel per row (e.g. the channel a row was sent on).

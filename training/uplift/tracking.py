@@ -34,12 +34,15 @@ def log_uplift(fit: UpliftFit) -> None:
             "uplift_learner": model.learner_name,
             "uplift_window_days": model.window_days,
             "uplift_channels": ",".join(model.channels),
+            "uplift_value_basis": getattr(model, "value_basis", "response_spend"),
         }
     )
     mlflow.log_text(model.policy.evidence.to_csv(index=False), "uplift/evidence.csv")
     policy = {
         "winner_by_budget_share": {str(k): v for k, v in model.policy.winners.items()},
         "learner": model.policy.learner,
+        "value_basis": getattr(model, "value_basis", "response_spend"),
+        "reason_at_20pct": model.policy.choose(0.2).reason,
         "heldout": model.policy.heldout,
         "skipped_campaigns": fit.skipped,
     }

@@ -69,6 +69,15 @@ def test_candidates_are_compared_with_intervals_and_a_policy_per_budget(fitted):
         "churn_probability",
     )
     assert "held-out" in choice.reason and "95% CI" in choice.reason
+    assert "paired 95% CI" in choice.reason and "value_if_retained" in choice.reason
+    # Rolling origin: every campaign with two before it, each scored by earlier learners.
+    assert fitted.model.policy.heldout.startswith("4 held-out campaigns")
+    assert fitted.metrics["uplift_n_heldout_campaigns"] == 4
+    assert {"measured_spend", "spend_ci_low", "gap", "gap_ci_low"} <= set(evidence.columns)
+    winners = evidence.loc[evidence["gap"] == 0, ["budget_share", "policy"]]
+    assert dict(zip(winners["budget_share"], winners["policy"], strict=True)) == (
+        fitted.model.policy.winners
+    )
     for key in ("uplift_ate_purchase", "uplift_ate_purchase_ci_low", "uplift_qini_value_at_risk"):
         assert np.isfinite(fitted.metrics[key])
     assert "winback-2025q4" in fitted.skipped  # sent after as-of
@@ -90,6 +99,39 @@ def test_scores_gain_uplift_columns_per_consented_channel(demo_data, uplift_worl
     assert out.loc[nobody, "uplift_channel"].isna().all()
     value = out.loc[ok, "uplift_purchase"] * out.loc[ok, "response_value"]
     np.testing.assert_allclose(out.loc[ok, "uplift_value"], value)
+    # A won-back customer is worth value_if_retained (the scores carry it).
+    assert fitted.model.value_basis == "value_if_retained"
+    np.testing.assert_allclose(
+        out.loc[ok, "response_value"], out.loc[ok, "value_if_retained"].clip(lower=0)
+    )
+
+
+def test_without_value_if_retained_the_response_spend_is_the_value(demo_data, uplift_world):
+    """Older churn/CLV models have no value_if_retained: the response-value model stands in."""
+    from fidelite.training.uplift import UpliftConfig
+
+    def older_scores(features, day):
+        return simple_scores(features, day).drop(columns="value_if_retained")
+
+    config = UpliftConfig(
+        learners=("t_learner",), n_boot=5, heldout_campaigns=1, learner_params={"n_estimators": 10}
+    )
+    fit = fit_uplift(
+        demo_data.campaigns,
+        uplift_world["tx"],
+        as_of=uplift_world["as_of"],
+        build=uplift_world["build"],
+        score=older_scores,
+        config=config,
+    )
+    assert fit.model.value_basis == "response_spend"
+    assert "expected response spend" in fit.model.choose_policy(0.2).reason
+    assert fit.model.policy.heldout.startswith("1 held-out campaign (winback-2025q3)")
+    features = uplift_world["build"](uplift_world["as_of"])
+    scores = older_scores(features, uplift_world["as_of"])
+    out = fit.model.add_scores(features, scores)
+    ok = out["status"] == "ok"
+    assert (out.loc[ok, "response_value"] >= 0).all() and out.loc[ok, "response_value"].gt(0).any()
 
 
 def test_no_learnable_campaign_is_a_clear_error(demo_data, uplift_world):

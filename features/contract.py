@@ -662,13 +662,15 @@ SCORE_COLUMNS: tuple[ScoreColumn, ...] = (
         "response_value",
         "float",
         True,
-        "Expected net spend in the response window given a purchase (currency).",
+        "What winning the customer back is worth (currency): value_if_retained when the "
+        "uplift model was trained with it, else (older models) the expected net spend in "
+        "the response window given a purchase.",
     ),
     ScoreColumn(
         "uplift_value",
         "float",
         True,
-        "uplift_purchase x response_value: expected incremental net spend of a contact "
+        "uplift_purchase x response_value: expected incremental net value of a contact "
         "(currency, before the offer's cost).",
     ),
     ScoreColumn(

@@ -37,6 +37,8 @@ _STATUS_TEXT = {
     408: "The body was not received within FIDELITE_BODY_TIMEOUT seconds.",
     413: "Body over FIDELITE_MAX_BODY_BYTES, or more customers/ids than FIDELITE_MAX_BATCH.",
     415: "The body is not sent as `Content-Type: application/json`.",
+    422: "Not possible with the served model: `policy: uplift` without an uplift component "
+    "(train with --campaigns).",
     500: "Unexpected server error (no details; the server log has them).",
     503: "Not available now: no scores snapshot loaded (lookup, win-back) or not ready.",
 }
@@ -63,6 +65,17 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
         "next_page": {
             "summary": "The next page of the same selection",
             "value": {"max_contacts": 500, "offer_cost": 2.0, "limit": 50, "offset": 50},
+        },
+        "campaign": {
+            "summary": "A campaign with a 10% control group, email and app banners",
+            "value": {
+                "campaign_id": "winback-2025-10",
+                "channels": ["email", "app"],
+                "holdout_share": 0.1,
+                "max_spend": 2000.0,
+                "offer_cost": 2.5,
+                "policy": "auto",
+            },
         },
     },
 }
@@ -148,7 +161,8 @@ customers or ids per request (default 10,000) and FIDELITE_MAX_BODY_BYTES per bo
 
 **Errors** all have the same body: `{{"error": "...", "field": "...", "detail": "..."}}`
 (`field` names the offending input, e.g. `features.recency`), with status 400 (invalid
-input), 401, 405, 408, 413 (too large), 415 (not JSON), 503 (no snapshot / not ready).
+input), 401, 405, 408, 413 (too large), 415 (not JSON), 422 (`/winback` policy `uplift`
+without an uplift model), 503 (no snapshot / not ready).
 """
 
 
@@ -169,6 +183,7 @@ def _api_operation(path: str, operation: dict[str, Any], model_ref: dict[str, An
     operation["description"] = inspect.cleandoc(operation.get("description") or "")
     operation["security"] = [{"bearer": []}]
     statuses = _API_STATUSES + ((503,) if path in ("/customers/lookup", "/winback") else ())
+    statuses += (422,) if path == "/winback" else ()
     # BentoML keys responses by int status
     ok = operation["responses"].get(200) or operation["responses"].get("200") or {}
     examples = _response_examples(path, model_ref)

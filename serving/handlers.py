@@ -18,11 +18,17 @@ from fidelite.serving.history import frame_batch, history_features
 from fidelite.serving.models import ServedModel
 from fidelite.serving.responses import predict_body, score_dicts
 from fidelite.serving.rows import FeatureBatch, feature_batch
-from fidelite.serving.schemas import LookupRequest, ModelRef, PredictRequest, WinbackRequest
+from fidelite.serving.schemas import LookupRequest, ModelRef, PredictRequest
 from fidelite.serving.scoring import model_scores
 from fidelite.serving.settings import ServiceSettings
 from fidelite.serving.snapshot import SnapshotStore
-from fidelite.serving.winback import WinbackPolicy, rank_winback
+from fidelite.serving.winback_schemas import WinbackRequest
+from fidelite.training.winback import (
+    WinbackPlan,
+    WinbackPolicy,
+    default_campaign_id,
+    rank_winback,
+)
 
 
 def _required_columns() -> tuple[str, ...]:
@@ -104,37 +110,62 @@ def winback_scores(
 def winback(
     model: ServedModel, snapshot: SnapshotStore, request: WinbackRequest, settings: ServiceSettings
 ) -> bytes:
-    """``POST /winback``: rank customers by value at risk within a budget, one page."""
+    """``POST /winback``: :func:`fidelite.training.winback.rank_winback`, one page of each group."""
     _cap("exclude_ids", len(request.exclude_ids), settings.max_batch)
     scores, source = winback_scores(model, snapshot, request, settings)
-    policy = WinbackPolicy(
-        offer_cost=request.offer_cost,
-        response_rate=request.response_rate,
-        max_contacts=request.max_contacts,
-        max_spend=request.max_spend,
-        min_value=request.min_value,
-        exclude_ids=frozenset(request.exclude_ids),
-    )
-    plan = rank_winback(scores, policy)
+    chooser = getattr(model.python_model, "uplift", None)
+    plan = rank_winback(scores, winback_policy(request, scores), chooser)
     limit = min(request.limit or settings.winback_limit, settings.max_batch)
-    page = plan.selected.iloc[request.offset : request.offset + limit]
-    selected = score_dicts_for_targets(page)
-    end = request.offset + len(page)
-    return pydantic_core.to_json(
-        {
-            "source": source,
-            "n_candidates": plan.n_candidates,
-            "totals": plan.totals,
-            "excluded": plan.excluded,
-            "page": {
-                "offset": request.offset,
-                "limit": limit,
-                "returned": len(page),
-                "next_offset": end if end < len(plan.selected) else None,
-            },
-            "selected": selected,
-        }
-    )
+    return pydantic_core.to_json(winback_body(plan, source, request.offset, limit))
+
+
+def winback_policy(request: WinbackRequest, scores: pd.DataFrame) -> WinbackPolicy:
+    """The request's campaign settings (the schema has checked each field)."""
+    try:
+        return WinbackPolicy(
+            offer_cost=request.offer_cost,
+            response_rate=request.response_rate,
+            max_contacts=request.max_contacts,
+            max_spend=request.max_spend,
+            min_value=request.min_value,
+            exclude_ids=frozenset(request.exclude_ids),
+            channels=tuple(dict.fromkeys(request.channels)),
+            holdout_share=request.holdout_share,
+            campaign_id=request.campaign_id or default_campaign_id(scores),
+            policy=request.policy,
+        )
+    except ValueError as exc:
+        raise RequestError(str(exc)) from None
+
+
+def winback_body(plan: WinbackPlan, source: str, offset: int, limit: int) -> dict[str, Any]:
+    """A ``WinbackResponse`` body: the plan's totals and one page of each group."""
+    selected = plan.selected.iloc[offset : offset + limit]
+    holdout = plan.holdout.iloc[offset : offset + limit]
+    end = offset + limit
+    more = end < len(plan.selected) or end < len(plan.holdout)
+    choice = plan.policy
+    return {
+        "source": source,
+        "campaign_id": plan.campaign_id,
+        "policy": {
+            "policy": choice.policy,
+            "reason": choice.reason,
+            "budget_share": choice.budget_share,
+        },
+        "n_candidates": plan.n_candidates,
+        "totals": plan.totals,
+        "excluded": plan.excluded,
+        "page": {
+            "offset": offset,
+            "limit": limit,
+            "returned": len(selected),
+            "returned_holdout": len(holdout),
+            "next_offset": end if more else None,
+        },
+        "selected": score_dicts_for_targets(selected),
+        "holdout": score_dicts_for_targets(holdout),
+    }
 
 
 def score_dicts_for_targets(page: pd.DataFrame) -> list[dict[str, Any]]:
@@ -145,6 +176,6 @@ def score_dicts_for_targets(page: pd.DataFrame) -> list[dict[str, Any]]:
     records = page.astype(object).where(page.notna(), None).to_dict("records")
     for record, parsed in zip(records, reasons, strict=True):
         record["reasons"] = parsed["reasons"]
-        for key in ("rank",):
-            record[key] = int(record[key])
+        record["rank"] = int(record["rank"])
+        record["contact"] = record["group"] == "treatment"
     return records

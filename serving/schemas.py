@@ -12,7 +12,7 @@ without edits. Money is in the currency of the training data; durations in days.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -194,42 +194,6 @@ class LookupRequest(_Strict):
     )
 
 
-class WinbackRequest(_Strict):
-    """Parameters of a win-back campaign selection."""
-
-    batch: PredictRequest | None = Field(
-        None, description="Customers to score and rank; when omitted the snapshot is used."
-    )
-    offer_cost: NonNegativeAmount = Field(0.0, description="Cost of one contact incl. incentive.")
-    response_rate: float = Field(
-        0.1, gt=0, le=1, description="Share of contacted at-risk customers the offer retains."
-    )
-    max_contacts: int | None = Field(
-        None, ge=1, le=10**9, description="Budget: maximum number of contacts (>= 1)."
-    )
-    max_spend: Annotated[float, Field(gt=0, le=MAX_AMOUNT)] | None = Field(
-        None, description="Budget: maximum total offer cost (contacts x offer_cost), > 0."
-    )
-    min_value: NonNegativeAmount = Field(
-        0.0, description="Ignore customers whose value at risk is below this amount."
-    )
-    exclude_ids: list[Identifier] = Field(
-        default_factory=list,
-        max_length=MAX_LIST,
-        description="Customers not to contact (e.g. recently contacted); at most "
-        "FIDELITE_MAX_BATCH ids.",
-    )
-    limit: int | None = Field(
-        None,
-        ge=1,
-        le=MAX_LIST,
-        description="Page size: selected customers returned in this response (default "
-        "FIDELITE_WINBACK_LIMIT = 100, at most FIDELITE_MAX_BATCH). Totals always cover the "
-        "whole selection; use `offset` for the next page.",
-    )
-    offset: int = Field(0, ge=0, le=10**9, description="Rank of the first returned customer - 1.")
-
-
 # -------------------------------------------------------------------------- outputs
 
 _SCORE_TYPES: dict[str, Any] = {
@@ -281,47 +245,6 @@ class LookupResponse(BaseModel):
     n_found: int
     n_missing: int
     results: list[LookupResult] = Field(description="One entry per requested id, in order.")
-
-
-class WinbackTarget(BaseModel):
-    customer_id: str
-    rank: int = Field(description="1 = highest value at risk.")
-    channel: str = Field(description="First consented channel in the customer's preference.")
-    churn_probability: float
-    predicted_clv: float
-    value_at_risk: float
-    expected_net_value: float = Field(
-        description="response_rate x value_at_risk - offer_cost (always > 0 here)."
-    )
-    risk_band: str | None = None
-    lifecycle_stage: str | None = None
-    reasons: list[str]
-
-
-class WinbackTotals(BaseModel):
-    contacts: int
-    cost: float
-    value_at_risk: float
-    expected_net_value: float
-
-
-class WinbackPage(BaseModel):
-    offset: int = Field(description="Customers skipped before this page.")
-    limit: int = Field(description="Page size used.")
-    returned: int = Field(description="Customers in `selected`.")
-    next_offset: int | None = Field(description="`offset` of the next page; null on the last.")
-
-
-class WinbackResponse(BaseModel):
-    source: Literal["snapshot", "batch"]
-    n_candidates: int = Field(description="Customers considered before exclusions.")
-    totals: WinbackTotals = Field(description="The whole selection, not only this page.")
-    excluded: dict[str, int] = Field(
-        description="Customers left out, by reason: insufficient_history, excluded_id, "
-        "no_consent, below_min_value, non_positive_net_value, over_budget."
-    )
-    page: WinbackPage
-    selected: list[WinbackTarget] = Field(description="This page of the selection, best first.")
 
 
 class SnapshotState(BaseModel):

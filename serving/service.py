@@ -36,13 +36,12 @@ from fidelite.serving.schemas import (
     ModelInfo,
     PredictRequest,
     PredictResponse,
-    WinbackRequest,
-    WinbackResponse,
 )
 from fidelite.serving.scoring import MicroBatcher
 from fidelite.serving.settings import ServiceSettings
 from fidelite.serving.snapshot import SnapshotStore
 from fidelite.serving.timeouts import install_header_timeout
+from fidelite.serving.winback_schemas import WinbackRequest, WinbackResponse
 
 logger = logging.getLogger("fidelite.serving")
 #: Read (not changed) at import: `bentoml serve` then refuses bad settings before any

@@ -2,13 +2,16 @@
 ``fidelite winback`` command and the service's ``/winback``.
 
 **Policies.** ``uplift`` ranks by expected incremental net value: the uplift model's
-incremental P(purchase) on the chosen channel x the expected response value, minus the
-offer cost (see :mod:`fidelite.training.uplift.model`). ``value_at_risk`` ranks by
+incremental P(purchase) on the chosen channel x what winning the customer back is worth
+(``response_value``: value_if_retained), minus the offer cost (see
+:mod:`fidelite.training.uplift.model`). ``value_at_risk`` ranks by
 ``response_rate x value_at_risk - offer_cost`` (``value_at_risk = churn_probability x
 value_if_retained``), ``churn_probability`` by the churn probability alone. With
 ``policy="auto"`` the uplift model's held-out comparison picks the winner at the
 campaign's budget; without an uplift model the ranking falls back to value at risk,
-and the plan says which policy was used and why.
+and the plan says which policy was used and why. Customers whose estimated uplift is
+negative are excluded (``negative_uplift``); prospects (no purchase yet) are never
+candidates.
 
 **Channels.** The request lists the channels the campaign may use (default: the
 messaging channels email, sms, push). A messaging channel needs the customer's opt-in;
@@ -48,12 +51,14 @@ __all__ = [
     "WinbackPlan",
     "WinbackPolicy",
     "campaigns_table",
+    "default_campaign_id",
     "holdout_draw",
     "rank_winback",
 ]
 
 #: Exclusion reasons, in the order they are checked; a customer counts under the first.
 EXCLUSION_REASONS: tuple[str, ...] = (
+    "prospect",
     "insufficient_history",
     "excluded_id",
     "no_consent",
@@ -189,6 +194,15 @@ class WinbackPlan:
         }
 
 
+def default_campaign_id(scores: pd.DataFrame) -> str:
+    """``winback-<day after the scores' as-of>`` (today's date without an ``as_of`` column)."""
+    if "as_of" in scores and scores["as_of"].notna().any():
+        day = pd.Timestamp(pd.to_datetime(scores["as_of"]).max()) + pd.Timedelta(days=1)
+    else:
+        day = pd.Timestamp.now().normalize()
+    return f"winback-{day.date()}"
+
+
 def _number(frame: pd.DataFrame, column: str) -> pd.Series:
     if column not in frame:
         return pd.Series(np.nan, index=frame.index)
@@ -293,6 +307,8 @@ def _exclusions(v: _Valued, policy: WinbackPolicy) -> pd.Series:
     def mark(mask: pd.Series | np.ndarray, name: str) -> None:
         reason[np.asarray(mask, dtype=bool) & reason.isna().to_numpy()] = name
 
+    # Prospects (signed up, never bought) have nothing to win back.
+    mark(v.frame["status"] == "prospect", "prospect")
     mark(v.unscored, "insufficient_history")
     mark(v.ids.isin(policy.exclude_ids), "excluded_id")
     mark(v.channel.isna(), "no_consent")

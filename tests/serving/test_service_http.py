@@ -310,7 +310,8 @@ def test_winback_ranks_by_value_at_risk_within_contact_budget(live_server: LiveS
         assert row["expected_net_value"] == pytest.approx(0.3 * row["value_at_risk"] - 1.0)
         assert row["expected_net_value"] > 0
     assert body["excluded"]["over_budget"] > 0
-    assert sum(body["excluded"].values()) + len(selected) == body["n_candidates"]
+    held = body["totals"]["holdout"]
+    assert sum(body["excluded"].values()) + len(selected) + held == body["n_candidates"]
 
 
 def test_winback_respects_money_budget(live_server: LiveServer) -> None:
@@ -320,23 +321,25 @@ def test_winback_respects_money_budget(live_server: LiveServer) -> None:
 
 
 def test_winback_channels_respect_consent(live_server: LiveServer) -> None:
-    body = _winback(live_server, offer_cost=0.5, response_rate=0.2)
+    """Messaging channels need consent; owned channels (web, app, store) only when listed."""
     snapshot = live_server.snapshot.set_index("customer_id")
-    assert body["selected"], "demo data should have customers worth contacting"
-    for row in body["selected"]:
-        customer = snapshot.loc[row["customer_id"]]
-        preference = customer["channel_preference"].split(",")
-        assert row["channel"] in preference
-        if row["channel"] in ("email", "sms", "push"):
-            assert bool(customer[f"{row['channel']}_opt_in"])
-        earlier = preference[: preference.index(row["channel"])]
-        for channel in earlier:  # every channel ranked before it had to be unusable
-            assert channel not in ("web", "app", "store")
-            if channel in ("email", "sms", "push"):
-                assert not customer[f"{channel}_opt_in"]
-    assert body["excluded"]["insufficient_history"] == int(
-        (live_server.snapshot["status"] != "ok").sum()
-    )
+    for channels in (None, ["web", "email", "sms", "push"]):
+        params = {"offer_cost": 0.5, "response_rate": 0.2, "limit": MAX_BATCH}
+        body = _winback(live_server, **params, **({"channels": channels} if channels else {}))
+        allowed = channels or ["email", "sms", "push"]
+        assert body["selected"], "demo data should have customers worth contacting"
+        for row in body["selected"] + body["holdout"]:
+            customer = snapshot.loc[row["customer_id"]]
+            preference = [c for c in customer["channel_preference"].split(",") if c in allowed]
+            assert row["channel"] in allowed
+            if row["channel"] in ("email", "sms", "push"):
+                assert bool(customer[f"{row['channel']}_opt_in"])
+            if row["channel"] in preference:  # every allowed channel preferred before it
+                for channel in preference[: preference.index(row["channel"])]:
+                    assert channel in ("email", "sms", "push")
+                    assert not customer[f"{channel}_opt_in"]
+    unscored = (live_server.snapshot["status"] != "ok").sum()
+    assert body["excluded"]["insufficient_history"] + body["excluded"]["prospect"] == unscored
 
 
 def test_winback_exclusions_and_min_value(live_server: LiveServer) -> None:

@@ -149,3 +149,113 @@ def test_plan_writes_the_campaigns_table_format():
     assert list(table.columns) == list(CAMPAIGNS.names)
     assert set(table["group"]) == {"treatment", "control"}
     assert (table["campaign_id"] == "c9").all() and table["channel"].notna().all()
+
+
+# Budget, value and exclusion rules (ported from serving's ranking tests when the service
+# switched to this ranking; owned channels now need listing, prospects are their own reason).
+def _customers(values: dict[str, float]) -> pd.DataFrame:
+    """One customer per id with churn 0.5 and value_if_retained 2 x value."""
+    return pd.DataFrame(
+        [
+            {
+                "customer_id": cid,
+                "status": "ok",
+                "churn_probability": 0.5,
+                "predicted_clv": value,
+                "value_at_risk": value,
+                "channel_preference": "email,web",
+                "email_opt_in": True,
+                "reasons": json.dumps(["no purchase for 200 days"]),
+            }
+            for cid, value in values.items()
+        ]
+    )
+
+
+def test_value_at_risk_order_net_value_and_totals():
+    scores = _customers({"low": 10.0, "high": 100.0, "mid": 50.0})
+    plan = rank_winback(scores, WinbackPolicy(offer_cost=2.0, holdout_share=0))
+    # 0.1 x 10 - 2 < 0: "low" is not worth its offer.
+    assert plan.selected["customer_id"].tolist() == ["high", "mid"]
+    assert plan.selected["rank"].tolist() == [1, 2]
+    assert plan.selected["expected_net_value"].tolist() == pytest.approx([8.0, 3.0])
+    assert plan.selected["reasons"].iloc[0] == json.dumps(["no purchase for 200 days"])
+    assert plan.excluded["non_positive_net_value"] == 1
+    assert plan.totals == {
+        "contacts": 2,
+        "holdout": 0,
+        "cost": 4.0,
+        "value_at_risk": 150.0,
+        "expected_net_value": 11.0,
+    }
+
+
+def test_contact_and_money_budgets_keep_the_most_valuable():
+    scores = _customers({f"c{i}": float(v) for i, v in enumerate([5, 40, 30, 20, 10])})
+    plan = rank_winback(scores, WinbackPolicy(max_contacts=2, holdout_share=0))
+    assert plan.selected["customer_id"].tolist() == ["c1", "c2"]
+    assert plan.excluded["over_budget"] == 3
+    scores = _customers({f"c{i}": 100.0 + i for i in range(10)})
+    plan = rank_winback(scores, WinbackPolicy(offer_cost=3.0, max_spend=10.0, holdout_share=0))
+    assert plan.totals["contacts"] == 3 and plan.totals["cost"] == pytest.approx(9.0)
+    both = WinbackPolicy(offer_cost=3.0, max_spend=10.0, max_contacts=2, holdout_share=0)
+    assert rank_winback(scores, both).totals["contacts"] == 2
+    assert rank_winback(scores, WinbackPolicy(max_contacts=0)).totals == {
+        "contacts": 0,
+        "holdout": 0,
+        "cost": 0.0,
+        "value_at_risk": 0.0,
+        "expected_net_value": 0.0,
+    }
+
+
+def test_exclusions_are_counted_under_their_first_reason():
+    from fidelite.training.winback import EXCLUSION_REASONS
+
+    scores = _customers({"recent": 90.0, "silent": 90.0, "small": 0.9, "keep": 90.0})
+    scores.loc[scores["customer_id"] == "silent", "email_opt_in"] = False
+    unscored = {"status": "insufficient_history", "churn_probability": None, "value_at_risk": None}
+    extra = pd.DataFrame(
+        [{"customer_id": "new", **unscored}, {"customer_id": "signup", **unscored}]
+    )
+    extra.loc[1, "status"] = "prospect"
+    scores = pd.concat([scores, extra], ignore_index=True)
+    policy = WinbackPolicy(min_value=5.0, exclude_ids=frozenset({"recent", "new"}))
+    plan = rank_winback(scores, policy)
+    assert plan.selected["customer_id"].tolist() + plan.holdout["customer_id"].tolist() == ["keep"]
+    assert plan.excluded == {
+        "prospect": 1,
+        "insufficient_history": 1,
+        "excluded_id": 1,
+        "no_consent": 1,
+        "negative_uplift": 0,
+        "below_min_value": 1,
+        "non_positive_net_value": 0,
+        "over_budget": 0,
+    }
+    assert set(plan.excluded) == set(EXCLUSION_REASONS) and plan.n_candidates == 6
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"offer_cost": -1.0},
+        {"response_rate": 0.0},
+        {"response_rate": 1.5},
+        {"max_contacts": -1},
+        {"max_spend": -5.0},
+        {"min_value": -1.0},
+        {"holdout_share": 0.95},
+        {"campaign_id": " "},
+    ],
+)
+def test_policy_rejects_invalid_parameters(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        WinbackPolicy(**kwargs)
+
+
+def test_default_campaign_id_is_the_day_after_the_scores():
+    from fidelite.training.winback import default_campaign_id
+
+    scores = _customers({"a": 1.0}).assign(as_of=pd.Timestamp("2025-12-31"))
+    assert default_campaign_id(scores) == "winback-2026-01-01"

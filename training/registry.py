@@ -260,7 +260,10 @@ def promote(
     passed, comparison, failures = compare(metrics, champion_metrics, tolerance)
     if metrics.get("uplift_gate_passed") == 0.0:  # see training.uplift.gate
         passed = False
-        failures.append("the challenger has no uplift component but the champion has one")
+        failures.append(
+            run.data.tags.get("uplift_gate_reason")
+            or "the challenger has no uplift component but the champion has one"
+        )
     summary = f"{_fmt(comparison)} ({basis}, tolerance {tolerance})"
     if force:
         return promote_now(f"forced: version {challenger} promoted; {summary}", comparison)

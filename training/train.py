@@ -40,20 +40,16 @@ from fidelite.training.model import FideliteModel
 from fidelite.training.packaging import code_version
 from fidelite.training.progress import OnStep, StepClock
 from fidelite.training.registry import (
-    CHAMPION,
     GateDecision,
-    alias_version,
     check_quality,
-    load_model,
     promote,
     register,
 )
 from fidelite.training.resources import log_resources
 from fidelite.training.runlog import log_run
 from fidelite.training.sources import DaskTables, window_source
-from fidelite.training.tracking import mlflow_client, resolve_tracking_uri
-from fidelite.training.uplift import UpliftConfig, UpliftFit, fit_uplift
-from fidelite.training.uplift.gate import uplift_gate
+from fidelite.training.tracking import resolve_tracking_uri
+from fidelite.training.uplift.pipeline import champion_gate_metrics, fit_with_model
 from fidelite.training.windows import (
     Scored,
     Window,
@@ -173,44 +169,6 @@ def _model(
     )
 
 
-def _fit_uplift(
-    inputs: Inputs, campaigns: pd.DataFrame, model: FideliteModel, build, config: TrainConfig
-) -> UpliftFit:
-    """Uplift from the campaigns, with this run's features and churn/CLV scores as inputs;
-    the model keeps it (``model.uplift``)."""
-
-    def score(features: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
-        return model.predict(None, features, params={"as_of": str(day.date()), "reasons": False})
-
-    fit = fit_uplift(
-        campaigns,
-        inputs.transactions,
-        as_of=inputs.as_of,
-        build=build,
-        score=score,
-        config=UpliftConfig(n_jobs=config.n_jobs),
-    )
-    model.uplift = fit.model
-    return fit
-
-
-def uplift_gate_metrics(
-    config: TrainConfig, tracking_uri: str, model: FideliteModel
-) -> dict[str, float]:
-    """``uplift_gate_passed`` (1/0) against the champion's uplift component; {} without one."""
-    version = alias_version(mlflow_client(tracking_uri), config.model_name, CHAMPION)
-    if version is None:
-        return {}
-    try:
-        champion = load_model(f"models:/{config.model_name}@{CHAMPION}", tracking_uri=tracking_uri)
-    except Exception as exc:  # an unreadable champion is reported by the comparison
-        logger.warning("could not load champion version %s: %s", version, exc)
-        return {}
-    gate = uplift_gate(getattr(champion, "uplift", None), model.uplift)
-    logger.info("uplift gate: %s", gate.reason)
-    return {"uplift_gate_passed": float(gate.passed), **gate.metrics}
-
-
 def train(
     inputs: Inputs | DaskTables,
     config: TrainConfig,
@@ -262,11 +220,14 @@ def train(
     uplift = None
     if campaigns is not None:
         with clock.step("uplift", "uplift learnt from past campaigns"):
-            uplift = _fit_uplift(inputs, campaigns, model, source.features, config)
+            uplift = fit_with_model(inputs, campaigns, model, source.features, config.n_jobs)
     with clock.step("champion", "champion compared on the held-out window"):
         gate = _compare_with_champion(config, tracking_uri, windows, plan, fitted)
         if config.register:
-            gate.metrics.update(uplift_gate_metrics(config, tracking_uri, model))
+            found = champion_gate_metrics(
+                config.model_name, tracking_uri, model, uplift, source.features
+            )
+            gate.metrics.update(found)
     with clock.step("log", "run and model logged to MLflow"):
         logged = log_run(
             tracking_uri=tracking_uri,

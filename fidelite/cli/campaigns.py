@@ -17,7 +17,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fidelite.cli._app import TrackingUriOption, app, console, errors_exit, location, print_done
+from fidelite.cli._app import (
+    DateFormatOption,
+    TrackingUriOption,
+    app,
+    console,
+    errors_exit,
+    location,
+    print_done,
+)
 from fidelite.errors import DataContractError, ModelNotFoundError
 
 if TYPE_CHECKING:
@@ -182,17 +190,17 @@ def campaign_report(
         int, typer.Option("--window-days", min=1, help="Response window after a send.")
     ] = 30,
     out: Annotated[Path | None, typer.Option(help="Also write the table (.csv/.parquet).")] = None,
+    date_format: DateFormatOption = None,
 ) -> None:
     """Measured incremental conversion and revenue per campaign, treatment vs control."""
+    from fidelite.features.campaigns import load_campaigns
     from fidelite.features.data import load_transactions
-    from fidelite.training.uplift.campaigns import load_campaigns_table
     from fidelite.training.uplift.effects import campaign_effects
 
     with errors_exit():
-        table = load_campaigns_table(location(campaigns))
-        effects = campaign_effects(
-            table, load_transactions(location(transactions)), window_days=window_days
-        )
+        table = load_campaigns(location(campaigns), date_format=date_format)
+        sales = load_transactions(location(transactions), date_format=date_format)
+        effects = campaign_effects(table, sales, window_days=window_days)
         if out is not None:
             _write(effects, out)
     view = Table("campaign", "sent", "T / C", "conversion T / C", "incremental conversion")

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from fidelite.cli import app
 from fidelite.errors import DataContractError
-from fidelite.training.uplift.campaigns import load_campaigns_table
+from fidelite.features.campaigns import load_campaigns
 
 runner = CliRunner()
 
@@ -43,14 +43,14 @@ def test_winback_writes_both_groups_that_load_back_as_campaigns(tmp_path):
     result = runner.invoke(app, [*args, "--max-contacts", "40", "--offer", "10% off"])
     assert result.exit_code == 0, result.output
     assert "value_at_risk" in result.output and "no uplift model" in result.output
-    table = load_campaigns_table(out)
+    table = load_campaigns(out)
     assert (table["group"] == "treatment").sum() == 40
     assert (table["group"] == "control").sum() == 10
     assert (table["sent_at"] == pd.Timestamp("2026-01-01")).all()
     again = tmp_path / "again.csv"
     rerun = runner.invoke(app, [*args[:4], str(again), *args[5:], "--max-contacts", "40"])
     assert rerun.exit_code == 0, rerun.output
-    held = set(load_campaigns_table(again).query("group == 'control'")["customer_id"])
+    held = set(load_campaigns(again).query("group == 'control'")["customer_id"])
     assert held == set(table.query("group == 'control'")["customer_id"])
 
 
@@ -100,7 +100,7 @@ def _raw(**changes):
 
 
 def test_campaigns_contract_aliases_and_normal_form():
-    table = load_campaigns_table(_raw())
+    table = load_campaigns(_raw())
     assert table["group"].tolist() == ["treatment", "control", "control"]
     assert table["customer_id"].tolist() == ["1", "2", "3"]
     assert table["channel"].tolist()[0] == "email" and table["channel"].isna().tolist()[1]
@@ -119,11 +119,11 @@ def test_campaigns_contract_aliases_and_normal_form():
 )
 def test_campaigns_contract_errors_name_column_and_rows(changes, message):
     with pytest.raises(DataContractError, match=message):
-        load_campaigns_table(_raw(**changes), name="campaigns.csv")
+        load_campaigns(_raw(**changes), name="campaigns.csv")
 
 
 def test_campaigns_missing_column_and_empty(tmp_path):
     with pytest.raises(DataContractError, match=r"missing required column\(s\) \['group'\]"):
-        load_campaigns_table(_raw().drop(columns="group"))
+        load_campaigns(_raw().drop(columns="group"))
     with pytest.raises(DataContractError, match="empty"):
-        load_campaigns_table(_raw().iloc[:0])
+        load_campaigns(_raw().iloc[:0])

@@ -66,12 +66,16 @@ class UpliftFit:
         (``score_<candidate>``, for curves/plots).
     skipped : dict of str to str
         Campaigns not used to learn uplift, with the reason.
+    gate_reason : str or None
+        The promotion gate's uplift check against the champion, when it ran
+        (:func:`fidelite.training.uplift.gate.uplift_gate`; logged as a run tag).
     """
 
     model: UpliftModel
     metrics: dict[str, float]
     heldout: pd.DataFrame
     skipped: dict[str, str]
+    gate_reason: str | None = None
 
 
 def _folds(

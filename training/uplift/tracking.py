@@ -37,6 +37,8 @@ def log_uplift(fit: UpliftFit) -> None:
             "uplift_value_basis": getattr(model, "value_basis", "response_spend"),
         }
     )
+    if fit.gate_reason is not None:
+        mlflow.set_tag("uplift_gate_reason", fit.gate_reason[:4000])
     mlflow.log_text(model.policy.evidence.to_csv(index=False), "uplift/evidence.csv")
     policy = {
         "winner_by_budget_share": {str(k): v for k, v in model.policy.winners.items()},

@@ -62,3 +62,20 @@ def test_the_gate_refuses_a_challenger_that_drops_uplift(trained):
     assert plain.metrics["uplift_gate_passed"] == 0
     assert not plain.gate.promoted and "uplift" in plain.gate.reason
     assert pd.notna(plain.metrics["churn_roc_auc"])
+
+
+def test_a_later_challenger_is_compared_on_the_campaigns_the_champion_never_saw(trained, demo_data):
+    """The champion (as-of 2025-11-14) never saw winback-2025q4; a challenger trained at
+    2025-12-31 held it out: both rank it, and the gate's reason is kept with the run."""
+    from fidelite.training.tracking import mlflow_client
+
+    _, uri, _, config = trained
+    later = load_inputs(
+        demo_data.transactions, demo_data.events, demo_data.customers, as_of="2025-12-31"
+    )
+    challenger = train(later, config, campaigns=demo_data.campaigns)
+    assert challenger.metrics["gate_uplift_rows"] > 0
+    tags = mlflow_client(uri).get_run(challenger.run_id).data.tags
+    assert "winback-2025q4" in tags["uplift_gate_reason"]
+    if challenger.metrics["uplift_gate_passed"] == 0:
+        assert "significantly less" in challenger.gate.reason

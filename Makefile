@@ -46,8 +46,11 @@ demo-data: $(DEMO_STAMP)
 features: demo-data
 	$(BIN)/fidelite features $(TABLES) --as-of $(ASOF) --out data/features.parquet
 
+# --campaigns: past win-back campaigns (with control groups) train the uplift component
+# that /winback and `fidelite winback` rank by.
 train: demo-data
-	$(BIN)/fidelite train $(TABLES) --as-of $(ASOF) --horizon-days $(HORIZON) --promote
+	$(BIN)/fidelite train $(TABLES) --campaigns $(DATA)/campaigns.parquet \
+		--as-of $(ASOF) --horizon-days $(HORIZON) --promote
 
 score: demo-data
 	$(BIN)/fidelite score $(TABLES) --as-of $(ASOF) --out $(SCORES)

@@ -40,7 +40,8 @@ _STATUS_TEXT = {
     422: "Not possible with the served model: `policy: uplift` without an uplift component "
     "(train with --campaigns).",
     500: "Unexpected server error (no details; the server log has them).",
-    503: "Not available now: no scores snapshot loaded (lookup, win-back) or not ready.",
+    503: "Not available now: no scores snapshot loaded (lookup, win-back, report), no "
+    "up-to-date report beside it (report), or not ready.",
 }
 _API_STATUSES = (400, 401, 405, 408, 413, 415, 500)
 _EXAMPLES: dict[str, dict[str, Any]] = {
@@ -143,7 +144,10 @@ _SUMMARIES = {
     "/customers/lookup": ("Snapshot", "Look up scored customers by id"),
     "/winback": ("Snapshot", "Select customers for a win-back campaign"),
     "/model": ("Model", "Served model, champion status and snapshot state"),
+    "/report": ("Snapshot", "Customer-base report (HTML) of the served snapshot"),
 }
+#: GET endpoints of the mounted info app, with the error statuses each can answer.
+_INFO_STATUSES = {"/model": (401,), "/report": (401, 503)}
 _DESCRIPTION = """\
 Churn probability, customer lifetime value (with an 80% interval), expected next purchase,
 lifecycle stage, risk band and the reasons behind each score, plus win-back targeting
@@ -255,14 +259,15 @@ def openapi_document(service: Any, model_info: dict[str, Any]) -> dict[str, Any]
     ]
     for path, methods in spec["paths"].items():
         for operation in methods.values():
-            if path in _SUMMARIES and path != "/model":
+            if path in _SUMMARIES and path not in _INFO_STATUSES:
                 model_ref = {key: model_info.get(key) for key in ("name", "version", "alias")}
                 _api_operation(path, operation, model_ref)
             elif path in _SUMMARIES:
                 tag, summary = _SUMMARIES[path]
                 operation.update(tags=[tag], summary=summary, security=[{"bearer": []}])
                 responses = {str(k): v for k, v in operation["responses"].items()}
-                operation["responses"] = {**responses, **_error_responses((401,))}
+                errors = _error_responses(_INFO_STATUSES[path])
+                operation["responses"] = {**responses, **errors}
     _infrastructure(spec)
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("InvalidArgument", "NotFound", "InternalServerError", "TaskStatusResponse"):

@@ -29,6 +29,7 @@ __all__ = [
     "PathNotFoundError",
     "PayloadTooLargeError",
     "RequestError",
+    "ReportUnavailableError",
     "RequestTimeoutError",
     "SnapshotUnavailableError",
     "UnsupportedMediaTypeError",
@@ -112,6 +113,19 @@ class SnapshotUnavailableError(FideliteError, LookupError):
     label = "snapshot unavailable"
 
 
+class ReportUnavailableError(FideliteError, LookupError):
+    """No up-to-date customer-base report beside the served snapshot (503); the message
+    never names the file's path."""
+
+    exit_code = 4
+    http_status = 503
+    label = "report unavailable"
+
+
+#: 5xx errors whose messages are written for clients (they name no path or internals).
+_CLIENT_FACING = (SnapshotUnavailableError, ReportUnavailableError)
+
+
 def _loc(location: tuple[int | str, ...]) -> str | None:
     # pydantic locations hold model and union-member names; keep the JSON path only
     parts = [str(part) for part in location if not isinstance(part, int)]
@@ -145,7 +159,7 @@ def error_payload(exc: BaseException) -> tuple[int, ErrorBody]:
     """
     if isinstance(exc, FideliteError):
         status = exc.http_status
-        if status >= 500 and not isinstance(exc, SnapshotUnavailableError):
+        if status >= 500 and not isinstance(exc, _CLIENT_FACING):
             # configuration or model problems: the log has them, clients get no internals
             return status, ErrorBody(error=f"{exc.label}: the service cannot answer this now")
         return status, ErrorBody(

@@ -13,7 +13,8 @@ import pandas as pd
 import pydantic_core
 
 from fidelite.errors import FideliteError
-from fidelite.serving.errors import PayloadTooLargeError, RequestError
+from fidelite.reports import publish
+from fidelite.serving.errors import PayloadTooLargeError, ReportUnavailableError, RequestError
 from fidelite.serving.history import frame_batch, history_features
 from fidelite.serving.models import ServedModel
 from fidelite.serving.responses import predict_body, score_dicts
@@ -94,6 +95,35 @@ def lookup(snapshot: SnapshotStore, request: LookupRequest, settings: ServiceSet
     """``POST /customers/lookup``: snapshot scores per id; unknown ids are flagged."""
     _cap("customer_ids", len(request.customer_ids), settings.max_batch)
     return snapshot.lookup_body(request.customer_ids)
+
+
+def report(snapshot: SnapshotStore) -> bytes:
+    """``GET /report``: the customer-base report written beside the served snapshot (HTML).
+
+    Raises
+    ------
+    SnapshotUnavailableError
+        No snapshot configured or loaded (503).
+    ReportUnavailableError
+        No report beside the snapshot, or one older than it (503); the message names the
+        expected file, never its folder.
+    """
+    snapshot.current()
+    path = snapshot.path
+    assert path is not None  # current() raises when no snapshot is configured
+    try:
+        return publish.report_for_snapshot(path)
+    except publish.ReportUnavailableError:
+        name = publish.report_path_for(path).name
+        if publish.report_path_for(path).exists():
+            problem = f"the report {name} is older than the scores snapshot"
+        else:
+            problem = f"no report {name} beside the scores snapshot"
+        raise ReportUnavailableError(
+            f"{problem}: re-run `fidelite score` (without --no-report), or "
+            f"`fidelite report ... --out {name}` into the snapshot's folder",
+            field="report",
+        ) from None
 
 
 def winback_scores(

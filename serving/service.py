@@ -50,6 +50,8 @@ SETTINGS = ServiceSettings.from_env()
 #: Requests with more customers than this are scored in a worker thread.
 ON_LOOP_MAX_ROWS = 32
 JSON = "application/json"
+#: The report is a standalone page: revalidate on every open, never sniff its type.
+REPORT_HEADERS = {"cache-control": "no-cache", "x-content-type-options": "nosniff"}
 
 # Read-only GET endpoints live on a FastAPI app mounted "passively" at /: BentoML binds
 # its routes to the service instance and merges them into the OpenAPI document.
@@ -194,6 +196,21 @@ class Fidelite:
         """The model version actually served, whether it is still the champion, its
         validation metrics, and the state of the scores snapshot."""
         return ModelInfo(**self.models.info(), snapshot=self.snapshot.state())
+
+    @info_app.get(
+        "/report",
+        summary="Customer-base report",
+        response_class=HTMLResponse,
+        responses={200: {"content": {"text/html": {}}}},
+    )
+    def report(self) -> Response:
+        """The customer-base report (self-contained HTML, opens in a browser) that
+        `fidelite score` rendered for the served scores snapshot."""
+        try:
+            body = handlers.report(self.snapshot)
+        except Exception as exc:
+            return error_response(exc)
+        return HTMLResponse(body, headers=REPORT_HEADERS)
 
     @info_app.get("/metrics", include_in_schema=False)
     def metrics(self) -> Response:

@@ -44,6 +44,12 @@ class LiveServer:
     demo: object
     log_path: Path
     port: int
+    report_path: Path | None = None
+
+    def refresh_report(self) -> None:
+        """Make the report beside the snapshot newer than it (tests rewrite the snapshot)."""
+        if self.report_path is not None:
+            os.utime(self.report_path)
 
     def client(self, key: str | None = API_KEY) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -89,6 +95,8 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from fidelite.features import build_features
     from fidelite.features.demo import generate_demo_data
     from fidelite.features.inputs import load_inputs
+    from fidelite.reports.publish import report_path_for
+    from fidelite.reports.report import render_report, write_report
     from fidelite.serving.snapshot import write_snapshot_atomic
     from fidelite.training.config import TrainConfig
     from fidelite.training.score import score
@@ -106,6 +114,11 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
     snapshot = score(inputs, tracking_uri=tracking_uri)
     snapshot_path = write_snapshot_atomic(snapshot, root / "scores.parquet")
     shutil.copy(snapshot_path, root / "scores.good.parquet")
+    # as `fidelite score` does: the customer-base report beside the snapshot (GET /report)
+    html = render_report(
+        demo.transactions, demo.events, demo.customers, as_of=AS_OF, scores=snapshot
+    )
+    report_path = write_report(html, report_path_for(snapshot_path))
     features = build_features(demo.inputs(AS_OF))
     return {
         "root": root,
@@ -113,6 +126,7 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "demo": demo,
         "snapshot": snapshot,
         "snapshot_path": snapshot_path,
+        "report_path": report_path,
         "features": features,
     }
 
@@ -134,4 +148,5 @@ def live_server(trained_store: dict) -> Iterator[LiveServer]:
             demo=trained_store["demo"],
             log_path=log_path,
             port=port,
+            report_path=trained_store["report_path"],
         )

@@ -15,7 +15,7 @@ from tests.serving.conftest import API_KEY, AS_OF, MAX_BATCH, MAX_BODY_BYTES, OT
 
 pytestmark = pytest.mark.slow
 
-ENDPOINTS = ("/predict", "/customers/lookup", "/winback", "/model")
+ENDPOINTS = ("/predict", "/customers/lookup", "/winback", "/model", "/report")
 
 
 def feature_rows(server: LiveServer, ids: list[str]) -> list[dict]:
@@ -47,7 +47,7 @@ def test_openapi_documents_every_endpoint(live_server: LiveServer) -> None:
     schemas = spec["components"]["schemas"]
     assert "as_of" in schemas["PredictRequest"]["properties"]
     assert schemas["PredictRequest"]["properties"]["as_of"]["description"]
-    assert "get" in spec["paths"]["/model"]
+    assert "get" in spec["paths"]["/model"] and "get" in spec["paths"]["/report"]
 
 
 @pytest.mark.parametrize("key", [None, "wrong-key"])
@@ -56,7 +56,7 @@ def test_requests_without_valid_key_get_401_and_no_data(
     live_server: LiveServer, key: str | None, path: str
 ) -> None:
     with live_server.client(key) as client:
-        if path == "/model":
+        if path in ("/model", "/report"):
             response = client.get(path)
         else:
             response = client.post(path, json={"customer_ids": ["C0000001"]})

@@ -15,6 +15,7 @@ from fidelite.features.contract import score_column_names
 from fidelite.serving.errors import (
     ErrorBody,
     PayloadTooLargeError,
+    ReportUnavailableError,
     RequestError,
     SnapshotUnavailableError,
     error_payload,
@@ -88,6 +89,7 @@ def test_settings_defaults_and_explicit_auth_off() -> None:
         (PayloadTooLargeError("too many", field="features"), 413),
         (DataContractError("as_of: bad", field="as_of"), 400),
         (SnapshotUnavailableError("no snapshot", field="snapshot"), 503),
+        (ReportUnavailableError("no report r.html beside the snapshot", field="report"), 503),
         (ModelNotFoundError("no model at /secret/path"), 503),
         (ConfigurationError("/etc/secret is wrong"), 500),
         (KeyError("/internal/detail"), 500),
@@ -98,6 +100,8 @@ def test_every_error_maps_to_one_body_shape(exc: Exception, status: int) -> None
     assert got == status and isinstance(body, ErrorBody)
     if status >= 500 and status != 503 or isinstance(exc, ModelNotFoundError):
         assert "/" not in body.error  # no paths or internals in server errors
+    if isinstance(exc, SnapshotUnavailableError | ReportUnavailableError):
+        assert body.error == exc.message  # written for clients: passed through
 
 
 def test_validation_errors_name_the_json_field() -> None:

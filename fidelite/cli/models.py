@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -30,8 +27,17 @@ from fidelite.cli._app import (
     optional_table,
     table_sources,
 )
+from fidelite.cli._training import (
+    TrainingSources,
+    print_training_result,
+    progress_bar,
+    training_inputs,
+)
 from fidelite.features.days import parse_day
-from fidelite.features.inputs import Inputs, load_inputs
+from fidelite.features.inputs import load_inputs
+
+if TYPE_CHECKING:
+    pass
 
 ModelNameOption = Annotated[str, typer.Option("--model-name", help="Registered model name.")]
 HorizonOption = Annotated[
@@ -61,37 +67,6 @@ BaselineOnlyOption = Annotated[
 NJobsOption = Annotated[
     int, typer.Option("--n-jobs", min=1, help="LightGBM threads (1 on a busy machine).")
 ]
-_SHOWN_METRICS = (
-    "churn_roc_auc",
-    "baseline_churn_roc_auc",
-    "clv_normalized_gini",
-    "baseline_clv_normalized_gini",
-    "clv_total_ratio",
-)
-
-
-@contextmanager
-def _progress_bar() -> Iterator[object]:
-    """A rich progress bar on stderr fed by the pipeline's ``on_step`` callback."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from fidelite.training.progress import Step
-    from fidelite.training.resources import peak_rss_mib
-
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
-    ) as progress:
-        task = progress.add_task("training", total=None)
-
-        def on_step(step: Step) -> None:
-            peak = peak_rss_mib()
-            progress.console.print(
-                f"{step.message} ({step.seconds:.1f} s; peak memory {peak:,.0f} MiB)",
-                highlight=False,
-            )
-            progress.update(task, description=step.message, completed=step.done, total=step.total)
-
-        yield on_step
 
 
 @app.command("train")
@@ -138,7 +113,6 @@ def train(
 ) -> None:
     """Backtest, train and log churn + CLV models to MLflow; register a challenger."""
     from fidelite.training.config import TrainConfig
-    from fidelite.training.sources import DaskTables
     from fidelite.training.train import train as run_training
 
     config = TrainConfig(
@@ -157,66 +131,16 @@ def train(
     )
     with errors_exit(), dask_session(engine, scheduler, workers, worker_memory):
         day = parse_day(as_of, name="--as-of")
-        sources = (location(transactions), location(events), location(customers))
         history = None
         if campaigns is not None:
             from fidelite.training.uplift.campaigns import load_campaigns_table
 
             history = load_campaigns_table(location(campaigns), date_format=date_format)
-        if engine is Engine.dask:
-            # The workers read the tables themselves: nothing is loaded here.
-            inputs = DaskTables(
-                sources[0], day, sources[1], sources[2], date_format, location(consent_history)
-            )
-        else:
-            with console.status("Loading and validating the input tables..."):
-                started = time.perf_counter()
-                inputs = load_inputs(
-                    *sources,
-                    as_of=day,
-                    consent_history=location(consent_history),
-                    cut=True,
-                    date_format=date_format,
-                )
-            _report_loading(inputs, time.perf_counter() - started)
-        with _progress_bar() as on_step:
+        sources = TrainingSources(transactions, events, customers, consent_history, date_format)
+        inputs = training_inputs(sources, day, engine)
+        with progress_bar() as on_step:
             result = run_training(inputs, config, campaigns=history, on_step=on_step)
-    for name in _SHOWN_METRICS:
-        if name in result.metrics:
-            console.print(f"{name}: {result.metrics[name]:.4f}", highlight=False)
-    if "peak_rss_mib" in result.metrics:
-        console.print(
-            f"peak memory {result.metrics['peak_rss_mib']:,.0f} MiB, "
-            f"{result.metrics['time_total_s']:.0f} s in all",
-            highlight=False,
-        )
-    if result.model.uplift is not None:
-        choice = result.model.uplift.choose_policy(0.2)
-        console.print(
-            f"uplift: {result.model.uplift.learner_name}; at a 20% budget the {choice.policy} "
-            f"policy wins (evidence logged in uplift/evidence.csv)",
-            highlight=False,
-        )
-    registered = (
-        f"; registered {model_name} version {result.model_version} as challenger"
-        if result.model_version
-        else ""
-    )
-    console.print(
-        f"[green]run[/] {result.run_id}; model {result.model_uri}{registered}", highlight=False
-    )
-    if result.gate is not None:
-        colour = "green" if result.gate.promoted else "yellow"
-        console.print(f"[{colour}]gate:[/] {result.gate.reason}", highlight=False)
-
-
-def _report_loading(inputs: Inputs, seconds: float) -> None:
-    tables = (inputs.transactions, inputs.events, inputs.customers)
-    rows = sum(len(t) for t in tables if t is not None)
-    console.print(
-        f"loaded {rows:,} rows in {seconds:.1f} s ({rows / max(seconds, 1e-9):,.0f} rows/s)",
-        highlight=False,
-    )
+    print_training_result(result, model_name)
 
 
 @app.command("score")

@@ -97,7 +97,7 @@ def factorize_ids(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     if arrow is None or ids.isna().any():
         codes, uniques = pd.factorize(ids)
         return codes, pd.Index(uniques)
-    from fidelite.features._columns import factorize_text
+    from fidelite.features._text import factorize_text
 
     codes, uniques = factorize_text(arrow)
     return codes.astype(np.int64), uniques

@@ -14,17 +14,9 @@ import numpy as np
 import pandas as pd
 
 from fidelite.errors import DataContractError
-from fidelite.features._columns import (
-    SourceTable,
-    as_id,
-    as_number,
-    as_optional_text,
-    as_timestamp,
-    drop_duplicates,
-    fail,
-    finish,
-    require_columns,
-)
+from fidelite.features._columns import as_id, as_number, as_optional_text
+from fidelite.features._source import SourceTable, drop_duplicates, fail, finish, require_columns
+from fidelite.features._timestamps import as_timestamp
 from fidelite.features.contract import CAMPAIGN_GROUP_ALIASES, CAMPAIGN_GROUPS, CAMPAIGNS
 from fidelite.features.data import TableSource, source_table
 

@@ -25,16 +25,9 @@ import numpy as np
 import pandas as pd
 
 from fidelite.features._arrays import customer_codes, day_number, day_numbers
-from fidelite.features._columns import (
-    as_flag,
-    as_id,
-    as_label_text,
-    as_timestamp,
-    drop_duplicates,
-    finish,
-    require_columns,
-    vocabulary_check,
-)
+from fidelite.features._columns import as_flag, as_id, as_label_text, vocabulary_check
+from fidelite.features._source import drop_duplicates, finish, require_columns
+from fidelite.features._timestamps import as_timestamp
 from fidelite.features.contract import CONSENT_COLUMN, CONSENT_HISTORY, MESSAGING_CHANNELS
 from fidelite.features.data import TableSource, source_table
 from fidelite.features.days import ONE_DAY

@@ -37,20 +37,16 @@ import pandas as pd
 
 from fidelite.errors import DataContractError
 from fidelite.features._columns import (
-    SourceTable,
     as_flag,
     as_id,
     as_label,
     as_label_text,
     as_number,
     as_optional_text,
-    as_timestamp,
-    check_date_format,
-    drop_duplicates,
-    duplicated_text,
-    finish,
-    require_columns,
 )
+from fidelite.features._source import SourceTable, drop_duplicates, finish, require_columns
+from fidelite.features._text import duplicated_text
+from fidelite.features._timestamps import as_timestamp, check_date_format
 from fidelite.features.contract import CONSENT_COLUMN, CUSTOMERS, EVENTS, TRANSACTIONS
 from fidelite.features.days import ONE_DAY, parse_day
 

@@ -23,7 +23,9 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
-from fidelite.features._columns import check_date_format, drop_duplicates, text_hash
+from fidelite.features._source import drop_duplicates
+from fidelite.features._text import text_hash
+from fidelite.features._timestamps import check_date_format
 from fidelite.features.cluster import check_worker_headroom, plan_buckets, wait_for
 from fidelite.features.contract import CUSTOMERS, EVENTS, TRANSACTIONS
 from fidelite.features.data import (

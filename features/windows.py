@@ -37,7 +37,7 @@ from fidelite.features._arrays import (
     day_numbers,
     encode_labels,
 )
-from fidelite.features._columns import factorize_text
+from fidelite.features._text import factorize_text
 from fidelite.features.build import (
     ChannelVocabulary,
     features_from_arrays,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from fidelite.cli._app import (
     AsOfOption,
+    CampaignsOption,
     CustomersOption,
     DateFormatOption,
     EventsOption,
@@ -20,63 +21,95 @@ from fidelite.cli._app import (
     location,
 )
 
+if TYPE_CHECKING:  # the CLI imports the report modules only when the command runs
+    from rich.status import Status
+
+    from fidelite.reports import ReportConfig, ReportInputs
+
 
 def _channels(value: str | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(c.strip() for c in value.split(",") if c.strip())
+
+
+# The report's own options, named here so the command's signature reads as a list.
+OutOption = Annotated[Path, typer.Option(help="HTML file to write (one self-contained page).")]
+ScoresOption = Annotated[
+    Path | None, typer.Option(help="Scores written by `fidelite score` (CLV, churn, risk).")
+]
+HorizonOption = Annotated[
+    int | None,
+    typer.Option("--horizon-days", min=1, help="Horizon H (default: the scores', else 90)."),
+]
+MarginOption = Annotated[
+    float,
+    typer.Option(min=0.0, max=1.0, help="Share of net spend kept as profit (CLV:CAC, ROI)."),
+]
+ResponseDaysOption = Annotated[
+    int, typer.Option("--response-days", min=1, help="Campaign response window in days.")
+]
+ReferralOption = Annotated[
+    str | None,
+    typer.Option("--referral-channels", help="Comma-separated referral acquisition channels."),
+]
+PaidOption = Annotated[
+    str | None,
+    typer.Option("--paid-channels", help="Comma-separated paid acquisition channels."),
+]
+ModelNameOption = Annotated[
+    str, typer.Option("--model-name", help="Registered model whose champion is shown.")
+]
+ModelUriOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model-uri",
+        help="Model to score D - H with, for calibration and gain charts "
+        "(e.g. models:/fidelite@champion).",
+    ),
+]
+TitleOption = Annotated[str, typer.Option(help="Page title.")]
+
+
+def _write_page(
+    inputs: ReportInputs, config: ReportConfig, out: Path, status: Status
+) -> tuple[Path, int]:
+    """Compute the sections (saying each on ``status``), render and write the page.
+
+    Returns the path written and the number of sections shown.
+    """
+    from fidelite.reports import build_report, write_report
+    from fidelite.reports.page import render_html
+
+    built = build_report(
+        inputs, config, progress=lambda step: status.update(f"Computing {step}...")
+    )
+    status.update("Rendering the page...")
+    return write_report(render_html(built), out), len(built.sections)
 
 
 @app.command("report")
 def report(
     transactions: TransactionsOption,
     as_of: AsOfOption,
-    out: Annotated[Path, typer.Option(help="HTML file to write (one self-contained page).")],
+    out: OutOption,
     events: EventsOption = None,
     customers: CustomersOption = None,
-    campaigns: Annotated[
-        Path | None, typer.Option(help="Campaigns CSV/Parquet (treatment and control rows).")
-    ] = None,
-    scores: Annotated[
-        Path | None, typer.Option(help="Scores written by `fidelite score` (CLV, churn, risk).")
-    ] = None,
-    horizon_days: Annotated[
-        int | None,
-        typer.Option("--horizon-days", min=1, help="Horizon H (default: the scores', else 90)."),
-    ] = None,
-    margin: Annotated[
-        float,
-        typer.Option(min=0.0, max=1.0, help="Share of net spend kept as profit (CLV:CAC, ROI)."),
-    ] = 1.0,
-    response_days: Annotated[
-        int, typer.Option("--response-days", min=1, help="Campaign response window in days.")
-    ] = 30,
-    referral_channels: Annotated[
-        str | None,
-        typer.Option("--referral-channels", help="Comma-separated referral acquisition channels."),
-    ] = None,
-    paid_channels: Annotated[
-        str | None,
-        typer.Option("--paid-channels", help="Comma-separated paid acquisition channels."),
-    ] = None,
+    campaigns: CampaignsOption = None,
+    scores: ScoresOption = None,
+    horizon_days: HorizonOption = None,
+    margin: MarginOption = 1.0,
+    response_days: ResponseDaysOption = 30,
+    referral_channels: ReferralOption = None,
+    paid_channels: PaidOption = None,
     tracking_uri: TrackingUriOption = None,
-    model_name: Annotated[
-        str, typer.Option("--model-name", help="Registered model whose champion is shown.")
-    ] = "fidelite",
-    model_uri: Annotated[
-        str | None,
-        typer.Option(
-            "--model-uri",
-            help="Model to score D - H with, for calibration and gain charts "
-            "(e.g. models:/fidelite@champion).",
-        ),
-    ] = None,
-    title: Annotated[str, typer.Option(help="Page title.")] = "Customer base report",
+    model_name: ModelNameOption = "fidelite",
+    model_uri: ModelUriOption = None,
+    title: TitleOption = "Customer base report",
     date_format: DateFormatOption = None,
 ) -> None:
     """Write the customer-base report (lifecycle, CLV:CAC, cohorts, campaigns...) as HTML."""
     import time
 
-    from fidelite.reports import ReportConfig, build_report, load_report_inputs, write_report
-    from fidelite.reports.page import render_html
+    from fidelite.reports import ReportConfig, load_report_inputs
 
     started = time.perf_counter()
     with errors_exit(), console.status("Reading the tables...") as status:
@@ -100,14 +133,10 @@ def report(
             campaigns=location(campaigns),
             date_format=date_format,
         )
-        built = build_report(
-            inputs, config, progress=lambda step: status.update(f"Computing {step}...")
-        )
-        status.update("Rendering the page...")
-        path = write_report(render_html(built), out)
+        path, n_sections = _write_page(inputs, config, out, status)
     size = path.stat().st_size / 1e6
     console.print(
-        f"[green]wrote[/] {path} ({size:.1f} MB, {len(built.sections)} sections, "
+        f"[green]wrote[/] {path} ({size:.1f} MB, {n_sections} sections, "
         f"{time.perf_counter() - started:.1f} s)",
         highlight=False,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -86,78 +88,97 @@ def _figures(table: pd.DataFrame) -> list[dict]:
     return [conversion, revenue]
 
 
+@dataclass(frozen=True)
+class _Sent:
+    """Campaign rows sent by D with their responses, coded once for all views."""
+
+    rows: pd.DataFrame  # campaigns table rows sent on or before D
+    responses: pd.DataFrame  # campaign_responses of those rows, same order
+    codes: np.ndarray  # customer code of each row, -1 for customers unknown at D
+
+    def effects(self, mask: np.ndarray) -> pd.DataFrame:
+        """Campaign effects over the rows of the view's customers, indexed by campaign."""
+        rows = ((self.codes >= 0) & mask[np.maximum(self.codes, 0)]).nonzero()[0]
+        return effects_from_responses(
+            self.rows.iloc[rows], self.responses.iloc[rows], confidence=CONFIDENCE
+        ).set_index("campaign_id")
+
+
+def _sent(base: CustomerBase, campaigns: pd.DataFrame) -> _Sent:
+    until = base.as_of + pd.Timedelta(days=1)
+    sent = campaigns.loc[(campaigns["sent_at"] < until).to_numpy()].reset_index(drop=True)
+    responses = campaign_responses(
+        sent, base.inputs.inputs.transactions, window_days=base.config.response_days, until=until
+    )
+    codes = customer_codes(sent["customer_id"].astype(str), base.features.index)
+    return _Sent(sent, responses, codes)
+
+
+def _numbers(measured: pd.DataFrame, margin: float) -> tuple[list[Number], str]:
+    """Totals over the finished campaigns, and the reading of them."""
+    done = measured.loc[measured["window_complete"]]
+    incremental = done["incremental_revenue"].sum()
+    cost = done["cost"].sum(min_count=1)
+    ros = incremental * margin / cost if cost and np.isfinite(cost) else np.nan
+    net_return = done["incremental_revenue"] * margin - done["cost"]
+    best = net_return.idxmax() if net_return.notna().any() else None
+    running = len(measured) - len(done)
+    numbers = [
+        Number(
+            "Campaigns measured",
+            fmt.count(len(done)),
+            f"{running} still running" if running else "",
+        ),
+        Number(
+            "Incremental revenue", fmt.money(incremental), tone="good" if incremental > 0 else "bad"
+        ),
+        Number("Offer cost", fmt.money(cost)),
+        Number(
+            "Return on spend",
+            fmt.ratio(ros, 2),
+            tone="good" if ros > 1 else "bad",
+            hint="incremental revenue x margin / offer cost",
+        ),
+    ]
+    significant = done.loc[done["incremental_revenue_ci_low"] > 0]
+    reading = (
+        f"{len(significant)} of {len(done)} finished campaigns earned revenue above their "
+        f"control group with {CONFIDENCE:.0%} confidence; together they returned "
+        f"{fmt.ratio(ros, 2)} their offer cost" + (f", best: {best}." if best is not None else ".")
+    )
+    return numbers, reading
+
+
+def _compute(sent: _Sent, mask: np.ndarray, margin: float) -> SectionView:
+    table = sent.effects(mask)
+    measured = table.loc[table["n_control"] > 0] if len(table) else table
+    if measured.empty:
+        return SectionView(
+            [],
+            "No campaign with a control group before D: nothing to measure.",
+            [],
+            ["Campaigns without control rows are listed but not measured."],
+        )
+    numbers, reading = _numbers(measured, margin)
+    notes = []
+    unmeasured = sorted(set(table.index) - set(measured.index))
+    if unmeasured:
+        notes.append(f"No control group, not measured: {', '.join(map(str, unmeasured[:10]))}.")
+    return SectionView(numbers, reading, _figures(measured), notes)
+
+
 def build(base: CustomerBase) -> Section | None:
     """Campaign effects for every view, or None without a campaigns table."""
     campaigns = base.inputs.campaigns
     if campaigns is None:
         return None
     config = base.config
-    sent = campaigns.loc[(campaigns["sent_at"] < base.as_of + pd.Timedelta(days=1)).to_numpy()]
-    sent = sent.reset_index(drop=True)
-    responses = campaign_responses(
-        sent,
-        base.inputs.inputs.transactions,
-        window_days=config.response_days,
-        until=base.as_of + pd.Timedelta(days=1),
-    )
-    codes = customer_codes(sent["customer_id"].astype(str), base.features.index)
-
-    def compute(mask: np.ndarray) -> SectionView:
-        rows = ((codes >= 0) & mask[np.maximum(codes, 0)]).nonzero()[0]
-        table = effects_from_responses(
-            sent.iloc[rows], responses.iloc[rows], confidence=CONFIDENCE
-        ).set_index("campaign_id")
-        measured = table.loc[table["n_control"] > 0] if len(table) else table
-        if measured.empty:
-            return SectionView(
-                [],
-                "No campaign with a control group before D: nothing to measure.",
-                [],
-                ["Campaigns without control rows are listed but not measured."],
-            )
-        done = measured.loc[measured["window_complete"]]
-        incremental = done["incremental_revenue"].sum()
-        cost = done["cost"].sum(min_count=1)
-        ros = incremental * config.margin / cost if cost and np.isfinite(cost) else np.nan
-        net_return = done["incremental_revenue"] * config.margin - done["cost"]
-        best = net_return.idxmax() if net_return.notna().any() else None
-        numbers = [
-            Number(
-                "Campaigns measured",
-                fmt.count(len(done)),
-                f"{len(measured) - len(done)} still running" if len(measured) > len(done) else "",
-            ),
-            Number(
-                "Incremental revenue",
-                fmt.money(incremental),
-                tone="good" if incremental > 0 else "bad",
-            ),
-            Number("Offer cost", fmt.money(cost)),
-            Number(
-                "Return on spend",
-                fmt.ratio(ros, 2),
-                tone="good" if ros > 1 else "bad",
-                hint="incremental revenue x margin / offer cost",
-            ),
-        ]
-        significant = done.loc[done["incremental_revenue_ci_low"] > 0]
-        reading = (
-            f"{len(significant)} of {len(done)} finished campaigns earned revenue above their "
-            f"control group with {CONFIDENCE:.0%} confidence; together they returned "
-            f"{fmt.ratio(ros, 2)} their offer cost"
-            + (f", best: {best}." if best is not None else ".")
-        )
-        notes = []
-        unmeasured = sorted(set(table.index) - set(measured.index))
-        if unmeasured:
-            notes.append(f"No control group, not measured: {', '.join(map(str, unmeasured[:10]))}.")
-        return SectionView(numbers, reading, _figures(measured), notes)
-
+    sent = _sent(base, campaigns)
     return Section(
         "campaigns",
         "Campaigns",
         "Did past campaigns earn more than they cost, measured against their control groups?",
-        per_view(base, compute),
+        per_view(base, lambda mask: _compute(sent, mask, config.margin)),
         "Measured with the product's campaign effects (fidelite.training.uplift.effects, the "
         f"same numbers as `fidelite campaign-report`). Response window: {config.response_days} "
         "days from the send day. Converted: a purchase in the window (refunds attributed to "

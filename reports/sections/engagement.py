@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -130,113 +132,144 @@ def _trend_chart(shares: dict[str, np.ndarray]) -> dict:
     )
 
 
-def build(base: CustomerBase) -> Section:
-    """Engagement per channel, velocity bands and reorder timing for every view."""
-    f, params = base.features, base.config.params
-    short, long = SHORT_DAYS, LONG_DAYS
-    channels = _channels(base.inputs.inputs.events)
+@dataclass(frozen=True)
+class _Inputs:
+    """Per-customer flags and codes of the section, computed once for all views."""
+
+    channels: list[str]  # engagement channels seen in the recent events
+    reached: dict[str, np.ndarray]  # channel -> any event in the last LONG_DAYS, bool
+    engaged: dict[str, np.ndarray]  # channel -> an engagement event there, bool
+    bands: dict[str, np.ndarray]  # "orders", then each channel -> trend_bands codes
+    buckets: np.ndarray  # reorder_buckets codes
+    value: np.ndarray  # predicted CLV, else 12-month net spend
+
+    @property
+    def has_reach(self) -> bool:
+        """Whether there are recent events to draw the reach chart from."""
+        return bool(self.channels)
+
+
+def _inputs(base: CustomerBase) -> _Inputs:
+    f, short, long = base.features, SHORT_DAYS, LONG_DAYS
+    events = base.inputs.inputs.events
+    channels = _channels(events)
     activity = _channel_activity(base, channels, short, long)
-    reached = {c: activity[c][0] for c in channels}
-    engaged = {c: (activity[c][1] + activity[c][2]) > 0 for c in channels}
     bands = {"orders": trend_bands(f["velocity_90_vs_prior"].to_numpy(dtype=np.float64))}
     for c in channels:
         recent = activity[c][1] / short
         earlier = activity[c][2] / (long - short)
         with np.errstate(invalid="ignore", divide="ignore"):
             bands[c] = trend_bands((recent - earlier) / (recent + earlier))
-    buckets = reorder_buckets(f, params.at_risk_overdue_ratio)
     value = base.score("predicted_clv")
-    value = f["spend_365d"].to_numpy(dtype=np.float64) if value is None else np.nan_to_num(value)
+    return _Inputs(
+        channels=channels,
+        reached={c: activity[c][0] for c in channels},
+        engaged={c: (activity[c][1] + activity[c][2]) > 0 for c in channels},
+        bands=bands,
+        buckets=reorder_buckets(f, base.config.params.at_risk_overdue_ratio),
+        value=f["spend_365d"].to_numpy(dtype=np.float64) if value is None else np.nan_to_num(value),
+    )
 
-    def compute(mask: np.ndarray) -> SectionView:
-        n = max(int(mask.sum()), 1)
-        figures = []
-        if channels and base.inputs.inputs.events is not None:
-            reach = [100 * (reached[c] & mask).sum() / n for c in channels]
-            engage = [100 * (engaged[c] & mask).sum() / n for c in channels]
-            figures.append(
-                charts.figure(
-                    [
-                        charts.bar(
-                            channels,
-                            reach,
-                            f"Reached (any event, {long} d)",
-                            colour="#9cc3e6",
-                            hover="%{x}: %{y:.1f}% reached<extra></extra>",
-                        ),
-                        charts.bar(
-                            channels,
-                            engage,
-                            f"Engaged ({long} d)",
-                            colour="#3b6fb6",
-                            hover="%{x}: %{y:.1f}% engaged<extra></extra>",
-                        ),
-                    ],
-                    title="Channel reach and engagement",
-                    y_title="% of customers",
-                    barmode="group",
-                )
-            )
-        shares = {}
-        for name, band in bands.items():
-            known = mask & (band >= 0)
-            total = max(int(known.sum()), 1)
-            shares[name] = np.bincount(band[known], minlength=3) / total
-        figures.append(_trend_chart(shares))
-        counts = np.bincount(buckets[mask & (buckets >= 0)], minlength=4)
-        values = np.bincount(buckets[mask & (buckets >= 0)], value[mask & (buckets >= 0)], 4)
-        figures.append(
-            charts.figure(
-                [
-                    charts.bar(
-                        REORDER_BUCKETS,
-                        counts,
-                        "Customers",
-                        colour=["#9cc3e6", "#3a9d5d", "#e4a12f", "#c8443f"],
-                        customdata=charts.rounded(values),
-                        hover="%{x}: %{y:,} customers, value %{customdata:,.0f}<extra></extra>",
-                    )
-                ],
-                title="Reorder timing against each customer's own rhythm",
-                y_title="Customers",
-            )
-        )
-        rising, fading = shares["orders"][0], shares["orders"][2]
-        numbers = [
-            Number("Rising order rate", fmt.pct(rising), tone="good"),
-            Number("Fading order rate", fmt.pct(fading), tone="bad"),
-            Number("Due within 14 days", fmt.count(counts[1]), f"value {fmt.money(values[1])}"),
-            Number(
-                "Overdue",
-                fmt.count(counts[2] + counts[3]),
-                f"value {fmt.money(values[2] + values[3])}",
-                "bad",
+
+def _reach_chart(channels: list[str], reach: list[float], engage: list[float]) -> dict:
+    return charts.figure(
+        [
+            charts.bar(
+                channels,
+                reach,
+                f"Reached (any event, {LONG_DAYS} d)",
+                colour="#9cc3e6",
+                hover="%{x}: %{y:.1f}% reached<extra></extra>",
             ),
-        ]
-        if figures and len(figures) == 3:
-            best = int(np.argmax(engage))
-            numbers.insert(
-                0, Number("Most engaging channel", channels[best], f"{engage[best]:.1f}% engaged")
-            )
-        reading = (
-            f"{fmt.pct(rising)} of buyers are ordering faster than before and {fmt.pct(fading)} "
-            f"slower; {fmt.count(counts[1])} customers are due to reorder within "
-            f"{DUE_SOON_DAYS} days and {fmt.count(counts[2] + counts[3])} are overdue "
-            f"({fmt.pct(safe_ratio(counts[2] + counts[3], counts.sum()))} of those with a rhythm)."
-        )
-        return SectionView(numbers, reading, figures)
+            charts.bar(
+                channels,
+                engage,
+                f"Engaged ({LONG_DAYS} d)",
+                colour="#3b6fb6",
+                hover="%{x}: %{y:.1f}% engaged<extra></extra>",
+            ),
+        ],
+        title="Channel reach and engagement",
+        y_title="% of customers",
+        barmode="group",
+    )
 
+
+def _reorder_chart(counts: np.ndarray, values: np.ndarray) -> dict:
+    return charts.figure(
+        [
+            charts.bar(
+                REORDER_BUCKETS,
+                counts,
+                "Customers",
+                colour=["#9cc3e6", "#3a9d5d", "#e4a12f", "#c8443f"],
+                customdata=charts.rounded(values),
+                hover="%{x}: %{y:,} customers, value %{customdata:,.0f}<extra></extra>",
+            )
+        ],
+        title="Reorder timing against each customer's own rhythm",
+        y_title="Customers",
+    )
+
+
+def _trend_shares(bands: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+    """Share rising, stable, fading among the view's customers with a known trend."""
+    shares = {}
+    for name, band in bands.items():
+        known = mask & (band >= 0)
+        shares[name] = np.bincount(band[known], minlength=3) / max(int(known.sum()), 1)
+    return shares
+
+
+def _compute(data: _Inputs, mask: np.ndarray) -> SectionView:
+    n = max(int(mask.sum()), 1)
+    figures, numbers = [], []
+    if data.has_reach:
+        reach = [100 * (data.reached[c] & mask).sum() / n for c in data.channels]
+        engage = [100 * (data.engaged[c] & mask).sum() / n for c in data.channels]
+        figures.append(_reach_chart(data.channels, reach, engage))
+        best = int(np.argmax(engage))
+        numbers.append(
+            Number("Most engaging channel", data.channels[best], f"{engage[best]:.1f}% engaged")
+        )
+    shares = _trend_shares(data.bands, mask)
+    figures.append(_trend_chart(shares))
+    timed = mask & (data.buckets >= 0)
+    counts = np.bincount(data.buckets[timed], minlength=4)
+    values = np.bincount(data.buckets[timed], data.value[timed], 4)
+    figures.append(_reorder_chart(counts, values))
+    rising, fading = shares["orders"][0], shares["orders"][2]
+    overdue, overdue_value = counts[2] + counts[3], values[2] + values[3]
+    numbers += [
+        Number("Rising order rate", fmt.pct(rising), tone="good"),
+        Number("Fading order rate", fmt.pct(fading), tone="bad"),
+        Number("Due within 14 days", fmt.count(counts[1]), f"value {fmt.money(values[1])}"),
+        Number("Overdue", fmt.count(overdue), f"value {fmt.money(overdue_value)}", "bad"),
+    ]
+    reading = (
+        f"{fmt.pct(rising)} of buyers are ordering faster than before and {fmt.pct(fading)} "
+        f"slower; {fmt.count(counts[1])} customers are due to reorder within "
+        f"{DUE_SOON_DAYS} days and {fmt.count(overdue)} are overdue "
+        f"({fmt.pct(safe_ratio(overdue, counts.sum()))} of those with a rhythm)."
+    )
+    return SectionView(numbers, reading, figures)
+
+
+def build(base: CustomerBase) -> Section:
+    """Engagement per channel, velocity bands and reorder timing for every view."""
+    data = _inputs(base)
+    short, long, overdue_ratio = SHORT_DAYS, LONG_DAYS, base.config.params.at_risk_overdue_ratio
     return Section(
         "engagement",
         "Engagement and velocity",
         "Where customers engage, whose interest rises or fades, and who is ready to reorder.",
-        per_view(base, compute),
+        per_view(base, lambda mask: _compute(data, mask)),
         f"Reached: any event on the channel in the last {long} days (sends included); engaged: "
         f"an engagement event (open, click, visit...) there. Interest on a channel compares the "
         f"event rate of the last {short} days with the {long - short} days before; orders use "
         f"the product's velocity_90_vs_prior. Rising/fading: balance above {TREND_BAND} / below "
         f"-{TREND_BAND} (about 50% faster or slower). Reorder timing: due when the customer's "
         f"mean gap between purchase days runs out within {DUE_SOON_DAYS} days; well overdue "
-        f"beyond {params.at_risk_overdue_ratio}x the mean gap (the at-risk rule). Value: "
+        f"beyond {overdue_ratio}x the mean gap (the at-risk rule). Value: "
         "predicted CLV when scores are given, else net spend over the last 365 days.",
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -12,7 +14,7 @@ from fidelite.reports.base import CustomerBase
 from fidelite.reports.layout import Number, Section, SectionView
 from fidelite.reports.sections._common import per_view, safe_ratio
 
-__all__ = ["RECENT_DAYS", "VIP_SHARE", "build", "defector_signals"]
+__all__ = ["RECENT_DAYS", "SIGNALS", "SIGNAL_ROWS", "VIP_SHARE", "build", "defector_signals"]
 
 #: VIPs: the top 5% of customers by net spend over the last 365 days.
 VIP_SHARE = 0.05
@@ -21,6 +23,9 @@ RECENT_DAYS, YEAR_DAYS = 90, 365
 CHEAPER_BASKET = 0.8  # recent average order value below 80% of the earlier one
 MORE_REFUNDS = 0.10  # refund share up by 10 points or more
 SIGNALS = ("fewer orders", "cheaper baskets", "more refunds")
+#: Rows of the defector chart: each signal, then any of them, then two or more.
+SIGNAL_ROWS = (*SIGNALS, "any signal", "two or more")
+_ANY = len(SIGNALS)  # the "any signal" row
 
 
 def defector_signals(base: CustomerBase) -> np.ndarray:
@@ -82,98 +87,123 @@ def _segment_chart(segments: list[str], customers: np.ndarray, value: np.ndarray
     )
 
 
-def build(base: CustomerBase) -> Section:
-    """RFM value shares, VIPs and defector signals for every view."""
+@dataclass(frozen=True)
+class _Inputs:
+    """Per-customer segments, flags and values of the section, computed once for all views."""
+
+    segments: np.ndarray  # RFM segment name per customer
+    present: list[str]  # RFM segments that occur, in the product's order
+    segment_code: np.ndarray  # code into present
+    vip: np.ndarray  # top VIP_SHARE by 12-month spend, bool
+    flags: list[np.ndarray]  # one bool per customer for each of SIGNAL_ROWS
+    value: np.ndarray  # predicted CLV (else 12-month spend), clipped at 0
+    spend: np.ndarray  # 12-month net spend, clipped at 0
+    label: str  # what value is
+
+
+def _inputs(base: CustomerBase) -> _Inputs:
     f = base.features
     segments = f["rfm_segment"].astype(str).to_numpy()
     spend = f["spend_365d"].to_numpy(dtype=np.float64)
     clv = base.score("predicted_clv")
     value = spend if clv is None else np.nan_to_num(clv)
-    label = "12-month spend" if clv is None else f"predicted CLV ({base.horizon} d)"
     threshold = np.quantile(spend[spend > 0], 1 - VIP_SHARE) if (spend > 0).any() else np.inf
-    vip = spend >= threshold
     signals = defector_signals(base)
-    any_signal = signals.any(axis=1)
     present = [s for s in RFM_SEGMENTS if (segments == s).any()]
-    segment_code = pd.Categorical(segments, categories=present).codes.astype(np.int64)
-    positive_value = np.clip(np.nan_to_num(value), 0, None)
-    positive_spend = np.clip(np.nan_to_num(spend), 0, None)
-    flags = [*signals.T, any_signal, signals.sum(axis=1) >= 2]
-    rows = [*SIGNALS, "any signal", "two or more"]
+    return _Inputs(
+        segments=segments,
+        present=present,
+        segment_code=pd.Categorical(segments, categories=present).codes.astype(np.int64),
+        vip=spend >= threshold,
+        flags=[*signals.T, signals.any(axis=1), signals.sum(axis=1) >= 2],
+        value=np.clip(np.nan_to_num(value), 0, None),
+        spend=np.clip(np.nan_to_num(spend), 0, None),
+        label="12-month spend" if clv is None else f"predicted CLV ({base.horizon} d)",
+    )
 
-    def share(flag: np.ndarray, weights: np.ndarray, mask: np.ndarray, total: float) -> float:
-        return safe_ratio(float(weights[mask & flag].sum()), total)
 
-    def compute(mask: np.ndarray) -> SectionView:
-        n = max(int(mask.sum()), 1)
-        value_total = float(positive_value[mask].sum())
-        spend_total = float(positive_spend[mask].sum())
-        k = len(present)
-        customers = np.bincount(segment_code[mask], minlength=k) / n
-        shares = np.bincount(segment_code[mask], positive_value[mask], minlength=k) / max(
-            value_total, 1e-12
-        )
-        signal_customers = [100 * (mask & fl).sum() / n for fl in flags]
-        signal_value = [100 * share(fl, positive_value, mask, value_total) for fl in flags]
-        spend_share = [100 * share(fl, positive_spend, mask, spend_total) for fl in flags]
-        defectors = charts.figure(
-            [
-                charts.bar(
-                    rows,
-                    signal_customers,
-                    "Share of customers",
-                    colour="#9aa5b1",
-                    hover="%{x}: %{y:.1f}% of customers<extra></extra>",
-                ),
-                charts.bar(
-                    rows,
-                    signal_value,
-                    f"Share of {label}",
-                    colour="#c8443f",
-                    customdata=charts.rounded(spend_share),
-                    hover="%{x}: %{y:.1f}% of "
-                    + label
-                    + " (%{customdata:.1f}% of 12-month spend)<extra></extra>",
-                ),
-            ],
-            title="Defector signals and the value they hold",
-            y_title="%",
-            barmode="group",
-        )
-        vip_share = share(vip, positive_spend, mask, spend_total)
-        champions = segments == "champions"
-        numbers = [
-            Number(
-                "VIPs (top 5% by 12-month spend)",
-                fmt.count((vip & mask).sum()),
-                f"hold {fmt.pct(vip_share)} of 12-month spend",
-            ),
-            Number(
-                "Champions' share of value",
-                fmt.pct(share(champions, positive_value, mask, value_total)),
-                f"{fmt.pct(safe_ratio((mask & champions).sum(), n))} of customers",
-            ),
-            Number(
-                "Customers showing a defector signal",
-                fmt.count((mask & any_signal).sum()),
-                f"hold {fmt.pct(signal_value[3] / 100)} of {label}",
-                "bad",
-            ),
-        ]
-        reading = (
-            f"VIPs hold {fmt.pct(vip_share)} of the last year's spend; "
-            f"{fmt.count((mask & any_signal).sum())} customers buy less often, cheaper or with "
-            f"more refunds than before, holding {fmt.pct(signal_value[3] / 100)} of {label}."
-        )
-        return SectionView(
-            numbers, reading, [_segment_chart(present, customers, shares, label), defectors]
-        )
+def _share(flag: np.ndarray, weights: np.ndarray, mask: np.ndarray, total: float) -> float:
+    return safe_ratio(float(weights[mask & flag].sum()), total)
 
+
+def _defector_chart(customers: list[float], value: list[float], spend: list[float], label: str):
+    return charts.figure(
+        [
+            charts.bar(
+                SIGNAL_ROWS,
+                customers,
+                "Share of customers",
+                colour="#9aa5b1",
+                hover="%{x}: %{y:.1f}% of customers<extra></extra>",
+            ),
+            charts.bar(
+                SIGNAL_ROWS,
+                value,
+                f"Share of {label}",
+                colour="#c8443f",
+                customdata=charts.rounded(spend),
+                hover="%{x}: %{y:.1f}% of "
+                + label
+                + " (%{customdata:.1f}% of 12-month spend)<extra></extra>",
+            ),
+        ],
+        title="Defector signals and the value they hold",
+        y_title="%",
+        barmode="group",
+    )
+
+
+def _compute(data: _Inputs, mask: np.ndarray) -> SectionView:
+    n, k = max(int(mask.sum()), 1), len(data.present)
+    value_total, spend_total = float(data.value[mask].sum()), float(data.spend[mask].sum())
+    customers = np.bincount(data.segment_code[mask], minlength=k) / n
+    shares = np.bincount(data.segment_code[mask], data.value[mask], minlength=k) / max(
+        value_total, 1e-12
+    )
+    signal_customers = [100 * (mask & fl).sum() / n for fl in data.flags]
+    signal_value = [100 * _share(fl, data.value, mask, value_total) for fl in data.flags]
+    spend_share = [100 * _share(fl, data.spend, mask, spend_total) for fl in data.flags]
+    vip_share = _share(data.vip, data.spend, mask, spend_total)
+    champions = data.segments == "champions"
+    defectors, defector_value = (mask & data.flags[_ANY]).sum(), signal_value[_ANY] / 100
+    numbers = [
+        Number(
+            "VIPs (top 5% by 12-month spend)",
+            fmt.count((data.vip & mask).sum()),
+            f"hold {fmt.pct(vip_share)} of 12-month spend",
+        ),
+        Number(
+            "Champions' share of value",
+            fmt.pct(_share(champions, data.value, mask, value_total)),
+            f"{fmt.pct(safe_ratio((mask & champions).sum(), n))} of customers",
+        ),
+        Number(
+            "Customers showing a defector signal",
+            fmt.count(defectors),
+            f"hold {fmt.pct(defector_value)} of {data.label}",
+            "bad",
+        ),
+    ]
+    reading = (
+        f"VIPs hold {fmt.pct(vip_share)} of the last year's spend; "
+        f"{fmt.count(defectors)} customers buy less often, cheaper or with "
+        f"more refunds than before, holding {fmt.pct(defector_value)} of {data.label}."
+    )
+    figures = [
+        _segment_chart(data.present, customers, shares, data.label),
+        _defector_chart(signal_customers, signal_value, spend_share, data.label),
+    ]
+    return SectionView(numbers, reading, figures)
+
+
+def build(base: CustomerBase) -> Section:
+    """RFM value shares, VIPs and defector signals for every view."""
+    data = _inputs(base)
     return Section(
         "value",
         "Value segments",
         "Who the VIPs and the defectors are, and how much value each group holds.",
-        per_view(base, compute),
+        per_view(base, lambda mask: _compute(data, mask)),
         "RFM segments follow the product's rules (fidelite.features.segments: quintile scores "
         "of recency, frequency and spend). VIPs: top 5% of customers by net spend over the last "
         "365 days. Defector signals compare the last 90 days with the 275 days before: fewer "

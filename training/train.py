@@ -246,6 +246,13 @@ def train(
     if config.register:
         with clock.step("register", "registered as challenger"):
             _register(result, config, tracking_uri, fitted.metrics)
+    return _with_resources(result, config, tracking_uri, clock)
+
+
+def _with_resources(
+    result: TrainResult, config: TrainConfig, tracking_uri: str, clock: StepClock
+) -> TrainResult:
+    """The run's step timings and peak memory, logged to its MLflow run too."""
     result.timings = dict(clock.seconds)
     dask = config.engine == "dask"
     result.metrics.update(log_resources(tracking_uri, result.run_id, result.timings, dask=dask))

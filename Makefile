@@ -6,6 +6,9 @@ VENV      := .venv
 BIN       := $(VENV)/bin
 DATA      := data/demo
 SCORES    := data/scores.parquet
+# `fidelite score` writes the report beside the scores (reports.publish.report_path_for).
+SERVED_REPORT := $(basename $(SCORES)).report.html
+REPORT    := data/report.html
 ASOF      ?= 2025-12-31
 HORIZON   ?= 90
 CUSTOMERS ?= 20000
@@ -52,21 +55,26 @@ train: demo-data
 	$(BIN)/fidelite train $(TABLES) --campaigns $(DATA)/campaigns.parquet \
 		--as-of $(ASOF) --horizon-days $(HORIZON) --promote
 
+# Also renders the customer-base report once, beside the scores ($(SERVED_REPORT): the page
+# GET /report serves), and logs it to the champion's MLflow run.
 score: demo-data
-	$(BIN)/fidelite score $(TABLES) --as-of $(ASOF) --out $(SCORES)
+	$(BIN)/fidelite score $(TABLES) --campaigns $(DATA)/campaigns.parquet --as-of $(ASOF) \
+		--out $(SCORES)
 
-# The customer-base report (self-contained HTML); the champion is scored on D - H for
-# the calibration and gain charts.
+# The customer-base report on its own (self-contained HTML), e.g. after changing options;
+# the champion is scored on D - H for the calibration and gain charts. `make run` does not
+# render it again: `make score` did, and $(REPORT) links to that page.
 report: demo-data
 	$(BIN)/fidelite report $(TABLES) --campaigns $(DATA)/campaigns.parquet --scores $(SCORES) \
-		--as-of $(ASOF) --model-uri models:/fidelite@champion --out data/report.html
+		--as-of $(ASOF) --model-uri models:/fidelite@champion --out $(REPORT)
 
 # Local demo without API keys; set FIDELITE_API_KEYS (and drop FIDELITE_AUTH=off) elsewhere.
 serve: install
 	FIDELITE_AUTH=$${FIDELITE_AUTH:-off} $(BIN)/fidelite serve --port $(PORT) --snapshot $(SCORES)
 
 run: install
-	$(MAKE) demo-data train score report
+	$(MAKE) demo-data train score
+	ln -sfn $(notdir $(SERVED_REPORT)) $(REPORT)
 	$(MAKE) serve
 
 # The report tests drive Debian's Chromium (never a browser downloaded at run time).

@@ -168,6 +168,10 @@ def score(
             "(<out>.report.html) and log it to the model's MLflow run.",
         ),
     ] = True,
+    campaigns: Annotated[
+        Path | None,
+        typer.Option(help="Campaigns CSV/Parquet for the report's campaigns section (not scored)."),
+    ] = None,
 ) -> None:
     """Score every customer known by D with a logged model and write the scores frame."""
     with errors_exit(), dask_session(engine, scheduler, workers, worker_memory):
@@ -214,6 +218,7 @@ def score(
                 scores_path=out,
                 model_uri=model_uri,
                 tracking_uri=tracking_uri,
+                campaigns=location(campaigns),
             )
         logged = f"; logged to MLflow as {artifact}" if artifact else " (not logged to MLflow)"
         console.print(f"[green]wrote[/] {page}{logged}", highlight=False)

@@ -125,7 +125,17 @@ def demo_files(tmp_path_factory):
     scores = root / "scores.parquet"
     result = runner.invoke(
         app,
-        ["score", *args, "--as-of", DEMO_AS_OF, "--out", str(scores), "--tracking-uri", tracking],
+        [
+            "score",
+            *args,
+            f"--campaigns={data / 'campaigns.parquet'}",  # the report's campaigns section
+            "--as-of",
+            DEMO_AS_OF,
+            "--out",
+            str(scores),
+            "--tracking-uri",
+            tracking,
+        ],
     )
     assert result.exit_code == 0, result.output
     return {

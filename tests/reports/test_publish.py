@@ -19,6 +19,7 @@ def test_score_writes_the_report_beside_the_scores(demo_files):
     assert page.name == "scores.report.html" and page.exists()
     html = page.read_text(encoding="utf-8")
     assert 'id="health"' in html and "version 1" in html  # the champion's record
+    assert 'id="campaigns"' in html  # score --campaigns: the served report has every section
 
 
 def test_score_logs_the_report_to_the_champions_run(demo_files):

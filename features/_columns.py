@@ -9,8 +9,11 @@ text hashing in :mod:`~fidelite.features._text`.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from fidelite.features._source import SourceTable, fail
@@ -18,12 +21,14 @@ from fidelite.features._text import factorize_text, id_text
 from fidelite.features.contract import MISSING_LABEL
 
 __all__ = [
+    "IdCodes",
     "as_flag",
     "as_id",
     "as_label",
     "as_label_text",
     "as_number",
     "as_optional_text",
+    "coded_id",
     "vocabulary_check",
 ]
 
@@ -45,12 +50,51 @@ def as_id(table: SourceTable, column: str, *, categorical: bool = False) -> pd.S
         instead of an Arrow-backed ``str`` column: for the large tables that repeat each
         id many times (events), where it saves most of the column's memory.
     """
-    values = table.frame[column]
-    if pd.api.types.is_float_dtype(values):
-        # Integer ids read through a float column (because of NaNs) must not become "1.0".
-        integral = values.isna() | (values == np.floor(values))
-        if integral.all():
-            values = values.astype("Int64")
+    values = _integral_ids(table.frame[column])
+    if (
+        categorical
+        or isinstance(values.dtype, pd.CategoricalDtype)
+        or pd.api.types.is_integer_dtype(values)
+    ):
+        return coded_id(table, column, categorical=categorical)[0]
+    text = id_text(values)
+    missing = np.asarray(pc.fill_null(pc.equal(pc.utf8_length(text), 0), True), dtype=bool)
+    if missing.any():
+        raise fail(table, column, "missing identifier", missing, values)
+    return pd.Series(pd.array(text, dtype="str"), index=values.index, name=column)
+
+
+class IdCodes(NamedTuple):
+    """An id column factorised: ``codes`` (int64, shape (n_rows,)) are positions in
+    ``categories`` (Index of str, the distinct ids, not sorted), as ``pd.factorize``."""
+
+    codes: np.ndarray
+    categories: pd.Index
+
+    def take(self, rows: np.ndarray) -> IdCodes:
+        """The same factorisation for a subset of rows (``rows``: mask or positions)."""
+        return IdCodes(self.codes[rows], self.categories)
+
+
+def coded_id(
+    table: SourceTable, column: str, *, categorical: bool = False
+) -> tuple[pd.Series, IdCodes]:
+    """:func:`as_id` together with the ids' factorisation, computed on the way.
+
+    Integer ids are factorised as numbers (distinct integers have distinct decimal
+    texts) and only the distinct ones are written as text; categories (e.g. a Parquet
+    dictionary column) are trimmed once per distinct value; other text is grouped by
+    :func:`~fidelite.features._text.factorize_text`. No string is hashed twice.
+
+    Returns
+    -------
+    ids : Series, shape (n_rows,)
+        As :func:`as_id` returns it.
+    codes : IdCodes
+        Their factorisation.
+    """
+    values = _integral_ids(table.frame[column])
+    text = None
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes, uniques = values.cat.codes.to_numpy(), pd.Series(values.cat.categories)
         if (codes < 0).any():
@@ -58,25 +102,39 @@ def as_id(table: SourceTable, column: str, *, categorical: bool = False) -> pd.S
         # Distinct spellings (" 7", "7") may collapse onto one id once trimmed.
         remap, categories = factorize_text(id_text(uniques))
         codes = remap[codes]
-    elif categorical:
-        codes, categories = factorize_text(id_text(values))
+    elif pd.api.types.is_integer_dtype(values):
+        codes, uniques = pd.factorize(values)
+        categories = pd.Index(pd.array(id_text(pd.Series(uniques)), dtype="str"))
     else:
-        codes = None
-    if codes is not None:
-        missing = codes < 0
-        if (categories == "").any():
-            missing |= codes == int(np.flatnonzero(categories == "")[0])
-        if missing.any():
-            raise fail(table, column, "missing identifier", missing, values)
-        result = pd.Categorical.from_codes(codes, categories=categories)
-        if not categorical:
-            result = result.astype("str")
-        return pd.Series(result, index=values.index, name=column)
-    text = id_text(values)
-    missing = np.asarray(pc.fill_null(pc.equal(pc.utf8_length(text), 0), True), dtype=bool)
+        text = id_text(values)
+        codes, categories = factorize_text(text)
+    missing = codes < 0
+    if (categories == "").any():
+        missing |= codes == int(np.flatnonzero(categories == "")[0])
     if missing.any():
         raise fail(table, column, "missing identifier", missing, values)
-    return pd.Series(pd.array(text, dtype="str"), index=values.index, name=column)
+    if categorical:
+        result = pd.Categorical.from_codes(codes, categories=categories)
+    elif 2 * len(categories) > len(codes) and not isinstance(values.dtype, pd.CategoricalDtype):
+        # Mostly distinct ids (order ids): writing each row's text once is cheaper
+        # than building categories and then taking every row from them.
+        result = pd.array(text if text is not None else id_text(values), dtype="str")
+    else:
+        # An Arrow take of the distinct texts: ~15x faster than Categorical.astype("str").
+        distinct = pd.array(categories, dtype="str")._pa_array  # the Arrow data, no copy
+        result = pd.array(distinct.take(pa.array(codes)), dtype="str")
+    ids = pd.Series(result, index=values.index, name=column)
+    return ids, IdCodes(codes.astype(np.int64), categories)
+
+
+def _integral_ids(values: pd.Series) -> pd.Series:
+    """Integer ids read through a float column (because of NaNs) as ``Int64``, so they
+    do not become ``"1.0"``; any other column as it is."""
+    if pd.api.types.is_float_dtype(values):
+        integral = values.isna() | (values == np.floor(values))
+        if integral.all():
+            return values.astype("Int64")
+    return values
 
 
 def as_number(
@@ -157,11 +215,7 @@ def as_optional_text(frame: pd.DataFrame, column: str, *, categorical: bool = Fa
     if column not in frame.columns:
         dtype = pd.CategoricalDtype(pd.Index([], dtype="str")) if categorical else "str"
         return pd.Series(np.nan, index=frame.index, dtype=dtype, name=column)
-    values = frame[column]
-    if pd.api.types.is_float_dtype(values):
-        integral = values.isna() | (values == np.floor(values))
-        if integral.all():
-            values = values.astype("Int64")
+    values = _integral_ids(frame[column])
     if not categorical:
         return values.astype("str").where(values.notna())
     if isinstance(values.dtype, pd.CategoricalDtype):  # e.g. a Parquet dictionary column

@@ -21,7 +21,6 @@ from fidelite.features._arrays import (
     TransactionArrays,
     day_number,
     encode_labels,
-    factorize_ids,
 )
 from fidelite.features._encode import (
     customer_universe,
@@ -187,7 +186,7 @@ def customer_features(
 
     tx_visible = (tx["timestamp"] < end).to_numpy()
     signups = signed_up(cust, end)
-    tx_ids = factorize_ids(tx["customer_id"])
+    tx_ids = inputs.customer_ids
     universe = customer_universe(tx_ids, tx_visible, signups)
     tx_channel = encode_labels(tx["channel"])
     ev_rows = event_rows(ev, end, universe, params) if ev is not None else None
@@ -300,7 +299,7 @@ def channel_vocabulary(
     end = _feature_day(inputs, as_of) + ONE_DAY
     tx = inputs.transactions
     tx_visible = (tx["timestamp"] < end).to_numpy()
-    tx_ids = factorize_ids(tx["customer_id"])
+    tx_ids = inputs.customer_ids
     universe = customer_universe(tx_ids, tx_visible, signed_up(inputs.customers, end))
     events = inputs.events
     ev_rows = event_rows(events, end, universe, params) if events is not None else None

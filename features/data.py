@@ -37,13 +37,16 @@ import pandas as pd
 
 from fidelite.errors import DataContractError
 from fidelite.features._columns import (
+    IdCodes,
     as_flag,
     as_id,
     as_label,
     as_label_text,
     as_number,
     as_optional_text,
+    coded_id,
 )
+from fidelite.features._read import CSV_SUFFIXES, read_table
 from fidelite.features._source import SourceTable, drop_duplicates, finish, require_columns
 from fidelite.features._text import duplicated_text
 from fidelite.features._timestamps import as_timestamp, check_date_format
@@ -54,6 +57,8 @@ __all__ = [
     "DataContractError",
     "TableSource",
     "as_of_bounds",
+    "duplicated_orders",
+    "load_coded_transactions",
     "load_customers",
     "load_events",
     "load_transactions",
@@ -63,96 +68,6 @@ __all__ = [
 
 #: A table as users give it: a CSV/Parquet path or a DataFrame.
 TableSource = str | Path | pd.DataFrame
-
-_CSV_SUFFIXES = (".csv", ".csv.gz")
-_PARQUET_SUFFIXES = (".parquet", ".pq")
-# Read as text so that ids such as "00123" keep their leading zeros.
-_TEXT_ID_COLUMNS = ("customer_id", "order_id", "campaign_id")
-# Low-cardinality names: read straight into categories (no per-row strings).
-_LABEL_COLUMNS = ("channel", "event_type", "acquisition_channel")
-
-
-# --------------------------------------------------------------------------- reading
-def _suffix_kind(path: Path) -> str | None:
-    name = path.name.lower()
-    if path.is_dir():
-        return "parquet"
-    if name.endswith(_CSV_SUFFIXES):
-        return "csv"
-    if name.endswith(_PARQUET_SUFFIXES):
-        return "parquet"
-    return None
-
-
-def read_table(
-    path: str | Path, columns: Sequence[str] | None = None, *, categories: Sequence[str] = ()
-) -> pd.DataFrame:
-    """Read a CSV or Parquet table without validating it.
-
-    Parameters
-    ----------
-    path : str or Path
-        A ``.csv``/``.csv.gz`` file, a ``.parquet``/``.pq`` file, or a directory of
-        Parquet files (e.g. written by Dask).
-    columns : sequence of str, optional
-        Read only these columns (those the file has); default: every column. Parquet
-        skips the others on disk.
-    categories : sequence of str
-        Text columns to read from Parquet as categories (besides the label columns):
-        ids repeated over many rows, decoded once per distinct value.
-
-    Returns
-    -------
-    DataFrame
-        The raw table, shape (n_rows, n_columns). Text columns are Arrow-backed ``str``;
-        Parquet label columns (``channel``, ``event_type``, ``acquisition_channel``) are
-        read as categories straight from their dictionary. CSV id columns
-        (``customer_id``, ``order_id``, ``campaign_id``) are read as text.
-
-    Raises
-    ------
-    DataContractError
-        If the file is missing, has an unsupported suffix or cannot be parsed.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise DataContractError(f"{path}: file not found")
-    kind = _suffix_kind(path)
-    if kind is None:
-        raise DataContractError(
-            f"{path}: unsupported file type; expected .csv, .csv.gz, .parquet, .pq "
-            "or a directory of Parquet files"
-        )
-    wanted = None if columns is None else set(columns)
-    try:
-        if kind == "csv":
-            return pd.read_csv(
-                path,
-                dtype={c: str for c in _TEXT_ID_COLUMNS},
-                usecols=None if wanted is None else (lambda c: c in wanted),
-            )
-        return _read_parquet(path, wanted, (*_LABEL_COLUMNS, *categories))
-    except pd.errors.EmptyDataError as exc:
-        raise DataContractError(f"{path}: table is empty (no header or rows)") from exc
-    except Exception as exc:
-        raise DataContractError(
-            f"{path}: cannot read {kind.upper()} file ({type(exc).__name__}: {exc})"
-        ) from exc
-
-
-def _read_parquet(path: Path, wanted: set[str] | None, categories: Sequence[str]) -> pd.DataFrame:
-    """Only the ``wanted`` columns (all when None), ``categories`` as such, text as ``str``."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = pq.read_schema(next(path.rglob("*.parquet")) if path.is_dir() else path)
-    names = [n for n in schema.names if wanted is None or n in wanted]
-    labels = [n for n in names if n in _LABEL_COLUMNS and pa.types.is_string(schema.field(n).type)]
-    table = pq.read_table(path, columns=names, read_dictionary=labels)
-    text = pd.StringDtype("pyarrow", na_value=np.nan)
-    mapping = {pa.string(): text, pa.large_string(): text}
-    # self_destruct frees each Arrow column once converted: one copy in memory, not two.
-    return table.to_pandas(types_mapper=mapping.get, self_destruct=True, split_blocks=True)
 
 
 def source_table(
@@ -176,27 +91,30 @@ def source_table(
             f"{name}: expected a file path or a pandas DataFrame, got {type(source).__name__}"
         )
     path = Path(source)
-    is_csv = path.name.lower().endswith(_CSV_SUFFIXES)
+    is_csv = path.name.lower().endswith(CSV_SUFFIXES)
     frame = read_table(path, columns, categories=categories)
     return SourceTable(frame, str(path), is_csv=is_csv, date_format=date_format)
 
 
-def _duplicated_orders(order_id: pd.Series, timestamp: pd.Series, amount: pd.Series) -> np.ndarray:
+def duplicated_orders(
+    order_codes: np.ndarray, timestamp: pd.Series, amount: pd.Series
+) -> np.ndarray:
     """Flag rows repeating an earlier order, or an earlier refund row exactly.
 
     An order is one row per ``order_id``; a refund reuses its order's id, and an order
     may be refunded in several parts, so a refund row is a repeat only when its
-    ``order_id``, ``timestamp`` and ``amount`` all equal an earlier refund's. Hashing
-    one string column is the expensive part, so the multi-column check only runs on
-    the (usually few) rows whose order_id occurs more than once.
+    ``order_id``, ``timestamp`` and ``amount`` all equal an earlier refund's. The
+    multi-column check only runs on the (usually few) rows whose order id occurs more
+    than once, found by counting the ids' codes.
     """
-    shared = duplicated_text(order_id, keep=False)
-    duplicated = np.zeros(len(order_id), dtype=bool)
+    codes = order_codes
+    shared = np.bincount(codes)[codes] > 1
+    duplicated = np.zeros(len(codes), dtype=bool)
     if shared.any():
         refund = amount.to_numpy()[shared] < 0
         key = pd.DataFrame(
             {
-                "order_id": order_id[shared].array,
+                "order_id": codes[shared],
                 "is_refund": refund,
                 "timestamp": np.where(refund, timestamp.to_numpy()[shared], np.datetime64("NaT")),
                 "amount": np.where(refund, amount.to_numpy()[shared], 0.0),
@@ -241,12 +159,33 @@ def load_transactions(
         ``date_format``) or missing timestamp, non-numeric or NaN amount, non-numeric
         discount/items.
     """
-    table = source_table(source, name, date_format=date_format, columns=TRANSACTIONS.names)
+    return load_coded_transactions(source, name=name, date_format=date_format)[0]
+
+
+def load_coded_transactions(
+    source: TableSource, *, name: str = "transactions", date_format: str | None = None
+) -> tuple[pd.DataFrame, IdCodes, IdCodes]:
+    """:func:`load_transactions`, also returning the customer and order ids factorised.
+
+    The loader factorises both id columns anyway (to find repeats); handing the codes on
+    (:class:`~fidelite.features.inputs.Inputs` keeps them) spares features and refund
+    links hashing a million ids again. Both ``IdCodes`` are over the returned rows.
+    """
+    # Parquet customer ids come as their dictionary: one code per row, no hashing.
+    table = source_table(
+        source,
+        name,
+        date_format=date_format,
+        columns=TRANSACTIONS.names,
+        categories=("customer_id",),
+    )
     require_columns(table, TRANSACTIONS.required)
     frame = table.frame
+    customer_id, customer_codes = coded_id(table, "customer_id")
+    order_id, order_codes = coded_id(table, "order_id")
     columns = {
-        "customer_id": as_id(table, "customer_id"),
-        "order_id": as_id(table, "order_id"),
+        "customer_id": customer_id,
+        "order_id": order_id,
         "timestamp": as_timestamp(table, "timestamp", allow_missing=False),
         "amount": as_number(table, "amount", allow_missing=False),
         "channel": as_label(frame, "channel"),
@@ -262,8 +201,14 @@ def load_transactions(
         ),
     }
     result = finish(columns)
-    duplicated = _duplicated_orders(result["order_id"], result["timestamp"], result["amount"])
-    return drop_duplicates(result, duplicated, table.label, "order, or identical refund")
+    duplicated = duplicated_orders(order_codes.codes, result["timestamp"], result["amount"])
+    result = drop_duplicates(result, duplicated, table.label, "order, or identical refund")
+    if duplicated.any():
+        customer_codes, order_codes = (
+            customer_codes.take(~duplicated),
+            order_codes.take(~duplicated),
+        )
+    return result, customer_codes, order_codes
 
 
 def load_events(

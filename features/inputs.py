@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from fidelite.features._arrays import factorize_ids
+from fidelite.features._columns import IdCodes
 from fidelite.features.campaigns import load_campaigns
 from fidelite.features.consent import load_consent_history
 from fidelite.features.contract import (
@@ -22,7 +24,12 @@ from fidelite.features.contract import (
     TRANSACTIONS,
     Table,
 )
-from fidelite.features.data import TableSource, load_customers, load_events, load_transactions
+from fidelite.features.data import (
+    TableSource,
+    load_coded_transactions,
+    load_customers,
+    load_events,
+)
 from fidelite.features.days import ONE_DAY, parse_day
 from fidelite.features.purchases import RefundLinks, link_refunds
 
@@ -84,8 +91,20 @@ class Inputs:
     def refund_links(self) -> RefundLinks:
         """:func:`~fidelite.features.purchases.link_refunds` of the transactions (cached)."""
         if "refund_links" not in self._cache:
-            self._cache["refund_links"] = link_refunds(self.transactions)
+            orders = self._cache.get("order_ids")
+            self._cache["refund_links"] = link_refunds(
+                self.transactions,
+                codes=None if orders is None else (self.customer_ids.codes, orders.codes),
+            )
         return self._cache["refund_links"]
+
+    @property
+    def customer_ids(self) -> IdCodes:
+        """The transactions' ``customer_id`` factorised (cached; the loader's own codes
+        when :func:`load_inputs` built these inputs, so ids are hashed once)."""
+        if "customer_ids" not in self._cache:
+            self._cache["customer_ids"] = IdCodes(*factorize_ids(self.transactions["customer_id"]))
+        return self._cache["customer_ids"]
 
     def cut(self) -> Inputs:
         """These inputs without anything dated after D (signups, consent changes, sends).
@@ -99,8 +118,9 @@ class Inputs:
             known = customers["signup_at"].isna() | (customers["signup_at"] < self.end)
             if not known.all():
                 customers = customers.loc[known.to_numpy()].reset_index(drop=True)
+        transactions = self._before_end(self.transactions, "timestamp")
         cut = {
-            "transactions": self._before_end(self.transactions, "timestamp"),
+            "transactions": transactions,
             "events": self._before_end(self.events, "timestamp"),
             "customers": customers,
             "consent_history": self._before_end(self.consent_history, "changed_at"),
@@ -108,7 +128,13 @@ class Inputs:
         }
         if all(frame is getattr(self, name) for name, frame in cut.items()):
             return self
-        return replace(self, **cut, _cache={})
+        cache = {}
+        if transactions is self.transactions:
+            cache = {k: v for k, v in self._cache.items() if k in ("customer_ids", "order_ids")}
+        elif "order_ids" in self._cache:  # the loader's codes, over the kept rows
+            keep = (self.transactions["timestamp"] < self.end).to_numpy()
+            cache = {k: self._cache[k].take(keep) for k in ("customer_ids", "order_ids")}
+        return replace(self, **cut, _cache=cache)
 
     def _before_end(self, frame: pd.DataFrame | None, column: str) -> pd.DataFrame | None:
         if frame is None:
@@ -172,8 +198,11 @@ def load_inputs(
         Naming the table, column and rows at fault.
     """
     day = parse_day(as_of)
+    transactions, customer_ids, order_ids = load_coded_transactions(
+        transactions, date_format=date_format
+    )
     inputs = Inputs(
-        transactions=load_transactions(transactions, date_format=date_format),
+        transactions=transactions,
         as_of=day,
         events=None if events is None else load_events(events, date_format=date_format),
         customers=(
@@ -185,5 +214,6 @@ def load_inputs(
             else load_consent_history(consent_history, date_format=date_format)
         ),
         campaigns=None if campaigns is None else load_campaigns(campaigns, date_format=date_format),
+        _cache={"customer_ids": customer_ids, "order_ids": order_ids},
     )
     return inputs.cut() if cut else inputs

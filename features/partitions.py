@@ -23,14 +23,15 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
+from fidelite.features._arrays import factorize_ids
 from fidelite.features._source import drop_duplicates
 from fidelite.features._text import text_hash
 from fidelite.features._timestamps import check_date_format
 from fidelite.features.cluster import check_worker_headroom, plan_buckets, wait_for
 from fidelite.features.contract import CUSTOMERS, EVENTS, TRANSACTIONS
 from fidelite.features.data import (
-    _duplicated_orders,
     as_of_bounds,
+    duplicated_orders,
     load_customers,
     load_events,
     load_transactions,
@@ -198,8 +199,10 @@ def _merge(
     """One bucket's whole histories as :class:`Inputs` (read at the partitions' as-of)."""
     transactions = _concat(tx).sort_values(ROW_COLUMN, kind="stable", ignore_index=True)
     transactions = transactions.drop(columns=[ROW_COLUMN])
-    duplicated = _duplicated_orders(
-        transactions["order_id"], transactions["timestamp"], transactions["amount"]
+    duplicated = duplicated_orders(
+        factorize_ids(transactions["order_id"])[0],
+        transactions["timestamp"],
+        transactions["amount"],
     )
     transactions = drop_duplicates(
         transactions, duplicated, "transactions", "order, or identical refund"

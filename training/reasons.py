@@ -167,7 +167,7 @@ def describe(feature: str, value: object, row: Row) -> str:
 
 def top_reasons(
     contributions: pd.DataFrame | np.ndarray,
-    features: pd.DataFrame,
+    features: pd.DataFrame | Mapping[str, np.ndarray],
     top_k: int = 3,
     feature_names: Sequence[str] | None = None,
 ) -> list[list[str]]:
@@ -178,8 +178,9 @@ def top_reasons(
     contributions : DataFrame or ndarray, shape (n, n_features)
         Per-feature contributions to the churn log-odds (for a model boosted from
         the BG/NBD baseline: to its departure from the baseline log-odds).
-    features : DataFrame, shape (n, m)
-        The customers' raw feature values, same row order.
+    features : DataFrame, shape (n, m), or mapping of str -> ndarray of shape (n,)
+        The customers' raw feature values, same row order (a mapping of column arrays
+        is the frame-free path of ``FideliteModel.predict_arrays``).
     top_k : int
         Reasons per customer. Only positive contributions (raising churn risk)
         are used; a customer with none gets the ``top_k`` largest contributions
@@ -220,7 +221,7 @@ def top_reasons(
     phrases = np.empty((n, k), dtype=object)
     row_idx, slot_idx = np.nonzero(keep)
     chosen = top[row_idx, slot_idx]
-    context = _FrameContext(features)
+    context = _FrameContext(features, n)
     # One rendering call per distinct feature, over all rows that picked it.
     by_feature = np.argsort(chosen, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(chosen[by_feature]) != 0])
@@ -237,21 +238,28 @@ def top_reasons(
 
 
 class _FrameContext:
-    """Column access into a features frame, converting each column once."""
+    """Column access into a features frame (or mapping of arrays), converting each once."""
 
-    def __init__(self, frame: pd.DataFrame) -> None:
+    def __init__(self, frame: pd.DataFrame | Mapping[str, np.ndarray], n: int) -> None:
         self.frame = frame
+        self.n = n
         self._numeric: dict[str, np.ndarray] = {}
 
+    def _column(self, column: str) -> np.ndarray | None:
+        frame = self.frame
+        if isinstance(frame, pd.DataFrame):
+            return frame[column].to_numpy() if column in frame.columns else None
+        values = frame.get(column)
+        return None if values is None else np.asarray(values)
+
     def raw(self, column: str, rows: np.ndarray) -> np.ndarray:
-        if column not in self.frame.columns:
+        values = self._column(column)
+        if values is None:
             return np.full(len(rows), None, dtype=object)
-        return self.frame[column].to_numpy()[rows]
+        return values[rows]
 
     def numeric(self, column: str, rows: np.ndarray) -> np.ndarray:
         if column not in self._numeric:
-            if column in self.frame.columns:
-                self._numeric[column] = _as_float(self.frame[column].to_numpy())
-            else:
-                self._numeric[column] = np.full(len(self.frame), np.nan)
+            values = self._column(column)
+            self._numeric[column] = np.full(self.n, np.nan) if values is None else _as_float(values)
         return self._numeric[column][rows]

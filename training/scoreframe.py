@@ -30,12 +30,14 @@ from fidelite.features.contract import MESSAGING_CHANNELS, score_column_names
 __all__ = [
     "CORE_COLUMNS",
     "NO_HISTORY_REASON",
+    "PASSTHROUGH_COLUMNS",
     "RISK_BANDS",
     "RISK_BAND_EDGES",
     "assemble_scores",
     "json_lists",
     "next_purchase_dates",
     "percentiles",
+    "score_arrays",
 ]
 
 STATUS_OK, STATUS_PROSPECT, STATUS_NO_HISTORY = "ok", "prospect", "insufficient_history"
@@ -84,14 +86,13 @@ def json_lists(lists: list[list[str]]) -> np.ndarray:
     return np.asarray([encode(items) for items in lists], dtype=object)
 
 
-def passthrough(frame: pd.DataFrame, column: str, default: Any) -> pd.Series:
-    """A feature column copied to the scores (object dtype, missing values as None)."""
-    if column in frame.columns:
-        values = frame[column].to_numpy(dtype=object, na_value=None)
-    else:
-        values = np.full(len(frame), default, dtype=object)
-    # An explicit object Series: a bare array of strings would become pandas' str dtype.
-    return pd.Series(values, dtype=object, copy=False)
+#: Feature columns copied to the scores as they are (object, missing values as None).
+PASSTHROUGH_COLUMNS = (
+    "lifecycle_stage",
+    "best_channel",
+    "channel_preference",
+    *(f"{channel}_opt_in" for channel in MESSAGING_CHANNELS),
+)
 
 
 def assemble_scores(
@@ -110,6 +111,50 @@ def assemble_scores(
     ----------
     frame : DataFrame, shape (n, ...)
         The features that were scored, indexed by ``customer_id``.
+    status, core, reasons, day, horizon_days, churn_reference
+        As for :func:`score_arrays`.
+    """
+    copied = {
+        column: frame[column].to_numpy(dtype=object, na_value=None)
+        for column in PASSTHROUGH_COLUMNS
+        if column in frame.columns
+    }
+    columns = score_arrays(
+        frame.index.to_numpy(dtype=object),
+        copied,
+        status,
+        core,
+        reasons,
+        day=day,
+        horizon_days=horizon_days,
+        churn_reference=churn_reference,
+    )
+    for name in ("lifecycle_stage", "best_channel", "channel_preference"):
+        # An explicit object Series: a bare array of strings would become pandas' str dtype.
+        columns[name] = pd.Series(columns[name], dtype=object, copy=False)
+    return pd.DataFrame(columns)
+
+
+def score_arrays(
+    ids: np.ndarray,
+    copied: Mapping[str, np.ndarray],
+    status: np.ndarray,
+    core: Mapping[str, np.ndarray],
+    reasons: np.ndarray,
+    *,
+    day: pd.Timestamp,
+    horizon_days: int,
+    churn_reference: np.ndarray | None,
+) -> dict[str, np.ndarray]:
+    """The score columns as arrays of shape (n,), in contract order (no frame built).
+
+    Parameters
+    ----------
+    ids : ndarray of str, shape (n,)
+        Customer ids.
+    copied : mapping of str -> object ndarray, shape (n,)
+        The scored rows' :data:`PASSTHROUGH_COLUMNS` that they have, missing values as
+        None.
     status : ndarray of str, shape (n,)
         ``STATUS_OK``, ``STATUS_PROSPECT`` or ``STATUS_NO_HISTORY`` per row.
     core : mapping of :data:`CORE_COLUMNS` -> ndarray, shape (n,)
@@ -122,28 +167,33 @@ def assemble_scores(
     churn_reference : ndarray, optional
         Sorted held-out churn probabilities for ``churn_percentile``.
     """
-    n = len(frame)
+    n = len(ids)
     proba = core["churn_probability"]
     scoreable = status != STATUS_NO_HISTORY
     percentile = np.full(n, np.nan)
     percentile[scoreable] = percentiles(proba[scoreable], churn_reference)
     band = np.searchsorted(RISK_BAND_EDGES, np.nan_to_num(proba), side="right")
+
+    def copy(column: str) -> np.ndarray:
+        values = copied.get(column)
+        return np.full(n, None, dtype=object) if values is None else values
+
     # One dict of arrays: per-column frame inserts cost more than the models for the
     # one-customer requests of the HTTP service.
     columns: dict[str, Any] = {
-        "customer_id": frame.index.to_numpy(dtype=object),
+        "customer_id": ids,
         "as_of": np.full(n, day.to_datetime64()),
         "horizon_days": np.full(n, horizon_days, dtype=np.int64),
         "status": status.astype(object),
         **{name: core[name] for name in CORE_COLUMNS if name != "next_purchase_days"},
         "expected_next_purchase": next_purchase_dates(core["next_purchase_days"], day),
-        "lifecycle_stage": passthrough(frame, "lifecycle_stage", None),
+        "lifecycle_stage": copy("lifecycle_stage"),
         "churn_percentile": percentile,
         "risk_band": np.where(scoreable, np.asarray(RISK_BANDS, dtype=object)[band], None),
         "value_at_risk": proba * core["value_if_retained"],
         "reasons": reasons,
-        "best_channel": passthrough(frame, "best_channel", None),
-        "channel_preference": passthrough(frame, "channel_preference", None),
+        "best_channel": copy("best_channel"),
+        "channel_preference": copy("channel_preference"),
     }
     # Filled by the model's uplift component when it has one (UpliftModel.add_scores).
     columns.update(
@@ -154,6 +204,11 @@ def assemble_scores(
     )
     for channel in MESSAGING_CHANNELS:
         # Absent consent columns mean opted in, as in features.data.load_customers.
-        consent = passthrough(frame, f"{channel}_opt_in", True)
-        columns[f"{channel}_opt_in"] = consent.where(consent.notna(), True).to_numpy(dtype=bool)
-    return pd.DataFrame({name: columns[name] for name in score_column_names()})
+        consent = copied.get(f"{channel}_opt_in")
+        if consent is None:
+            columns[f"{channel}_opt_in"] = np.ones(n, dtype=bool)
+        else:
+            consent = consent.copy()
+            consent[pd.isna(consent)] = True
+            columns[f"{channel}_opt_in"] = consent.astype(bool)
+    return {name: columns[name] for name in score_column_names()}

@@ -174,11 +174,87 @@ class TimingModel(BoostedModel):
     def purchase_cdf(self, X: np.ndarray) -> np.ndarray:
         """P(first purchase by the end of each bin of the horizon), shape (n, n_bins)."""
         X = np.asarray(X, dtype=float)
-        n_bins = len(self.edges_) - 1
-        bin_index = np.tile(np.arange(n_bins), len(X)).astype(float)
-        matrix = np.column_stack([np.repeat(X, n_bins, axis=0), bin_index])
-        raw = self.estimator_.booster_.predict(
-            matrix, raw_score=True, num_iteration=self.best_iteration_
-        )
-        hazard = (1.0 / (1.0 + np.exp(-(raw + self.start_)))).reshape(len(X), n_bins)
+        n, n_bins = len(X), len(self.edges_) - 1
+        # Row i * n_bins + b is customer i in bin b, written in one pass.
+        matrix = np.empty((n * n_bins, X.shape[1] + 1))
+        rows = matrix.reshape(n, n_bins, X.shape[1] + 1)
+        rows[:, :, :-1] = X[:, None, :]
+        rows[:, :, -1] = np.arange(n_bins)
+        if n < _SPLIT_MIN_ROWS:
+            raw = self.estimator_.booster_.predict(
+                matrix, raw_score=True, num_iteration=self.best_iteration_
+            )
+        else:
+            raw = self._split_raw_score(X, matrix)
+        hazard = (1.0 / (1.0 + np.exp(-(raw + self.start_)))).reshape(n, n_bins)
         return 1.0 - np.cumprod(1.0 - hazard, axis=1)
+
+    def _split_raw_score(self, X: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """The trees' raw score of every customer-bin row, shape (n * n_bins,).
+
+        Trees that never split on the bin give the same value in every bin of a customer:
+        they are evaluated once per customer instead of once per bin (about half of the
+        trees, so large batches cost about half as much). Same sum as the whole booster.
+        """
+        steady, by_bin = self._boosters_by_bin_use()
+        n_bins = len(self.edges_) - 1
+        raw = by_bin.predict(matrix, raw_score=True).reshape(len(X), n_bins)
+        if steady is not None:
+            once = np.column_stack([X, np.zeros(len(X))])
+            raw = raw + steady.predict(once, raw_score=True)[:, None]
+        return raw.ravel()
+
+    def _boosters_by_bin_use(self) -> tuple[lgb.Booster | None, lgb.Booster]:
+        """(trees without a bin split or None, trees with one), built once, not pickled."""
+        cached = self.__dict__.get("_split_cache")
+        if cached is None:
+            booster = self.estimator_.booster_
+            text = booster.model_to_string(num_iteration=self.best_iteration_)
+            bin_feature = booster.num_feature() - 1
+            steady, by_bin = _split_trees(text, bin_feature)
+            threads = booster.params.get("num_threads")
+            cached = tuple(
+                None if part is None else _booster_from(part, threads) for part in (steady, by_bin)
+            )
+            self.__dict__["_split_cache"] = cached
+        return cached
+
+    def __getstate__(self) -> dict:
+        # a copy: object.__getstate__ may hand back the live __dict__
+        state = dict(super().__getstate__())
+        state.pop("_split_cache", None)
+        return state
+
+
+#: Batches of at least this many customers use the split boosters (fewer: one call).
+_SPLIT_MIN_ROWS = 64
+_END_OF_TREES = "end of trees"
+
+
+def _split_trees(text: str, feature: int) -> tuple[str | None, str]:
+    """A LightGBM model text as two: the trees that never split on ``feature`` (None if
+    there are none) and those that do (all trees when none is free of it)."""
+    start, end = text.index("Tree=0"), text.index(_END_OF_TREES)
+    lines = text[:start].splitlines(keepends=True)
+    header = "".join(line for line in lines if not line.startswith("tree_sizes="))
+    trees = [block for block in text[start:end].split("\n\n\n") if block.strip()]
+    free, using = [], []
+    for block in trees:
+        split_line = next((ln for ln in block.splitlines() if ln.startswith("split_feature=")), "")
+        features = {int(v) for v in split_line.removeprefix("split_feature=").split()}
+        (using if feature in features else free).append(block)
+    if not free or not using:
+        return None, text
+
+    def model(blocks: list[str]) -> str:
+        renumbered = [f"Tree={i}\n" + block.split("\n", 1)[1] for i, block in enumerate(blocks)]
+        return header + "\n\n\n".join(renumbered) + "\n\n\n" + text[end:]
+
+    return model(free), model(using)
+
+
+def _booster_from(text: str, threads: object) -> lgb.Booster:
+    booster = lgb.Booster(model_str=text)
+    if threads is not None:
+        booster.params["num_threads"] = threads
+    return booster

@@ -154,18 +154,30 @@ class BaselineModel(BaseEstimator):
         purchase in the horizon), never below ``1 - baseline_p_alive``). Every
         customer with a purchase day gets finite values.
         """
-        n = len(features)
+        rfm, _ = _rfm(features)
+        columns = self.predict_arrays(*(rfm[c].to_numpy() for c in RFM_COLUMNS))
+        return pd.DataFrame(columns, index=features.index)
+
+    def predict_arrays(
+        self, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray, monetary: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """:meth:`predict` on float arrays of shape (n,): the baseline columns as arrays.
+
+        Customers without a purchase day (``T`` NaN) get NaN. No frame is built, which
+        is what one-customer scoring needs.
+        """
+        n = len(T)
         columns = {name: np.full(n, np.nan) for name in BASELINE_COLUMNS}
-        rfm, buyers = _rfm(features)
+        buyers = ~np.isnan(T)
         if buyers.any():
-            # Whole columns at once: the per-column .loc writes of a frame cost
-            # more than the models themselves for the one-customer requests.
-            f = rfm if buyers.all() else rfm.loc[buyers]
-            freq, rec, age = (f[c].to_numpy() for c in ("frequency", "recency", "T"))
+            every = buyers.all()
+            freq, rec, age, money = (
+                a if every else a[buyers] for a in (frequency, recency, T, monetary)
+            )
             h = float(self.horizon_days)
             model = self.purchase_model_
             purchases = model.expected_purchases(h, freq, rec, age)
-            spend = self._expected_spend(freq, f["monetary_value"].to_numpy())
+            spend = self._expected_spend(freq, money)
             values = {
                 "baseline_p_alive": model.p_alive(freq, rec, age),
                 "baseline_expected_purchases": purchases,
@@ -175,7 +187,7 @@ class BaselineModel(BaseEstimator):
             }
             for name, value in values.items():
                 columns[name][buyers] = value
-        return pd.DataFrame(columns, index=features.index)
+        return columns
 
     def report(self) -> dict[str, Any]:
         """Both fits (estimates, standard errors, 95% intervals, diagnostics) as JSON."""

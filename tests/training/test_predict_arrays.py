@@ -1,0 +1,133 @@
+"""``FideliteModel.predict_arrays`` (no DataFrames) answers exactly what ``predict`` does."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fidelite.errors import DataContractError
+from fidelite.features.contract import score_column_names
+
+pytestmark = pytest.mark.slow
+
+AS_OF = "2025-06-30"
+
+
+def serving_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Columns as the HTTP service holds them: floats for numbers, objects (None) else."""
+    columns = {"customer_id": frame.index.to_numpy(dtype=object)}
+    for name in frame.columns:
+        values = frame[name]
+        if values.dtype.kind in "iuf":
+            columns[name] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            columns[name] = values.to_numpy(dtype=object, na_value=None)
+    return columns
+
+
+def typed_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The frame's own column arrays (ints, bools, pandas strings)."""
+    return {"customer_id": frame.index.to_numpy()} | {c: frame[c].to_numpy() for c in frame}
+
+
+def assert_same_scores(frame: pd.DataFrame, arrays: dict[str, np.ndarray]) -> None:
+    assert list(arrays) == list(frame.columns) == list(score_column_names())
+    for name in frame.columns:
+        expected, got = frame[name].to_numpy(), np.asarray(arrays[name])
+        assert len(got) == len(expected), name
+        if expected.dtype.kind == "M":
+            assert got.dtype.kind == "M", name
+            np.testing.assert_array_equal(expected, got, err_msg=name)
+        elif expected.dtype.kind == "f":
+            np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12, err_msg=name)
+        else:
+            left = pd.Series(expected, dtype=object)
+            right = pd.Series(got, dtype=object)
+            assert left.where(left.notna(), None).tolist() == (
+                right.where(right.notna(), None).tolist()
+            ), name
+
+
+@pytest.fixture(scope="module")
+def sample(trained) -> pd.DataFrame:
+    features = trained.features
+    buyers = features.loc[features["orders_total"] > 0].head(150)
+    prospects = features.loc[features["orders_total"] == 0].head(30)
+    assert len(prospects) > 0
+    return pd.concat([buyers, prospects]).sample(frac=1.0, random_state=0)
+
+
+@pytest.mark.parametrize("reasons", [True, False])
+@pytest.mark.parametrize("as_columns", [serving_columns, typed_columns])
+def test_arrays_equal_frames(trained, sample, reasons, as_columns):
+    model = trained.result.model
+    params = {"as_of": AS_OF, "reasons": reasons}
+    for part in (sample, sample.head(1), sample.tail(1), sample.iloc[[2, -3]]):
+        expected = model.predict(None, part, params=params)
+        got = model.predict_arrays(as_columns(part), as_of=AS_OF, reasons=reasons)
+        assert_same_scores(expected, got)
+
+
+def test_arrays_equal_frames_with_missing_optional_columns(trained, sample):
+    model = trained.result.model
+    part = sample.drop(columns=["best_channel", "spend_90d", "lifecycle_stage", "email_opt_in"])
+    expected = model.predict(None, part, params={"as_of": AS_OF})
+    assert_same_scores(expected, model.predict_arrays(serving_columns(part), as_of=AS_OF))
+
+
+def test_arrays_equal_frames_for_a_baseline_only_model(trained, sample):
+    model = copy.copy(trained.result.model)
+    model.purchasers = model.prospects = None
+    model.__dict__.pop("_attributions", None)
+    expected = model.predict(None, sample, params={"as_of": AS_OF})
+    assert_same_scores(expected, model.predict_arrays(serving_columns(sample), as_of=AS_OF))
+
+
+def test_default_day_and_text_reasons_flag(trained, sample):
+    model = trained.result.model
+    part = sample.head(5)
+    expected = model.predict(None, part, params={"reasons": "false"})
+    assert_same_scores(expected, model.predict_arrays(serving_columns(part), reasons="false"))
+
+
+def test_bad_input_is_named(trained, sample):
+    model = trained.result.model
+    columns = serving_columns(sample.head(2))
+    with pytest.raises(DataContractError, match="recency"):
+        model.predict_arrays({k: v for k, v in columns.items() if k != "recency"})
+    text = dict(columns, T=np.array(["12", "soon"], dtype=object))
+    with pytest.raises(DataContractError, match="'T' is not numeric"):
+        model.predict_arrays(text)
+    # numeric text is parsed, as by predict
+    parsed = dict(columns, T=np.array([str(v) for v in columns["T"]], dtype=object))
+    assert_same_scores(
+        model.predict(None, sample.head(2), params={"as_of": AS_OF}),
+        model.predict_arrays(parsed, as_of=AS_OF),
+    )
+
+
+def test_split_timing_trees_give_the_whole_boosters_cdf(trained):
+    """Large batches evaluate the trees without a bin split once per customer."""
+    model = trained.result.model
+    timing = model.purchasers.timing
+    frame = trained.features.loc[trained.features["orders_total"] > 0].head(400)
+    X = model.purchasers.encoder.transform_array(model._augment(frame))
+    n_bins = len(timing.edges_) - 1
+    matrix = np.column_stack([np.repeat(X, n_bins, axis=0), np.tile(np.arange(n_bins), len(X))])
+    raw = timing.estimator_.booster_.predict(
+        matrix, raw_score=True, num_iteration=timing.best_iteration_
+    )
+    hazard = (1.0 / (1.0 + np.exp(-(raw + timing.start_)))).reshape(len(X), n_bins)
+    expected = 1.0 - np.cumprod(1.0 - hazard, axis=1)
+    steady, by_bin = timing._boosters_by_bin_use()
+    assert steady is not None and steady.num_trees() + by_bin.num_trees() == (
+        timing.best_iteration_
+    )
+    np.testing.assert_allclose(timing.purchase_cdf(X), expected, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(timing.purchase_cdf(X[:3]), expected[:3], rtol=1e-12, atol=1e-14)
+    # the derived boosters are rebuilt after unpickling, never stored
+    assert "_split_cache" not in pickle.loads(pickle.dumps(timing)).__dict__

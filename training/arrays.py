@@ -1,0 +1,211 @@
+"""The frame-free scoring path behind :meth:`FideliteModel.predict_arrays`.
+
+``predict`` takes a features frame; for the HTTP service, where most requests carry one
+customer, building and indexing frames costs far more than the models themselves. This
+path goes from column arrays to the numpy model matrix
+(:meth:`~fidelite.training.encoding.FeatureEncoder.transform_columns`), through the same
+baseline formulas (:meth:`~fidelite.training.baseline.BaselineModel.predict_arrays`),
+boosters, intervals, timing and reasons as ``predict``, to the score columns
+(:func:`~fidelite.training.scoreframe.score_arrays`), so both give the same answers (the
+tests compare them). Only the optional uplift component still works on frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from fidelite.errors import DataContractError
+from fidelite.features.days import parse_day
+from fidelite.training.baseline.model import RFM_COLUMNS
+from fidelite.training.scoreframe import (
+    CORE_COLUMNS,
+    NO_HISTORY_REASON,
+    PASSTHROUGH_COLUMNS,
+    STATUS_NO_HISTORY,
+    STATUS_OK,
+    STATUS_PROSPECT,
+    json_lists,
+    score_arrays,
+)
+
+if TYPE_CHECKING:
+    from fidelite.training.model import FideliteModel
+
+__all__ = ["feature_columns", "predict_arrays"]
+
+Columns = dict[str, np.ndarray]
+Scored = tuple[dict[str, np.ndarray], list[list[str]] | None]
+
+
+def feature_columns(
+    columns: Mapping[str, Any], required: tuple[str, ...]
+) -> tuple[np.ndarray, Columns, int]:
+    """Customer ids (str), the feature columns as arrays, and the row count.
+
+    The array counterpart of :func:`fidelite.training.model.as_features_frame`: the
+    ``required`` columns must be present and numeric (non-numeric arrays are parsed, an
+    unparsable value is an error), ``customer_id`` (default: row positions) becomes text.
+    """
+    arrays = {str(name): np.asarray(values) for name, values in columns.items()}
+    raw_ids = arrays.pop("customer_id", None)
+    lengths = {len(values) for values in arrays.values()}
+    if raw_ids is not None:
+        lengths.add(len(raw_ids))
+    if len(lengths) > 1:
+        raise DataContractError(f"model input: columns of different lengths {sorted(lengths)}")
+    n = lengths.pop() if lengths else 0
+    ids = np.arange(n) if raw_ids is None else raw_ids
+    if ids.dtype != object or not all(type(v) is str for v in ids.tolist()):
+        ids = np.asarray([str(v) for v in ids.tolist()], dtype=object)
+    missing = [col for col in required if col not in arrays]
+    if missing:
+        raise DataContractError(
+            f"model input: missing required feature column(s) {missing}; pass the output of "
+            f"features.build_features (columns seen: {list(arrays)[:10]}...)"
+        )
+    for col in required:
+        values = arrays[col]
+        if values.dtype.kind in "biuf":
+            continue
+        parsed = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(
+            dtype=float, na_value=np.nan
+        )
+        bad = np.flatnonzero(np.isnan(parsed) & ~pd.isna(values))
+        if len(bad):
+            sample = {ids[i]: {col: values[i]} for i in bad[:5]}
+            raise DataContractError(f"model input: column {col!r} is not numeric, e.g. {sample}")
+        arrays[col] = parsed
+    return ids, arrays, n
+
+
+def predict_arrays(
+    model: FideliteModel,
+    columns: Mapping[str, Any],
+    *,
+    as_of: object = None,
+    reasons: bool = True,
+) -> dict[str, np.ndarray]:
+    """``FideliteModel.predict`` without DataFrames: feature columns in, score columns out.
+
+    Parameters
+    ----------
+    model : FideliteModel
+        (``self`` when called as ``model.predict_arrays(columns, ...)``.)
+    columns : mapping of str -> array-like, each of shape (n,)
+        ``customer_id`` and feature columns (numeric arrays, or object arrays for text
+        and flags with None for missing); optional columns may be absent.
+    as_of : day, optional
+        As ``params["as_of"]`` of ``predict`` (default: the training ``as_of``).
+    reasons : bool
+        As ``params["reasons"]`` of ``predict``.
+
+    Returns
+    -------
+    dict of str -> ndarray, each of shape (n,)
+        The columns of ``predict``'s scores frame, same values and order. For one
+        customer this costs about a millisecond, far less than ``predict``.
+    """
+    from fidelite.training.model import REQUIRED_INPUT_COLUMNS, _flag
+
+    reasons = _flag(reasons)
+    ids, cols, n = feature_columns(columns, REQUIRED_INPUT_COLUMNS)
+    day = parse_day(as_of or model.train_end)
+    orders = cols["orders_total"].astype(float)
+    buying = np.nan_to_num(orders, nan=0.0) > 0
+    status = np.where(buying, STATUS_OK, STATUS_NO_HISTORY).astype(object)
+    no_history = json_lists([[NO_HISTORY_REASON] if reasons else []])[0]
+    reason_text = np.full(n, no_history if reasons else "[]", dtype=object)
+    core = {col: np.full(n, np.nan) for col in CORE_COLUMNS}
+    for rows, population in ((buying, "purchasers"), (~buying, "prospects")):
+        if not rows.any():
+            continue
+        part = cols if rows.all() else {name: values[rows] for name, values in cols.items()}
+        scorer = _purchasers if population == "purchasers" else _prospects
+        scored = scorer(model, part, int(rows.sum()), day, reasons)
+        if scored is None:
+            continue
+        values, phrases = scored
+        for col, array in values.items():
+            core[col][rows] = array
+        status[rows] = STATUS_OK if population == "purchasers" else STATUS_PROSPECT
+        if phrases is not None:
+            reason_text[rows] = json_lists(phrases)
+    copied = {col: _objects(cols[col]) for col in PASSTHROUGH_COLUMNS if col in cols}
+    scores = score_arrays(
+        ids,
+        copied,
+        np.asarray(status, dtype=object),
+        core,
+        reason_text,
+        day=day,
+        horizon_days=model.horizon_days,
+        churn_reference=model.churn_reference,
+    )
+    if model.uplift is None or n == 0:
+        return scores
+    return _with_uplift(model, ids, cols, scores)
+
+
+def _purchasers(
+    model: FideliteModel, cols: Columns, n: int, day: pd.Timestamp, with_reasons: bool
+) -> Scored:
+    """``FideliteModel._score_purchasers`` on column arrays."""
+    missing = [c for c in RFM_COLUMNS if c not in cols]
+    if missing:
+        raise DataContractError(
+            f"baseline: the features frame lacks column(s) {missing}; it needs {list(RFM_COLUMNS)}",
+            field=missing[0],
+        )
+    rfm = [np.asarray(cols[c], dtype=float) for c in RFM_COLUMNS]
+    baseline = model.baseline.predict_arrays(*rfm)
+    augmented = {**cols, **baseline}
+    base = {c: baseline[c] for c in model.baseline_columns}
+    if model.purchasers is None:
+        from fidelite.training.model import _baseline_reasons
+
+        values = model._baseline_scores(base)
+        return values, (_baseline_reasons(augmented, top_k=3, n=n) if with_reasons else None)
+    X = model.purchasers.encoder.transform_columns(augmented, n)
+    values = model._purchaser_values(base, X, day)
+    phrases = model._reasons("purchasers", augmented, X) if with_reasons else None
+    return values, phrases
+
+
+def _prospects(
+    model: FideliteModel, cols: Columns, n: int, day: pd.Timestamp, with_reasons: bool
+) -> Scored | None:
+    """``FideliteModel._score_prospects`` on column arrays."""
+    if model.prospects is None:
+        return None
+    X = model.prospects.encoder.transform_columns(cols, n)
+    values = model._prospect_values(X, day)
+    phrases = model._reasons("prospects", cols, X) if with_reasons else None
+    return values, phrases
+
+
+def _objects(values: np.ndarray) -> np.ndarray:
+    """A column as objects with every missing value as None (as ``to_numpy(na_value=None)``)."""
+    out = np.asarray(values).astype(object)
+    out[pd.isna(out)] = None
+    return out
+
+
+def _with_uplift(
+    model: FideliteModel, ids: np.ndarray, cols: Columns, scores: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The uplift columns, from the uplift component's frame API."""
+    assert model.uplift is not None
+    index = pd.Index(ids, name="customer_id", dtype=object)
+    features = pd.DataFrame(cols, index=index)
+    frame = pd.DataFrame(
+        {
+            name: pd.Series(values, dtype=object, copy=False) if values.dtype == object else values
+            for name, values in scores.items()
+        }
+    )
+    out = model.uplift.add_scores(features, frame)
+    return {name: out[name].to_numpy() for name in out.columns}

@@ -51,11 +51,7 @@ def as_id(table: SourceTable, column: str, *, categorical: bool = False) -> pd.S
         id many times (events), where it saves most of the column's memory.
     """
     values = _integral_ids(table.frame[column])
-    if (
-        categorical
-        or isinstance(values.dtype, pd.CategoricalDtype)
-        or pd.api.types.is_integer_dtype(values)
-    ):
+    if categorical or isinstance(values.dtype, pd.CategoricalDtype):
         return coded_id(table, column, categorical=categorical)[0]
     text = id_text(values)
     missing = np.asarray(pc.fill_null(pc.equal(pc.utf8_length(text), 0), True), dtype=bool)

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["duplicated_text", "factorize_text", "id_text", "text_hash"]
+__all__ = ["duplicated_text", "factorize_text", "id_text", "repeated", "text_hash"]
 
 
 def id_text(values: pd.Series) -> pa.ChunkedArray | pa.Array:
@@ -112,3 +112,17 @@ def text_hash(values: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
         arrow = pa.array(np.asarray(values, dtype=object).astype(str), from_pandas=True)
     text = pl.from_arrow(arrow.cast(pa.large_string()))
     return text.hash(seed=0).to_numpy().astype(np.uint64, copy=False)
+
+
+def repeated(keys: np.ndarray) -> np.ndarray:
+    """Rows whose key occurs more than once, bool of shape (n_rows,).
+
+    A sort of the keys finds the repeated values (few, usually), then a hash lookup of
+    every row among them: faster than ``duplicated(keep=False)``'s hash table of all
+    the (mostly distinct) keys.
+    """
+    ordered = np.sort(keys)
+    values = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    if values.size == 0:
+        return np.zeros(len(keys), dtype=bool)
+    return pd.Series(keys).isin(values).to_numpy()

@@ -48,7 +48,7 @@ from fidelite.features._columns import (
 )
 from fidelite.features._read import CSV_SUFFIXES, read_table
 from fidelite.features._source import SourceTable, drop_duplicates, finish, require_columns
-from fidelite.features._text import duplicated_text
+from fidelite.features._text import duplicated_text, repeated, text_hash
 from fidelite.features._timestamps import as_timestamp, check_date_format
 from fidelite.features.contract import CONSENT_COLUMN, CUSTOMERS, EVENTS, TRANSACTIONS
 from fidelite.features.days import ONE_DAY, parse_day
@@ -97,24 +97,27 @@ def source_table(
 
 
 def duplicated_orders(
-    order_codes: np.ndarray, timestamp: pd.Series, amount: pd.Series
+    order_id: pd.Series,
+    timestamp: pd.Series,
+    amount: pd.Series,
+    keys: np.ndarray | None = None,
 ) -> np.ndarray:
     """Flag rows repeating an earlier order, or an earlier refund row exactly.
 
     An order is one row per ``order_id``; a refund reuses its order's id, and an order
     may be refunded in several parts, so a refund row is a repeat only when its
-    ``order_id``, ``timestamp`` and ``amount`` all equal an earlier refund's. The
-    multi-column check only runs on the (usually few) rows whose order id occurs more
-    than once, found by counting the ids' codes.
+    ``order_id``, ``timestamp`` and ``amount`` all equal an earlier refund's. Only the
+    (usually few) rows whose 64-bit id key repeats (``keys``: :func:`order_keys`,
+    computed when not given) go through that exact multi-column check.
     """
-    codes = order_codes
-    shared = np.bincount(codes)[codes] > 1
-    duplicated = np.zeros(len(codes), dtype=bool)
+    keys = text_hash(order_id) if keys is None else keys
+    shared = repeated(keys)
+    duplicated = np.zeros(len(order_id), dtype=bool)
     if shared.any():
         refund = amount.to_numpy()[shared] < 0
         key = pd.DataFrame(
             {
-                "order_id": codes[shared],
+                "order_id": order_id[shared].array,
                 "is_refund": refund,
                 "timestamp": np.where(refund, timestamp.to_numpy()[shared], np.datetime64("NaT")),
                 "amount": np.where(refund, amount.to_numpy()[shared], 0.0),
@@ -164,12 +167,13 @@ def load_transactions(
 
 def load_coded_transactions(
     source: TableSource, *, name: str = "transactions", date_format: str | None = None
-) -> tuple[pd.DataFrame, IdCodes, IdCodes]:
-    """:func:`load_transactions`, also returning the customer and order ids factorised.
+) -> tuple[pd.DataFrame, IdCodes, np.ndarray]:
+    """:func:`load_transactions`, also returning the customer ids factorised and the
+    order ids' 64-bit keys (:func:`order_keys`), both over the returned rows.
 
-    The loader factorises both id columns anyway (to find repeats); handing the codes on
+    The loader computes both anyway (to normalise ids and find repeats); handing them on
     (:class:`~fidelite.features.inputs.Inputs` keeps them) spares features and refund
-    links hashing a million ids again. Both ``IdCodes`` are over the returned rows.
+    links hashing a million ids again.
     """
     # Parquet customer ids come as their dictionary: one code per row, no hashing.
     table = source_table(
@@ -182,7 +186,8 @@ def load_coded_transactions(
     require_columns(table, TRANSACTIONS.required)
     frame = table.frame
     customer_id, customer_codes = coded_id(table, "customer_id")
-    order_id, order_codes = coded_id(table, "order_id")
+    order_id = as_id(table, "order_id")
+    order_keys = _order_keys(table.frame["order_id"], order_id)
     columns = {
         "customer_id": customer_id,
         "order_id": order_id,
@@ -201,14 +206,24 @@ def load_coded_transactions(
         ),
     }
     result = finish(columns)
-    duplicated = duplicated_orders(order_codes.codes, result["timestamp"], result["amount"])
+    duplicated = duplicated_orders(
+        result["order_id"], result["timestamp"], result["amount"], order_keys
+    )
     result = drop_duplicates(result, duplicated, table.label, "order, or identical refund")
     if duplicated.any():
-        customer_codes, order_codes = (
-            customer_codes.take(~duplicated),
-            order_codes.take(~duplicated),
-        )
-    return result, customer_codes, order_codes
+        customer_codes, order_keys = customer_codes.take(~duplicated), order_keys[~duplicated]
+    return result, customer_codes, order_keys
+
+
+def _order_keys(raw: pd.Series, order_id: pd.Series) -> np.ndarray:
+    """64-bit keys of normalised order ids: equal ids, equal keys (uint64, (n_rows,)).
+
+    Integer ids are their own keys (exact); text is hashed (:func:`text_hash`), so two
+    ids may share a key and every use checks the ids themselves where keys match.
+    """
+    if raw.dtype.kind in "iu":
+        return raw.to_numpy().view(np.uint64) if raw.dtype.kind == "i" else raw.to_numpy()
+    return text_hash(order_id)
 
 
 def load_events(

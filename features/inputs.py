@@ -91,10 +91,10 @@ class Inputs:
     def refund_links(self) -> RefundLinks:
         """:func:`~fidelite.features.purchases.link_refunds` of the transactions (cached)."""
         if "refund_links" not in self._cache:
-            orders = self._cache.get("order_ids")
+            orders = self._cache.get("order_keys")
             self._cache["refund_links"] = link_refunds(
                 self.transactions,
-                codes=None if orders is None else (self.customer_ids.codes, orders.codes),
+                keys=None if orders is None else (self.customer_ids.codes, orders),
             )
         return self._cache["refund_links"]
 
@@ -130,10 +130,11 @@ class Inputs:
             return self
         cache = {}
         if transactions is self.transactions:
-            cache = {k: v for k, v in self._cache.items() if k in ("customer_ids", "order_ids")}
-        elif "order_ids" in self._cache:  # the loader's codes, over the kept rows
+            cache = {k: v for k, v in self._cache.items() if k in ("customer_ids", "order_keys")}
+        elif "order_keys" in self._cache:  # the loader's codes, over the kept rows
             keep = (self.transactions["timestamp"] < self.end).to_numpy()
-            cache = {k: self._cache[k].take(keep) for k in ("customer_ids", "order_ids")}
+            customers, orders = self._cache["customer_ids"], self._cache["order_keys"]
+            cache = {"customer_ids": customers.take(keep), "order_keys": orders[keep]}
         return replace(self, **cut, _cache=cache)
 
     def _before_end(self, frame: pd.DataFrame | None, column: str) -> pd.DataFrame | None:
@@ -198,7 +199,7 @@ def load_inputs(
         Naming the table, column and rows at fault.
     """
     day = parse_day(as_of)
-    transactions, customer_ids, order_ids = load_coded_transactions(
+    transactions, customer_ids, order_keys = load_coded_transactions(
         transactions, date_format=date_format
     )
     inputs = Inputs(
@@ -214,6 +215,6 @@ def load_inputs(
             else load_consent_history(consent_history, date_format=date_format)
         ),
         campaigns=None if campaigns is None else load_campaigns(campaigns, date_format=date_format),
-        _cache={"customer_ids": customer_ids, "order_ids": order_ids},
+        _cache={"customer_ids": customer_ids, "order_keys": order_keys},
     )
     return inputs.cut() if cut else inputs

@@ -23,7 +23,6 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
-from fidelite.features._arrays import factorize_ids
 from fidelite.features._source import drop_duplicates
 from fidelite.features._text import text_hash
 from fidelite.features._timestamps import check_date_format
@@ -200,9 +199,7 @@ def _merge(
     transactions = _concat(tx).sort_values(ROW_COLUMN, kind="stable", ignore_index=True)
     transactions = transactions.drop(columns=[ROW_COLUMN])
     duplicated = duplicated_orders(
-        factorize_ids(transactions["order_id"])[0],
-        transactions["timestamp"],
-        transactions["amount"],
+        transactions["order_id"], transactions["timestamp"], transactions["amount"]
     )
     transactions = drop_duplicates(
         transactions, duplicated, "transactions", "order, or identical refund"

@@ -125,7 +125,7 @@ class RefundLinks:
 
 
 def link_refunds(
-    transactions: pd.DataFrame, *, codes: tuple[np.ndarray, np.ndarray] | None = None
+    transactions: pd.DataFrame, *, keys: tuple[np.ndarray, np.ndarray] | None = None
 ) -> RefundLinks:
     """Attribute each refund to its order: same customer and same ``order_id``.
 
@@ -133,9 +133,9 @@ def link_refunds(
     ----------
     transactions : DataFrame, shape (n_rows, ...)
         Normalised transactions (``customer_id``, ``order_id``, ``amount``).
-    codes : (ndarray, ndarray), optional
-        Customer and order ids factorised (int64, shape (n_rows,) each), when known
-        (``Inputs.refund_links`` passes the loader's): then no id is hashed.
+    keys : (ndarray, ndarray), optional
+        Customer codes (int64) and order id keys (uint64, equal ids share a key), shape
+        (n_rows,) each, when known (``Inputs.refund_links`` passes the loader's).
 
     Returns
     -------
@@ -147,39 +147,30 @@ def link_refunds(
     refund_rows = np.flatnonzero(amount < 0)
     if refund_rows.size == 0:
         return RefundLinks.empty()
-    if codes is None:
-        order_rows, keys = _refund_keys_from_ids(transactions, amount, refund_rows)
+    order_id = transactions["order_id"]
+    # Finding the orders that share an id with a refund (a few percent of rows) is the
+    # cost; only those go on to the exact (customer, order) match.
+    if keys is None:
+        refund_ids = pd.unique(order_id.iloc[refund_rows].to_numpy(dtype=object)).astype(str)
+        shares_id = is_in(order_id, refund_ids)
     else:
-        customer_code, order_code = codes
-        n_orders = int(order_code.max()) + 1
-        refunded = np.zeros(n_orders, dtype=bool)
-        refunded[order_code[refund_rows]] = True
-        order_rows = np.flatnonzero((amount > 0) & refunded[order_code])
-        rows = np.concatenate([order_rows, refund_rows])
-        keys = customer_code[rows] * n_orders + order_code[rows]
-    order_keys, refund_keys = keys[: order_rows.size], keys[order_rows.size :]
+        shares_id = pd.Series(keys[1]).isin(keys[1][refund_rows]).to_numpy()
+    order_rows = np.flatnonzero((amount > 0) & shares_id)
+    rows = np.concatenate([order_rows, refund_rows])
+    if keys is None:
+        customer_ids = transactions["customer_id"].iloc[rows].to_numpy(dtype=object)
+        customer_code = pd.factorize(customer_ids)[0].astype(np.int64)
+    else:
+        customer_code = keys[0][rows]
+    order_code, order_uniques = pd.factorize(order_id.iloc[rows].to_numpy(dtype=object))
+    key = customer_code * len(order_uniques) + order_code
+    order_keys, refund_keys = key[: order_rows.size], key[order_rows.size :]
     unique_keys, first = np.unique(order_keys, return_index=True)
     if unique_keys.size == 0:
         return RefundLinks.empty()
     slot = np.minimum(np.searchsorted(unique_keys, refund_keys), unique_keys.size - 1)
     found = unique_keys[slot] == refund_keys
     return RefundLinks(refund_rows[found], order_rows[first[slot[found]]])
-
-
-def _refund_keys_from_ids(
-    transactions: pd.DataFrame, amount: np.ndarray, refund_rows: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of the orders sharing an id with a refund, and an int64 (customer, order) key
-    per order row then refund row. Every order id is hashed once; only those few orders
-    go on to the exact (customer, order) match."""
-    order_id = transactions["order_id"]
-    refund_ids = pd.unique(order_id.iloc[refund_rows].to_numpy(dtype=object)).astype(str)
-    candidate = (amount > 0) & is_in(order_id, refund_ids)
-    order_rows = np.flatnonzero(candidate)
-    rows = np.concatenate([order_rows, refund_rows])
-    customer_code, _ = pd.factorize(transactions["customer_id"].iloc[rows].to_numpy(dtype=object))
-    order_code, order_uniques = pd.factorize(order_id.iloc[rows].to_numpy(dtype=object))
-    return order_rows, customer_code.astype(np.int64) * len(order_uniques) + order_code
 
 
 # --------------------------------------------------------------------------- values

@@ -13,14 +13,20 @@ Tables:
    three date), prospects' predicted vs observed first-purchase rate, and customers shown
    both surely alive (p_alive >= 0.999) and surely churning (churn >= 0.99).
 2. **Window settings** at one as-of (3, 4, 6 windows H apart, 6 windows 30 days apart).
-3. **CDNOW** (as-of 1997-12-31, H = 182, the benchmark's window protocol).
+3. **CDNOW** (as-of 1997-12-31, H = 182, the benchmark's window protocol), the same
+   columns, then the ranking table of ``benchmarks/cdnow.py`` (fidelite against
+   lifetimes, pymc-marketing and a recency heuristic, scored on the same customers).
 4. **Gate**: an identical retrain, and a retrain one horizon later.
+5. **Targets** (issue 10): each target with the range measured above and whether it holds.
+
+"level from" names the window whose season set the scored window's churn/spend level
+(``*``: not of the same season; the run warned).
 
 Usage::
 
     python benchmarks/model_quality.py [--customers 20000] [--seed 7]
-        [--as-of 2025-03-31,2025-06-30,2025-09-30,2025-12-31] [--skip-cdnow]
-        [--skip-windows] [--skip-gate] [--n-jobs 1]
+        [--as-of 2025-03-31,2025-06-30,2025-09-30,2025-12-31,2026-03-31] [--skip-cdnow]
+        [--skip-pymc] [--skip-windows] [--skip-gate] [--n-jobs 1]
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from fidelite.training.labels import make_labels
 from fidelite.training.metrics import churn_metrics, clv_metrics, next_purchase_metrics
 from fidelite.training.train import TrainResult, train
 
-AS_OFS = ("2025-03-31", "2025-06-30", "2025-09-30", "2025-12-31")
+AS_OFS = ("2025-03-31", "2025-06-30", "2025-09-30", "2025-12-31", "2026-03-31")
 WINDOW_SETTINGS = {"3 x H": (3, None), "4 x H": (4, None), "6 x H": (6, None), "6 x 30d": (6, 30)}
 QUALITY_COLUMNS = (
     "data",
@@ -69,7 +75,18 @@ QUALITY_COLUMNS = (
     "n dated",
     "prospects pred/obs",
     "alive & churning",
+    "level from",
 )
+PEER_COLUMNS = (
+    "model",
+    "ROC-AUC (buy)",
+    "PR-AUC (buy)",
+    "Gini (spend)",
+    "Spearman (spend)",
+    "predicted / actual total",
+)
+PEER_METRICS = PEER_COLUMNS[1:5]
+TARGET_COLUMNS = ("target", "measured", "met")
 
 
 GATE_COLUMNS = ("run", "as-of", "promoted", "reason")
@@ -125,7 +142,18 @@ def evaluate(result: TrainResult, data: Inputs, as_of: str, horizon: int) -> dic
         "alive & churning": float(
             ((ok["p_alive"] >= 0.999) & (ok["churn_probability"] >= 0.99)).mean()
         ),
+        "level from": _level_sources(result, as_of),
     }
+
+
+def _level_sources(result: TrainResult, as_of: str) -> str:
+    """Cutoff of the window whose level each model uses at ``as_of`` (churn/spend)."""
+    hurdle = result.model.purchasers
+    sources = []
+    for model in (hurdle.churn, hurdle.spend):
+        choice = model.level_for(as_of)
+        sources.append(f"{choice.source.date()}{'' if choice.comparable else '*'}")
+    return " / ".join(sources) if sources[0] != sources[1] else sources[0]
 
 
 def _prospect_ratio(prospects: pd.DataFrame) -> str:
@@ -176,10 +204,77 @@ def cdnow_row(store: str, n_jobs: int) -> dict:
         **cdnow.CDNOW_WINDOWS,
     )
     result = _train(data, cdnow.AS_OF, config)
-    return {
+    row = {
         "data": "CDNOW 1997-12-31, H=182",
         **evaluate(result, data, cdnow.AS_OF, cdnow.HORIZON_DAYS),
     }
+    _progress(row)
+    return row
+
+
+def peer_rows(skip_pymc: bool) -> tuple[list[dict], list[str]]:
+    """``benchmarks/cdnow.py``'s contenders on CDNOW (fidelite trained there once more)."""
+    import cdnow
+
+    return cdnow.run(skip_pymc=skip_pymc)
+
+
+def _span(rows: list[dict], column: str) -> tuple[float, float]:
+    values = [float(r[column]) for r in rows if r.get(column) == r.get(column)]
+    return (min(values), max(values)) if values else (float("nan"), float("nan"))
+
+
+def _target(name: str, rows: list[dict], column: str, low: float, high: float) -> dict:
+    lo, hi = _span(rows, column)
+    return {
+        "target": name,
+        "measured": f"{lo:.3f} .. {hi:.3f} ({len(rows)} rows)",
+        "met": bool(rows) and low <= lo and hi <= high,
+    }
+
+
+def target_rows(
+    demo: list[dict], windows: list[dict], cdnow: list[dict], peers: list[dict]
+) -> list[dict]:
+    """Each issue 10 target against the rows measured above."""
+    rows = [
+        _target("churn ECE <= 0.02, every demo as-of", demo, "ECE", 0.0, 0.02),
+        _target("churn ECE <= 0.02, CDNOW", cdnow, "ECE", 0.0, 0.02),
+        _target("CLV total within +/-10%, window settings", windows, "total ratio", 0.9, 1.1),
+        _target("CLV total within +/-10%, every demo as-of", demo, "total ratio", 0.9, 1.1),
+        _target(
+            "p10-p90 coverage 78-82%, demo and CDNOW",
+            demo + windows + cdnow,
+            "coverage",
+            0.78,
+            0.82,
+        ),
+    ]
+    for name, group in (("demo", demo + windows), ("CDNOW", cdnow)):
+        margins = [min(r["MAE rhythm (d)"], r["MAE H/2 (d)"]) - r["MAE next (d)"] for r in group]
+        rows.append(
+            {
+                "target": f"next-purchase MAE below both baselines, {name}",
+                "measured": "margin " + " .. ".join(f"{m:.1f} d" for m in _ends(margins)),
+                "met": bool(margins) and min(margins) > 0,
+            }
+        )
+    if peers:
+        ours = next(r for r in peers if r["model"].startswith("fidelite (LightGBM)"))
+        others = [r for r in peers if r["model"].startswith(("lifetimes", "pymc-marketing"))]
+        gaps = {m: ours[m] - max(r[m] for r in others if m in r) for m in PEER_METRICS if m in ours}
+        rows.append(
+            {
+                "target": "CDNOW: ahead of lifetimes and pymc-marketing (4 metrics)",
+                "measured": ", ".join(f"{m.split()[0]} {g:+.3f}" for m, g in gaps.items()),
+                "met": len(gaps) == len(PEER_METRICS) and min(gaps.values()) > 0,
+            }
+        )
+    return rows
+
+
+def _ends(values: list[float]) -> list[float]:
+    return [min(values), max(values)] if values else []
 
 
 def gate_rows(data: Inputs, as_of: str, store: str, n_jobs: int) -> list[dict]:
@@ -212,6 +307,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--windows-as-of", default="2025-09-30")
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--skip-cdnow", action="store_true")
+    parser.add_argument("--skip-pymc", action="store_true", help="CDNOW peers without pymc")
     parser.add_argument("--skip-windows", action="store_true")
     parser.add_argument("--skip-gate", action="store_true")
     args = parser.parse_args(argv)
@@ -220,20 +316,30 @@ def main(argv: list[str] | None = None) -> None:
     demo = generate_demo_data(args.customers, seed=args.seed, end="2026-06-30")
     data = Inputs(demo.transactions, pd.Timestamp("2026-06-30"), demo.events, demo.customers)
     tables: dict[str, tuple[list[dict], tuple[str, ...]]] = {}
+    windows: list[dict] = []
+    cdnow: list[dict] = []
+    peers: list[dict] = []
+    notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="fidelite-quality-") as tmp:
         store = f"sqlite:///{tmp}/mlflow.db"
-        quality = as_of_rows(data, args.as_of.split(","), store, args.n_jobs)
+        demo_rows = as_of_rows(data, args.as_of.split(","), store, args.n_jobs)
         if not args.skip_windows:
-            quality += window_rows(data, args.windows_as_of, store, args.n_jobs)
+            windows = window_rows(data, args.windows_as_of, store, args.n_jobs)
         if not args.skip_cdnow:
-            quality.append(cdnow_row(store, args.n_jobs))
-        tables["quality"] = (quality, QUALITY_COLUMNS)
+            cdnow = [cdnow_row(store, args.n_jobs)]
+            peers, notes = peer_rows(args.skip_pymc)
+        tables["quality"] = (demo_rows + windows + cdnow, QUALITY_COLUMNS)
+        if peers:
+            tables["CDNOW against peers (benchmarks/cdnow.py)"] = (peers, PEER_COLUMNS)
         if not args.skip_gate:
             gate = gate_rows(data, args.windows_as_of, store, args.n_jobs)
             tables["gate"] = (gate, GATE_COLUMNS)
+    tables["targets (issue 10)"] = (target_rows(demo_rows, windows, cdnow, peers), TARGET_COLUMNS)
     for name, (rows, columns) in tables.items():
         print(f"\nmodel quality: {name}\n")
         print(markdown_table(rows, columns))
+    for note in notes:
+        print(f"- {note}")
 
 
 if __name__ == "__main__":

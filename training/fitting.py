@@ -174,7 +174,8 @@ def _fit_prospects(
         )
         return None, {}
     classes = model_classes(config.engine)
-    hurdle, held = fit_hurdle(rows, roles, scored.prospects, classes, _params(config, False))
+    params = _params(config, False)
+    hurdle, held = fit_hurdle(rows, roles, scored.prospects, classes, params, scored.as_of)
     metrics = {
         **_prefixed("prospect_churn_", churn_metrics(held["churned"], held["churn_probability"])),
         "prospect_n_validation_rows": float(len(held)),
@@ -209,7 +210,8 @@ def fit_models(
     rows = stack(windows)
     roles = _roles(rows, plan, seed=0)
     classes = model_classes(config.engine)
-    hurdle, held = fit_hurdle(rows, roles, scored.features, classes, _params(config, True))
+    params = _params(config, True)
+    hurdle, held = fit_hurdle(rows, roles, scored.features, classes, params, scored.as_of)
     extra = [
         "baseline_churn_probability",
         "baseline_clv",

@@ -20,6 +20,7 @@ import pandas as pd
 from fidelite.training.encoding import FeatureEncoder
 from fidelite.training.holdout import RowRoles
 from fidelite.training.intervals import MixtureIntervals
+from fidelite.training.levels import LevelChoice
 from fidelite.training.timing import TimingModel, median_days
 from fidelite.training.windows import Stacked
 
@@ -95,6 +96,7 @@ def fit_hurdle(
     reference: pd.DataFrame,
     model_classes: Mapping[str, type],
     params: Mapping[str, Mapping[str, Any]],
+    as_of: pd.Timestamp | None = None,
 ) -> tuple[Hurdle, pd.DataFrame]:
     """Fit a population's models; return them and their held-out predictions.
 
@@ -106,11 +108,13 @@ def fit_hurdle(
         Training, held-out and level-only rows (``training.holdout``).
     reference : DataFrame
         The population at the as-of day (unlabelled): the encoder leaves out columns it
-        lies beyond.
+        lies beyond, and the intervals are calibrated for its mix of churn probabilities.
     model_classes : mapping
         ``churn``, ``spend``, ``timing`` estimator classes (single machine or Dask).
     params : mapping
         Constructor keywords per model (``churn``, ``spend``, ``timing``).
+    as_of : Timestamp, optional
+        The as-of day ``reference`` was built at (its levels); None: the newest window's.
 
     Returns
     -------
@@ -140,10 +144,52 @@ def fit_hurdle(
     p_none = churn.validation_.predicted
     spend_held = spend.predict_mean(X.loc[held], level=spend.holdout_level_)
     actual = labels["future_spend"].to_numpy()[held]
-    intervals = MixtureIntervals().fit(p_none, spend_held, actual)
+    intervals = _fit_intervals(churn, spend, X.loc[held], actual, reference, encoder, as_of)
     buyers_days = labels["future_purchases"].to_numpy()[roles.train & bought]
     days_if_buying = float(buyers_days.mean()) if len(buyers_days) else 1.0
     hurdle = Hurdle(encoder, churn, spend, timing, intervals, days_if_buying)
     outputs = hurdle._outputs(matrix[held], p_none, spend_held, roles.holdout_cutoff)
     held_out = labels.loc[held, ["churned", "future_spend", "days_to_purchase"]].assign(**outputs)
     return hurdle, held_out
+
+
+def _calibration_level(model: Any, as_of: pd.Timestamp | None) -> LevelChoice:
+    """The level the held-out rows are predicted with to calibrate the intervals.
+
+    The intervals must carry the level error the scored rows will have. The held-out
+    rows' own comparable-window level reproduces it, except when the held-out window had
+    no comparable window (the newest window's level, another season) while the as-of
+    day has one: that season mismatch will not happen at scoring, so the held-out
+    window's own level stands in for a perfect same-season level.
+    """
+    choice = model.holdout_level_
+    cutoff = model.validation_.cutoff
+    if choice.comparable or not model.level_for(as_of).comparable:
+        return choice
+    if cutoff not in model.levels_.cutoffs:  # customers mode: no level of its own
+        return choice
+    return LevelChoice(model.levels_.offset_of(cutoff), cutoff, 0.0, True)
+
+
+#: Most as-of rows whose churn probabilities set the intervals' weights (a sample
+#: estimates a mix of churn probabilities as well as every row does).
+_REFERENCE_SAMPLE = 100_000
+
+
+def _fit_intervals(
+    churn: Any,
+    spend: Any,
+    X_held: pd.DataFrame,
+    actual: np.ndarray,
+    reference: pd.DataFrame,
+    encoder: FeatureEncoder,
+    as_of: pd.Timestamp | None,
+) -> MixtureIntervals:
+    """Intervals calibrated on the held-out rows for the customers scored at ``as_of``."""
+    p_none = churn.predict_mean(X_held, level=_calibration_level(churn, as_of))
+    spend_held = spend.predict_mean(X_held, level=_calibration_level(spend, as_of))
+    target = None
+    if len(reference):
+        sample = reference.iloc[:: max(1, len(reference) // _REFERENCE_SAMPLE)]
+        target = churn.churn_probability(encoder.transform_array(sample), as_of=as_of)
+    return MixtureIntervals().fit(p_none, spend_held, actual, target_p_none=target)

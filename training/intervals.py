@@ -8,6 +8,15 @@ intervals than regulars), and the interval's tail mass is then calibrated on hel
 rows (split conformal): ``[p_low, p_high]`` covers the wanted share (80%) of outcomes
 the models never trained on. ``p_low > 0`` exactly where a purchase is more likely than
 the lower tail (``p0 < alpha_low``).
+
+Coverage depends on who is scored: a customer almost sure to churn is covered by any
+interval that contains 0, a likely buyer only by a wide one. When the customers scored
+at the as-of day are more (or less) churn-prone than the held-out window's, an interval
+calibrated on the held-out rows as they are covers more (or less) than wanted (CDNOW:
+0.83 at 1997-12-31 for a calibration at 0.80). So the held-out rows can be weighted to
+the scored population's mix of churn probabilities (weighted split conformal, Tibshirani
+et al. 2019, with the weights estimated on bins of ``p0``): the scored rows' predicted
+churn is known at training time, without any outcome.
 """
 
 from __future__ import annotations
@@ -17,15 +26,43 @@ import pandas as pd
 from scipy.optimize import brentq
 from sklearn.base import BaseEstimator
 
-__all__ = ["MixtureIntervals", "coverage"]
+__all__ = ["MixtureIntervals", "coverage", "shift_weights"]
 
 _GRID = np.linspace(0.005, 0.995, 199)
+#: Bins of the churn probability whose shares are matched (quantiles of the held-out rows).
+_SHIFT_BINS = 10
+#: Largest weight of a held-out row (a handful of rows must not decide the interval).
+_MAX_WEIGHT = 20.0
 
 
-def coverage(low: np.ndarray, high: np.ndarray, actual: np.ndarray) -> float:
-    """Share of outcomes inside ``[low, high]`` (both ends included)."""
+def coverage(
+    low: np.ndarray, high: np.ndarray, actual: np.ndarray, weights: np.ndarray | None = None
+) -> float:
+    """Share of outcomes inside ``[low, high]`` (both ends included), optionally weighted."""
     actual = np.asarray(actual, dtype=float)
-    return float(np.mean((actual >= low) & (actual <= high)))
+    return float(np.average((actual >= low) & (actual <= high), weights=weights))
+
+
+def shift_weights(p_none: np.ndarray, target_p_none: np.ndarray | None) -> np.ndarray:
+    """Weights that give the rows ``p_none`` the mix of churn probabilities of ``target_p_none``.
+
+    Both of shape (n,) / (m,). The bins are quantiles of ``p_none`` (so every bin has
+    rows to carry its weight); the outer bins are open-ended. Weights are
+    ``share in target / share here`` per bin, capped at :data:`_MAX_WEIGHT`; all ones
+    without a target.
+    """
+    p_none = np.asarray(p_none, dtype=float)
+    if target_p_none is None or len(target_p_none) == 0 or len(p_none) == 0:
+        return np.ones(len(p_none))
+    edges = np.unique(np.quantile(p_none, np.linspace(0, 1, _SHIFT_BINS + 1)[1:-1]))
+    here = np.searchsorted(edges, p_none, side="right")
+    there = np.searchsorted(edges, np.asarray(target_p_none, dtype=float), side="right")
+    n_bins = len(edges) + 1
+    share_here = np.bincount(here, minlength=n_bins) / len(p_none)
+    share_there = np.bincount(there, minlength=n_bins) / len(target_p_none)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(share_here > 0, share_there / share_here, 0.0)
+    return np.minimum(ratio, _MAX_WEIGHT)[here]
 
 
 class MixtureIntervals(BaseEstimator):
@@ -51,7 +88,8 @@ class MixtureIntervals(BaseEstimator):
         Calibrated probability outside the interval (split evenly between the tails).
     crossfit_coverage_ : float
         Coverage measured on one random half of the held-out rows with the interval
-        calibrated on the other (and vice versa): the honest estimate.
+        calibrated on the other (and vice versa): the honest estimate (weighted to the
+        scored population when ``fit`` was given one).
     """
 
     def __init__(self, target: float = 0.8, n_bins: int = 10, seed: int = 0) -> None:
@@ -60,7 +98,11 @@ class MixtureIntervals(BaseEstimator):
         self.seed = seed
 
     def fit(
-        self, p_none: np.ndarray, spend_if_buying: np.ndarray, actual: np.ndarray
+        self,
+        p_none: np.ndarray,
+        spend_if_buying: np.ndarray,
+        actual: np.ndarray,
+        target_p_none: np.ndarray | None = None,
     ) -> MixtureIntervals:
         """Fit on held-out rows, each array of shape (n,).
 
@@ -72,29 +114,39 @@ class MixtureIntervals(BaseEstimator):
             Predicted spend given a purchase (currency units, > 0).
         actual : ndarray
             Observed net spend over the horizon (0 without a purchase).
+        target_p_none : ndarray of shape (m,), optional
+            The churn probabilities of the customers the intervals will be given to (no
+            outcomes needed): the held-out rows are weighted to their mix
+            (:func:`shift_weights`). None: the held-out rows as they are.
         """
         p_none, spend, actual = (
             np.asarray(a, dtype=float) for a in (p_none, spend_if_buying, actual)
         )
+        weights = shift_weights(p_none, target_p_none)
         rng = np.random.default_rng(self.seed)
         half = rng.random(len(actual)) < 0.5
         inside = 0.0
         for part in (half, ~half):
-            self._fit_split(p_none[part], spend[part], actual[part], rng)
+            self._fit_split(p_none[part], spend[part], actual[part], weights[part], rng)
             low, high = self.predict(p_none[~part], spend[~part])
-            inside += coverage(low, high, actual[~part]) * (~part).sum()
-        self.crossfit_coverage_ = float(inside / max(len(actual), 1))
-        self._fit_split(p_none, spend, actual, rng)
+            inside += coverage(low, high, actual[~part], weights[~part]) * weights[~part].sum()
+        self.crossfit_coverage_ = float(inside / max(weights.sum(), 1e-12))
+        self._fit_split(p_none, spend, actual, weights, rng)
         return self
 
     def _fit_split(
-        self, p_none: np.ndarray, spend: np.ndarray, actual: np.ndarray, rng: np.random.Generator
+        self,
+        p_none: np.ndarray,
+        spend: np.ndarray,
+        actual: np.ndarray,
+        weights: np.ndarray,
+        rng: np.random.Generator,
     ) -> None:
         """Split conformal: error quantiles from one random half, the tail from the other."""
         errors = rng.random(len(actual)) < 0.5
         self._fit_errors(spend[errors], actual[errors])
         rest = ~errors
-        self.tail_ = self._calibrated_tail(p_none[rest], spend[rest], actual[rest])
+        self.tail_ = self._calibrated_tail(p_none[rest], spend[rest], actual[rest], weights[rest])
 
     def _fit_errors(self, spend: np.ndarray, actual: np.ndarray) -> None:
         bought = actual > 0
@@ -107,12 +159,16 @@ class MixtureIntervals(BaseEstimator):
         levels = np.arange(len(self.edges_) + 1)
         self.quantiles_ = table.reindex(levels).ffill().bfill().to_numpy()
 
-    def _calibrated_tail(self, p_none: np.ndarray, spend: np.ndarray, actual: np.ndarray) -> float:
-        """The tail mass whose interval covers ``target`` of these rows (bisection)."""
+    def _calibrated_tail(
+        self, p_none: np.ndarray, spend: np.ndarray, actual: np.ndarray, weights: np.ndarray
+    ) -> float:
+        """The tail mass whose interval covers ``target`` of these (weighted) rows (bisection)."""
+        if weights.sum() <= 0:
+            weights = np.ones(len(actual))
 
         def gap(tail: float) -> float:
             low, high = self._interval(p_none, spend, tail)
-            return coverage(low, high, actual) - self.target
+            return coverage(low, high, actual, weights) - self.target
 
         nominal = 1.0 - self.target
         if gap(0.01) < 0:

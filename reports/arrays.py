@@ -54,14 +54,25 @@ def _arrow(values: pd.Series | pd.Index) -> pa.Array | None:
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
+def _is_text(array: pa.Array) -> bool:
+    return pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
+
+
 def customer_codes(ids: pd.Series, universe: pd.Index) -> np.ndarray:
     """Position of each id in ``universe`` (-1 when absent), int64 of shape (len(ids),).
 
-    Each distinct id is hashed once: Arrow-backed strings are dictionary-encoded and
-    looked up in C++ (pandas' hash tables on Arrow strings are several times slower);
-    anything else is factorised and only the distinct ids meet ``universe``.
+    Each distinct id is hashed once: categories are looked up once per category,
+    Arrow-backed strings are dictionary-encoded and looked up in C++ (pandas' hash
+    tables on Arrow strings are several times slower); anything else is factorised and
+    only the distinct ids meet ``universe``.
     """
+    if isinstance(ids.dtype, pd.CategoricalDtype):  # e.g. ids read from a Parquet dictionary
+        found = customer_codes(pd.Series(ids.cat.categories), universe)
+        # A missing id (code -1) points at the trailing -1.
+        return np.append(found, -1)[ids.cat.codes.to_numpy()]
     array, targets = _arrow(ids), _arrow(universe)
+    if array is not None and targets is not None and _is_text(array) and _is_text(targets):
+        array = array.cast(targets.type)  # string and large_string: the same text
     if array is not None and targets is not None and array.type == targets.type:
         encoded = pc.dictionary_encode(array)
         found = pc.index_in(encoded.dictionary, value_set=targets).fill_null(-1)
@@ -70,7 +81,8 @@ def customer_codes(ids: pd.Series, universe: pd.Index) -> np.ndarray:
         raw = encoded.indices.fill_null(len(encoded.dictionary)).to_numpy(zero_copy_only=False)
         return found[raw]
     raw, uniques = pd.factorize(ids)
-    return universe.get_indexer(pd.Index(uniques).astype(str)).astype(np.int64)[raw]
+    found = universe.get_indexer(pd.Index(uniques).astype(str)).astype(np.int64)
+    return np.append(found, -1)[raw]  # a missing id (code -1) points at the trailing -1
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from fidelite.errors import DataContractError
-from fidelite.features.contract import score_column_names
+from fidelite.features.contract import EVENTS, score_column_names
 from fidelite.features.data import load_events, read_table
 from fidelite.features.days import parse_day
 from fidelite.features.inputs import Inputs, TableSource, load_inputs
@@ -180,7 +180,9 @@ def _recent_rows(source: TableSource, since: pd.Timestamp) -> pd.DataFrame:
 
     The report looks at recent engagement only, and the events table is usually the
     largest input by far (50 rows per customer in the demo), so older rows are never
-    read from Parquet. Other sources are read whole and filtered after validation.
+    read from Parquet, nor columns the report does not use (only the required ones).
+    Other sources, or Parquet without those columns, are read whole and filtered after
+    validation (whose errors then name what is missing).
     """
     if isinstance(source, pd.DataFrame):
         frame = source
@@ -189,8 +191,10 @@ def _recent_rows(source: TableSource, since: pd.Timestamp) -> pd.DataFrame:
         frame = None
         if path.is_dir() or path.suffix.lower() in (".parquet", ".pq"):
             try:
-                frame = pd.read_parquet(path, filters=[("timestamp", ">=", since)])
-            except Exception:  # not a timestamp column in the file: validate everything
+                frame = pd.read_parquet(
+                    path, columns=list(EVENTS.required), filters=[("timestamp", ">=", since)]
+                )
+            except Exception:  # no such columns, or no timestamps: validate everything
                 logger.debug("events: no timestamp filter pushdown for %s", path)
         if frame is None:
             frame = read_table(path)

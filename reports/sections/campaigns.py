@@ -20,6 +20,10 @@ __all__ = ["CONFIDENCE", "build"]
 
 #: Level of every interval shown.
 CONFIDENCE = 0.95
+#: The columns the campaign effects are computed from. The channel and offer are not
+#: shown, and the effects list a campaign's channels row by row in Python (6 of the
+#: section's 13 CPU seconds at a million customers, 1.6M campaign rows, 15 views).
+_EFFECT_COLUMNS = ("customer_id", "campaign_id", "sent_at", "group", "offer_cost")
 
 
 def _error_bars(table: pd.DataFrame, column: str, scale: float = 1.0) -> dict:
@@ -106,7 +110,9 @@ class _Sent:
 
 def _sent(base: CustomerBase, campaigns: pd.DataFrame) -> _Sent:
     until = base.as_of + pd.Timedelta(days=1)
-    sent = campaigns.loc[(campaigns["sent_at"] < until).to_numpy()].reset_index(drop=True)
+    columns = [c for c in _EFFECT_COLUMNS if c in campaigns.columns]
+    sent = campaigns.loc[(campaigns["sent_at"] < until).to_numpy(), columns]
+    sent = sent.reset_index(drop=True)
     responses = campaign_responses(
         sent, base.inputs.inputs.transactions, window_days=base.config.response_days, until=until
     )

@@ -43,6 +43,8 @@ def factorize_text(text: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pd.Ind
     categories : Index of str, shape (n_distinct,)
         In order of first appearance.
     """
+    if len(text) < _SMALL_TEXT_ROWS:
+        return _dictionary_codes(text)
     import polars as pl
 
     series = pl.from_arrow(text.cast(pa.large_string()) if len(text) else pa.array([], pa.string()))
@@ -55,9 +57,7 @@ def factorize_text(text: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pd.Ind
     second_hash = series.hash(seed=1).to_numpy()
     if not np.array_equal(second_hash[first_row][codes], second_hash):
         # Astronomically unlikely: fall back to Arrow's exact dictionary encoding.
-        encoded = pc.dictionary_encode(pa.chunked_array([text]).combine_chunks())
-        codes = np.asarray(encoded.indices.fill_null(-1), dtype=np.int32)
-        return codes, pd.Index(pd.array(encoded.dictionary, dtype="str"))
+        return _dictionary_codes(text)
     if null.any():
         # One group holds the nulls: drop it from the categories and code it -1.
         null_code = codes[np.flatnonzero(null)[0]]
@@ -69,6 +69,18 @@ def factorize_text(text: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pd.Ind
         series.gather(first_row).to_arrow() if len(first_row) else pa.array([], pa.string())
     )
     return codes, pd.Index(pd.array(categories, dtype="str"))
+
+
+#: Below this many rows Arrow's exact dictionary encoding is cheaper than the polars
+#: hashing above (fixed cost of a few conversions): one-customer requests of the service.
+_SMALL_TEXT_ROWS = 256
+
+
+def _dictionary_codes(text: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pd.Index]:
+    """:func:`factorize_text` by Arrow's dictionary encoding (exact, first-appearance order)."""
+    encoded = pc.dictionary_encode(pa.chunked_array([text]).combine_chunks())
+    codes = np.asarray(encoded.indices.fill_null(-1), dtype=np.int32)
+    return codes, pd.Index(pd.array(encoded.dictionary, dtype="str"))
 
 
 def duplicated_text(values: pd.Series, *, keep: str | bool = "first") -> np.ndarray:

@@ -38,14 +38,21 @@ def _required_columns() -> tuple[str, ...]:
     return tuple(REQUIRED_INPUT_COLUMNS)
 
 
-def request_batch(request: PredictRequest, settings: ServiceSettings) -> FeatureBatch:
-    """Validated feature columns of a predict request (rows as given, or built from history)."""
+def request_batch(
+    request: PredictRequest, settings: ServiceSettings, model: ServedModel | None = None
+) -> FeatureBatch:
+    """Validated feature columns of a predict request (rows as given, or built from history).
+
+    Features built from history use the served model's :class:`FeatureParams` (those it
+    was trained with), so they are built exactly as in training.
+    """
     if request.features is not None:
         return feature_batch(
             request.features, required=_required_columns(), max_rows=settings.max_batch
         )
+    params = getattr(model.python_model, "feature_params", None) if model is not None else None
     features = history_features(
-        request.history, as_of=request.as_of, max_customers=settings.max_batch
+        request.history, as_of=request.as_of, max_customers=settings.max_batch, params=params
     )
     return frame_batch(features)
 
@@ -132,7 +139,7 @@ def winback_scores(
     """The scores to rank and where they came from (``batch`` or ``snapshot``)."""
     if request.batch is None:
         return snapshot.current().frame, "snapshot"
-    batch = request_batch(request.batch, settings)
+    batch = request_batch(request.batch, settings, model)
     columns = score_batch(model, batch, request.batch.as_of, reasons=request.batch.include_reasons)
     return pd.DataFrame({name: list(values) for name, values in columns.items()}), "batch"
 

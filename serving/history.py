@@ -21,6 +21,7 @@ import pandas as pd
 from fidelite.features import Inputs, build_features
 from fidelite.features.contract import CONSENT_COLUMN
 from fidelite.features.data import load_customers, load_events, load_transactions
+from fidelite.features.params import FeatureParams
 from fidelite.serving.errors import PayloadTooLargeError, RequestError
 from fidelite.serving.rows import FeatureBatch
 from fidelite.serving.schemas import HistoryIn
@@ -65,7 +66,13 @@ def _reject_future_rows(frame: pd.DataFrame, column: str, end: pd.Timestamp, tab
         )
 
 
-def history_features(history: HistoryIn, *, as_of: dt.date, max_customers: int) -> pd.DataFrame:
+def history_features(
+    history: HistoryIn,
+    *,
+    as_of: dt.date,
+    max_customers: int,
+    params: FeatureParams | None = None,
+) -> pd.DataFrame:
     """Point-in-time features of the customers in a request's raw history.
 
     Parameters
@@ -76,6 +83,9 @@ def history_features(history: HistoryIn, *, as_of: dt.date, max_customers: int) 
         Scoring day D; every row must be on or before the end of D.
     max_customers : int
         Largest accepted number of distinct customers (``FIDELITE_MAX_BATCH``).
+    params : FeatureParams, optional
+        The served model's (``FideliteModel.feature_params``): features are built as in
+        its training. Default: ``FeatureParams()``.
 
     Returns
     -------
@@ -119,7 +129,7 @@ def history_features(history: HistoryIn, *, as_of: dt.date, max_customers: int) 
         None if customers is None else load_customers(customers, name="history.customers"),
     )
     try:
-        return build_features(inputs)
+        return build_features(inputs, params=params)
     except (OverflowError, FloatingPointError, pd.errors.OutOfBoundsDatetime) as exc:
         raise RequestError(
             f"history: values out of the computable range ({type(exc).__name__})",
@@ -128,13 +138,21 @@ def history_features(history: HistoryIn, *, as_of: dt.date, max_customers: int) 
 
 
 def frame_batch(features: pd.DataFrame) -> FeatureBatch:
-    """A features frame as a :class:`FeatureBatch` (scored like feature rows)."""
+    """A features frame as a :class:`FeatureBatch` (scored like feature rows).
+
+    The frame is converted to objects once, then numeric columns to float64 (per-column
+    access costs more than the model for a one-customer history).
+    """
+    names = [str(column) for column in features.columns]
+    numeric = [dtype.kind in "iuf" for dtype in features.dtypes]
+    values = features.to_numpy(dtype=object, na_value=None).T
     numbers: dict[str, np.ndarray] = {}
     others: dict[str, np.ndarray] = {}
-    for column in features.columns:
-        values = features[column]
-        if values.dtype.kind in "iuf":
-            numbers[str(column)] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    for name, is_number, column in zip(names, numeric, values, strict=True):
+        if is_number:
+            numbers[name] = np.array(
+                [np.nan if v is None else v for v in column.tolist()], dtype=np.float64
+            )
         else:
-            others[str(column)] = values.to_numpy(dtype=object, na_value=None)
+            others[name] = column.copy()
     return FeatureBatch(ids=[str(i) for i in features.index], numbers=numbers, others=others)

@@ -154,9 +154,9 @@ class Fidelite:
         small = request.features is not None and len(request.features) <= ON_LOOP_MAX_ROWS
         try:
             if small:
-                batch = handlers.request_batch(request, self.settings)
+                batch = handlers.request_batch(request, self.settings, model)
             else:
-                batch = await self._in_thread(handlers.request_batch, request, self.settings)
+                batch = await self._in_thread(handlers.request_batch, request, self.settings, model)
             day = pd.Timestamp(request.as_of)
             try:
                 columns = await self.batcher.score(

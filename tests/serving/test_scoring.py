@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 
 import anyio
@@ -70,3 +71,62 @@ def test_micro_batcher_answers_concurrent_requests(trained_store: dict, model) -
 
     for batch, got in zip(batches, asyncio.run(run()), strict=True):
         _same(got, model_scores(model, batch, day, reasons=True))
+
+
+def _history_request(trained_store: dict, n_customers: int):
+    """Raw history of a few customers (transactions, events) as a predict request, and the
+    same rows as frames."""
+    from fidelite.serving.schemas import PredictRequest
+
+    demo = trained_store["demo"]
+    end = pd.Timestamp("2025-09-30") + pd.Timedelta(days=1)
+    tx = demo.transactions.loc[demo.transactions["timestamp"] < end]
+    ids = tx["customer_id"].drop_duplicates().head(n_customers).tolist()
+    tx = tx.loc[tx["customer_id"].isin(ids), ["customer_id", "order_id", "timestamp", "amount"]]
+    events = demo.events.loc[
+        demo.events["customer_id"].isin(ids) & (demo.events["timestamp"] < end),
+        ["customer_id", "timestamp", "channel", "event_type"],
+    ]
+
+    def records(frame: pd.DataFrame) -> list[dict]:
+        text = frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S"))
+        return json.loads(text.to_json(orient="records"))
+
+    body = {
+        "as_of": "2025-09-30",
+        "history": {"transactions": records(tx), "events": records(events)},
+    }
+    return PredictRequest.model_validate_json(json.dumps(body)), tx, events
+
+
+@pytest.mark.parametrize("n_customers", [1, 4])
+def test_history_features_are_built_as_in_training(trained_store: dict, model, n_customers) -> None:
+    """Raw history goes through training's feature code with the served model's params."""
+    import dataclasses
+
+    from fidelite.features.inputs import load_inputs
+    from fidelite.serving.handlers import request_batch
+    from fidelite.serving.history import frame_batch
+    from fidelite.serving.models import ServedModel
+    from fidelite.serving.settings import ServiceSettings
+
+    request, tx, events = _history_request(trained_store, n_customers)
+    settings = ServiceSettings.from_env({"FIDELITE_API_KEYS": "k"})
+    for params in (
+        model.feature_params,
+        dataclasses.replace(model.feature_params, windows=(14, 60)),
+    ):
+        python_model = copy.copy(model)
+        python_model.feature_params = params
+        served = ServedModel(python_model=python_model, meta={})
+        got = request_batch(request, settings, served)
+        inputs = load_inputs(tx, events, as_of="2025-09-30")
+        expected = frame_batch(python_model.build_features(inputs))
+        assert got.ids == expected.ids and len(got) == n_customers
+        assert list(got.numbers) == list(expected.numbers)
+        for name, values in expected.numbers.items():
+            np.testing.assert_array_equal(got.numbers[name], values, err_msg=name)
+        assert {k: v.tolist() for k, v in got.others.items()} == {
+            k: v.tolist() for k, v in expected.others.items()
+        }
+        assert ("orders_14d" in got.numbers) == (params.windows == (14, 60))

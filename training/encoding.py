@@ -175,9 +175,12 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         """Return the model matrix, shape (n_rows, len(feature_names_)).
 
         Missing columns become NaN, unseen category levels become NaN, booleans
-        become 0/1 floats; the index is preserved.
+        become 0/1 floats; the index is preserved. Numbers are float32 when every input
+        value is exactly a float32 (compact training windows: half the memory, the same
+        values, so the same LightGBM bins), else float64.
         """
-        matrix = pd.DataFrame(self._numeric_array(X), index=X.index, columns=self.numeric_features_)
+        numeric = self._numeric_array(X, _exact_dtype(X, self.numeric_features_))
+        matrix = pd.DataFrame(numeric, index=X.index, columns=self.numeric_features_, copy=False)
         for col, levels in self._level_indexes().items():
             codes = _category_codes(X, col, levels)
             matrix[col] = pd.Categorical.from_codes(codes, categories=self.categories_[col])
@@ -191,11 +194,12 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         exactly what LightGBM turns a pandas categorical into. This is the fast path
         for small requests, where a frame of categoricals costs more than scoring.
         """
-        numeric = self._numeric_array(X)
+        dtype = _exact_dtype(X, self.numeric_features_)
+        numeric = self._numeric_array(X, dtype)
         if not self.categories_:
             return numeric
         codes = [
-            _category_codes(X, col, levels).astype("float64")
+            _category_codes(X, col, levels).astype(dtype)
             for col, levels in self._level_indexes().items()
         ]
         matrix = np.column_stack([numeric, *codes])
@@ -272,14 +276,14 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         state.pop("_level_lookup_cache", None)
         return state
 
-    def _numeric_array(self, X: pd.DataFrame) -> np.ndarray:
-        """Numeric columns as float64, shape (n_rows, len(numeric_features_)).
+    def _numeric_array(self, X: pd.DataFrame, dtype: type = np.float64) -> np.ndarray:
+        """Numeric columns as ``dtype`` (float64/32), shape (n_rows, len(numeric_features_)).
 
         Columns already numeric or boolean are converted in one block; only
         object/string columns (e.g. JSON rows with text in them) go through
         ``pd.to_numeric`` one by one, with unparsable values becoming NaN.
         """
-        out = np.full((len(X), len(self.numeric_features_)), np.nan)
+        out = np.full((len(X), len(self.numeric_features_)), np.nan, dtype=dtype)
         positions = X.columns.get_indexer(self.numeric_features_)
         dtypes = X.dtypes.to_numpy()
         fast, slow = [], []
@@ -287,15 +291,27 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
             if source >= 0:
                 kind = getattr(dtypes[source], "kind", "O")
                 (fast if kind in "biuf" else slow).append((target, source))
-        for pairs, convert in ((fast, _numbers_to_float), (slow, _objects_to_float)):
-            if pairs:
-                targets, sources = zip(*pairs, strict=True)
-                out[:, list(targets)] = convert(X.iloc[:, list(sources)])
+        if fast:  # straight into ``dtype``: no float64 copy of a float32 window
+            targets, sources = zip(*fast, strict=True)
+            numbers = X.iloc[:, list(sources)].to_numpy(dtype=dtype, na_value=np.nan)
+            out[:, list(targets)] = numbers
+        if slow:
+            targets, sources = zip(*slow, strict=True)
+            out[:, list(targets)] = _objects_to_float(X.iloc[:, list(sources)])
         return out
 
 
-def _numbers_to_float(frame: pd.DataFrame) -> np.ndarray:
-    return frame.to_numpy(dtype="float64", na_value=np.nan)
+def _exact_dtype(X: pd.DataFrame, columns: list[str]) -> type:
+    """float32 when every value of ``columns`` is exactly a float32, else float64: the
+    compact training windows (``training.windows.compact``) then make float32 matrices,
+    half the memory for the same values (so the same LightGBM bins and trees)."""
+    for dtype, values in ((X[c].dtype, X[c]) for c in columns if c in X.columns):
+        kind, size = getattr(dtype, "kind", "O"), getattr(dtype, "itemsize", 8)
+        magnitude = np.abs(values.to_numpy(dtype=float, na_value=0.0)) if kind in "iu" else None
+        small = kind in "iu" and (size <= 2 or np.max(magnitude, initial=0.0) < 2**24)
+        if not (kind == "b" or (kind == "f" and size <= 4) or small):
+            return np.float64
+    return np.float32
 
 
 def _category_codes(X: pd.DataFrame, col: str, levels: pd.Index) -> np.ndarray:

@@ -113,7 +113,7 @@ class TimingModel(BoostedModel):
         row = np.repeat(np.arange(len(days)), counts)
         bin_index = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
         event = (bin_index == last[row]) & ~np.isnan(days[row])
-        return np.column_stack([X[row], bin_index.astype(float)]), event.astype(int)
+        return np.column_stack([X[row], bin_index.astype(X.dtype)]), event.astype(int)
 
     def fit(
         self,
@@ -136,7 +136,7 @@ class TimingModel(BoostedModel):
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)
         self.feature_names_ = []
-        X = np.asarray(X, dtype=float)
+        X = _floats(X)
         days = np.asarray(days_to_purchase, dtype=float)
         self.edges_ = np.unique(
             np.r_[np.arange(0, self.horizon_days, self.bin_days), self.horizon_days]
@@ -148,7 +148,9 @@ class TimingModel(BoostedModel):
         rate = float(np.clip(y_train.mean(), 1e-6, 1 - 1e-6))
         self.start_ = float(np.log(rate / (1 - rate)))
         validation = None
-        held = role == HOLDOUT
+        # Early stopping on a sample too: a million held-out customers would expand to
+        # ~10M customer-bin rows (gigabytes) to choose one tree count.
+        held = self._sample(role == HOLDOUT, days)
         if held.any() and self.trees.early_stopping_rounds:
             X_held, y_held = self._expand(X[held], days[held])
             validation = (X_held, y_held, np.full(len(y_held), self.start_))
@@ -172,15 +174,26 @@ class TimingModel(BoostedModel):
         return rows & keep
 
     def purchase_cdf(self, X: np.ndarray) -> np.ndarray:
-        """P(first purchase by the end of each bin of the horizon), shape (n, n_bins)."""
-        X = np.asarray(X, dtype=float)
+        """P(first purchase by the end of each bin of the horizon), shape (n, n_bins).
+
+        Customers go through in chunks: their customer-bin rows are n_bins times the
+        matrix, too much to hold at once for a million customers.
+        """
+        X = _floats(X)
+        n_bins = len(self.edges_) - 1
+        step = max(1, _CDF_CHUNK_ROWS // n_bins)
+        split = len(X) >= _SPLIT_MIN_ROWS  # one path for every chunk: the same sums
+        parts = [self._cdf(X[i : i + step], split) for i in range(0, len(X), step)]
+        return np.concatenate(parts) if parts else np.empty((0, n_bins))
+
+    def _cdf(self, X: np.ndarray, split: bool) -> np.ndarray:
         n, n_bins = len(X), len(self.edges_) - 1
         # Row i * n_bins + b is customer i in bin b, written in one pass.
-        matrix = np.empty((n * n_bins, X.shape[1] + 1))
+        matrix = np.empty((n * n_bins, X.shape[1] + 1), dtype=X.dtype)
         rows = matrix.reshape(n, n_bins, X.shape[1] + 1)
         rows[:, :, :-1] = X[:, None, :]
         rows[:, :, -1] = np.arange(n_bins)
-        if n < _SPLIT_MIN_ROWS:
+        if not split:
             raw = self.estimator_.booster_.predict(
                 matrix, raw_score=True, num_iteration=self.best_iteration_
             )
@@ -228,6 +241,16 @@ class TimingModel(BoostedModel):
 
 #: Batches of at least this many customers use the split boosters (fewer: one call).
 _SPLIT_MIN_ROWS = 64
+#: Customer-bin rows scored at once (~400 MB of float64 matrix at 100 features).
+_CDF_CHUNK_ROWS = 500_000
+
+
+def _floats(X: np.ndarray) -> np.ndarray:
+    """``X`` as float32 when it is (model matrices of compact windows), else float64."""
+    X = np.asarray(X)
+    return X if X.dtype == np.float32 else X.astype(float, copy=False)
+
+
 _END_OF_TREES = "end of trees"
 
 

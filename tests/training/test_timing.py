@@ -50,3 +50,35 @@ def test_row_cap_samples_customers():
     model.fit(rng.normal(size=(n, 2)), days)
     # 3,000 censored customers x 13 bins = 39,000 rows, sampled down to about 5,000.
     assert 4000 < model.n_training_rows_ < 6000
+
+
+def test_purchase_cdf_in_chunks_and_float32_matrices_change_nothing(monkeypatch):
+    import fidelite.training.timing as timing
+
+    rng = np.random.default_rng(2)
+    n = 2000
+    X = np.column_stack([rng.integers(0, 5, n), rng.normal(size=n)]).astype(np.float32)
+    days = np.where(rng.random(n) < 0.4, np.nan, rng.integers(1, 90, n)).astype(float)
+    trees = Trees(n_estimators=30, learning_rate=0.2)
+    wide = TimingModel(trees=trees, n_jobs=1).fit(X.astype(np.float64), days)
+    narrow = TimingModel(trees=trees, n_jobs=1).fit(X, days)  # same values, half the bytes
+    whole = wide.purchase_cdf(X.astype(np.float64))
+    np.testing.assert_array_equal(narrow.purchase_cdf(X), whole)
+    monkeypatch.setattr(timing, "_CDF_CHUNK_ROWS", 13 * 7)  # 7 customers per chunk
+    np.testing.assert_array_equal(wide.purchase_cdf(X.astype(np.float64)), whole)
+
+
+def test_early_stopping_rows_are_capped_like_the_training_rows():
+    from fidelite.training.holdout import HOLDOUT, TRAIN, RowRoles
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    role = np.where(np.arange(n) < 1500, TRAIN, HOLDOUT).astype(np.int8)
+    model = TimingModel(trees=Trees(n_estimators=5), n_jobs=1, max_rows=5000)
+    sampled = []
+    original = model._expand
+    monkey = lambda X, days: (sampled.append(len(X)), original(X, days))[1]  # noqa: E731
+    model._expand = monkey
+    model.fit(rng.normal(size=(n, 2)), np.full(n, np.nan), roles=RowRoles(role, None, "time"))
+    # 1,500 censored customers x 13 bins each side: both sampled down to ~5,000 rows.
+    assert len(sampled) == 2 and all(300 < k < 480 for k in sampled)

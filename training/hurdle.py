@@ -140,12 +140,12 @@ def fit_hurdle(
     held = roles.held
     p_none = churn.validation_.predicted
     spend_held = spend.predict_mean(X.loc[held], level=spend.holdout_level_)
+    actual = labels["future_spend"].to_numpy()[held]
+    intervals = _fit_intervals(churn, spend, X.loc[held], actual, reference, encoder, as_of)
     del X  # the frame matrix is done with: freed before the array one is built
     matrix = encoder.transform_array(rows.features)
     timing = model_classes["timing"](**params["timing"])
     timing.fit(matrix, labels["days_to_purchase"].to_numpy(), roles=roles)
-    actual = labels["future_spend"].to_numpy()[held]
-    intervals = _fit_intervals(churn, spend, X.loc[held], actual, reference, encoder, as_of)
     buyers_days = labels["future_purchases"].to_numpy()[roles.train & bought]
     days_if_buying = float(buyers_days.mean()) if len(buyers_days) else 1.0
     hurdle = Hurdle(encoder, churn, spend, timing, intervals, days_if_buying)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -217,6 +218,48 @@ def _latest(frame: pd.DataFrame | None, column: str) -> pd.Timestamp | None:
     return None if pd.isna(value) else pd.Timestamp(value)
 
 
+def _transactions(
+    transactions: TableSource,
+    customers: TableSource | None,
+    day: pd.Timestamp,
+    date_format: str | None,
+) -> Inputs:
+    """Transactions and customers, validated; refused when nothing happened by D."""
+    loaded = load_inputs(transactions, None, customers, as_of=day, date_format=date_format)
+    if not (loaded.transactions["timestamp"] < loaded.end).any():
+        first = loaded.transactions["timestamp"].min()
+        raise DataContractError(
+            f"transactions: no transaction on or before the report day {day.date()} "
+            f"(the first is on {first.date()})",
+            field="transactions.timestamp",
+        )
+    return loaded
+
+
+def _recent_events(
+    events: TableSource, day: pd.Timestamp, date_format: str | None
+) -> pd.DataFrame | None:
+    """The validated events of the :data:`EVENT_DAYS` days before D (None when none)."""
+    since = day - pd.Timedelta(days=EVENT_DAYS)
+    rows = _recent_rows(events, since)
+    if not len(rows):
+        return None
+    recent = load_events(rows, name=_name(events, "events"), date_format=date_format)
+    return recent.loc[(recent["timestamp"] >= since).to_numpy()]
+
+
+def _scores(scores: str | Path | pd.DataFrame) -> pd.DataFrame:
+    if isinstance(scores, pd.DataFrame):
+        return normalise_scores(scores, name="scores")
+    return normalise_scores(read_table(scores), name=str(scores))
+
+
+def _campaigns(campaigns: TableSource, date_format: str | None) -> pd.DataFrame:
+    from fidelite.training.uplift.campaigns import load_campaigns_table
+
+    return load_campaigns_table(campaigns, date_format=date_format)
+
+
 def load_report_inputs(
     transactions: TableSource,
     events: TableSource | None = None,
@@ -248,36 +291,28 @@ def load_report_inputs(
         Naming the table, column and rows at fault.
     """
     day = parse_day(as_of, name="--as-of")
-    loaded = load_inputs(transactions, None, customers, as_of=day, date_format=date_format)
-    if not (loaded.transactions["timestamp"] < loaded.end).any():
-        first = loaded.transactions["timestamp"].min()
-        raise DataContractError(
-            f"transactions: no transaction on or before the report day {day.date()} "
-            f"(the first is on {first.date()})",
-            field="transactions.timestamp",
-        )
-    recent_events = None
-    if events is not None:
-        since = day - pd.Timedelta(days=EVENT_DAYS)
-        rows = _recent_rows(events, since)
-        if len(rows):
-            recent_events = load_events(rows, name=_name(events, "events"), date_format=date_format)
-            recent_events = recent_events.loc[(recent_events["timestamp"] >= since).to_numpy()]
-    score_frame = None
-    if scores is not None:
-        raw = scores if isinstance(scores, pd.DataFrame) else read_table(scores)
-        score_frame = normalise_scores(
-            raw, name=str(scores) if not isinstance(scores, pd.DataFrame) else "scores"
-        )
-    campaign_frame = None
-    if campaigns is not None:
-        from fidelite.training.uplift.campaigns import load_campaigns_table
-
-        campaign_frame = load_campaigns_table(campaigns)
+    # The optional tables are read on a second thread while this one loads the
+    # transactions: Parquet decoding and much of the validation release the GIL, so on
+    # two cores the reads overlap. Errors are raised in the same order as read one by one.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-read")
+    try:
+        pending = {
+            "events": (_recent_events, events, day, date_format),
+            "scores": (_scores, scores),
+            "campaigns": (_campaigns, campaigns, date_format),
+        }
+        futures = {
+            name: None if task[1] is None else pool.submit(*task) for name, task in pending.items()
+        }
+        loaded = _transactions(transactions, customers, day, date_format)
+        read = {name: None if f is None else f.result() for name, f in futures.items()}
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    recent_events = read["events"]
     return ReportInputs(
         inputs=replace(loaded, events=recent_events).cut(),
-        scores=score_frame,
-        campaigns=campaign_frame,
+        scores=read["scores"],
+        campaigns=read["campaigns"],
         latest_transaction=_latest(loaded.transactions, "timestamp"),
         latest_event=_latest(recent_events, "timestamp"),
         events_source=events,

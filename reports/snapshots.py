@@ -54,9 +54,11 @@ def lifecycle_inputs(purchases: PurchaseDays, day: int, params: FeatureParams) -
     repeat = count >= 2
     mean_gap[repeat] = (last[repeat] - first[repeat]) / (count[repeat] - 1)
     recent = (day - purchases.day < params.reactivated_days) & ~np.isnan(purchases.gap)
-    return_gap = np.full(count.size, -np.inf)
-    np.maximum.at(return_gap, purchases.code[recent], purchases.gap[recent])
-    return_gap[np.isneginf(return_gap)] = np.nan
+    return_gap = np.full(count.size, np.nan)
+    code, gap = purchases.code[recent], purchases.gap[recent]
+    if code.size:  # rows are sorted by customer: one maximum per run of a customer's rows
+        starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+        return_gap[code[starts]] = np.maximum.reduceat(gap, starts)
     return pd.DataFrame(
         {
             "T": day - first,

@@ -59,7 +59,8 @@ def reorder_buckets(features: pd.DataFrame, overdue_limit: float) -> np.ndarray:
 
 def _channels(events: pd.DataFrame | None) -> list[str]:
     """The documented engagement channels, then any other channel seen, sorted."""
-    seen = set() if events is None else set(events["channel"].astype(str).unique())
+    # unique() before str: on categories it keeps those present, no per-row conversion
+    seen = set() if events is None else {str(c) for c in events["channel"].unique()}
     return [c for c in ENGAGEMENT_CHANNELS if c in seen] + sorted(seen - set(ENGAGEMENT_CHANNELS))
 
 

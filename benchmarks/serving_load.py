@@ -10,6 +10,7 @@ fallback) at concurrency 1, 16 and 32, ``--seconds`` each:
 - bare BentoML + LightGBM (sync and async endpoint; the faster is the reference),
 - ``/customers/lookup`` with 1 id, ``/predict`` with 1 feature row,
 - ``/predict`` with 1 customer's raw history (5 transactions, 44 events),
+- ``/predict`` with 1 feature row again on a server with two worker processes,
 
 then the 10,000-row cases (server time from the ``Server-Timing`` header, median of 5)
 and the size of ``/metrics`` and the worker's memory after 5,000 unknown paths.
@@ -211,6 +212,64 @@ def ratio_table(results: list[dict]) -> list[dict]:
     return table
 
 
+def bare_cells(env: dict, data: dict, workdir: Path, seconds: float) -> list[dict]:
+    """The bare BentoML + LightGBM service, sync and async endpoints."""
+    port = free_port()
+    bare_cmd = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "constant_service:Bare",
+        "--working-dir",
+        str(Path(__file__).resolve().parent),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    with running_server(bare_cmd, env=env, port=port, log=workdir / "bare.log", cwd=REPO_ROOT) as (
+        url,
+        _,
+    ):
+        cases = [
+            ("bare sync", "/predict", data["bare_body"]),
+            ("bare async", "/predict_async", data["bare_body"]),
+        ]
+        return drive(url, cases, "", seconds)
+
+
+def fidelite_cells(
+    env: dict, data: dict, workdir: Path, seconds: float
+) -> tuple[list[dict], list[dict], dict]:
+    """fidelite with one worker: the load cells, the 10,000-row cases, /metrics growth."""
+    port = free_port()
+    command = fidelite_serve_command(port=port, snapshot=data["snapshot"])
+    one_row = {"as_of": AS_OF, "features": data["rows"][:1]}
+    cases = [
+        ("/customers/lookup 1 id", "/customers/lookup", {"customer_ids": [data["ids"][0]]}),
+        ("/predict 1 feature row", "/predict", one_row),
+        ("/predict 1 customer history", "/predict", data["history"]),
+    ]
+    log = workdir / "fidelite.log"
+    with running_server(command, env=env, port=port, log=log, cwd=REPO_ROOT) as (url, process):
+        results = drive(url, cases, f"Bearer {KEY}", seconds)
+        return results, big_requests(url, data), metrics_growth(url, process)
+
+
+def two_worker_cells(env: dict, data: dict, workdir: Path, seconds: float) -> list[dict]:
+    """BentoML's worker processes: the feature-row cell again with two workers (the
+    targets are for one; the bare service keeps one)."""
+    port = free_port()
+    command = fidelite_serve_command(port=port, snapshot=data["snapshot"])
+    env = {**env, "FIDELITE_WORKERS": "2"}
+    log = workdir / "fidelite2.log"
+    with running_server(command, env=env, port=port, log=log, cwd=REPO_ROOT) as (url, _):
+        one_row = {"as_of": AS_OF, "features": data["rows"][:1]}
+        cases = [("/predict 1 feature row, 2 workers", "/predict", one_row)]
+        return drive(url, cases, f"Bearer {KEY}", seconds)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="per load cell")
@@ -233,58 +292,9 @@ def main(argv: list[str] | None = None) -> int:
             "OMP_NUM_THREADS": "1",
             "BARE_MODEL_PATH": str(workdir / "bare.txt"),
         }
-        auth = f"Bearer {KEY}"
-        port = free_port()
-        bare_cmd = [
-            sys.executable,
-            "-m",
-            "bentoml",
-            "serve",
-            "constant_service:Bare",
-            "--working-dir",
-            str(Path(__file__).resolve().parent),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
-        with running_server(
-            bare_cmd, env=env, port=port, log=workdir / "bare.log", cwd=REPO_ROOT
-        ) as (url, _):
-            results = drive(
-                url,
-                [
-                    ("bare sync", "/predict", data["bare_body"]),
-                    ("bare async", "/predict_async", data["bare_body"]),
-                ],
-                "",
-                args.seconds,
-            )
-        port = free_port()
-        command = fidelite_serve_command(port=port, snapshot=data["snapshot"])
-        with running_server(
-            command, env=env, port=port, log=workdir / "fidelite.log", cwd=REPO_ROOT
-        ) as (url, process):
-            results += drive(
-                url,
-                [
-                    (
-                        "/customers/lookup 1 id",
-                        "/customers/lookup",
-                        {"customer_ids": [data["ids"][0]]},
-                    ),
-                    (
-                        "/predict 1 feature row",
-                        "/predict",
-                        {"as_of": AS_OF, "features": data["rows"][:1]},
-                    ),
-                    ("/predict 1 customer history", "/predict", data["history"]),
-                ],
-                auth,
-                args.seconds,
-            )
-            big = big_requests(url, data)
-            metrics = metrics_growth(url, process)
+        results = bare_cells(env, data, workdir, args.seconds)
+        served, big, metrics = fidelite_cells(env, data, workdir, args.seconds)
+        results += served + two_worker_cells(env, data, workdir, args.seconds)
     console.print(f"load average at end: {os.getloadavg()}")
     console.print(markdown_table(ratio_table(results), list(ratio_table(results)[0])))
     console.print(markdown_table(big, list(big[0]), precision=1))

@@ -12,6 +12,7 @@ without edits. Money is in the currency of the training data; durations in days.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Annotated, Any
 
 from pydantic import (
@@ -41,7 +42,9 @@ def _in_calendar(value: dt.datetime) -> dt.datetime:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
 def _day(value: dt.date) -> dt.date:
+    # cached: a pandas Timestamp per request costs more than the rest of the check
     return parse_day(value).date()
 
 

@@ -11,6 +11,8 @@ and everything large runs off the loop so health checks stay responsive.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -65,6 +67,11 @@ class _DropClientErrors(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         return not isinstance(exc, pydantic.ValidationError | FideliteError)
+
+
+@functools.lru_cache(maxsize=1024)
+def _timestamp(day: dt.date) -> pd.Timestamp:
+    return pd.Timestamp(day)
 
 
 def error_response(exc: Exception) -> Response:
@@ -157,7 +164,7 @@ class Fidelite:
                 batch = handlers.request_batch(request, self.settings, model)
             else:
                 batch = await self._in_thread(handlers.request_batch, request, self.settings, model)
-            day = pd.Timestamp(request.as_of)
+            day = _timestamp(request.as_of)
             try:
                 columns = await self.batcher.score(
                     model.python_model, batch, day, reasons=request.include_reasons

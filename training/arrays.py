@@ -12,6 +12,7 @@ tests compare them). Only the optional uplift component still works on frames.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -113,7 +114,7 @@ def predict_arrays(
 
     reasons = _flag(reasons)
     ids, cols, n = feature_columns(columns, REQUIRED_INPUT_COLUMNS)
-    day = parse_day(as_of or model.train_end)
+    day = _day(as_of or model.train_end)
     orders = cols["orders_total"].astype(float)
     buying = np.nan_to_num(orders, nan=0.0) > 0
     status = np.where(buying, STATUS_OK, STATUS_NO_HISTORY).astype(object)
@@ -148,6 +149,19 @@ def predict_arrays(
     if model.uplift is None or n == 0:
         return scores
     return _with_uplift(model, ids, cols, scores)
+
+
+def _day(value: object) -> pd.Timestamp:
+    """:func:`parse_day`, cached for hashable values (one day serves many requests)."""
+    try:
+        return _cached_day(value)
+    except TypeError:  # unhashable: parsed (and refused) as usual
+        return parse_day(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_day(value: object) -> pd.Timestamp:
+    return parse_day(value)
 
 
 def _purchasers(

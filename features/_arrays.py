@@ -89,7 +89,7 @@ def factorize_ids(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """``pd.factorize`` of an id column, faster on text: (codes int64, distinct ids).
 
     Categories give their codes directly; Arrow-backed text is grouped through a
-    polars hash (:func:`fidelite.features._columns.factorize_text`).
+    polars hash (:func:`fidelite.features._text.factorize_text`).
     """
     if isinstance(ids.dtype, pd.CategoricalDtype):
         return ids.cat.codes.to_numpy().astype(np.int64), pd.Index(ids.cat.categories)

@@ -3,7 +3,8 @@
 The tables and their columns are declared in :mod:`fidelite.features.contract`
 (:data:`~fidelite.features.contract.TRANSACTIONS`, ``EVENTS``, ``CUSTOMERS``; the
 campaigns and consent-history loaders live in their own modules). Column-level checks
-are in :mod:`fidelite.features._columns`.
+are in :mod:`fidelite.features._columns` (timestamps in ``_timestamps``, id hashing in
+``_text``), reading in ``_read``, error messages in ``_source``.
 
 Normalised form
 ---------------

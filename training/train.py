@@ -140,12 +140,15 @@ def plan_run(first_day: pd.Timestamp, as_of: pd.Timestamp, config: TrainConfig) 
 
 def _scored(
     as_of: pd.Timestamp, features: pd.DataFrame, horizon_days: int
-) -> tuple[Scored, BaselineModel]:
+) -> tuple[Scored, BaselineModel, pd.DataFrame]:
+    """The rows to score, the baseline fitted at D, and the rows the run logs (schema and
+    input example: five purchasers), so the whole frame at D is not held through the fit
+    (a gigabyte at a million customers)."""
     buying = is_purchaser(features).to_numpy()
     buyers = features.loc[buying]
     baseline = BaselineModel(horizon_days).fit(buyers)
     scored = Scored(as_of, buyers.join(baseline.predict(buyers)), features.loc[~buying])
-    return scored, baseline
+    return scored, baseline, buyers.head(5).copy()
 
 
 def _model(
@@ -212,8 +215,7 @@ def train(
     plan = plan_run(_first_day(source, as_of), as_of, config)
     windows = _build_windows(source, plan, config.horizon_days, clock)
     with clock.step("features", f"features and baseline at {as_of.date()}"):
-        features = source.features(as_of)
-        scored, baseline = _scored(as_of, features, config.horizon_days)
+        scored, baseline, features = _scored(as_of, source.features(as_of), config.horizon_days)
     with clock.step("fit", "models fitted"):
         fitted = _fit(windows, scored, config, plan)
         model = _model((_first_day(source, as_of), as_of), config, fitted, baseline)

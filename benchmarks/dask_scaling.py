@@ -13,8 +13,12 @@ three separate processes (clean peak-memory numbers):
 
 Every Dask run is checked against the single-machine result (same rows and values),
 so a fast wrong answer cannot be reported. Peak memory is the client process's max
-RSS plus each worker process's max RSS. The machine's load average is printed: on a
-shared 2-core box the Dask numbers include the cost of competing for cores.
+RSS plus each worker process's max RSS. CPU seconds are the client's plus every
+worker's (user + system, all threads). The machine's load average is printed: on a
+shared 2-core box the Dask numbers include the cost of competing for cores, and where
+the kernel shares CPU by session (``/proc/sys/kernel/sched_autogroup_enabled`` = 1) a
+LocalCluster started from one shell gets that session's share whatever its number of
+workers, so ``cpu_vs_pandas`` is what ``time_vs_pandas`` converges to under load.
 
 With ``--train``, it instead runs ``fidelite train`` and ``fidelite score`` with
 ``--engine dask`` on a LocalCluster of ``--workers`` workers (through
@@ -69,6 +73,12 @@ def _worker_peak_rss_mib(dask_worker=None) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
 
 
+def _cpu_seconds(dask_worker=None) -> float:
+    """User + system CPU seconds of this process so far (all its threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _worker_spilled_mib(dask_worker) -> float:
     """MiB this worker has written to its spill directory so far (cumulative)."""
     metrics = getattr(dask_worker.data, "cumulative_metrics", {})
@@ -90,14 +100,15 @@ def run_mode(
 
     transactions, events = data / "transactions", data / "events"
     if mode == "pandas":
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu_seconds()
         inputs = load_inputs(str(transactions), str(events), as_of=AS_OF)
         features = build_features(inputs)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
         features.to_parquet(data / "expected.parquet")
         return {
             "mode": mode,
             "seconds": seconds,
+            "cpu_seconds": cpu,
             "peak_mib": peak_rss_mib(),
             "customers": len(features),
         }
@@ -107,6 +118,7 @@ def run_mode(
     with dask_client(
         workers=workers, threads_per_worker=threads, memory_limit=memory_limit or "auto"
     ) as client:
+        cpu = _cpu_seconds() + sum(client.run(_cpu_seconds).values())
         start = time.perf_counter()
         features = compute_features(
             build_features_dask(
@@ -114,6 +126,7 @@ def run_mode(
             )
         )
         seconds = time.perf_counter() - start
+        cpu = _cpu_seconds() + sum(client.run(_cpu_seconds).values()) - cpu
         worker_peaks = client.run(_worker_peak_rss_mib)
         spilled = client.run(_worker_spilled_mib)
     expected = pd.read_parquet(data / "expected.parquet")
@@ -121,6 +134,7 @@ def run_mode(
     return {
         "mode": mode,
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "peak_mib": peak_rss_mib() + sum(worker_peaks.values()),
         "max_worker_peak_mib": max(worker_peaks.values()),
         "spilled_mib": sum(spilled.values()),
@@ -258,11 +272,19 @@ def main() -> None:
     finally:
         shutil.rmtree(data, ignore_errors=True)
 
+    reference = rows[0] if rows and "seconds" in rows[0] else None
+    for row in rows:
+        if reference and "seconds" in row:
+            row["time_vs_pandas"] = row["seconds"] / reference["seconds"]
+            row["cpu_vs_pandas"] = row["cpu_seconds"] / reference["cpu_seconds"]
     print_table(
         rows,
         [
             "mode",
             "seconds",
+            "time_vs_pandas",
+            "cpu_seconds",
+            "cpu_vs_pandas",
             "peak_mib",
             "max_worker_peak_mib",
             "spilled_mib",

@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fidelite.features._arrays import factorize_ids
 from fidelite.features._source import drop_duplicates
 from fidelite.features._text import text_hash
 from fidelite.features._timestamps import check_date_format

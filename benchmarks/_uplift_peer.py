@@ -6,8 +6,8 @@ from __future__ import annotations
 import lightgbm as lgb
 import numpy as np
 
+from fidelite.training.uplift.candidates import uplift_frame
 from fidelite.training.uplift.evaluation import qini_coefficient
-from fidelite.training.uplift.model import CHANNEL_COLUMN
 
 
 def peer_scores(fit, train_rows, heldout_rows, value: np.ndarray, cost: np.ndarray, seed: int):
@@ -33,9 +33,7 @@ def peer_scores(fit, train_rows, heldout_rows, value: np.ndarray, cost: np.ndarr
     )
 
     def matrix(rows):
-        return encoder.transform_array(
-            rows.features.assign(**{CHANNEL_COLUMN: rows.rows["channel"]})
-        )
+        return encoder.transform_array(uplift_frame(rows))
 
     treated = train_rows.rows["treated"].to_numpy().astype(int)
     propensity = train_rows.rows["propensity"].to_numpy()

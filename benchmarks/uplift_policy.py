@@ -52,21 +52,35 @@ from fidelite.training.uplift import UpliftConfig
 from fidelite.training.uplift.candidates import candidate_scores
 from fidelite.training.uplift.dataset import UpliftRows, build_uplift_rows
 from fidelite.training.uplift.evaluation import bootstrap_counts, value_replicates
-from fidelite.training.uplift.policy import PolicyTable
+from fidelite.training.uplift.policy import PolicyTable, pick_winners
 from fidelite.training.uplift.valuation import compare_rankings, value_basis
 
 SHARE = 0.2
 POLICY_OF = {"ensemble": "uplift", "value_at_risk": "value_at_risk"}
 POLICY_OF["churn_probability"] = "churn_probability"
-RULES = ("spend argmax", "value argmax", "value-at-risk unless beaten", "uplift unless beaten")
+RULES = (
+    "spend argmax",
+    "value argmax",
+    "value-at-risk unless beaten",
+    "value-at-risk unless beaten (90%)",
+    "uplift unless beaten",
+)
+MODES = ("learners", "placebo")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--seeds", default="7,8,9,10,11")
-    parser.add_argument("--placebo", action="store_true")
+    parser.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help="learners (real labels) and/or placebo (treatment labels shuffled), comma-separated",
+    )
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument(
+        "--cache", type=Path, help="folder keeping each draw's campaign rows (pickled) for reuse"
+    )
     return parser.parse_args(argv)
 
 
@@ -100,6 +114,7 @@ def campaign_rows(customers: int, seed: int) -> UpliftRows:
     rows.rows["true_net"] = truth.loc[keys, "true_uplift_spend"].to_numpy() - rows.rows[
         "offer_cost"
     ].to_numpy(dtype=float)
+    rows.rows["true_purchase"] = truth.loc[keys, "true_uplift_purchase"].to_numpy()
     return rows
 
 
@@ -142,12 +157,16 @@ def _measure(folds: list, *, adjusted: bool = True):
     )
 
 
+def _gain_bound(rep: dict, challenger: str, tail: float) -> float:
+    """Lower ``tail`` percentile of the paired gain of ``challenger`` over value at risk."""
+    return float(np.nanpercentile(rep[challenger][1:] - rep["value_at_risk"][1:], tail))
+
+
 def decide(comparison) -> dict[str, str]:
     """Each rule's policy from the held-out evidence."""
     evidence = comparison.evidence.assign(policy=comparison.evidence["candidate"].map(POLICY_OF))
     by_spend = evidence.assign(incremental_value=evidence["measured_spend"])
     rep = {name: comparison.replicates[name][SHARE] for name in POLICY_OF}
-    gain = rep["ensemble"][1:] - rep["value_at_risk"][1:]
     beaten = [
         name
         for name in ("value_at_risk", "churn_probability")
@@ -155,9 +174,10 @@ def decide(comparison) -> dict[str, str]:
     ]
     return {
         "spend argmax": PolicyTable(by_spend, "ensemble", "").winners[SHARE],
-        "value argmax": PolicyTable(evidence, "ensemble", "").winners[SHARE],
-        "value-at-risk unless beaten": "uplift"
-        if np.nanpercentile(gain, 2.5) > 0
+        "value argmax": pick_winners(evidence)[SHARE],
+        "value-at-risk unless beaten": pick_winners(evidence, comparison.replicates)[SHARE],
+        "value-at-risk unless beaten (90%)": "uplift"
+        if _gain_bound(rep, "ensemble", 10.0) > 0
         else "value_at_risk",
         "uplift unless beaten": POLICY_OF[beaten[0]] if beaten else "uplift",
     }
@@ -205,37 +225,91 @@ def _single_campaign(seed: int, held: UpliftRows, found: dict) -> dict:
 
 
 def draw(args: argparse.Namespace, seed: int) -> tuple[list[dict], list[dict]]:
-    """One noise row per held-out campaign and one decision row per target and rule."""
-    folds = rolling_folds(campaign_rows(args.customers, seed), args.placebo, seed)
-    noise = [_single_campaign(seed, held, found) for held, found in folds]
-    decisions = []
-    for j in range(1, len(folds)):
-        held, found = folds[j]
-        truth = {POLICY_OF[n]: true_value(held, found["scores"][n]) for n in POLICY_OF}
-        for rule, policy in decide(_measure(folds[:j])).items():
-            decisions.append(
-                {"seed": seed, "target": j, "rule": rule, "policy": policy, **truth}
-                | {"captured": truth[policy]}
-            )
+    """One noise row per held-out campaign and one decision row per target and rule.
+
+    The campaign rows are built once; each mode fits its own rolling-origin learners.
+    """
+    cached = args.cache / f"rows_{args.customers}_{seed}.pkl" if args.cache else None
+    if cached is not None and cached.exists():
+        rows = pd.read_pickle(cached)
+    else:
+        rows = campaign_rows(args.customers, seed)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            pd.to_pickle(rows, cached)
+    noise, decisions = [], []
+    for mode in args.modes.split(","):
+        folds = rolling_folds(rows, mode == "placebo", seed)
+        if mode == "learners":
+            noise += [_single_campaign(seed, held, found) for held, found in folds]
+        for j in range(1, len(folds)):
+            held, found = folds[j]
+            truth = {POLICY_OF[n]: true_value(held, found["scores"][n]) for n in POLICY_OF}
+            for rule, policy in decide(_measure(folds[:j])).items():
+                decisions.append(
+                    {"mode": mode, "seed": seed, "evidence": j, "rule": rule, "policy": policy}
+                    | truth
+                    | {"captured": truth[policy], "last": j == len(folds) - 1}
+                )
     return noise, decisions
 
 
 def summarise(decisions: pd.DataFrame) -> list[dict]:
-    best = decisions.groupby(["seed", "target"])[["uplift", "value_at_risk"]].first()
+    """Per rule: how often it picked uplift, and the true value its picks captured.
+
+    ``final_picked_uplift``: the decisions made on every earlier held-out campaign (the
+    evidence ``fit_uplift`` has when it picks the policy for the demo's last campaign).
+    """
+    best = decisions.groupby(["seed", "evidence"])[["uplift", "value_at_risk"]].first()
     out = []
     for rule in RULES:
         rows = decisions.loc[decisions["rule"] == rule]
+        final = rows.loc[rows["last"]]
         out.append(
             {
                 "rule": rule,
                 "decisions": len(rows),
                 "picked_uplift": f"{(rows['policy'] == 'uplift').mean():.0%}",
+                "final_picked_uplift": f"{(final['policy'] == 'uplift').mean():.0%}",
                 "true_value_captured": rows["captured"].sum(),
                 "vs_always_uplift": rows["captured"].sum() / best["uplift"].sum(),
                 "vs_always_value_at_risk": rows["captured"].sum() / best["value_at_risk"].sum(),
             }
         )
     return out
+
+
+def _by_evidence(decisions: pd.DataFrame, rule: str) -> list[dict]:
+    """How often ``rule`` picked uplift, by the number of held-out campaigns it saw."""
+    rows = decisions.loc[decisions["rule"] == rule]
+    return [
+        {
+            "evidence_campaigns": int(j),
+            "decisions": len(group),
+            "picked_uplift": f"{(group['policy'] == 'uplift').mean():.0%}",
+            "uplift_truly_better": f"{(group['uplift'] > group['value_at_risk']).mean():.0%}",
+        }
+        for j, group in rows.groupby("evidence")
+    ]
+
+
+def _noise_table(single: pd.DataFrame) -> tuple[list[dict], tuple]:
+    """Print and return how well one campaign's measurements separate the two rankings."""
+    rows = [
+        {
+            "measurement": label,
+            "campaigns": len(single),
+            "mean_z_uplift_minus_var": single[f"{label}_z"].mean(),
+            "right_sign": f"{single[f'{label}_right'].mean():.0%}",
+        }
+        for label in ("spend", "value", "adjusted")
+    ]
+    title = (
+        "One held-out campaign at 20%: uplift - value at risk in standard deviations, "
+        f"and how often its sign is right (true gap > 0 in {(single['true_gap'] > 0).mean():.0%})"
+    )
+    print_table(rows, tuple(rows[0]), title=title)
+    return rows, tuple(rows[0])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -248,31 +322,23 @@ def main(argv: list[str] | None = None) -> None:
         noise += found[0]
         decisions += found[1]
         print(f"draw {seed} done ({time.perf_counter() - clock:.0f} s)", flush=True)
-    single = pd.DataFrame(noise)
-    width_rows = [
-        {
-            "measurement": label,
-            "campaigns": len(single),
-            "mean_z_uplift_minus_var": single[f"{label}_z"].mean(),
-            "right_sign": f"{single[f'{label}_right'].mean():.0%}",
-        }
-        for label in ("spend", "value", "adjusted")
-    ]
-    width_columns = tuple(width_rows[0])
-    title = (
-        "One held-out campaign at 20%: uplift - value at risk in standard deviations, "
-        f"and how often its sign is right (true gap > 0 in {(single['true_gap'] > 0).mean():.0%})"
-    )
-    print_table(width_rows, width_columns, title=title)
-    summary = summarise(pd.DataFrame(decisions))
-    columns = tuple(summary[0])
-    kind = "placebo learners (shuffled labels)" if args.placebo else "learners"
-    print_table(summary, columns, title=f"Policy decisions at 20%, {kind}, seeds {args.seeds}")
+    tables = []
+    if noise:
+        tables.append(_noise_table(pd.DataFrame(noise)))
+    frame = pd.DataFrame(decisions)
+    for mode, group in frame.groupby("mode", sort=False):
+        summary = summarise(group)
+        kind = "placebo learners (shuffled labels)" if mode == "placebo" else "learners"
+        title = f"Policy decisions at 20%, {kind}, seeds {args.seeds}"
+        print_table(summary, tuple(summary[0]), title=title)
+        evidence = _by_evidence(group, "value-at-risk unless beaten")
+        print_table(evidence, tuple(evidence[0]), title=f"{kind}: fidelite's rule by evidence")
+        tables += [(summary, tuple(summary[0])), (evidence, tuple(evidence[0]))]
     print(f"total {time.perf_counter() - clock:.0f} s")
     if args.markdown:
-        print(markdown_table(width_rows, width_columns))
-        print()
-        print(markdown_table(summary, columns))
+        for rows, columns in tables:
+            print(markdown_table(rows, columns))
+            print()
 
 
 if __name__ == "__main__":

@@ -16,9 +16,14 @@ import numpy as np
 
 from fidelite.training.encoding import FeatureEncoder
 from fidelite.training.uplift.config import UpliftConfig
+from fidelite.training.uplift.contact import (
+    CHANNEL_COLUMN,
+    CONTACT_INPUTS,
+    CONTACTED_ONLY,
+    contact_frame,
+)
 from fidelite.training.uplift.dataset import UpliftRows
 from fidelite.training.uplift.learners import LEARNERS
-from fidelite.training.uplift.model import CHANNEL_COLUMN
 from fidelite.training.uplift.valuation import customer_value
 
 __all__ = [
@@ -29,6 +34,7 @@ __all__ = [
     "make_learner",
     "response_model",
     "uplift_encoder",
+    "uplift_frame",
     "uplift_matrix",
 ]
 
@@ -42,14 +48,22 @@ ENSEMBLE_MEMBERS: tuple[str, ...] = ("t_learner", "x_learner", "dr_learner")
 
 
 def uplift_encoder(rows: UpliftRows) -> FeatureEncoder:
-    """An unfitted encoder of the uplift inputs: features, ``score_*``, contact channel."""
+    """An unfitted encoder of the uplift inputs: features, ``score_*``, contact channel
+    and the contact inputs (:mod:`~fidelite.training.uplift.contact`)."""
     scores = tuple(c for c in rows.features.columns if c.startswith("score_"))
-    return FeatureEncoder(extra_inputs=scores, extra_categorical=(CHANNEL_COLUMN,))
+    return FeatureEncoder(
+        extra_inputs=(*scores, *CONTACT_INPUTS), extra_categorical=(CHANNEL_COLUMN,)
+    )
+
+
+def uplift_frame(rows: UpliftRows, channel: bool = True):
+    """The rows' inputs at the channel each was sent on (``channel=False``: none)."""
+    return contact_frame(rows.features, rows.rows["channel"].to_numpy() if channel else None)
 
 
 def uplift_matrix(encoder: FeatureEncoder, rows: UpliftRows) -> np.ndarray:
     """The rows' matrix at the channel each was sent on, shape (n_rows, n_columns)."""
-    return encoder.transform_array(rows.features.assign(**{CHANNEL_COLUMN: rows.rows["channel"]}))
+    return encoder.transform_array(uplift_frame(rows))
 
 
 def make_learner(name: str, encoder: FeatureEncoder, config: UpliftConfig):
@@ -59,7 +73,8 @@ def make_learner(name: str, encoder: FeatureEncoder, config: UpliftConfig):
     return LEARNERS[name](
         **{
             "categorical": categorical,
-            "channel_column": names.index(CHANNEL_COLUMN),
+            # The control model never sees what depends on the contact channel.
+            "channel_column": tuple(names.index(c) for c in CONTACTED_ONLY if c in names),
             "n_jobs": config.n_jobs,
             "random_state": config.random_state,
             **config.learner_params,
@@ -72,7 +87,7 @@ def response_model(
 ) -> lgb.LGBMRegressor:
     """Net spend in the window given a purchase, on rows that bought (channel hidden)."""
     bought = rows.rows["purchased"].to_numpy()
-    X = encoder.transform_array(rows.features.loc[bought].assign(**{CHANNEL_COLUMN: None}))
+    X = encoder.transform_array(contact_frame(rows.features.loc[bought], None))
     names = encoder.feature_names_
     model = lgb.LGBMRegressor(
         n_estimators=200,
@@ -118,9 +133,7 @@ def candidate_scores(
     basis : {"value_if_retained", "response_spend"}
         Value basis (:func:`~fidelite.training.uplift.valuation.value_basis`).
     """
-    encoder = uplift_encoder(train).fit(
-        train.features.assign(**{CHANNEL_COLUMN: train.rows["channel"]})
-    )
+    encoder = uplift_encoder(train).fit(uplift_frame(train))
     X_train, X_held = uplift_matrix(encoder, train), uplift_matrix(encoder, heldout)
     outcome = train.rows["purchased"].to_numpy(dtype=float)
     treated, propensity = train.rows["treated"].to_numpy(), train.rows["propensity"].to_numpy()
@@ -136,7 +149,7 @@ def candidate_scores(
     if derived:
         effects["ensemble"] = np.mean([effects[name] for name in ENSEMBLE_MEMBERS], axis=0)
     spend = response_model(encoder, train, config).predict(
-        encoder.transform_array(heldout.features.assign(**{CHANNEL_COLUMN: None}))
+        encoder.transform_array(uplift_frame(heldout, channel=False))
     )
     value = customer_value(heldout.features, basis, spend)
     cost = heldout.rows["offer_cost"].to_numpy(dtype=float)

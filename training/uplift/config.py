@@ -35,6 +35,9 @@ class UpliftConfig:
     heldout_campaigns : int or None
         At most this many of the latest such campaigns are held out; None = all of
         them (rolling origin: every campaign the learners could have been judged on).
+    policy_confidence : float
+        Value at risk stays the policy at a budget share unless another policy's
+        paired gain over it on the held-out rows is clear at this two-sided level.
     learner_params : dict
         LightGBM settings passed to every learner.
     n_jobs, random_state : int
@@ -48,6 +51,7 @@ class UpliftConfig:
     heldout_share: float = 0.3
     min_training_campaigns: int = 2
     heldout_campaigns: int | None = None
+    policy_confidence: float = 0.95
     learner_params: dict = field(default_factory=dict)
     n_jobs: int = 1
     random_state: int = 0
@@ -60,6 +64,8 @@ class UpliftConfig:
             raise ValueError(f"window_days must be > 0, got {self.window_days}")
         if not 0 < self.reference_share <= 1:
             raise ValueError(f"reference_share must be in (0, 1], got {self.reference_share}")
+        if not 0 <= self.policy_confidence < 1:
+            raise ValueError(f"policy_confidence must be in [0, 1), got {self.policy_confidence}")
         if self.min_training_campaigns < 1:
             raise ValueError("min_training_campaigns must be >= 1")
         if self.heldout_campaigns is not None and self.heldout_campaigns < 1:

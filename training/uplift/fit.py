@@ -15,8 +15,9 @@
    bootstrap intervals), beside the raw measured spend and the Qini.
 5. The learner standing for the ``uplift`` policy is the ensemble of the three, unless
    one captures significantly more held-out value at the reference budget (paired
-   bootstrap); the policy per budget share is the one with the most held-out value
-   (:class:`~fidelite.training.uplift.policy.PolicyTable`). The learner and the
+   bootstrap); the policy per budget share is value at risk unless another policy
+   captured clearly more held-out value (paired bootstrap interval of the gain above
+   zero; :class:`~fidelite.training.uplift.policy.PolicyTable`). The learner and the
    response-value model are refitted on all rows.
 """
 
@@ -35,12 +36,13 @@ from fidelite.training.uplift.candidates import (
     make_learner,
     response_model,
     uplift_encoder,
+    uplift_frame,
     uplift_matrix,
 )
 from fidelite.training.uplift.config import UpliftConfig
 from fidelite.training.uplift.dataset import FeatureSource, Scorer, UpliftRows, build_uplift_rows
 from fidelite.training.uplift.evaluation import average_treatment_effect
-from fidelite.training.uplift.model import CHANNEL_COLUMN, UpliftModel
+from fidelite.training.uplift.model import UpliftModel
 from fidelite.training.uplift.policy import PolicyTable
 from fidelite.training.uplift.responses import split_campaigns
 from fidelite.training.uplift.valuation import compare_rankings, value_basis
@@ -205,7 +207,11 @@ def _policy(
     )
     chosen = _best_learner(comparison.replicates, config)
     policy = PolicyTable.from_comparison(
-        comparison, learner=chosen, heldout=held_text, value_basis=basis
+        comparison,
+        learner=chosen,
+        heldout=held_text,
+        value_basis=basis,
+        confidence=config.policy_confidence,
     )
     return policy, comparison.metrics
 
@@ -214,9 +220,7 @@ def _final_model(
     rows: UpliftRows, policy: PolicyTable, basis: str, config: UpliftConfig, as_of: pd.Timestamp
 ) -> UpliftModel:
     """The chosen learner and the response-value model refitted on every learnable row."""
-    encoder = uplift_encoder(rows).fit(
-        rows.features.assign(**{CHANNEL_COLUMN: rows.rows["channel"]})
-    )
+    encoder = uplift_encoder(rows).fit(uplift_frame(rows))
     learner = make_learner(policy.learner, encoder, config).fit(
         uplift_matrix(encoder, rows),
         rows.rows["treated"].to_numpy(),

@@ -12,9 +12,10 @@ binary outcome ``Y`` (bought in the response window) from randomised campaign ro
 * :class:`EnsembleLearner`: the mean of the three.
 
 The matrix ``X`` (shape (n_rows, n_features), float64) may contain the channel the row
-was (or would have been) contacted on as a categorical column (``channel_column``).
-The control group's outcome model never sees it (a message not sent cannot matter),
-so its estimate is the same whatever the channel.
+was (or would have been) contacted on as a categorical column, and inputs derived from
+it (``channel_column``: their positions). The control group's outcome model never sees
+them (a message not sent cannot matter), so its estimate is the same whatever the
+channel.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ class _MetaLearner(BaseEstimator):
         Small, strongly regularised trees: uplift signals are weak next to the noise.
     categorical : tuple of int
         Column positions of categorical features in ``X``.
-    channel_column : int or None
-        Position of the contact channel column (hidden from the control model).
+    channel_column : int, tuple of int or None
+        Position(s) of the contact channel column and of the inputs derived from it
+        (hidden from the control model).
     n_jobs : int
         LightGBM threads.
     random_state : int
@@ -51,7 +53,7 @@ class _MetaLearner(BaseEstimator):
         num_leaves: int = 15,
         min_child_samples: int = 100,
         categorical: tuple[int, ...] = (),
-        channel_column: int | None = None,
+        channel_column: int | tuple[int, ...] | None = None,
         n_jobs: int = 1,
         random_state: int = 0,
     ) -> None:
@@ -92,7 +94,7 @@ class _MetaLearner(BaseEstimator):
         if self.channel_column is None:
             return X
         out = X.copy()
-        out[:, self.channel_column] = np.nan
+        out[:, np.atleast_1d(np.asarray(self.channel_column, dtype=int))] = np.nan
         return out
 
     @staticmethod
@@ -199,7 +201,7 @@ class DRLearner(_MetaLearner):
         num_leaves: int = 15,
         min_child_samples: int = 100,
         categorical: tuple[int, ...] = (),
-        channel_column: int | None = None,
+        channel_column: int | tuple[int, ...] | None = None,
         n_jobs: int = 1,
         random_state: int = 0,
         n_folds: int = 3,

@@ -28,6 +28,7 @@ import pandas as pd
 
 from fidelite.features.contract import CONSENT_COLUMN
 from fidelite.training.encoding import FeatureEncoder
+from fidelite.training.uplift.contact import CHANNEL_COLUMN, contact_frame
 from fidelite.training.uplift.dataset import SCORE_INPUTS
 from fidelite.training.uplift.learners import LEARNERS
 from fidelite.training.uplift.policy import PolicyChoice, PolicyTable
@@ -35,8 +36,6 @@ from fidelite.training.uplift.valuation import customer_value
 
 __all__ = ["CHANNEL_COLUMN", "UPLIFT_SCORE_COLUMNS", "UpliftModel", "uplift_inputs"]
 
-#: Column of the uplift inputs holding the contact channel.
-CHANNEL_COLUMN = "contact_channel"
 #: Columns :meth:`UpliftModel.add_scores` appends to a scores frame.
 UPLIFT_SCORE_COLUMNS: tuple[str, ...] = (
     "uplift_channel",
@@ -112,8 +111,8 @@ class UpliftModel:
         return names.get(type(self.learner), type(self.learner).__name__)
 
     def _matrix(self, inputs: pd.DataFrame, channel: str | None) -> np.ndarray:
-        frame = inputs.assign(**{CHANNEL_COLUMN: channel})
-        return self.encoder.transform_array(frame)
+        # Encoders pickled before the contact inputs existed ignore the extra columns.
+        return self.encoder.transform_array(contact_frame(inputs, channel))
 
     def uplift_by_channel(self, inputs: pd.DataFrame) -> pd.DataFrame:
         """Estimated change in P(purchase) per channel, shape (n_rows, len(channels))."""

@@ -3,20 +3,20 @@
 Candidates are ranked on held-out campaign rows and measured by the incremental value
 they capture when the top share of customers is contacted: incremental purchases valued
 at a common customer value, adjusted for what the churn model expected, minus offer
-costs (:mod:`fidelite.training.uplift.valuation`). The policy at each budget share is
-the one with the largest estimate (ties to value at risk, the simpler policy), and the
-evidence keeps every candidate's estimate, its 95% interval and its paired gap to the
-winner, so a campaign can say which policy it used, why, and how sure that is.
+costs (:mod:`fidelite.training.uplift.valuation`). At each budget share value at risk
+(the simpler policy, and what fidelite ranked by before it learnt from campaigns) stays
+the policy unless another one captured clearly more: the 95% interval of its paired
+bootstrap gain over value at risk lies above zero; among such policies the largest
+estimate wins. The evidence keeps every candidate's estimate, its 95% interval and its
+paired gap to the winner, so a campaign can say which policy it used, why, and how sure
+that is.
 
-Why the largest estimate and not "the default unless significantly beaten": measured on
-five demo draws (BENCHMARKS.md, "Uplift: how the policy is chosen"), requiring the
-uplift model to beat value at risk significantly kept value at risk in about half of
-the decisions although the uplift model truly captured about three times its value in
-every one of them, while the largest estimate of this low-variance measurement chose
-correctly in all of them; with learners that had nothing to learn (treatment labels
-shuffled) both rules cost the same, because such a model ranks by customer value much
-like value at risk does. The paired interval is reported with the choice: when it
-includes zero the reason says the held-out evidence does not separate the two.
+Why a paired interval and not the largest estimate: when uplift is truly absent
+(learners fitted on shuffled treatment labels) the largest estimate picks the useless
+uplift model about half the time, the paired rule keeps value at risk; and with the
+rolling-origin evidence of several held-out campaigns the real uplift model's lead is
+clear, so the rule costs nothing when there is something to learn (BENCHMARKS.md,
+"Uplift: how the policy is chosen", ``benchmarks/uplift_policy.py``).
 """
 
 from __future__ import annotations
@@ -50,25 +50,51 @@ class PolicyChoice:
     budget_share: float | None = None
 
 
-def pick_winners(evidence: pd.DataFrame) -> dict[float, str]:
-    """The policy with the largest ``incremental_value`` per budget share.
+def pick_winners(
+    evidence: pd.DataFrame,
+    replicates: dict[str, dict[float, np.ndarray]] | None = None,
+    *,
+    confidence: float = 0.95,
+) -> dict[float, str]:
+    """The winning policy per budget share.
 
-    Ties (and NaN) go to value at risk: the simpler policy needs no more proof.
-    Rows whose ``policy`` is ``candidate`` (learners not standing for a policy) never win.
+    With ``replicates`` (paired bootstrap replicates per candidate and share, see
+    :class:`~fidelite.training.uplift.valuation.Comparison`): value at risk, unless
+    another policy's paired gain over it has its whole two-sided ``confidence``
+    interval above zero; among such policies the largest ``incremental_value`` wins.
+    Without replicates (or without a value-at-risk row): the largest
+    ``incremental_value``. Ties (and NaN) go to value at risk: the simpler policy
+    needs no more proof. Rows whose ``policy`` is ``candidate`` (learners not standing
+    for a policy) never win.
     """
     winners = {}
     policies = evidence.loc[evidence["policy"] != "candidate"]
+    tail = (1.0 - confidence) / 2.0 * 100.0
     for share, rows in policies.groupby("budget_share"):
-        best = rows.sort_values(
+        ranked = rows.sort_values(
             ["incremental_value", "policy"], ascending=[False, True], kind="stable"
-        ).iloc[0]
-        var = rows.loc[rows["policy"] == "value_at_risk", "incremental_value"]
-        margin = 1e-9 * max(1.0, abs(float(var.iloc[0]))) if len(var) else 0.0
-        if len(var) and not best["incremental_value"] > var.iloc[0] + margin:
+        )
+        var = rows.loc[rows["policy"] == "value_at_risk"]
+        if replicates is not None and len(var):
+            proven = _beats(ranked, replicates, float(share), var["candidate"].iloc[0], tail)
+            ranked = ranked.loc[proven | (ranked["policy"] == "value_at_risk")]
+        best = ranked.iloc[0]
+        margin = 1e-9 * max(1.0, abs(float(var["incremental_value"].iloc[0]))) if len(var) else 0.0
+        if len(var) and not best["incremental_value"] > var["incremental_value"].iloc[0] + margin:
             winners[float(share)] = "value_at_risk"
         else:
             winners[float(share)] = str(best["policy"])
     return winners
+
+
+def _beats(
+    rows: pd.DataFrame, replicates: dict, share: float, baseline: str, tail: float
+) -> pd.Series:
+    """Whether each row's paired gain over ``baseline`` has its ``tail`` percentile > 0."""
+    base = replicates[baseline][share][1:]
+    return rows["candidate"].map(
+        lambda c: bool(np.nanpercentile(replicates[c][share][1:] - base, tail) > 0)
+    )
 
 
 @dataclass
@@ -108,19 +134,27 @@ class PolicyTable:
 
     @classmethod
     def from_comparison(
-        cls, comparison: Comparison, *, learner: str, heldout: str, value_basis: str
+        cls,
+        comparison: Comparison,
+        *,
+        learner: str,
+        heldout: str,
+        value_basis: str,
+        confidence: float = 0.95,
     ) -> PolicyTable:
         """Policies from a :class:`~fidelite.training.uplift.valuation.Comparison`.
 
         ``learner`` stands for the ``uplift`` policy; the baseline rankings for their
-        own; the other learners are kept as ``candidate`` rows for reference.
+        own; the other learners are kept as ``candidate`` rows for reference. Value at
+        risk is kept at a budget share unless another policy's paired gain over it is
+        clear at ``confidence`` (:func:`pick_winners` with the replicates).
         """
         evidence = comparison.evidence.assign(
             policy=comparison.evidence["candidate"].map(
                 lambda c: "uplift" if c == learner else (c if c in POLICIES[1:] else "candidate")
             )
         )
-        winners = pick_winners(evidence)
+        winners = pick_winners(evidence, comparison.replicates, confidence=confidence)
         evidence = paired_gaps(evidence, comparison.replicates, winners)
         return cls(evidence, learner, heldout, winners, value_basis)
 
@@ -142,10 +176,18 @@ class PolicyTable:
             for name, r in rows.sort_values("incremental_value", ascending=False).iterrows()
         )
         basis = _VALUATION.get(getattr(self, "value_basis", "response_spend"), "")
+        best = (
+            rows["incremental_value"].idxmax() if rows["incremental_value"].notna().any() else None
+        )
+        if best is None or best == policy:
+            lead = f"{policy} captured the most held-out incremental value"
+        else:
+            lead = (
+                f"{policy} kept: no other policy captured clearly more held-out incremental value"
+            )
         reason = (
-            f"{policy} captured the most held-out incremental value when contacting the "
-            f"top {nearest:.0%} ({self.heldout}; {basis}, net of offer costs; uplift "
-            f"model: {self.learner}): {described}"
+            f"{lead} when contacting the top {nearest:.0%} ({self.heldout}; {basis}, net of "
+            f"offer costs; uplift model: {self.learner}): {described}"
         )
         reason += _margin(rows, policy)
         if not (rows["incremental_value"] > 0).any():
@@ -157,13 +199,19 @@ class PolicyTable:
 
 
 def _margin(rows: pd.DataFrame, policy: str) -> str:
-    """How far ahead the winner is of the runner-up, with the paired interval."""
+    """The paired gap between the winner and the best other policy, with its interval."""
     if "gap" not in rows or len(rows) < 2:
         return ""
     others = rows.drop(index=policy).sort_values("incremental_value", ascending=False)
     runner, r = others.index[0], others.iloc[0]
     if not np.isfinite(r.gap_ci_low):
         return ""
+    if r.gap > 0:  # the runner-up measured more but not clearly: the default was kept
+        return (
+            f"; {runner} ahead of {policy} by {_money(r.gap)} (paired 95% CI "
+            f"{_money(r.gap_ci_low)} to {_money(r.gap_ci_high)}): the held-out campaigns "
+            "do not separate them clearly"
+        )
     lead = (
         f"; {policy} ahead of {runner} by {_money(-r.gap)} (paired 95% CI "
         f"{_money(-r.gap_ci_high)} to {_money(-r.gap_ci_low)})"

@@ -45,6 +45,16 @@ def test_control_model_ignores_the_channel_column():
     assert learner.mu0_.booster_.feature_importance()[3] == 0
 
 
+def test_control_model_ignores_every_input_of_the_contact_channel():
+    X, treated, y, e, _ = _campaign(3000)
+    X[:, 3] = np.where(treated, 0.0, 1.0)
+    X = np.column_stack([X, y + X[:, 3]])  # derived from the channel, and predictive
+    learner = LEARNERS["t_learner"](n_estimators=40, channel_column=(3, 4)).fit(X, treated, y, e)
+    importance = learner.mu0_.booster_.feature_importance()
+    assert importance[3] == 0 and importance[4] == 0
+    assert learner.mu1_.booster_.feature_importance()[4] > 0
+
+
 def test_one_group_only_is_refused():
     X, treated, y, e, _ = _campaign(500)
     with pytest.raises(ValueError, match="both treated and control"):

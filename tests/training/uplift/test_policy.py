@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from fidelite.training.uplift.policy import PolicyTable
+from fidelite.training.uplift.policy import PolicyTable, pick_winners
 
 
 def _table(values):
@@ -39,15 +39,20 @@ def test_winner_per_share_ties_go_to_value_at_risk_and_losses_are_flagged():
     assert table.choose(None).budget_share == 0.5
 
 
-def test_from_comparison_names_the_runner_up_gap_with_its_paired_interval():
+def _comparison(var_spread: float):
+    """Replicates where uplift measures 100 and value at risk 90, paired by bootstrap.
+
+    ``var_spread`` is how much value at risk's replicates move apart from uplift's:
+    large, the paired gap's interval straddles zero; small, it lies above zero.
+    """
     from fidelite.training.uplift.valuation import Comparison
 
     rng = np.random.default_rng(0)
-    noise = rng.normal(0, 1, 100)
+    noise, own = rng.normal(0, 1, 200), rng.normal(0, 1, 200)
     replicates = {
         "ensemble": {0.2: np.r_[100.0, 100 + 5 * noise]},
         "t_learner": {0.2: np.r_[150.0, 150 + 5 * noise]},
-        "value_at_risk": {0.2: np.r_[90.0, 90 + 40 * noise[::-1]]},
+        "value_at_risk": {0.2: np.r_[90.0, 90 + 5 * noise + var_spread * own]},
         "churn_probability": {0.2: np.r_[-50.0, -50 + noise]},
     }
     evidence = pd.DataFrame(
@@ -57,19 +62,53 @@ def test_from_comparison_names_the_runner_up_gap_with_its_paired_interval():
             for c, r in replicates.items()
         ]
     )
-    table = PolicyTable.from_comparison(
+    return PolicyTable.from_comparison(
         Comparison(evidence, {}, replicates),
         learner="ensemble",
         heldout="2 campaigns",
         value_basis="value_if_retained",
     )
-    # The better t_learner is only a reference candidate: the ensemble stands for uplift.
-    assert table.winners == {0.2: "uplift"}
-    rows = table.evidence.set_index("candidate")
-    assert rows.loc["ensemble", "gap"] == 0 and np.isnan(rows.loc["t_learner", "gap"])
-    assert rows.loc["value_at_risk", "gap"] == -10
-    assert rows.loc["value_at_risk", "gap_ci_low"] < -10 < rows.loc["value_at_risk", "gap_ci_high"]
-    reason = table.choose(0.2).reason
-    assert "valued at value_if_retained" in reason
+
+
+def test_value_at_risk_is_kept_unless_the_paired_gain_is_clear():
+    unclear = _comparison(var_spread=40.0)
+    # uplift measured 10 more, but the paired interval of the gap straddles zero
+    assert unclear.winners == {0.2: "value_at_risk"}
+    rows = unclear.evidence.set_index("candidate")
+    assert rows.loc["value_at_risk", "gap"] == 0 and rows.loc["ensemble", "gap"] == 10
+    assert rows.loc["ensemble", "gap_ci_low"] < 0 < rows.loc["ensemble", "gap_ci_high"]
+    reason = unclear.choose(0.2).reason
+    assert reason.startswith("value_at_risk kept: no other policy captured clearly more")
     assert "uplift ahead of value_at_risk by 10 (paired 95% CI" in reason
     assert "do not separate them clearly" in reason
+
+    clear = _comparison(var_spread=2.0)
+    # The better t_learner is only a reference candidate: the ensemble stands for uplift.
+    assert clear.winners == {0.2: "uplift"}
+    rows = clear.evidence.set_index("candidate")
+    assert rows.loc["ensemble", "gap"] == 0 and np.isnan(rows.loc["t_learner", "gap"])
+    assert rows.loc["value_at_risk", "gap"] == -10
+    assert rows.loc["value_at_risk", "gap_ci_high"] < 0
+    reason = clear.choose(0.2).reason
+    assert reason.startswith("uplift captured the most held-out incremental value")
+    assert "valued at value_if_retained" in reason
+    assert "uplift ahead of value_at_risk by 10 (paired 95% CI" in reason
+    assert "do not separate" not in reason
+
+
+def test_the_largest_estimate_wins_without_replicates_a_clear_gain_with_them():
+    evidence = pd.DataFrame(
+        {
+            "candidate": ["ensemble", "value_at_risk"],
+            "policy": ["uplift", "value_at_risk"],
+            "budget_share": [0.2, 0.2],
+            "incremental_value": [100.0, 90.0],
+        }
+    )
+    assert pick_winners(evidence) == {0.2: "uplift"}
+    noisy = {"ensemble": {0.2: np.r_[100.0, 60.0, 140.0]}}
+    noisy["value_at_risk"] = {0.2: np.r_[90.0, 130.0, 50.0]}
+    assert pick_winners(evidence, noisy) == {0.2: "value_at_risk"}
+    steady = {"ensemble": {0.2: np.r_[100.0, 99.0, 101.0]}}
+    steady["value_at_risk"] = {0.2: np.r_[90.0, 89.0, 91.0]}
+    assert pick_winners(evidence, steady) == {0.2: "uplift"}

@@ -200,12 +200,12 @@ class EventArrays:
 
     Attributes
     ----------
-    code, day : ndarray of int64, shape (n_rows,)
-    channel : ndarray of int64, shape (n_rows,)
+    code, day : ndarray of int32 or int64, shape (n_rows,)
+    channel : ndarray of int32 or int64, shape (n_rows,)
         Code into ``channel_names``.
     event_type : ndarray of object (str), shape (n_types,)
         Distinct event types; ``type_code`` indexes into it.
-    type_code : ndarray of int64, shape (n_rows,)
+    type_code : ndarray of int (16 to 64 bits), shape (n_rows,)
     channel_names : list of str
     n_customers, as_of_day : int
     """

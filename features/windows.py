@@ -287,14 +287,16 @@ class WindowFeatures:
         n: int,
     ) -> EventArrays:
         k = self._ev.visible(as_of_day)
-        rows = np.flatnonzero(known[self._ev.code[:k]])
+        rows = known[self._ev.code[:k]]
+        # 32-bit codes and days (same values): 50M events as int64 arrays would add ~2 GB
+        # to every cutoff's peak.
         return EventArrays(
-            code=position[self._ev.code[rows]],
-            day=self._ev.day[rows].astype(np.int64),
-            channel=_remap(self._ev_channel_names, vocabulary.event_channels)[
-                self._ev_channel[rows]
+            code=position.astype(np.int32)[self._ev.code[:k][rows]],
+            day=self._ev.day[:k][rows],
+            channel=_remap(self._ev_channel_names, vocabulary.event_channels).astype(np.int32)[
+                self._ev_channel[:k][rows]
             ],
-            type_code=self._ev_type[rows].astype(np.int64),
+            type_code=self._ev_type[:k][rows],
             event_types=list(self._ev_type_names),
             channel_names=list(vocabulary.event_channels),
             n_customers=n,

@@ -50,13 +50,14 @@ def encode_labels(values: pd.Series) -> tuple[np.ndarray, list[str]]:
 
     Returns
     -------
-    codes : ndarray of int64, shape (n,)
+    codes : ndarray of int16 (int64 beyond 32,767 names), shape (n,)
+        Narrow: label columns of 50M events would otherwise take 400 MB each.
     names : list of str
         ``names[code]`` is the cleaned label.
     """
     if isinstance(values.dtype, pd.CategoricalDtype):
         # The loaders hand over categoricals: their codes are already a factorisation.
-        raw_codes = values.cat.codes.to_numpy().astype(np.int64)
+        raw_codes = values.cat.codes.to_numpy()
         uniques = values.cat.categories
     else:
         raw_codes, uniques = pd.factorize(values, use_na_sentinel=True)
@@ -64,13 +65,18 @@ def encode_labels(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     if (raw_codes < 0).any():
         cleaned.append("unknown")
     names = sorted(set(cleaned))
-    lookup = np.array([names.index(c) for c in cleaned], dtype=np.int64)
+    narrow = np.int16 if len(names) < 2**15 else np.int64
+    lookup = np.array([names.index(c) for c in cleaned], dtype=narrow)
     # The NaN sentinel -1 indexes the trailing "unknown" entry.
     return lookup[raw_codes], names
 
 
 def customer_codes(
-    ids: pd.Series, customers: pd.Index, factorized: tuple[np.ndarray, pd.Index] | None = None
+    ids: pd.Series,
+    customers: pd.Index,
+    factorized: tuple[np.ndarray, pd.Index] | None = None,
+    *,
+    dtype: type = np.int64,
 ) -> np.ndarray:
     """Position of each id in ``customers`` (-1 when absent).
 
@@ -79,10 +85,12 @@ def customer_codes(
 
     Returns
     -------
-    ndarray of int64, shape (len(ids),)
+    ndarray of ``dtype`` (int64; int32 for large event tables), shape (len(ids),)
     """
+    if factorized is None and isinstance(ids.dtype, pd.CategoricalDtype):
+        factorized = (ids.cat.codes.to_numpy(), pd.Index(ids.cat.categories))  # not widened
     raw_codes, uniques = factorized if factorized is not None else factorize_ids(ids)
-    return _positions(pd.Index(uniques), customers)[raw_codes]
+    return _positions(pd.Index(uniques), customers).astype(dtype)[raw_codes]
 
 
 def factorize_ids(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:

@@ -127,7 +127,7 @@ def event_rows(
     events: pd.DataFrame, end: pd.Timestamp, universe: pd.Index, params: FeatureParams
 ) -> EventRows:
     """Events before ``end`` of customers in ``universe`` with a known event type."""
-    code = customer_codes(events["customer_id"], universe)
+    code = customer_codes(events["customer_id"], universe, dtype=np.int32)
     type_code, type_names = encode_labels(events["event_type"])
     known_types = set(params.engagement_event_types) | set(NON_ENGAGEMENT_EVENT_TYPES)
     type_known = np.array([t in known_types for t in type_names] + [False], dtype=bool)
@@ -156,7 +156,7 @@ def event_arrays(
         logger.info("events: ignored %d row(s) with unknown event_type %s", unknown.sum(), sample)
 
     channel, names = rows.channel
-    remap = _remap(names, channel_names)
+    remap = _remap(names, channel_names).astype(np.int32)
     return EventArrays(
         code=rows.code[keep],
         day=day_numbers(rows.events["timestamp"])[keep],

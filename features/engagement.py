@@ -37,7 +37,9 @@ def engagement_features(events: EventArrays, params: FeatureParams) -> pd.DataFr
     """
     n, channels = events.n_customers, events.channel_names
     k = len(channels)
-    key = events.code * k + events.channel
+    # 32-bit codes (large event tables) widen only when n * k would overflow them.
+    code = events.code if n * k < 2**31 else events.code.astype(np.int64)
+    key = code * k + events.channel
     days_ago = events.as_of_day - events.day
 
     def per_channel(mask: np.ndarray) -> np.ndarray:

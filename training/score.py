@@ -10,6 +10,8 @@ from fidelite.training.registry import load_model
 __all__ = ["DEFAULT_MODEL_URI", "score"]
 
 DEFAULT_MODEL_URI = "models:/fidelite@champion"
+#: Customers scored at once by :func:`score`.
+SCORE_CHUNK_ROWS = 100_000
 
 
 def score(
@@ -34,4 +36,14 @@ def score(
     """
     model = load_model(model_uri, tracking_uri=tracking_uri)
     features = model.build_features(inputs)
-    return model.predict(None, features, params={"as_of": str(inputs.as_of.date())})
+    params = {"as_of": str(inputs.as_of.date())}
+    # Scores are row by row (percentiles against the stored held-out reference), so a
+    # million customers go through in chunks: the model matrices stay a fraction of the
+    # feature table. Without a reference, percentiles rank the batch: one batch then.
+    if model.churn_reference is None or len(features) <= SCORE_CHUNK_ROWS:
+        return model.predict(None, features, params=params)
+    chunks = range(0, len(features), SCORE_CHUNK_ROWS)
+    parts = [
+        model.predict(None, features.iloc[i : i + SCORE_CHUNK_ROWS], params=params) for i in chunks
+    ]
+    return pd.concat(parts, ignore_index=True)

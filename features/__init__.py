@@ -9,7 +9,12 @@ Typical use::
     buyers = features.loc[is_purchaser(features)]
 """
 
-from fidelite.features.build import STRING_COLUMNS, build_features
+from fidelite.features.build import (
+    STRING_COLUMNS,
+    ChannelVocabulary,
+    build_features,
+    channel_vocabulary,
+)
 from fidelite.features.data import (
     DataContractError,
     as_of_bounds,
@@ -23,12 +28,14 @@ from fidelite.features.params import FeatureParams
 from fidelite.features.purchases import is_purchaser, purchases_between
 
 __all__ = [
+    "ChannelVocabulary",
     "STRING_COLUMNS",
     "DataContractError",
     "FeatureParams",
     "Inputs",
     "as_of_bounds",
     "build_features",
+    "channel_vocabulary",
     "is_purchaser",
     "load_customers",
     "load_events",

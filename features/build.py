@@ -10,6 +10,7 @@ Column families and their exact definitions live in :mod:`fidelite.features.rfm`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -99,6 +100,33 @@ class ChannelVocabulary:
             _known_then_seen(ENGAGEMENT_CHANNELS, event_channels),
         )
 
+    @classmethod
+    def from_columns(cls, columns: Iterable[str]) -> ChannelVocabulary:
+        """The vocabulary a feature table was built with, read off its column names.
+
+        A model keeps the columns it learnt from: features of a few customers built with
+        this vocabulary get a 0 count for a channel they never used, as they would in the
+        training population, instead of a missing column.
+        """
+        orders, events = set(), set()
+        for column in columns:
+            if match := _ORDER_SHARE.match(column):
+                orders.add(match.group(1))
+            elif match := _EVENT_COUNT.match(column):
+                events.add(match.group(1))
+        return cls.from_seen(orders, events)
+
+    def union(self, other: ChannelVocabulary) -> ChannelVocabulary:
+        """Channels of either vocabulary (the contract's first, then the others sorted)."""
+        return ChannelVocabulary.from_seen(
+            (*self.order_channels, *other.order_channels),
+            (*self.event_channels, *other.event_channels),
+        )
+
+
+_ORDER_SHARE = re.compile(r"^order_share_([0-9a-z_]+)$")
+_EVENT_COUNT = re.compile(r"^eng_([0-9a-z_]+?)_events_\d+d$")
+
 
 def _known_then_seen(known: tuple[str, ...], seen: Iterable[str]) -> tuple[str, ...]:
     return tuple(known) + tuple(sorted(set(seen) - set(known)))
@@ -115,7 +143,11 @@ def _feature_day(inputs: Inputs, as_of: object) -> pd.Timestamp:
 
 
 def build_features(
-    inputs: Inputs, *, as_of: object = None, params: FeatureParams | None = None
+    inputs: Inputs,
+    *,
+    as_of: object = None,
+    params: FeatureParams | None = None,
+    vocabulary: ChannelVocabulary | None = None,
 ) -> pd.DataFrame:
     """Build one feature row per customer known on the as-of day.
 
@@ -130,6 +162,9 @@ def build_features(
         their cutoffs here.
     params : FeatureParams, optional
         Windows and thresholds (defaults documented on :class:`FeatureParams`).
+    vocabulary : ChannelVocabulary, optional
+        Channels that get their own columns (default: the contract's and those seen in
+        the inputs by D). Scoring a few customers passes the model's.
 
     Returns
     -------
@@ -148,7 +183,9 @@ def build_features(
         When ``as_of`` is after ``inputs.as_of``.
     """
     day = _feature_day(inputs, as_of)
-    return population_features(customer_features(inputs, as_of=day, params=params))
+    return population_features(
+        customer_features(inputs, as_of=day, params=params, vocabulary=vocabulary)
+    )
 
 
 def customer_features(

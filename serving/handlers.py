@@ -7,12 +7,14 @@ service turns them into responses in one place (:func:`fidelite.serving.errors.e
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pandas as pd
 import pydantic_core
 
 from fidelite.errors import FideliteError
+from fidelite.features import ChannelVocabulary
 from fidelite.reports import publish
 from fidelite.serving.errors import PayloadTooLargeError, ReportUnavailableError, RequestError
 from fidelite.serving.history import frame_batch, history_features
@@ -50,11 +52,21 @@ def request_batch(
         return feature_batch(
             request.features, required=_required_columns(), max_rows=settings.max_batch
         )
-    params = getattr(model.python_model, "feature_params", None) if model is not None else None
+    python_model = model.python_model if model is not None else None
     features = history_features(
-        request.history, as_of=request.as_of, max_customers=settings.max_batch, params=params
+        request.history,
+        as_of=request.as_of,
+        max_customers=settings.max_batch,
+        params=getattr(python_model, "feature_params", None),
+        vocabulary=_model_channels(tuple(getattr(python_model, "feature_names", ()))),
     )
     return frame_batch(features)
+
+
+@functools.lru_cache(maxsize=4)
+def _model_channels(feature_names: tuple[str, ...]) -> ChannelVocabulary:
+    """The channels a model has columns for (a few served models at most: cached)."""
+    return ChannelVocabulary.from_columns(feature_names)
 
 
 def score_error(exc: Exception) -> Exception:

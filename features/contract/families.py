@@ -243,6 +243,10 @@ FEATURE_FAMILIES: tuple[FeatureFamily, ...] = (
         None,
         "RFM segment (champions, loyal, at risk...).",
         categorical=True,
+        # Quintiles of the customers scored together: one customer sent alone to /predict
+        # would get another segment than in a batch, so models learn from its
+        # ingredients (recency, frequency, spend), never from the segment itself.
+        model_input=False,
     ),
 )
 

@@ -9,13 +9,19 @@ import pytest
 
 from fidelite.features import (
     STRING_COLUMNS,
+    ChannelVocabulary,
     DataContractError,
     FeatureParams,
     Inputs,
     build_features,
     load_inputs,
 )
-from fidelite.features.contract import CONSENT_COLUMN, ORDER_CHANNELS, model_input_features
+from fidelite.features.contract import (
+    CONSENT_COLUMN,
+    ENGAGEMENT_CHANNELS,
+    ORDER_CHANNELS,
+    model_input_features,
+)
 from tests.features.helpers import features_at
 
 AS_OF = "2024-03-31"
@@ -205,3 +211,21 @@ def test_feature_params_refuse_unknown_fields_and_bad_values():
         FeatureParams.from_dict({"windows": [0]})
     with pytest.raises(ValueError, match="send-side"):
         FeatureParams(engagement_event_types=("open", "sent"))
+
+
+def test_model_inputs_of_a_customer_do_not_depend_on_who_else_is_scored(demo_data):
+    """Serving builds a few customers' features alone, with the model's channels: their
+    model inputs must equal their rows in the whole population's table."""
+    as_of = "2025-06-30"
+    tables = (demo_data.transactions, demo_data.events, demo_data.customers)
+    everyone = features_at(*tables, as_of=as_of)
+    inputs = model_input_features(everyone.columns)
+    vocabulary = ChannelVocabulary.from_columns(everyone.columns)
+    assert set(vocabulary.event_channels) > set(ENGAGEMENT_CHANNELS)  # demo-only channels
+    for customer in everyone.index[everyone["frequency"] > 1][:3]:
+        own = (table.loc[table["customer_id"] == customer] for table in tables)
+        alone = build_features(load_inputs(*own, as_of=as_of), vocabulary=vocabulary)
+        pd.testing.assert_series_equal(
+            alone.loc[customer, inputs], everyone.loc[customer, inputs], check_names=False
+        )
+    assert "rfm_segment" not in inputs  # quintiles of whoever is scored together

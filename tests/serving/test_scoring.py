@@ -101,9 +101,11 @@ def _history_request(trained_store: dict, n_customers: int):
 
 @pytest.mark.parametrize("n_customers", [1, 4])
 def test_history_features_are_built_as_in_training(trained_store: dict, model, n_customers) -> None:
-    """Raw history goes through training's feature code with the served model's params."""
+    """Raw history goes through training's feature code with the served model's params
+    and channels."""
     import dataclasses
 
+    from fidelite.features import ChannelVocabulary, build_features, channel_vocabulary
     from fidelite.features.inputs import load_inputs
     from fidelite.serving.handlers import request_batch
     from fidelite.serving.history import frame_batch
@@ -121,7 +123,9 @@ def test_history_features_are_built_as_in_training(trained_store: dict, model, n
         served = ServedModel(python_model=python_model, meta={})
         got = request_batch(request, settings, served)
         inputs = load_inputs(tx, events, as_of="2025-09-30")
-        expected = frame_batch(python_model.build_features(inputs))
+        channels = ChannelVocabulary.from_columns(model.feature_names)
+        vocabulary = channels.union(channel_vocabulary(inputs, params=params))
+        expected = frame_batch(build_features(inputs, params=params, vocabulary=vocabulary))
         assert got.ids == expected.ids and len(got) == n_customers
         assert list(got.numbers) == list(expected.numbers)
         for name, values in expected.numbers.items():
@@ -130,3 +134,45 @@ def test_history_features_are_built_as_in_training(trained_store: dict, model, n
             k: v.tolist() for k, v in expected.others.items()
         }
         assert ("orders_14d" in got.numbers) == (params.windows == (14, 60))
+
+
+def test_one_customers_history_gets_the_inputs_it_has_in_the_population(
+    trained_store: dict, model
+) -> None:
+    """Channels the customer never used count 0 as in training, never a missing column."""
+    from fidelite.features.contract import model_input_features
+    from fidelite.features.inputs import load_inputs
+    from fidelite.serving.handlers import request_batch
+    from fidelite.serving.history import frame_batch
+    from fidelite.serving.models import ServedModel
+    from fidelite.serving.schemas import PredictRequest
+    from fidelite.serving.settings import ServiceSettings
+
+    demo, as_of = trained_store["demo"], "2025-09-30"
+    end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    tx = demo.transactions.loc[demo.transactions["timestamp"] < end]
+    tx = tx[["customer_id", "order_id", "timestamp", "amount", "channel"]]
+    events = demo.events.loc[demo.events["timestamp"] < end]
+    events = events[["customer_id", "timestamp", "channel", "event_type"]]
+    population = frame_batch(model.build_features(load_inputs(tx, events, as_of=as_of)))
+    customer = tx["customer_id"].iloc[0]
+
+    def records(frame: pd.DataFrame) -> list[dict]:
+        own = frame.loc[frame["customer_id"] == customer]
+        text = own.assign(timestamp=own["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S"))
+        return json.loads(text.to_json(orient="records"))
+
+    body = {"as_of": as_of, "history": {"transactions": records(tx), "events": records(events)}}
+    request = PredictRequest.model_validate_json(json.dumps(body))
+    settings = ServiceSettings.from_env({"FIDELITE_API_KEYS": "k"})
+    got = request_batch(request, settings, ServedModel(python_model=model, meta={}))
+    row = population.ids.index(customer)
+    inputs = model_input_features(model.feature_names)
+    assert any(name.startswith("eng_social_") for name in inputs)  # a demo-only channel
+    for name in inputs:
+        if name in population.numbers:
+            np.testing.assert_array_equal(
+                got.numbers[name], population.numbers[name][row : row + 1], err_msg=name
+            )
+        elif name in population.others:
+            assert got.others[name].tolist() == [population.others[name][row]], name

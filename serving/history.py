@@ -52,16 +52,17 @@ def _records_frame(records: Sequence[Any], *, keep: Sequence[str] = ()) -> pd.Da
     return pd.DataFrame(columns)
 
 
-def _reject_future_rows(frame: pd.DataFrame, column: str, end: pd.Timestamp, table: str) -> None:
-    if column not in frame:
-        return
-    timestamps = pd.to_datetime(frame[column])
-    future = (timestamps >= end).to_numpy()
-    if future.any():
-        rows = np.flatnonzero(future)[:_SAMPLES].tolist()
+def _reject_future_rows(records: Sequence[Any], column: str, end: dt.datetime, table: str) -> None:
+    """Refuse rows dated at or after ``end`` (checked on the records: no frame needed)."""
+    future = []
+    for position, record in enumerate(records):
+        value = getattr(record, column, None)
+        if value is not None and _to_naive_utc(value) >= end:
+            future.append(position)
+    if future:
         raise RequestError(
-            f"{table}.{column}: {int(future.sum())} rows are after as_of "
-            f"{(end - pd.Timedelta(days=1)).date()} (rows {rows})",
+            f"{table}.{column}: {len(future)} rows are after as_of "
+            f"{(end - dt.timedelta(days=1)).date()} (rows {future[:_SAMPLES]})",
             field=f"{table}.{column}",
         )
 
@@ -121,12 +122,10 @@ def history_features(
             "(FIDELITE_MAX_BATCH)",
             field="history",
         )
-    end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
-    _reject_future_rows(transactions, "timestamp", end, "history.transactions")
-    if events is not None:
-        _reject_future_rows(events, "timestamp", end, "history.events")
-    if customers is not None:
-        _reject_future_rows(customers, "signup_at", end, "history.customers")
+    end = dt.datetime.combine(as_of, dt.time()) + dt.timedelta(days=1)
+    _reject_future_rows(history.transactions, "timestamp", end, "history.transactions")
+    _reject_future_rows(history.events, "timestamp", end, "history.events")
+    _reject_future_rows(history.customers, "signup_at", end, "history.customers")
     inputs = Inputs(
         load_transactions(transactions, name="history.transactions"),
         pd.Timestamp(as_of),

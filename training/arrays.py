@@ -201,9 +201,26 @@ def _prospects(
     return values, phrases
 
 
+#: Element types whose missing values are exactly None and float NaN.
+_PLAIN = frozenset({str, bool, int, float, type(None)})
+
+
 def _objects(values: np.ndarray) -> np.ndarray:
     """A column as objects with every missing value as None (as ``to_numpy(na_value=None)``)."""
-    out = np.asarray(values).astype(object)
+    values = np.asarray(values)
+    if values.dtype.kind in "biu":
+        return values.astype(object)
+    if values.dtype.kind == "f":
+        out = values.astype(object)
+        out[np.isnan(values)] = None
+        return out
+    items = values.tolist()
+    out = np.empty(len(items), dtype=object)
+    if all(type(v) in _PLAIN for v in items):
+        # pd.isna costs more than the whole column for the service's few-row requests
+        out[:] = [None if v is None or (type(v) is float and v != v) else v for v in items]
+        return out
+    out[:] = items
     out[pd.isna(out)] = None
     return out
 

@@ -96,6 +96,9 @@ def dask_client(
     # own accounting, so the workers keep glibc's default.
     environ = dask.config.get("distributed.nanny.pre-spawn-environ", {})
     environ = {k: v for k, v in environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    # One thread per task: polars (id hashing) would otherwise start a pool per core in
+    # every worker, as Dask already stops OpenMP/BLAS (and with them Arrow) doing.
+    environ.setdefault("POLARS_MAX_THREADS", threads_per_worker)
     with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
         return Client(
             n_workers=n_workers,

@@ -22,10 +22,9 @@ import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from fidelite.features._arrays import factorize_ids
+from fidelite.features._bucket_ids import id_codes, merge_ids, split_ids
+from fidelite.features._partition_read import ParquetPart, parquet_parts
 from fidelite.features._source import drop_duplicates
 from fidelite.features._text import text_hash
 from fidelite.features._timestamps import check_date_format
@@ -34,6 +33,7 @@ from fidelite.features.contract import CUSTOMERS, EVENTS, TRANSACTIONS
 from fidelite.features.data import (
     as_of_bounds,
     duplicated_orders,
+    load_coded_transactions,
     load_customers,
     load_events,
     load_transactions,
@@ -135,6 +135,13 @@ def _read(source: DaskSource, name: str) -> dd.DataFrame:
     return frame[wanted] if wanted else frame
 
 
+def _input_parts(source: DaskSource, name: str) -> list[Any]:
+    """The input partitions of one table: local Parquet row groups (read inside the
+    splitting task, :mod:`~fidelite.features._partition_read`), else Dask partitions."""
+    local = parquet_parts(source)
+    return local if local is not None else list(_read(source, name).to_delayed())
+
+
 def empty_normalised(name: str) -> pd.DataFrame:
     """A zero-row frame with the loader's normalised columns and dtypes."""
     return _LOADERS[name](pd.DataFrame(_PLACEHOLDERS[name]), name="placeholder").iloc[:0]
@@ -151,45 +158,60 @@ def bucket_of(customer_id: pd.Series, n_buckets: int) -> np.ndarray:
 
 
 def _split(
-    part: pd.DataFrame,
+    part: pd.DataFrame | ParquetPart,
     name: str,
     end: pd.Timestamp,
     n_buckets: int,
     number: int,
     date_format: str | None = None,
 ) -> tuple[pd.DataFrame, ...]:
-    """Normalise one input partition, cut it at ``end`` and split it into buckets."""
-    if len(part):
-        label = f"{name} (partition {number})"
-        frame = _LOADERS[name](part, name=label, date_format=date_format)
-    else:
+    """Normalise one input partition, cut it at ``end`` and split it into buckets.
+
+    Each piece's ``customer_id`` is a category over the ids it holds
+    (:func:`~fidelite.features._bucket_ids.piece_ids`): the partition's ids are hashed
+    once here, and a bucket's merge only groups the pieces' dictionaries.
+    """
+    if isinstance(part, ParquetPart):
+        part = part.read(_COLUMNS[name])
+    known = None
+    if not len(part):
         frame = empty_normalised(name)
+    elif name == "transactions":  # the loader factorises the ids anyway: keep its codes
+        label = f"{name} (partition {number})"
+        frame, known, _ = load_coded_transactions(part, name=label, date_format=date_format)
+    else:
+        frame = _LOADERS[name](part, name=f"{name} (partition {number})", date_format=date_format)
+    keep = np.ones(len(frame), dtype=bool)
     if "timestamp" in frame.columns:
-        frame = frame.loc[(frame["timestamp"] < end).to_numpy()]
+        keep &= (frame["timestamp"] < end).to_numpy()
     if "signup_at" in frame.columns:  # customers who do not exist yet (as Inputs.cut)
-        signed = frame["signup_at"]
-        frame = frame.loc[(signed.isna() | (signed < end)).to_numpy()]
-    if isinstance(frame["customer_id"].dtype, pd.CategoricalDtype):
-        # A Parquet partition's dictionary holds every id of the partition: each bucket
-        # piece would carry all of them, and the bucket's merge would union n_buckets
-        # times its own ids. The pieces carry the ids' text instead (one Arrow take).
-        frame = frame.assign(customer_id=_id_text(frame["customer_id"]))
+        keep &= (frame["signup_at"].isna() | (frame["signup_at"] < end)).to_numpy()
+    if not keep.all():
+        frame = frame.loc[keep].reset_index(drop=True)
+        known = None if known is None else known.take(keep)
+    codes, categories = id_codes(frame["customer_id"], known)
     if name != "events":  # their duplicates are dropped in file order
         positions = np.arange(len(frame), dtype=np.int64) + number * _ROWS_PER_PARTITION
         frame = frame.assign(**{ROW_COLUMN: positions})
-    buckets = bucket_of(frame["customer_id"], n_buckets)
-    order = np.argsort(buckets, kind="stable")
-    bounds = np.searchsorted(buckets[order], np.arange(n_buckets + 1))
-    return tuple(
-        frame.take(order[bounds[k] : bounds[k + 1]]).reset_index(drop=True)
-        for k in range(n_buckets)
-    )
+    order, bounds, ids = split_ids(codes, categories, n_buckets)
+    # One take of every other column, then zero-copy slices (a piece pickles as its slice).
+    ordered = frame.drop(columns=["customer_id"]).take(order)
+    pieces = []
+    for k in range(n_buckets):
+        piece = ordered.iloc[bounds[k] : bounds[k + 1]].reset_index(drop=True)
+        piece.insert(0, "customer_id", ids[k])
+        pieces.append(piece)
+    return tuple(pieces)
 
 
 def _concat(pieces: list[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate pieces, merging category columns' categories (no object fallback)."""
-    frame = pd.concat(pieces, ignore_index=True)
-    for column in pieces[0].columns:
+    """Concatenate pieces, merging category columns' categories (no object fallback).
+
+    ``customer_id`` is merged through the pieces' dictionaries (:func:`merge_ids`).
+    """
+    frame = pd.concat([p.drop(columns=["customer_id"]) for p in pieces], ignore_index=True)
+    frame.insert(0, "customer_id", merge_ids([p["customer_id"] for p in pieces]))
+    for column in pieces[0].columns.drop("customer_id"):
         if isinstance(pieces[0][column].dtype, pd.CategoricalDtype):
             frame[column] = pd.api.types.union_categoricals(
                 [p[column] for p in pieces], sort_categories=True
@@ -203,7 +225,11 @@ def _merge(
     cu: list[pd.DataFrame] | None,
     as_of: pd.Timestamp,
 ) -> Inputs:
-    """One bucket's whole histories as :class:`Inputs` (read at the partitions' as-of)."""
+    """One bucket's whole histories as :class:`Inputs` (read at the partitions' as-of).
+
+    ``customer_id`` is a category in every table (sorted categories): every later pass
+    over the bucket (each cutoff's vocabulary and features) reads its codes.
+    """
     transactions = _concat(tx).sort_values(ROW_COLUMN, kind="stable", ignore_index=True)
     transactions = transactions.drop(columns=[ROW_COLUMN])
     duplicated = duplicated_orders(
@@ -219,44 +245,7 @@ def _merge(
         duplicated = customers["customer_id"].duplicated(keep="first").to_numpy()
         customers = drop_duplicates(customers, duplicated, "customers", "customer_id")
     events = None if ev is None else _concat(ev)
-    return Inputs(
-        _categorical_ids(transactions),
-        as_of,
-        _categorical_ids(events),
-        _categorical_ids(customers),
-    )
-
-
-def _id_text(ids: pd.Series) -> pd.Series:
-    """Categorical ids as Arrow-backed text (the categories taken by the codes)."""
-    categories = ids.cat.categories
-    arrow = getattr(categories.array, "_pa_array", None)
-    if arrow is None:
-        return ids.astype("str")
-    text = pc.take(arrow, pa.array(ids.cat.codes.to_numpy(), mask=ids.isna().to_numpy()))
-    return pd.Series(pd.array(text, dtype="str"), index=ids.index, name=ids.name)
-
-
-def _categorical_ids(frame: pd.DataFrame | None) -> pd.DataFrame | None:
-    """``customer_id`` as a category: every later pass over the bucket (each cutoff's
-    vocabulary and features) reads its codes instead of hashing the ids again.
-
-    Same result as ``astype("category")`` (sorted categories), but grouped through the
-    polars hash of :func:`factorize_ids`: pandas hashes Arrow text several times slower.
-    """
-    if frame is None:
-        return None
-    codes, uniques = factorize_ids(frame["customer_id"])
-    arrow = getattr(uniques.array, "_pa_array", None)
-    if arrow is None:
-        return frame.assign(customer_id=frame["customer_id"].astype("category"))
-    order = np.asarray(pc.sort_indices(arrow), dtype=np.int64)
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    codes = np.where(codes < 0, -1, rank[np.maximum(codes, 0)] if len(rank) else codes)
-    categories = pd.Index(uniques.take(order), dtype="str")
-    ids = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories), validate=False)
-    return frame.assign(customer_id=ids)
+    return Inputs(transactions, as_of, events, customers)
 
 
 @dataclass(frozen=True)
@@ -329,18 +318,16 @@ def partition_by_customer(
     client = client or current_client()
     check_worker_headroom(client)
     sources = {"transactions": transactions, "events": events, "customers": customers}
-    frames = {name: _read(s, name) for name, s in sources.items() if s is not None}
-    largest = max(f.npartitions for f in frames.values())
+    inputs = {name: _input_parts(s, name) for name, s in sources.items() if s is not None}
+    largest = max(len(parts) for parts in inputs.values())
     n = int(npartitions or plan_buckets(client, list(sources.values()), at_least=largest))
     if n < 1:
         raise ValueError(f"npartitions must be >= 1, got {npartitions}")
     split = dask.delayed(_split, nout=n, pure=True)
     pieces: dict[str, list[Any]] = {}
-    for name, frame in frames.items():
-        parts = [
-            split(part, name, end, n, i, date_format) for i, part in enumerate(frame.to_delayed())
-        ]
-        pieces[name] = [[p[k] for p in parts] for k in range(n)]
+    for name, parts in inputs.items():
+        split_parts = [split(part, name, end, n, i, date_format) for i, part in enumerate(parts)]
+        pieces[name] = [[p[k] for p in split_parts] for k in range(n)]
     merge = dask.delayed(_merge, pure=True)
     buckets = [
         merge(

@@ -93,6 +93,8 @@ SUMMARY_COLUMNS = (
     "qini_fidelite",
     "qini_peer",
     "qini_diff_ci",
+    "spearman_fidelite",
+    "spearman_peer",
     "measured_20pct",
     "targets_met",
 )
@@ -338,6 +340,9 @@ def _draw(args: argparse.Namespace, seed: int, lgbm_seeds: tuple[int, ...]):
         "share_of_oracle": ours["true_value_20pct"] / by[ORACLE]["true_value_20pct"],
         "qini_fidelite": ours["qini"],
         "qini_peer": by[PEER]["qini"] if PEER in by else float("nan"),
+        # Rank correlation with the true effect: the Qini's view without outcome noise.
+        "spearman_fidelite": ours["spearman_true"],
+        "spearman_peer": by[PEER]["spearman_true"] if PEER in by else float("nan"),
         "measured_20pct": f"{ours['measured_value_20pct']:,.0f} {ours['measured_ci_20pct']}",
     }
     if PEER in by:

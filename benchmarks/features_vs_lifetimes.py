@@ -14,8 +14,8 @@ default, 5M with ``--large``) and the same ``as_of``, once with string ids
 So the comparison is deliberately unfavourable to fidelite: more checks and more work
 per customer. Times come from one fresh process per id type that runs both tools
 alternately ``--repeats`` times (same process, same cache state; the median is
-reported), and peak RSS from one more fresh process per tool (a high-water mark can
-only be attributed to a process that ran one workload).
+reported, wall and CPU seconds), and peak RSS from one more fresh process per tool (a
+high-water mark can only be attributed to a process that ran one workload).
 
 Usage::
 
@@ -32,6 +32,7 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -133,15 +134,21 @@ RUNNERS = {"fidelite": _run_fidelite, "lifetimes": _run_lifetimes}
 def worker(tools: list[str], data_path: Path, repeats: int) -> dict:
     """Run ``tools`` alternately ``repeats`` times in this process; median seconds each."""
     seconds: dict[str, list[float]] = {tool: [] for tool in tools}
+    cpu: dict[str, list[float]] = {tool: [] for tool in tools}
     customers: dict[str, int] = {}
     for _ in range(repeats):
         for tool in tools:
             stopwatch = Stopwatch()
+            # CPU seconds of every thread of this process: on a shared machine (CPU
+            # shared per session) they move less with the load than wall seconds.
+            started = time.process_time()
             with stopwatch.running():
                 customers[tool] = RUNNERS[tool](data_path)
+            cpu[tool].append(time.process_time() - started)
             seconds[tool].append(stopwatch.seconds)
     return {
         "seconds": {tool: statistics.median(values) for tool, values in seconds.items()},
+        "cpu_seconds": {tool: statistics.median(values) for tool, values in cpu.items()},
         "all_seconds": seconds,
         "customers": customers,
         "peak_rss_mib": peak_rss_mib(),
@@ -164,6 +171,7 @@ def benchmark(n_rows: int, *, seed: int, repeats: int, id_kinds: tuple[str, ...]
                 for tool in TOOLS
             }
             baseline = timed["seconds"]["lifetimes"]
+            cpu_baseline = timed["cpu_seconds"]["lifetimes"]
             for tool in TOOLS:
                 rows.append(
                     {
@@ -174,8 +182,10 @@ def benchmark(n_rows: int, *, seed: int, repeats: int, id_kinds: tuple[str, ...]
                         "transactions": f"{n_rows:,}",
                         "customers": f"{timed['customers'][tool]:,}",
                         "seconds": timed["seconds"][tool],
+                        "CPU seconds": timed["cpu_seconds"][tool],
                         "peak RSS (MiB)": peaks[tool],
                         "time vs lifetimes": timed["seconds"][tool] / baseline,
+                        "CPU vs lifetimes": timed["cpu_seconds"][tool] / cpu_baseline,
                     }
                 )
     return rows
@@ -187,8 +197,10 @@ COLUMNS = (
     "transactions",
     "customers",
     "seconds",
+    "CPU seconds",
     "peak RSS (MiB)",
     "time vs lifetimes",
+    "CPU vs lifetimes",
 )
 
 

@@ -133,6 +133,11 @@ RUNNERS = {"fidelite": _run_fidelite, "lifetimes": _run_lifetimes}
 
 def worker(tools: list[str], data_path: Path, repeats: int) -> dict:
     """Run ``tools`` alternately ``repeats`` times in this process; median seconds each."""
+    import lifetimes.utils  # noqa: F401  (imports are not what is timed)
+
+    import fidelite.features.build
+    import fidelite.features.inputs  # noqa: F401
+
     seconds: dict[str, list[float]] = {tool: [] for tool in tools}
     cpu: dict[str, list[float]] = {tool: [] for tool in tools}
     customers: dict[str, int] = {}

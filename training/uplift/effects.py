@@ -120,7 +120,10 @@ def effects_from_responses(
 def _effect(campaign_id: str, part: pd.DataFrame, confidence: float) -> dict[str, object]:
     treated = part["treated"].to_numpy()
     n_t, n_c = int(treated.sum()), int((~treated).sum())
-    channels = sorted({str(c) for c in part.get("channel", pd.Series(dtype=object)).dropna()})
+    # unique() first: a campaign has a handful of channels over up to millions of rows
+    channels = sorted(
+        {str(c) for c in part.get("channel", pd.Series(dtype=object)).dropna().unique()}
+    )
     costs = part["offer_cost"] if "offer_cost" in part else pd.Series(0.0, index=part.index)
     cost = float(costs.fillna(0.0)[treated].sum())
     conversion = average_treatment_effect(treated, part["purchased"].to_numpy(), confidence)

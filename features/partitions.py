@@ -22,6 +22,7 @@ import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
+from dask.sizeof import sizeof
 
 from fidelite.features._bucket_ids import id_codes, merge_ids, split_ids
 from fidelite.features._partition_read import ParquetPart, parquet_parts
@@ -91,6 +92,31 @@ _LOADERS: dict[str, Loader] = {
     "events": load_events,
     "customers": load_customers,
 }
+
+
+@sizeof.register_lazy("fidelite")
+def _register_sizes() -> None:
+    """Let Dask size the customer buckets (``Inputs``) and their encodings.
+
+    Without this Dask sizes them with ``sys.getsizeof`` (a few dozen bytes): their
+    memory counts as "unmanaged", so a worker under pressure cannot spill them.
+    """
+    from fidelite.features.windows import WindowFeatures
+
+    sizeof.register(Inputs)(_attribute_bytes)
+    sizeof.register(WindowFeatures)(_attribute_bytes)
+
+
+def _attribute_bytes(value: Any, depth: int = 0) -> int:
+    """Bytes of an object's attributes (arrays, frames, nested plain objects)."""
+    total = 0
+    for item in vars(value).values():
+        plain = hasattr(item, "__dict__") and not hasattr(item, "nbytes")
+        if depth < 2 and plain and not isinstance(item, (pd.DataFrame, pd.Series, type)):
+            total += _attribute_bytes(item, depth + 1)
+        else:
+            total += sizeof(item)
+    return total
 
 
 def current_client() -> Client:

@@ -72,3 +72,22 @@ def test_parquet_parts_group_row_groups_and_read_contract_columns(tmp_path, monk
     assert parquet_parts("s3://bucket/x.parquet") is None
     assert parquet_parts(tmp_path / "absent.parquet") is None
     assert isinstance(parts[0], ParquetPart)
+
+
+def test_dask_sizes_the_buckets_and_their_encoding():
+    from dask.sizeof import sizeof
+
+    from fidelite.features.demo import generate_demo_data
+    from fidelite.features.inputs import load_inputs
+    from fidelite.features.windows import WindowFeatures
+
+    data = generate_demo_data(300, seed=3)
+    inputs = load_inputs(data.transactions, data.events, data.customers, as_of="2025-06-30")
+    tables = sum(
+        int(frame.memory_usage(deep=True).sum())
+        for frame in (inputs.transactions, inputs.events, inputs.customers)
+    )
+    assert sizeof(inputs) >= 0.5 * tables
+    encoded = WindowFeatures(inputs)
+    arrays = encoded._amount.nbytes + encoded._discount.nbytes
+    assert sizeof(encoded) > 4 * arrays

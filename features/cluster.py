@@ -108,8 +108,11 @@ def dask_client(
             dashboard_address=":0",  # any free port: several clusters may share a machine
         )
     # Import the feature code once while the cluster starts (~0.5 CPU s per worker),
-    # as a single-machine process has before its first job.
-    client.run(_import_feature_code)
+    # as a single-machine process has before its first job; not on workers too small
+    # for it: the import would get them killed before check_worker_headroom can name
+    # the setting to raise.
+    if not _starved_workers(client, minimum_free_mib=_IMPORT_HEADROOM_MIB):
+        client.run(_import_feature_code)
     return client
 
 
@@ -159,17 +162,26 @@ def check_worker_headroom(client: Client, *, minimum_free_mib: float = 128) -> N
     WorkerMemoryError
         Naming the worker, its footprint, its limit and :data:`MEMORY_SETTING`.
     """
+    for address, used, limit in _starved_workers(client, minimum_free_mib=minimum_free_mib):
+        suggested = math.ceil((used + 4 * minimum_free_mib * _MiB) / _PAUSE_FRACTION / 2**30)
+        raise WorkerMemoryError(
+            f"Dask worker {address} already uses {used / _MiB:,.0f} MiB of its "
+            f"{limit / _MiB:,.0f} MiB memory limit before any work (it pauses at "
+            f"{_PAUSE_FRACTION:.0%}); raise {MEMORY_SETTING} to at least {suggested} GiB"
+        )
+
+
+#: Room the feature code's imports need on a worker (pandas, pyarrow, polars: ~200 MiB).
+_IMPORT_HEADROOM_MIB = 512
+
+
+def _starved_workers(client: Client, *, minimum_free_mib: float) -> list[tuple[str, float, float]]:
+    """(address, bytes used, limit) of the workers with less room than that below pause."""
+    starved = []
     for address, (used, limit, _) in _worker_memory(client).items():
-        if not limit:
-            continue
-        free = _PAUSE_FRACTION * limit - used
-        if free < minimum_free_mib * _MiB:
-            suggested = math.ceil((used + 4 * minimum_free_mib * _MiB) / _PAUSE_FRACTION / 2**30)
-            raise WorkerMemoryError(
-                f"Dask worker {address} already uses {used / _MiB:,.0f} MiB of its "
-                f"{limit / _MiB:,.0f} MiB memory limit before any work (it pauses at "
-                f"{_PAUSE_FRACTION:.0%}); raise {MEMORY_SETTING} to at least {suggested} GiB"
-            )
+        if limit and _PAUSE_FRACTION * limit - used < minimum_free_mib * _MiB:
+            starved.append((address, used, limit))
+    return starved
 
 
 def input_bytes(source: object) -> int | None:

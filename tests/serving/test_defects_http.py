@@ -51,6 +51,7 @@ def test_1_unknown_paths_cannot_grow_metrics(live_server: LiveServer) -> None:
         "lookup",
         "winback",
         "model",
+        "report",
         "docs",
         "livez",
         "healthz",

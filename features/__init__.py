@@ -13,7 +13,6 @@ from fidelite.features.build import (
     STRING_COLUMNS,
     ChannelVocabulary,
     build_features,
-    channel_vocabulary,
 )
 from fidelite.features.data import (
     DataContractError,
@@ -35,7 +34,6 @@ __all__ = [
     "Inputs",
     "as_of_bounds",
     "build_features",
-    "channel_vocabulary",
     "is_purchaser",
     "load_customers",
     "load_events",

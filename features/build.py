@@ -163,8 +163,8 @@ def build_features(
     params : FeatureParams, optional
         Windows and thresholds (defaults documented on :class:`FeatureParams`).
     vocabulary : ChannelVocabulary, optional
-        Channels that get their own columns (default: the contract's and those seen in
-        the inputs by D). Scoring a few customers passes the model's.
+        Channels that get their own columns besides the contract's and those seen in the
+        inputs by D. Scoring a few customers passes the model's.
 
     Returns
     -------
@@ -209,7 +209,8 @@ def customer_features(
         Calendar day D (default: ``inputs.as_of``).
     params : FeatureParams, optional
     vocabulary : ChannelVocabulary, optional
-        Channels that get columns; default: those seen in these tables by D.
+        Channels that get columns besides those seen in these tables by D: the
+        population's for a partition of it, a model's for a few customers scored alone.
 
     Returns
     -------
@@ -227,8 +228,8 @@ def customer_features(
     universe = customer_universe(tx_ids, tx_visible, signups)
     tx_channel = encode_labels(tx["channel"])
     ev_rows = event_rows(ev, end, universe, params) if ev is not None else None
-    if vocabulary is None:
-        vocabulary = ChannelVocabulary.from_seen(*seen_channels(tx_channel, tx_visible, ev_rows))
+    seen = ChannelVocabulary.from_seen(*seen_channels(tx_channel, tx_visible, ev_rows))
+    vocabulary = seen if vocabulary is None else vocabulary.union(seen)
 
     tx_arrays = transaction_arrays(
         tx,

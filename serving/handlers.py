@@ -7,14 +7,12 @@ service turns them into responses in one place (:func:`fidelite.serving.errors.e
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import pandas as pd
 import pydantic_core
 
 from fidelite.errors import FideliteError
-from fidelite.features import ChannelVocabulary
 from fidelite.reports import publish
 from fidelite.serving.errors import PayloadTooLargeError, ReportUnavailableError, RequestError
 from fidelite.serving.history import frame_batch, history_features
@@ -58,15 +56,9 @@ def request_batch(
         as_of=request.as_of,
         max_customers=settings.max_batch,
         params=getattr(python_model, "feature_params", None),
-        vocabulary=_model_channels(tuple(getattr(python_model, "feature_names", ()))),
+        vocabulary=model.channels if model is not None else None,
     )
     return frame_batch(features)
-
-
-@functools.lru_cache(maxsize=4)
-def _model_channels(feature_names: tuple[str, ...]) -> ChannelVocabulary:
-    """The channels a model has columns for (a few served models at most: cached)."""
-    return ChannelVocabulary.from_columns(feature_names)
 
 
 def score_error(exc: Exception) -> Exception:

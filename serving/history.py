@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fidelite.features import ChannelVocabulary, Inputs, build_features, channel_vocabulary
+from fidelite.features import ChannelVocabulary, Inputs, build_features
 from fidelite.features.contract import CONSENT_COLUMN
 from fidelite.features.data import load_customers, load_events, load_transactions
 from fidelite.features.params import FeatureParams
@@ -89,9 +89,9 @@ def history_features(
         The served model's (``FideliteModel.feature_params``): features are built as in
         its training. Default: ``FeatureParams()``.
     vocabulary : ChannelVocabulary, optional
-        The served model's channels (``FideliteModel.channel_vocabulary``), joined with
-        those in the request: a customer gets the columns (0 counts) the training
-        population had for channels they never used, never a missing column.
+        The served model's channels (``ServedModel.channels``), besides those in the
+        request: a customer gets the columns (0 counts) the training population had for
+        channels they never used, never a missing column.
 
     Returns
     -------
@@ -133,8 +133,6 @@ def history_features(
         None if customers is None else load_customers(customers, name="history.customers"),
     )
     try:
-        if vocabulary is not None:
-            vocabulary = vocabulary.union(channel_vocabulary(inputs, params=params))
         return build_features(inputs, params=params, vocabulary=vocabulary)
     except (OverflowError, FloatingPointError, pd.errors.OutOfBoundsDatetime) as exc:
         raise RequestError(

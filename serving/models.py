@@ -13,6 +13,7 @@ actually served, whether the alias still points at it, and the last reload error
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from dataclasses import dataclass, field, replace
 from importlib import metadata
@@ -20,6 +21,7 @@ from typing import Any
 
 import bentoml
 
+from fidelite.features import ChannelVocabulary
 from fidelite.serving.loader import (
     BENTO_MODEL_NAME,
     model_metadata,
@@ -60,6 +62,11 @@ class ServedModel:
     @property
     def alias(self) -> str | None:
         return self.meta.get("alias") or None
+
+    @functools.cached_property
+    def channels(self) -> ChannelVocabulary:
+        """The channels the model has input columns for (features of raw history get them)."""
+        return ChannelVocabulary.from_columns(getattr(self.python_model, "feature_names", ()))
 
 
 def _served(python_model: Any, meta: dict[str, Any]) -> ServedModel:

@@ -15,7 +15,12 @@ import pydantic_core
 from fidelite.errors import FideliteError
 from fidelite.reports import publish
 from fidelite.serving.errors import PayloadTooLargeError, ReportUnavailableError, RequestError
-from fidelite.serving.history import frame_batch, history_features
+from fidelite.serving.history import (
+    PreparedHistory,
+    frame_batch,
+    history_features,
+    prepare_history,
+)
 from fidelite.serving.models import ServedModel
 from fidelite.serving.responses import predict_body, score_dicts
 from fidelite.serving.rows import FeatureBatch, feature_batch
@@ -57,8 +62,22 @@ def request_batch(
         max_customers=settings.max_batch,
         params=getattr(python_model, "feature_params", None),
         vocabulary=model.channels if model is not None else None,
+        population=model.uses_population if model is not None else True,
     )
     return frame_batch(features)
+
+
+def history_rows(request: PredictRequest) -> int:
+    """Rows in a raw-history request's tables."""
+    history = request.history
+    assert history is not None
+    return len(history.transactions) + len(history.events) + len(history.customers)
+
+
+def prepared_history(request: PredictRequest, settings: ServiceSettings) -> PreparedHistory:
+    """A raw-history request checked on its own (before any feature build)."""
+    assert request.history is not None
+    return prepare_history(request.history, as_of=request.as_of, max_customers=settings.max_batch)
 
 
 def score_error(exc: Exception) -> Exception:

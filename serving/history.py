@@ -12,13 +12,15 @@ is absent.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from fidelite.features import ChannelVocabulary, Inputs, build_features
+from fidelite.features.build import customer_features
 from fidelite.features.contract import CONSENT_COLUMN
 from fidelite.features.data import load_customers, load_events, load_transactions
 from fidelite.features.params import FeatureParams
@@ -35,7 +37,7 @@ def _to_naive_utc(value: dt.datetime | None) -> dt.datetime | None:
     return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def _records_frame(records: Sequence[Any], *, keep: Sequence[str] = ()) -> pd.DataFrame:
+def _records_columns(records: Sequence[Any], *, keep: Sequence[str] = ()) -> dict[str, list[Any]]:
     """Columns of pydantic records; optional columns nobody filled in are left out.
 
     Columns named in ``keep`` stay even when empty (their defaults are per row).
@@ -49,7 +51,7 @@ def _records_frame(records: Sequence[Any], *, keep: Sequence[str] = ()) -> pd.Da
         if any(isinstance(v, dt.datetime) for v in values):
             values = [_to_naive_utc(v) for v in values]
         columns[name] = values
-    return pd.DataFrame(columns)
+    return columns
 
 
 def _reject_future_rows(records: Sequence[Any], column: str, end: dt.datetime, table: str) -> None:
@@ -67,6 +69,115 @@ def _reject_future_rows(records: Sequence[Any], column: str, end: dt.datetime, t
         )
 
 
+Columns = dict[str, list[Any]]
+
+
+@dataclass(frozen=True)
+class PreparedHistory:
+    """A history request checked on its own, as columns ready for the loaders.
+
+    Attributes
+    ----------
+    as_of : date
+        Scoring day D.
+    transactions : dict of str to list
+        The request's transaction columns (datetimes naive UTC).
+    events, customers : dict of str to list, or None
+        Likewise; None when the request has no such table. Consent flags are filled
+        per customer (a missing flag is consent).
+    n_customers : int
+        Distinct customer ids in the request (as sent).
+    """
+
+    as_of: dt.date
+    transactions: Columns
+    events: Columns | None
+    customers: Columns | None
+    n_customers: int
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+        """The tables as frames in the data-contract shape (events/customers or None)."""
+        return (
+            pd.DataFrame(self.transactions),
+            None if self.events is None else pd.DataFrame(self.events),
+            None if self.customers is None else pd.DataFrame(self.customers),
+        )
+
+
+def prepare_history(history: HistoryIn, *, as_of: dt.date, max_customers: int) -> PreparedHistory:
+    """What can be checked on the request alone, before any feature code runs.
+
+    Raises
+    ------
+    RequestError, PayloadTooLargeError
+        Rows after ``as_of``; more than ``max_customers`` customers.
+    """
+    transactions = _records_columns(history.transactions)
+    events = _records_columns(history.events) if history.events else None
+    customers = (
+        _records_columns(history.customers, keep=tuple(CONSENT_COLUMN.values()))
+        if history.customers
+        else None
+    )
+    ids = set(transactions["customer_id"])
+    if customers is not None:
+        ids.update(customers["customer_id"])
+        for flag in CONSENT_COLUMN.values():
+            # a missing flag is consent, per customer: never borrowed from others
+            customers[flag] = [value is not False for value in customers[flag]]
+    if len(ids) > max_customers:
+        raise PayloadTooLargeError(
+            f"history: {len(ids)} customers exceed the limit of {max_customers} per request "
+            "(FIDELITE_MAX_BATCH)",
+            field="history",
+        )
+    end = dt.datetime.combine(as_of, dt.time()) + dt.timedelta(days=1)
+    _reject_future_rows(history.transactions, "timestamp", end, "history.transactions")
+    _reject_future_rows(history.events, "timestamp", end, "history.events")
+    _reject_future_rows(history.customers, "signup_at", end, "history.customers")
+    return PreparedHistory(as_of, transactions, events, customers, len(ids))
+
+
+def load_prepared(tables: PreparedHistory) -> Inputs:
+    """The request's tables through the data-contract loaders (errors name the table)."""
+    transactions, events, customers = tables.frames()
+    return Inputs(
+        load_transactions(transactions, name="history.transactions"),
+        pd.Timestamp(tables.as_of),
+        None if events is None else load_events(events, name="history.events"),
+        None if customers is None else load_customers(customers, name="history.customers"),
+    )
+
+
+def computable(build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """``build()``, with values beyond the computable range as the client's error."""
+    try:
+        return build()
+    except (OverflowError, FloatingPointError, pd.errors.OutOfBoundsDatetime) as exc:
+        raise RequestError(
+            f"history: values out of the computable range ({type(exc).__name__})",
+            field="history",
+        ) from None
+
+
+def prepared_features(
+    tables: PreparedHistory,
+    *,
+    params: FeatureParams | None = None,
+    vocabulary: ChannelVocabulary | None = None,
+    population: bool = True,
+) -> pd.DataFrame:
+    """:func:`fidelite.features.build_features` of one prepared request.
+
+    ``population=False`` leaves out the population columns (``rfm_segment``: ranked
+    among the request's customers), for models that do not read them.
+    """
+    inputs = load_prepared(tables)
+    if population:
+        return computable(lambda: build_features(inputs, params=params, vocabulary=vocabulary))
+    return computable(lambda: customer_features(inputs, params=params, vocabulary=vocabulary))
+
+
 def history_features(
     history: HistoryIn,
     *,
@@ -74,6 +185,7 @@ def history_features(
     max_customers: int,
     params: FeatureParams | None = None,
     vocabulary: ChannelVocabulary | None = None,
+    population: bool = True,
 ) -> pd.DataFrame:
     """Point-in-time features of the customers in a request's raw history.
 
@@ -92,53 +204,22 @@ def history_features(
         The served model's channels (``ServedModel.channels``), besides those in the
         request: a customer gets the columns (0 counts) the training population had for
         channels they never used, never a missing column.
+    population : bool
+        Whether to add the population columns (``ServedModel.uses_population``).
 
     Returns
     -------
     DataFrame
-        :func:`fidelite.features.build_features` output, indexed by ``customer_id``.
+        :func:`fidelite.features.build_features` output (without the population
+        columns when ``population`` is false), indexed by ``customer_id``.
 
     Raises
     ------
     RequestError, PayloadTooLargeError, DataContractError
         Naming the table and column at fault.
     """
-    transactions = _records_frame(history.transactions)
-    events = _records_frame(history.events) if history.events else None
-    customers = (
-        _records_frame(history.customers, keep=tuple(CONSENT_COLUMN.values()))
-        if history.customers
-        else None
-    )
-    ids = set(transactions["customer_id"])
-    if customers is not None:
-        ids |= set(customers["customer_id"])
-        for flag in CONSENT_COLUMN.values():
-            # a missing flag is consent, per customer: never borrowed from others
-            customers[flag] = [value is not False for value in customers[flag]]
-    if len(ids) > max_customers:
-        raise PayloadTooLargeError(
-            f"history: {len(ids)} customers exceed the limit of {max_customers} per request "
-            "(FIDELITE_MAX_BATCH)",
-            field="history",
-        )
-    end = dt.datetime.combine(as_of, dt.time()) + dt.timedelta(days=1)
-    _reject_future_rows(history.transactions, "timestamp", end, "history.transactions")
-    _reject_future_rows(history.events, "timestamp", end, "history.events")
-    _reject_future_rows(history.customers, "signup_at", end, "history.customers")
-    inputs = Inputs(
-        load_transactions(transactions, name="history.transactions"),
-        pd.Timestamp(as_of),
-        None if events is None else load_events(events, name="history.events"),
-        None if customers is None else load_customers(customers, name="history.customers"),
-    )
-    try:
-        return build_features(inputs, params=params, vocabulary=vocabulary)
-    except (OverflowError, FloatingPointError, pd.errors.OutOfBoundsDatetime) as exc:
-        raise RequestError(
-            f"history: values out of the computable range ({type(exc).__name__})",
-            field="history",
-        ) from None
+    tables = prepare_history(history, as_of=as_of, max_customers=max_customers)
+    return prepared_features(tables, params=params, vocabulary=vocabulary, population=population)
 
 
 def frame_batch(features: pd.DataFrame) -> FeatureBatch:

@@ -22,6 +22,7 @@ from typing import Any
 import bentoml
 
 from fidelite.features import ChannelVocabulary
+from fidelite.features.build import POPULATION_COLUMNS
 from fidelite.serving.loader import (
     BENTO_MODEL_NAME,
     model_metadata,
@@ -67,6 +68,26 @@ class ServedModel:
     def channels(self) -> ChannelVocabulary:
         """The channels the model has input columns for (features of raw history get them)."""
         return ChannelVocabulary.from_columns(getattr(self.python_model, "feature_names", ()))
+
+    @functools.cached_property
+    def uses_population(self) -> bool:
+        """Whether the model reads a population column (ranked among the customers
+        built together, e.g. ``rfm_segment``): features of raw history then get them.
+
+        None of fidelite's models does since ``rfm_segment`` stopped being an input; a
+        model with an uplift component (frame API) is assumed to.
+        """
+        model = self.python_model
+        if getattr(model, "uplift", None) is not None:
+            return True
+        names: set[str] = set()
+        for population in ("purchasers", "prospects"):
+            hurdle = getattr(model, population, None)
+            encoder = getattr(hurdle, "encoder", None)
+            names.update(getattr(encoder, "feature_names_", ()))
+        if getattr(model, "purchasers", None) is None and getattr(model, "prospects", None) is None:
+            return True  # not a model we can inspect: keep every column
+        return bool(names & set(POPULATION_COLUMNS))
 
 
 def _served(python_model: Any, meta: dict[str, Any]) -> ServedModel:

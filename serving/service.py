@@ -4,9 +4,10 @@ Run with ``fidelite serve`` (validates the settings, exports the MLflow champion
 BentoML model store, then starts ``bentoml serve fidelite.serving.service:Fidelite``).
 Settings come from the environment (:mod:`fidelite.serving.settings`). Every request
 passes :class:`fidelite.serving.gate.Gate` first (routes, auth, limits, error shape).
-Request checks for small requests run on the event loop; the model runs in a worker
-thread, with concurrent small requests scored together (:mod:`fidelite.serving.scoring`),
-and everything large runs off the loop so health checks stay responsive.
+Request checks for small requests run on the event loop; concurrent raw-history requests
+are built in one feature build in a worker thread (:mod:`fidelite.serving.merging`),
+concurrent small requests are scored together (:mod:`fidelite.serving.scoring`), and
+everything large runs off the loop so health checks stay responsive.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from fidelite.serving.docs import DOCS_HEADERS, SWAGGER_FILES, docs_page, openap
 from fidelite.serving.errors import error_json, error_payload
 from fidelite.serving.gate import Gate, RouteRule
 from fidelite.serving.loader import bento_model_tag, tracking_uri_from_env
-from fidelite.serving.models import ModelHolder, load_from_bento
+from fidelite.serving.merging import HistoryMerger
+from fidelite.serving.models import ModelHolder, ServedModel, load_from_bento
+from fidelite.serving.rows import FeatureBatch
 from fidelite.serving.schemas import (
     LookupRequest,
     LookupResponse,
@@ -51,6 +54,8 @@ logger = logging.getLogger("fidelite.serving")
 SETTINGS = ServiceSettings.from_env()
 #: Requests with more customers than this are scored in a worker thread.
 ON_LOOP_MAX_ROWS = 32
+#: Raw-history requests with more rows than this are checked in a worker thread.
+ON_LOOP_MAX_HISTORY_ROWS = 1_000
 JSON = "application/json"
 #: The report is a standalone page: revalidate on every open, never sniff its type.
 REPORT_HEADERS = {"cache-control": "no-cache", "x-content-type-options": "nosniff"}
@@ -110,6 +115,7 @@ class Fidelite:
         self.snapshot.refresh()
         self._heavy = anyio.CapacityLimiter(1)
         self.batcher = MicroBatcher(anyio.CapacityLimiter(1))
+        self.histories = HistoryMerger(self._heavy)
         self._stop = threading.Event()
         threading.Thread(target=self._watch, name="fidelite-watch", daemon=True).start()
         if not self.settings.auth:
@@ -160,7 +166,9 @@ class Fidelite:
         model = self.models.model
         small = request.features is not None and len(request.features) <= ON_LOOP_MAX_ROWS
         try:
-            if small:
+            if request.history is not None:
+                batch = await self._history_batch(request, model)
+            elif small:
                 batch = handlers.request_batch(request, self.settings, model)
             else:
                 batch = await self._in_thread(handlers.request_batch, request, self.settings, model)
@@ -178,6 +186,14 @@ class Fidelite:
         except Exception as exc:
             return error_response(exc)
         return Response(body, media_type=JSON)
+
+    async def _history_batch(self, request: PredictRequest, model: ServedModel) -> FeatureBatch:
+        """Features of a raw-history request: checked alone, built with concurrent ones."""
+        if handlers.history_rows(request) <= ON_LOOP_MAX_HISTORY_ROWS:
+            tables = handlers.prepared_history(request, self.settings)
+        else:
+            tables = await self._in_thread(handlers.prepared_history, request, self.settings)
+        return await self.histories.features(model, tables)
 
     async def _in_thread(self, work: Callable[..., Any], *args: Any) -> Any:
         return await anyio.to_thread.run_sync(lambda: work(*args), limiter=self._heavy)

@@ -238,3 +238,19 @@ def test_concurrent_history_requests_get_their_own_answers_and_errors(
             assert "customer_id" in response.text and "row" in response.text
         else:
             _same_scores(_scores(response), alone[bodies.index(body)])
+
+
+def test_population_columns_are_built_only_for_models_that_read_them(
+    served: ServedModel,
+) -> None:
+    from types import SimpleNamespace
+
+    def model(*names: str, uplift: object = None) -> ServedModel:
+        encoder = SimpleNamespace(feature_names_=list(names))
+        hurdle = SimpleNamespace(encoder=encoder)
+        return ServedModel(SimpleNamespace(purchasers=hurdle, prospects=None, uplift=uplift), {})
+
+    assert not served.uses_population  # fidelite's model: rfm_segment is no input
+    assert not model("frequency", "recency").uses_population
+    assert model("frequency", "rfm_segment").uses_population
+    assert model("frequency", uplift=object()).uses_population  # frame API: keep all

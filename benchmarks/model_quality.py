@@ -20,8 +20,10 @@ Tables:
 5. **Targets** (issue 10): each target with the range measured above and whether it holds.
 
 "level from" names the window whose season set the scored window's churn/spend level
-(``*``: not of the same season; the run warned). "MAE next if buying" is a diagnostic: the
-hazard's median day given a purchase within H, on the same rows as "MAE next".
+(``*``: not of the same season; ``~``: the windows' trend extrapolated, see
+``training.levels``; the run warned). ``expected_next_purchase`` is the median day of the
+next purchase given a purchase within H; "MAE uncond. median" is a diagnostic: the former
+definition (the day P(purchase by t) itself reaches 1/2), on the same rows as "MAE next".
 
 Usage::
 
@@ -55,7 +57,6 @@ from fidelite.features.inputs import Inputs, load_inputs
 from fidelite.training.config import TrainConfig
 from fidelite.training.labels import make_labels
 from fidelite.training.metrics import churn_metrics, clv_metrics, next_purchase_metrics
-from fidelite.training.timing import median_days
 from fidelite.training.train import TrainResult, train
 
 AS_OFS = ("2025-03-31", "2025-06-30", "2025-09-30", "2025-12-31", "2026-03-31")
@@ -73,7 +74,7 @@ QUALITY_COLUMNS = (
     "coverage",
     "p10>0 (churn<.05)",
     "MAE next (d)",
-    "MAE next if buying (d)",
+    "MAE uncond. median (d)",
     "MAE rhythm (d)",
     "MAE H/2 (d)",
     "n dated",
@@ -124,9 +125,9 @@ def evaluate(result: TrainResult, data: Inputs, as_of: str, horizon: int) -> dic
     likely = ok["churn_probability"] < 0.05
     days = (ok["expected_next_purchase"] - pd.Timestamp(as_of)).dt.days
     timing = next_purchase_metrics(ok.assign(next_purchase_days=days), horizon)
-    given = _days_given_a_purchase(model, features.loc[ok.index])
-    given_timing = next_purchase_metrics(
-        ok.assign(next_purchase_days=np.where(days.isna(), np.nan, given)), horizon
+    former = _unconditional_median_days(model, features.loc[ok.index], ok["churn_probability"])
+    former_timing = next_purchase_metrics(
+        ok.assign(next_purchase_days=np.where(days.isna(), np.nan, former)), horizon
     )
     prospects = joined[joined["status"] == "prospect"]
     return {
@@ -143,7 +144,7 @@ def evaluate(result: TrainResult, data: Inputs, as_of: str, horizon: int) -> dic
         if likely.any()
         else float("nan"),
         "MAE next (d)": timing["mae_days"],
-        "MAE next if buying (d)": given_timing["mae_days"],
+        "MAE uncond. median (d)": former_timing["mae_days"],
         "MAE rhythm (d)": timing["mae_rhythm_days"],
         "MAE H/2 (d)": timing["mae_constant_days"],
         "n dated": timing["n_compared"],
@@ -165,17 +166,23 @@ def _level_sources(result: TrainResult, as_of: str) -> str:
     return " / ".join(sources) if sources[0] != sources[1] else sources[0]
 
 
-def _days_given_a_purchase(model: Any, features: pd.DataFrame) -> np.ndarray:
-    """The hazard's median day of the next purchase *given one within H*, shape (n,).
+def _unconditional_median_days(model: Any, features: pd.DataFrame, churn: pd.Series) -> np.ndarray:
+    """Days to where P(purchase by t) itself reaches 1/2, shape (n,); NaN where it never does.
 
-    A diagnostic beside ``expected_next_purchase`` (the median of P(purchase by t),
-    which for P(purchase within H) just above 1/2 lies near H): scored on the same rows,
-    it separates the hazard's timing from that definition.
+    The definition ``expected_next_purchase`` had before the conditional median
+    (:func:`~fidelite.training.timing.median_days`): P(purchase within H) times the
+    hazard's timing given a purchase, which for P(purchase within H) just above 1/2 lies
+    near H. A diagnostic, scored on the same rows.
     """
     hurdle = model.purchasers
     X = hurdle.encoder.transform_array(model._augment(features))
     cdf = hurdle.timing.purchase_cdf(X)
-    return median_days(np.ones(len(X)), cdf, hurdle.timing.edges_)
+    shape = cdf / np.maximum(cdf[:, -1:], 1e-12)
+    by_end = (1.0 - np.asarray(churn, dtype=float))[:, None] * shape
+    edges = hurdle.timing.edges_
+    # Interpolated on the bin ends as median_days does, on the unconditional curve.
+    days = np.array([np.interp(0.5, np.r_[0.0, row], edges) for row in by_end])
+    return np.where(by_end[:, -1] >= 0.5, np.clip(np.ceil(days), 1, edges[-1]), np.nan)
 
 
 def _prospect_ratio(prospects: pd.DataFrame) -> str:

@@ -49,7 +49,8 @@ class Hurdle:
     spend : SpendModel
         Net spend over H given at least one purchase (currency units).
     timing : TimingModel
-        Hazard of the first purchase, for the median next-purchase day.
+        Hazard of the first purchase, for the median next-purchase day given a purchase
+        within H.
     intervals : MixtureIntervals
         ``[p10, p90]`` of the spend over H, calibrated on held-out rows.
     purchase_days_if_buying : float

@@ -195,8 +195,9 @@ def next_purchase_metrics(frame: Any, horizon_days: int) -> dict[str, float]:
     ----------
     frame : DataFrame
         Held-out rows with ``days_to_purchase`` (actual first purchase, 1..H, NaN without
-        one), ``next_purchase_days`` (predicted median, NaN when below 1/2), and the
-        features ``ipt_mean_days`` and ``days_since_last_purchase``.
+        one), ``next_purchase_days`` (predicted median day given a purchase within H,
+        NaN when P(purchase within H) < 1/2), and the features ``ipt_mean_days`` and
+        ``days_since_last_purchase``.
     horizon_days : int
 
     Returns

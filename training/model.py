@@ -283,7 +283,8 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         low = high = np.full(len(p_none), np.nan)
         if self.intervals is not None:
             low, high = self.intervals.predict(p_none, np.maximum(spend, 1e-9))
-        # Without a hazard model, purchases are taken as spread evenly over the horizon.
+        # Without a hazard model, purchases are taken as spread evenly over the horizon (so
+        # the median day given a purchase is H/2).
         edges = np.array([0.0, float(self.horizon_days)])
         days = median_days(1.0 - p_none, np.ones((len(p_none), 1)), edges)
         return {

@@ -6,8 +6,9 @@ contract):
 - ``status``: "ok" (purchasers), "prospect" (no purchase yet, scored by the
   first-purchase model) or "insufficient_history" (no purchase and no such model: every
   prediction is NaN).
-- ``expected_next_purchase`` = as-of + the median days to the next purchase
-  (:func:`fidelite.training.timing.median_days`); NaT when P(purchase within H) < 1/2.
+- ``expected_next_purchase`` = as-of + the median days to the next purchase given a
+  purchase within H (:func:`fidelite.training.timing.median_days`, the day
+  F(t) / F(H) reaches 1/2); NaT when P(purchase within H) < 1/2.
 - ``churn_percentile`` (0-100) places the probability within the churn probabilities
   of the held-out window stored at fit, so a single customer's percentile does not
   depend on who else is in the batch.

@@ -93,8 +93,10 @@ SCORE_COLUMNS: tuple[ScoreColumn, ...] = (
         "expected_next_purchase",
         "date",
         True,
-        "Median date of the next purchase: the day P(a purchase by then) reaches 1/2. "
-        "Missing when that never happens within the horizon (churn_probability > 0.5).",
+        "Median date of the next purchase given a purchase within the horizon: the day "
+        "P(a purchase by then | one within H) reaches 1/2. Missing when a purchase within "
+        "the horizon is less likely than not (churn_probability > 0.5; P(purchase within "
+        "H) is 1 - churn_probability).",
     ),
     ScoreColumn(
         "lifecycle_stage", "str", True, "prospect, new, active, at_risk, lapsed or reactivated."

@@ -108,6 +108,32 @@ def test_scores_are_consistent_and_unclipped(trained):
     assert (dated == (churn < 0.5)).all()  # a median date exactly when a purchase is likelier
 
 
+def test_next_purchase_is_the_median_given_a_purchase_not_dragged_towards_h(trained):
+    model, features = trained.result.model, trained.features
+    scores = model.predict(None, features, params={"as_of": AS_OF}).set_index("customer_id")
+    ok = scores[scores["status"] == "ok"]
+    days = (ok["expected_next_purchase"] - pd.Timestamp(AS_OF)).dt.days.to_numpy(float)
+    hurdle = model.purchasers
+    cdf = hurdle.timing.purchase_cdf(
+        hurdle.encoder.transform_array(model._augment(features.loc[ok.index]))
+    )
+    share = cdf / cdf[:, -1:]  # the timing given a purchase within H
+    edges = hurdle.timing.edges_
+    dated = ~np.isnan(days)
+    # The date falls in the bin where P(purchase by t | one within H) reaches 1/2 ...
+    b = np.searchsorted(edges, days[dated], side="left") - 1
+    rows = np.flatnonzero(dated)
+    assert (share[rows, b] >= 0.5 - 1e-9).all()
+    assert (np.where(b > 0, share[rows, np.maximum(b - 1, 0)], 0.0) < 0.5).all()
+    # ... whatever P(purchase within H): customers barely likelier to buy than not are
+    # dated as early as sure buyers with the same timing (the unconditional median of
+    # P(purchase by t) would put them near H).
+    p_buy = 1 - ok["churn_probability"].to_numpy()
+    barely, sure = dated & (p_buy < 0.6), dated & (p_buy > 0.9)
+    assert barely.sum() > 20 and sure.sum() > 20
+    assert np.median(days[barely]) < 0.75 * edges[-1]
+
+
 def test_prospects_are_scored_by_the_first_purchase_model(trained):
     model, features = trained.result.model, trained.features
     assert model.prospects is not None

@@ -1,4 +1,4 @@
-"""The discrete-time hazard of the next purchase, and the median date it gives."""
+"""The discrete-time hazard of the next purchase, and the median date (given a purchase)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,30 @@ from fidelite.training.boosting import Trees
 from fidelite.training.timing import TimingModel, median_days
 
 
-def test_median_days_crosses_one_half_and_is_missing_below_it():
+def test_median_days_is_the_median_given_a_purchase_and_missing_below_one_half():
     edges = np.array([0.0, 30.0, 60.0, 90.0])
-    cdf = np.array([[0.5, 0.9, 1.0], [0.2, 0.4, 0.5], [0.1, 0.2, 0.3]])
-    days = median_days(np.array([0.9, 0.8, 0.4]), cdf, edges)
-    # Row 0: P(by t) = 0.9 x [0.5, 0.9, 1.0] = [0.45, 0.81, 0.9]: crosses 1/2 in bin 2.
-    assert days[0] == np.ceil(30 + 30 * (0.5 - 0.45) / (0.81 - 0.45))
-    # Row 1: 0.8 x [0.4, 0.8, 1] = [0.32, 0.64, 0.8] -> bin 2 as well.
-    assert 30 < days[1] <= 60
-    assert np.isnan(days[2])  # P(purchase within H) = 0.4 < 1/2
+    cdf = np.array([[0.5, 0.9, 1.0], [0.2, 0.4, 0.5], [0.1, 0.2, 0.3], [0.1, 0.2, 0.3]])
+    days = median_days(np.array([0.9, 0.8, 0.4, 0.5]), cdf, edges)
+    # Row 0: F(t) / F(H) = [0.5, 0.9, 1.0] reaches 1/2 at the end of bin 1: day 30
+    # (the unconditional 0.9 x [0.5, 0.9, 1.0] = [0.45, 0.81, 0.9] would cross in bin 2).
+    assert days[0] == 30
+    # Row 1: [0.4, 0.8, 1.0] crosses 1/2 a quarter into bin 2: day 30 + 7.5 -> 38.
+    assert days[1] == 38
+    # The unconditional median of row 1 (0.8 x shape = [0.32, 0.64, 0.8]) would be day 47:
+    # the conditional one does not drift towards H for a customer barely likely to buy.
+    assert np.isnan(days[2])  # P(purchase within H) = 0.4 < 1/2: no date
+    # Row 3: P = 1/2 exactly is dated; shape [1/3, 2/3, 1] crosses half-way into bin 2.
+    assert days[3] == 45
+
+
+def test_median_days_of_a_flat_curve_is_half_the_horizon():
+    # One bin (the baseline-only model: purchases spread evenly) and an all-zero hazard
+    # (uniform shape): the median given a purchase is H/2 whatever P(purchase).
+    edges = np.array([0.0, 90.0])
+    days = median_days(np.array([0.55, 0.99]), np.ones((2, 1)), edges)
+    np.testing.assert_array_equal(days, [45, 45])
+    edges = np.array([0.0, 30.0, 60.0, 90.0])
+    assert median_days(np.array([0.7]), np.zeros((1, 3)), edges)[0] == 45
 
 
 def test_hazard_learns_who_buys_early_and_censors_at_the_horizon():

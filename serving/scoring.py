@@ -11,7 +11,9 @@ request waits only while the previous call runs, then everything that arrived me
 its own rows back. A call of at most :data:`INLINE_MAX_ROWS` customers (about a
 millisecond per few customers with ``predict_arrays``) runs on the event loop: handing it
 to a worker thread costs two thread wake-ups per request and frees nothing, since the
-model holds the GIL for most of the call. Larger calls run in a worker thread. A lone
+model holds the GIL for most of the call. Larger calls run in a worker thread, and a call
+of thousands of customers is cut into parts scored at the same time (:func:`model_scores`:
+the boosters release the GIL). A lone
 request is scored at once. Customers are scored independently of each other by the model
 (percentiles use the reference distribution stored at training), so batching never
 changes a result; request ids are made unique inside a batch, so two requests may carry
@@ -21,7 +23,11 @@ the same customer id.
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +42,10 @@ from fidelite.serving.rows import FeatureBatch
 MAX_BATCHED_ROWS = 256
 #: Batched calls of at most this many customers are scored on the event loop.
 INLINE_MAX_ROWS = 32
+#: Calls with at least this many customers are scored in parallel parts.
+PARALLEL_MIN_ROWS = 2_048
+#: Threads scoring one large call by default (the machine's cores, at most 4).
+SCORING_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 def batch_frame(batch: FeatureBatch) -> pd.DataFrame:
@@ -45,22 +55,68 @@ def batch_frame(batch: FeatureBatch) -> pd.DataFrame:
     return pd.DataFrame(data, index=pd.Index(batch.ids, name="customer_id", dtype=object))
 
 
-def model_scores(
+def _scores_of(
     python_model: Any, batch: FeatureBatch, day: pd.Timestamp, *, reasons: bool
 ) -> dict[str, Any]:
-    """The scores frame of ``batch`` as columns of length ``len(batch)``.
-
-    Raises
-    ------
-    FloatingPointError, OverflowError, ValueError
-        From the model, for values it cannot compute with.
-    """
     predict_arrays = getattr(python_model, "predict_arrays", None)
     if predict_arrays is not None:
         columns = {**batch.numbers, **batch.others, "customer_id": np.asarray(batch.ids, object)}
         return dict(predict_arrays(columns, as_of=day, reasons=reasons))
     params = {"as_of": day.date().isoformat(), "reasons": reasons}
     return frame_columns(python_model.predict(None, batch_frame(batch), params=params))
+
+
+def slice_batch(batch: FeatureBatch, start: int, stop: int) -> FeatureBatch:
+    """Rows ``start:stop`` of a batch (views of its arrays)."""
+    return FeatureBatch(
+        ids=batch.ids[start:stop],
+        numbers={name: values[start:stop] for name, values in batch.numbers.items()},
+        others={name: values[start:stop] for name, values in batch.others.items()},
+    )
+
+
+def concat_scores(parts: list[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """Score columns of consecutive row ranges as one set of columns."""
+    return {name: np.concatenate([np.asarray(part[name]) for part in parts]) for name in parts[0]}
+
+
+def model_scores(
+    python_model: Any,
+    batch: FeatureBatch,
+    day: pd.Timestamp,
+    *,
+    reasons: bool,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """The scores frame of ``batch`` as columns of length ``len(batch)``.
+
+    A batch of at least :data:`PARALLEL_MIN_ROWS` customers is cut into ``threads``
+    (default :data:`SCORING_THREADS`) consecutive parts scored at the same time: the
+    boosters release the GIL, customers are scored independently, so the parts' columns
+    put end to end are the whole batch's.
+
+    Raises
+    ------
+    FloatingPointError, OverflowError, ValueError
+        From the model, for values it cannot compute with.
+    """
+    threads = SCORING_THREADS if threads is None else threads
+    n = len(batch)
+    if threads < 2 or n < PARALLEL_MIN_ROWS:
+        return _scores_of(python_model, batch, day, reasons=reasons)
+    bounds = np.linspace(0, n, threads + 1).astype(int)
+    parts = [slice_batch(batch, a, b) for a, b in itertools.pairwise(bounds.tolist())]
+    pool = _pool(threads - 1)
+    others = [
+        pool.submit(_scores_of, python_model, part, day, reasons=reasons) for part in parts[1:]
+    ]
+    first = _scores_of(python_model, parts[0], day, reasons=reasons)
+    return concat_scores([first, *(future.result() for future in others)])
+
+
+@functools.cache
+def _pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fidelite-score")
 
 
 def merge_batches(batches: list[FeatureBatch]) -> FeatureBatch:
@@ -106,9 +162,13 @@ class MicroBatcher:
     ----------
     limiter : anyio.CapacityLimiter
         Bounds the worker threads running the model.
+    threads : int, optional
+        Threads scoring a large call (:func:`model_scores`; default
+        :data:`SCORING_THREADS`).
     """
 
     limiter: anyio.CapacityLimiter
+    threads: int | None = None
     _queues: dict[tuple[pd.Timestamp, bool], list[_Pending]] = field(default_factory=dict)
     _running: set[tuple[pd.Timestamp, bool]] = field(default_factory=set)
 
@@ -117,7 +177,9 @@ class MicroBatcher:
     ) -> dict[str, Any]:
         if len(batch) > MAX_BATCHED_ROWS:
             return await anyio.to_thread.run_sync(
-                lambda: model_scores(python_model, batch, day, reasons=reasons),
+                lambda: model_scores(
+                    python_model, batch, day, reasons=reasons, threads=self.threads
+                ),
                 limiter=self.limiter,
             )
         key = (day, reasons)

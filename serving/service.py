@@ -114,7 +114,7 @@ class Fidelite:
         self.snapshot = SnapshotStore(self.settings.snapshot)
         self.snapshot.refresh()
         self._heavy = anyio.CapacityLimiter(1)
-        self.batcher = MicroBatcher(anyio.CapacityLimiter(1))
+        self.batcher = MicroBatcher(anyio.CapacityLimiter(1), self.settings.scoring_threads)
         self.histories = HistoryMerger(self._heavy)
         self._stop = threading.Event()
         threading.Thread(target=self._watch, name="fidelite-watch", daemon=True).start()

@@ -14,6 +14,7 @@ variable                           default                  meaning
 ``FIDELITE_MAX_BATCH``             10000                    customers/ids per request
 ``FIDELITE_MAX_BODY_BYTES``        67108864 (64 MiB)        request body limit
 ``FIDELITE_WORKERS``               CPU cores (max 4)        server processes
+``FIDELITE_SCORING_THREADS``       cores / workers (max 4)  threads per large predict call
 ``FIDELITE_MODEL_URI``             (none)                   registry URI to follow
 ``FIDELITE_RELOAD_SECONDS``        60                       champion check; 0/off = never
 ``FIDELITE_SNAPSHOT_CHECK_SECONDS`` 2                       snapshot file check interval
@@ -39,6 +40,7 @@ SNAPSHOT_ENV = "FIDELITE_SNAPSHOT"
 MAX_BATCH_ENV = "FIDELITE_MAX_BATCH"
 MAX_BODY_BYTES_ENV = "FIDELITE_MAX_BODY_BYTES"
 WORKERS_ENV = "FIDELITE_WORKERS"
+SCORING_THREADS_ENV = "FIDELITE_SCORING_THREADS"
 MODEL_URI_ENV = "FIDELITE_MODEL_URI"
 RELOAD_ENV = "FIDELITE_RELOAD_SECONDS"
 SNAPSHOT_CHECK_ENV = "FIDELITE_SNAPSHOT_CHECK_SECONDS"
@@ -95,6 +97,13 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
+def default_scoring_threads(workers: int) -> int:
+    """Threads scoring one large ``/predict`` call: the cores left per worker, at most 4
+    (the boosters release the GIL, so a call of thousands of customers runs in parallel
+    parts; small calls always use one)."""
+    return max(1, min((os.cpu_count() or 1) // max(workers, 1), 4))
+
+
 @dataclass(frozen=True)
 class ServiceSettings:
     """All settings of the service (see the module docstring for the variables)."""
@@ -106,6 +115,7 @@ class ServiceSettings:
     max_batch: int = 10_000
     max_body_bytes: int = 64 * 1024 * 1024
     workers: int = 1
+    scoring_threads: int = 1
     model_uri: str | None = None
     reload_seconds: float = 60.0
     snapshot_check_seconds: float = 2.0
@@ -142,7 +152,10 @@ class ServiceSettings:
             snapshot=None if snapshot is None else Path(snapshot),
             max_batch=int(_number(env, MAX_BATCH_ENV, cls.max_batch)),
             max_body_bytes=int(_number(env, MAX_BODY_BYTES_ENV, cls.max_body_bytes)),
-            workers=int(_number(env, WORKERS_ENV, default_workers())),
+            workers=(workers := int(_number(env, WORKERS_ENV, default_workers()))),
+            scoring_threads=int(
+                _number(env, SCORING_THREADS_ENV, default_scoring_threads(workers))
+            ),
             model_uri=_text(env, MODEL_URI_ENV),
             reload_seconds=_interval(env, RELOAD_ENV, cls.reload_seconds),
             snapshot_check_seconds=_interval(env, SNAPSHOT_CHECK_ENV, cls.snapshot_check_seconds),

@@ -179,3 +179,24 @@ def test_one_customers_history_gets_the_inputs_it_has_in_the_population(
             )
         elif name in population.others:
             assert got.others[name].tolist() == [population.others[name][row]], name
+
+
+def test_large_calls_scored_in_parallel_parts_equal_one_call(
+    trained_store: dict, model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fidelite.serving import scoring
+
+    features = trained_store["features"]
+    rows = json.loads(features.head(200).reset_index().to_json(orient="records"))
+    batch = feature_batch(rows, required=REQUIRED, max_rows=500)
+    day = pd.Timestamp("2025-09-30")
+    whole = model_scores(model, batch, day, reasons=True, threads=1)
+    monkeypatch.setattr(scoring, "PARALLEL_MIN_ROWS", 8)
+    calls = []
+    original = scoring._scores_of
+    monkeypatch.setattr(
+        scoring, "_scores_of", lambda *a, **k: calls.append(len(a[1])) or original(*a, **k)
+    )
+    parts = model_scores(model, batch, day, reasons=True, threads=3)
+    assert sorted(calls) == [66, 67, 67]
+    _same(parts, whole)

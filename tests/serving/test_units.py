@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,7 @@ def test_response_columns_are_the_contract_score_columns() -> None:
         ({"FIDELITE_API_KEYS": "k", "FIDELITE_MAX_BATCH": "abc"}, "FIDELITE_MAX_BATCH"),
         ({"FIDELITE_API_KEYS": "k", "FIDELITE_MAX_BATCH": "-3"}, "FIDELITE_MAX_BATCH"),
         ({"FIDELITE_API_KEYS": "k", "FIDELITE_WORKERS": "1.5"}, "FIDELITE_WORKERS"),
+        ({"FIDELITE_API_KEYS": "k", "FIDELITE_SCORING_THREADS": "0"}, "FIDELITE_SCORING_THREADS"),
         ({"FIDELITE_API_KEYS": "k", "FIDELITE_BODY_TIMEOUT": "nan"}, "FIDELITE_BODY_TIMEOUT"),
         ({"FIDELITE_API_KEYS": "k", "FIDELITE_AUTH": "maybe"}, "FIDELITE_AUTH"),
         ({"FIDELITE_API_KEYS": ""}, "FIDELITE_API_KEYS"),
@@ -77,6 +79,12 @@ def test_settings_defaults_and_explicit_auth_off() -> None:
     assert settings.reload_seconds == 60 and settings.winback_limit == 100
     off = ServiceSettings.from_env({"FIDELITE_AUTH": "off", "FIDELITE_RELOAD_SECONDS": "off"})
     assert off.api_keys == () and not off.auth and off.reload_seconds == 0
+    # scoring threads share the cores among the workers
+    cores = os.cpu_count() or 1
+    one = ServiceSettings.from_env({"FIDELITE_AUTH": "off", "FIDELITE_WORKERS": "1"})
+    assert one.scoring_threads == max(1, min(cores, 4))
+    many = ServiceSettings.from_env({"FIDELITE_AUTH": "off", "FIDELITE_WORKERS": str(cores)})
+    assert many.scoring_threads == 1
 
 
 # ------------------------------------------------------------------------ errors
@@ -144,6 +152,54 @@ def test_bad_rows_are_refused_naming_the_column(change: dict, field: str, n_rows
     with pytest.raises(RequestError) as caught:
         _batch(rows)
     assert caught.value.field == f"features.{field}", caught.value
+
+
+def _outcome(rows: list[dict]) -> tuple:
+    """What feature_batch makes of rows: the columns (NaN as None) or the error."""
+    try:
+        batch = feature_batch(rows, required=REQUIRED, max_rows=1000)
+    except RequestError as exc:
+        return ("error", str(exc), exc.field)
+
+    def plain(values: np.ndarray) -> list:
+        return [None if isinstance(v, float) and v != v else v for v in values.tolist()]
+
+    numbers = {name: plain(values) for name, values in batch.numbers.items()}
+    others = {name: plain(values) for name, values in batch.others.items()}
+    dtypes = {name: str(values.dtype) for name, values in {**batch.numbers, **batch.others}.items()}
+    return ("ok", batch.ids, list(numbers), numbers, list(others), others, dtypes)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"orders_total": None},
+        {"monetary_value": None, "frequency": None},
+        {"T": 1e308, "recency": 1.0},
+        {"recency": 600.0, "T": 528.0},
+        {"frequency": float("nan")},
+        {"monetary_value": float("inf")},
+        {"best_channel": "x" * 300},
+        {"best_channel": None, "email_opt_in": None},
+        {"email_opt_in": 1},
+        {"recency": True},
+        {"orders_total": -1, "monetary_value": None},
+        {"orders_total": None, "T": 1e308, "recency": 1.0},
+    ],
+)
+def test_bulk_check_of_uniform_rows_equals_the_column_by_column_check(
+    change: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fidelite.serving import rows as rows_module
+
+    rows = [dict(ROW, customer_id=f"c{i}", T=200.0 + i) for i in range(3 * ROWWISE_MAX_ROWS)]
+    rows.append(dict(ROW, customer_id="z", **change))
+    if not change:
+        assert rows_module._uniform(rows, [r["customer_id"] for r in rows]) is not None
+    bulk = _outcome(rows)
+    monkeypatch.setattr(rows_module, "_uniform", lambda rows, ids: None)
+    assert _outcome(rows) == bulk
 
 
 def test_rows_become_typed_columns_and_missing_is_nan() -> None:

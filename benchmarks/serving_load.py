@@ -13,7 +13,9 @@ fallback) at concurrency 1, 16 and 32, ``--seconds`` each:
 - ``/predict`` with 1 feature row again on a server with two worker processes,
 
 then the 10,000-row cases (server time from the ``Server-Timing`` header, median of 5)
-and the size of ``/metrics`` and the worker's memory after 5,000 unknown paths.
+and the size of ``/metrics`` and the worker's memory after 5,000 unknown paths. Every
+cell also records the server's CPU milliseconds per request (all its processes and
+threads), which a shared machine inflates far less than latencies.
 
 Usage::
 
@@ -112,20 +114,43 @@ def history_payload(demo) -> dict:
     }
 
 
-def drive(url: str, cases: list[tuple[str, str, dict]], auth: str, seconds: float) -> list[dict]:
+def server_cpu_s(process) -> float:
+    """CPU seconds used so far by the server's processes (every thread of each)."""
+    tree = [psutil.Process(process.pid)]
+    tree += tree[0].children(recursive=True)
+    total = 0.0
+    for proc in tree:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def drive(
+    url: str, cases: list[tuple[str, str, dict]], auth: str, seconds: float, process
+) -> list[dict]:
+    """Each case at each concurrency; also the server's CPU milliseconds per request."""
     results = []
     for name, path, body in cases:
         payload = json.dumps(body).encode()
         for connections in CONCURRENCY:
             run_load(url + path, payload, auth, connections=connections, seconds=2)  # warm-up
+            cpu = server_cpu_s(process)
             got = run_load(url + path, payload, auth, connections=connections, seconds=seconds)
-            results.append({"endpoint": name, "c": connections, **vars(got)})
+            used = server_cpu_s(process) - cpu
+            per_request = 1000 * used / max(got.requests, 1)
+            results.append(
+                {"endpoint": name, "c": connections, **vars(got), "server_cpu_ms": per_request}
+            )
             console.print(results[-1])
     return results
 
 
-def big_requests(url: str, data: dict) -> list[dict]:
-    """Server and client time of 10,000-row predict and 10,000-id lookup (median of 5)."""
+def big_requests(url: str, data: dict, process) -> list[dict]:
+    """Server and client time of 10,000-row predict and 10,000-id lookup (median of 5),
+    and the server's CPU time per request (mean of the same 5)."""
     rows = [dict(data["rows"][i % len(data["rows"])], customer_id=f"b{i}") for i in range(BIG)]
     ids = [data["ids"][i % len(data["ids"])] for i in range(BIG)]
     cases = [
@@ -142,7 +167,9 @@ def big_requests(url: str, data: dict) -> list[dict]:
         for name, path, body in cases:
             content = json.dumps(body).encode()
             server, total = [], []
-            for _ in range(6):
+            for attempt in range(6):
+                if attempt == 1:  # the first is a warm-up
+                    cpu = server_cpu_s(process)
                 started = time.perf_counter()
                 response = c.post(
                     path, content=content, headers={"content-type": "application/json"}
@@ -156,6 +183,7 @@ def big_requests(url: str, data: dict) -> list[dict]:
                     "body_mb": round(len(content) / 1e6, 1),
                     "server_ms": float(np.median(server[1:])),
                     "client_ms": float(np.median(total[1:])),
+                    "server_cpu_ms": 1000 * (server_cpu_s(process) - cpu) / 5,
                 }
             )
             console.print(out[-1])
@@ -204,6 +232,9 @@ def ratio_table(results: list[dict]) -> list[dict]:
             row[f"c={c} rps / p50 ms"] = f"{r['rps']:.0f} / {r['p50_ms']:.1f}"
         row["share of bare at c=16"] = f"{by[(name, 16)]['rps'] / bare[16]['rps']:.0%}"
         row["p50 c=1 minus bare (ms)"] = f"{by[(name, 1)]['p50_ms'] - bare[1]['p50_ms']:+.1f}"
+        row["server CPU ms/request at c=1 / c=16"] = (
+            f"{by[(name, 1)]['server_cpu_ms']:.2f} / {by[(name, 16)]['server_cpu_ms']:.2f}"
+        )
         row["client CPU % (max)"] = (
             f"{max(by[(name, c)]['client_cpu_pct'] for c in CONCURRENCY):.0f}"
         )
@@ -230,13 +261,13 @@ def bare_cells(env: dict, data: dict, workdir: Path, seconds: float) -> list[dic
     ]
     with running_server(bare_cmd, env=env, port=port, log=workdir / "bare.log", cwd=REPO_ROOT) as (
         url,
-        _,
+        process,
     ):
         cases = [
             ("bare sync", "/predict", data["bare_body"]),
             ("bare async", "/predict_async", data["bare_body"]),
         ]
-        return drive(url, cases, "", seconds)
+        return drive(url, cases, "", seconds, process)
 
 
 def fidelite_cells(
@@ -253,8 +284,8 @@ def fidelite_cells(
     ]
     log = workdir / "fidelite.log"
     with running_server(command, env=env, port=port, log=log, cwd=REPO_ROOT) as (url, process):
-        results = drive(url, cases, f"Bearer {KEY}", seconds)
-        return results, big_requests(url, data), metrics_growth(url, process)
+        results = drive(url, cases, f"Bearer {KEY}", seconds, process)
+        return results, big_requests(url, data, process), metrics_growth(url, process)
 
 
 def two_worker_cells(env: dict, data: dict, workdir: Path, seconds: float) -> list[dict]:
@@ -264,10 +295,10 @@ def two_worker_cells(env: dict, data: dict, workdir: Path, seconds: float) -> li
     command = fidelite_serve_command(port=port, snapshot=data["snapshot"])
     env = {**env, "FIDELITE_WORKERS": "2"}
     log = workdir / "fidelite2.log"
-    with running_server(command, env=env, port=port, log=log, cwd=REPO_ROOT) as (url, _):
+    with running_server(command, env=env, port=port, log=log, cwd=REPO_ROOT) as (url, process):
         one_row = {"as_of": AS_OF, "features": data["rows"][:1]}
         cases = [("/predict 1 feature row, 2 workers", "/predict", one_row)]
-        return drive(url, cases, f"Bearer {KEY}", seconds)
+        return drive(url, cases, f"Bearer {KEY}", seconds, process)
 
 
 def main(argv: list[str] | None = None) -> int:

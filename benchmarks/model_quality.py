@@ -280,6 +280,8 @@ def target_rows(
         ),
     ]
     for name, group in (("demo", demo + windows), ("CDNOW", cdnow)):
+        if not group:  # not measured in this run (e.g. --skip-cdnow)
+            continue
         margins = [min(r["MAE rhythm (d)"], r["MAE H/2 (d)"]) - r["MAE next (d)"] for r in group]
         rows.append(
             {

@@ -7,7 +7,8 @@ path goes from column arrays to the numpy model matrix
 baseline formulas (:meth:`~fidelite.training.baseline.BaselineModel.predict_arrays`),
 boosters, intervals, timing and reasons as ``predict``, to the score columns
 (:func:`~fidelite.training.scoreframe.score_arrays`), so both give the same answers (the
-tests compare them). Only the optional uplift component still works on frames.
+tests compare them). The optional uplift component's columns come from its own array
+path (:meth:`~fidelite.training.uplift.model.UpliftModel.score_arrays`).
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ def predict_arrays(
     )
     if model.uplift is None or n == 0:
         return scores
-    return _with_uplift(model, ids, cols, scores)
+    return _with_uplift(model, cols, scores, n)
 
 
 def _day(value: object) -> pd.Timestamp:
@@ -226,17 +227,8 @@ def _objects(values: np.ndarray) -> np.ndarray:
 
 
 def _with_uplift(
-    model: FideliteModel, ids: np.ndarray, cols: Columns, scores: dict[str, np.ndarray]
+    model: FideliteModel, cols: Columns, scores: dict[str, np.ndarray], n: int
 ) -> dict[str, np.ndarray]:
-    """The uplift columns, from the uplift component's frame API."""
+    """The score columns plus the uplift component's, from its array path."""
     assert model.uplift is not None
-    index = pd.Index(ids, name="customer_id", dtype=object)
-    features = pd.DataFrame(cols, index=index)
-    frame = pd.DataFrame(
-        {
-            name: pd.Series(values, dtype=object, copy=False) if values.dtype == object else values
-            for name, values in scores.items()
-        }
-    )
-    out = model.uplift.add_scores(features, frame)
-    return {name: out[name].to_numpy() for name in out.columns}
+    return {**scores, **model.uplift.score_arrays(cols, scores, n)}

@@ -20,30 +20,31 @@ consented messaging channels that have history (None when there is none);
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable, Mapping
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from fidelite.features.contract import CONSENT_COLUMN
 from fidelite.training.encoding import FeatureEncoder
-from fidelite.training.uplift.contact import CHANNEL_COLUMN, contact_frame
+from fidelite.training.uplift.contact import (
+    CHANNEL_COLUMN,
+    Columns,
+    contact_columns_by_channel,
+    contact_frame,
+)
 from fidelite.training.uplift.dataset import SCORE_INPUTS
-from fidelite.training.uplift.learners import LEARNERS
+from fidelite.training.uplift.learners import LEARNERS, lgbm_predict
 from fidelite.training.uplift.policy import PolicyChoice, PolicyTable
+from fidelite.training.uplift.scoring import (
+    UPLIFT_SCORE_COLUMNS,
+    channel_scores,
+    consent_columns,
+    uplift_score_arrays,
+)
 from fidelite.training.uplift.valuation import customer_value
 
 __all__ = ["CHANNEL_COLUMN", "UPLIFT_SCORE_COLUMNS", "UpliftModel", "uplift_inputs"]
-
-#: Columns :meth:`UpliftModel.add_scores` appends to a scores frame.
-UPLIFT_SCORE_COLUMNS: tuple[str, ...] = (
-    "uplift_channel",
-    "uplift_purchase",
-    "response_value",
-    "uplift_value",
-    "uplift_by_channel",
-)
 
 
 def uplift_inputs(features: pd.DataFrame, scores: pd.DataFrame | None) -> pd.DataFrame:
@@ -114,21 +115,34 @@ class UpliftModel:
         # Encoders pickled before the contact inputs existed ignore the extra columns.
         return self.encoder.transform_array(contact_frame(inputs, channel))
 
+    def _effects(self, matrices: list[np.ndarray], n: int) -> np.ndarray:
+        """The learner's estimates of each channel's matrix (each (n, p)), shape
+        (n, len(matrices)), in one pass (see ``predict_by_channel`` of the learners)."""
+        if not matrices:
+            return np.empty((n, 0))
+        return self.learner.predict_by_channel(matrices)
+
     def uplift_by_channel(self, inputs: pd.DataFrame) -> pd.DataFrame:
         """Estimated change in P(purchase) per channel, shape (n_rows, len(channels))."""
-        columns = {c: self.learner.predict(self._matrix(inputs, c)) for c in self.channels}
-        return pd.DataFrame(columns, index=inputs.index, columns=list(self.channels))
+        parts = contact_columns_by_channel(inputs, self.channels, len(inputs))
+        matrices = [self.encoder.transform_array(inputs.assign(**part)) for part in parts]
+        effects = self._effects(matrices, len(inputs))
+        return pd.DataFrame(effects, index=inputs.index, columns=list(self.channels))
 
-    def response_value(self, inputs: pd.DataFrame) -> np.ndarray:
-        """What winning each customer back is worth, shape (n_rows,), currency, >= 0."""
+    def _value(self, inputs: Columns, n: int, spend_matrix: Callable[[], np.ndarray]) -> np.ndarray:
+        """:meth:`response_value` given the response model's (lazily built) matrix."""
         # Models pickled before the value basis existed valued the response spend.
         basis = getattr(self, "value_basis", "response_spend")
         spend = (
-            self.response_model.predict(self._matrix(inputs, None))
+            lgbm_predict(self.response_model, spend_matrix())
             if basis == "response_spend"
-            else np.zeros(len(inputs))
+            else np.zeros(n)
         )
         return customer_value(inputs, basis, spend)
+
+    def response_value(self, inputs: pd.DataFrame) -> np.ndarray:
+        """What winning each customer back is worth, shape (n_rows,), currency, >= 0."""
+        return self._value(inputs, len(inputs), lambda: self._matrix(inputs, None))
 
     def predict(self, inputs: pd.DataFrame, channel: np.ndarray | None = None) -> pd.DataFrame:
         """Uplift at a given contact channel per row (e.g. the channel a row was sent on).
@@ -174,42 +188,44 @@ class UpliftModel:
             The scores frame (churn, CLV, consent columns...).
         """
         out = scores.copy()
-        scored = (scores["status"] == "ok").to_numpy() if "status" in scores else None
         inputs = uplift_inputs(features.reset_index(drop=True), scores.reset_index(drop=True))
-        by_channel = self.uplift_by_channel(inputs)
-        value = self.response_value(inputs)
-        allowed = np.zeros(by_channel.shape, dtype=bool)
-        for j, channel in enumerate(self.channels):
-            consent = CONSENT_COLUMN.get(channel)
-            if consent is not None and consent in scores:
-                allowed[:, j] = scores[consent].fillna(False).to_numpy(dtype=bool)
-        estimates = by_channel.to_numpy()
-        masked = np.where(allowed, estimates, -np.inf)
-        best = masked.argmax(axis=1) if len(self.channels) else np.zeros(len(inputs), int)
-        has_channel = allowed.any(axis=1)
-        purchase = (
-            np.where(
-                has_channel,
-                np.take_along_axis(estimates, best[:, None], axis=1)[:, 0],
-                estimates.mean(axis=1),
-            )
-            if len(self.channels)
-            else np.full(len(inputs), np.nan)
-        )
-        names = np.asarray(self.channels, dtype=object)
-        out["uplift_channel"] = np.where(has_channel, names[best], None) if len(names) else None
-        out["uplift_purchase"] = purchase
-        out["response_value"] = value
-        out["uplift_value"] = purchase * value
-        encode = json.JSONEncoder().encode
-        out["uplift_by_channel"] = [
-            encode({c: round(float(v), 6) for c, v in zip(self.channels, row, strict=True)})
-            for row in estimates
-        ]
-        if scored is not None:
+        estimates = self.uplift_by_channel(inputs).to_numpy()
+        consent = {
+            column: scores[column].fillna(False).to_numpy(dtype=bool)
+            for column in consent_columns(self.channels)
+            if column in scores
+        }
+        columns = channel_scores(self.channels, estimates, self.response_value(inputs), consent)
+        for name, values in columns.items():
+            out[name] = values
+        if "status" in scores:
+            scored = (scores["status"] == "ok").to_numpy()
             for column in UPLIFT_SCORE_COLUMNS:
                 out.loc[~scored, column] = None
         return out
+
+    def score_arrays(
+        self, features: Mapping[str, np.ndarray], scores: Mapping[str, np.ndarray], n: int
+    ) -> dict[str, np.ndarray]:
+        """:meth:`add_scores` without DataFrames: the :data:`UPLIFT_SCORE_COLUMNS` only.
+
+        Parameters
+        ----------
+        features : mapping of str -> ndarray, shape (n,)
+            The feature columns the scores were computed from (as
+            :meth:`FeatureEncoder.transform_columns` takes them).
+        scores : mapping of str -> ndarray, shape (n,)
+            The score columns (``status``, churn, CLV, consent...).
+        n : int
+            Number of rows.
+
+        Returns
+        -------
+        dict of str -> ndarray, shape (n,)
+            The same values as :meth:`add_scores` appends (None/NaN where unscored);
+            only the rows whose ``status`` is ``ok`` are scored.
+        """
+        return uplift_score_arrays(self, features, scores, n)
 
     def choose_policy(self, budget_share: float | None) -> PolicyChoice:
         """The ranking policy to use at a budget share (see :class:`PolicyTable`)."""

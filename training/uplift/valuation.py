@@ -31,6 +31,7 @@ shared by every ranking, so differences between rankings are paired.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,13 +68,15 @@ def value_basis(inputs: pd.DataFrame) -> str:
     return "response_spend"
 
 
-def customer_value(inputs: pd.DataFrame, basis: str, response_spend: np.ndarray) -> np.ndarray:
+def customer_value(
+    inputs: pd.DataFrame | Mapping[str, np.ndarray], basis: str, response_spend: np.ndarray
+) -> np.ndarray:
     """What winning each customer back is worth, shape (n_rows,), currency, >= 0 or NaN.
 
     Parameters
     ----------
-    inputs : DataFrame, shape (n_rows, ...)
-        Uplift inputs (features and ``score_*`` columns).
+    inputs : DataFrame or mapping of str -> ndarray, shape (n_rows, ...)
+        Uplift inputs (features and ``score_*`` columns; arrays: numeric already).
     basis : {"value_if_retained", "response_spend"}
         Fixed when the uplift model is fitted, so one model never mixes the two.
     response_spend : ndarray, shape (n_rows,)
@@ -81,8 +84,13 @@ def customer_value(inputs: pd.DataFrame, basis: str, response_spend: np.ndarray)
     """
     if basis == "value_if_retained":
         if RETAINED_VALUE not in inputs:
-            return np.full(len(inputs), np.nan)
-        values = pd.to_numeric(inputs[RETAINED_VALUE], errors="coerce").to_numpy(dtype=float)
+            return np.full(len(response_spend), np.nan)
+        raw = inputs[RETAINED_VALUE]
+        values = (
+            pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+            if isinstance(raw, pd.Series)
+            else np.asarray(raw, dtype=float)  # column arrays: already numbers
+        )
     elif basis == "response_spend":
         values = np.asarray(response_spend, dtype=float)
     else:

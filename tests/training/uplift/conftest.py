@@ -59,3 +59,20 @@ def fitted(demo_data, uplift_world):
         score=simple_scores,
         config=config,
     )
+
+
+@pytest.fixture(scope="session")
+def campaign_trained(demo_data, tmp_path_factory):
+    """``train(..., campaigns=...)`` at 2025-11-14 (3 windows), registered and promoted:
+    (result, tracking uri, inputs, config)."""
+    from fidelite.features.inputs import load_inputs
+    from fidelite.training.config import TrainConfig
+    from fidelite.training.train import train
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow-uplift') / 'mlflow.db'}"
+    inputs = load_inputs(
+        demo_data.transactions, demo_data.events, demo_data.customers, as_of="2025-11-14"
+    )
+    config = TrainConfig(n_windows=3, tracking_uri=uri, n_jobs=1, promote=True)
+    result = train(inputs, config, campaigns=demo_data.campaigns)
+    return result, uri, inputs, config

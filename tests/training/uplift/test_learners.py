@@ -59,3 +59,46 @@ def test_one_group_only_is_refused():
     X, treated, y, e, _ = _campaign(500)
     with pytest.raises(ValueError, match="both treated and control"):
         LEARNERS["x_learner"]().fit(X, np.ones(len(y), bool), y, e)
+
+
+def _through_the_wrapper(learner, X):
+    """Each learner's estimate computed by the scikit-learn wrappers' predict methods."""
+    if hasattr(learner, "members_"):
+        return np.mean([_through_the_wrapper(m, X) for m in learner.members_], axis=0)
+    if hasattr(learner, "tau_"):
+        return learner.tau_.predict(X)
+    if hasattr(learner, "tau0_"):
+        g = learner.propensity_
+        return g * learner.tau0_.predict(X) + (1 - g) * learner.tau1_.predict(X)
+    hidden = learner._without_channel(X)
+    return learner.mu1_.predict_proba(X)[:, 1] - learner.mu0_.predict_proba(hidden)[:, 1]
+
+
+@pytest.mark.parametrize("name", sorted(LEARNERS))
+def test_predict_goes_to_the_boosters_with_the_wrappers_answers(name):
+    X, treated, y, e, _ = _campaign(2000)
+    learner = LEARNERS[name](n_estimators=20, channel_column=3).fit(X, treated, y, e)
+    X_new = _campaign(300, seed=2)[0]
+    X_new[::7, 1] = np.nan
+    np.testing.assert_allclose(
+        learner.predict(X_new), _through_the_wrapper(learner, X_new), rtol=1e-12, atol=1e-15
+    )
+    # one row at a time, as the service scores
+    np.testing.assert_allclose(learner.predict(X_new[:1]), learner.predict(X_new)[:1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(LEARNERS))
+def test_predict_by_channel_equals_predict_of_each_channel(name):
+    X, treated, y, e, _ = _campaign(2000)
+    X[:, 3] = np.where(treated, np.arange(len(X)) % 3, np.nan)  # the contact channel code
+    learner = LEARNERS[name](n_estimators=20, channel_column=3).fit(X, treated, y, e)
+    rows = _campaign(50, seed=3)[0]
+    at = [rows.copy() for _ in range(3)]
+    for code, matrix in enumerate(at):
+        matrix[:, 3] = code
+    expected = np.column_stack([learner.predict(matrix) for matrix in at])
+    np.testing.assert_allclose(learner.predict_by_channel(at), expected, rtol=1e-12, atol=1e-15)
+    # matrices that differ beyond the channel columns: still each one's own estimate
+    at[1][:, 0] += 1.0
+    expected = np.column_stack([learner.predict(matrix) for matrix in at])
+    np.testing.assert_allclose(learner.predict_by_channel(at), expected, rtol=1e-12, atol=1e-15)

@@ -6,22 +6,16 @@ import pandas as pd
 import pytest
 
 from fidelite.features.inputs import load_inputs
-from fidelite.training.config import TrainConfig
 from fidelite.training.registry import load_model
 from fidelite.training.train import train
 from fidelite.training.winback import WinbackPolicy, rank_winback
 
 pytestmark = pytest.mark.slow
-AS_OF = "2025-11-14"
 
 
 @pytest.fixture(scope="module")
-def trained(demo_data, tmp_path_factory):
-    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow-uplift') / 'mlflow.db'}"
-    inputs = load_inputs(demo_data.transactions, demo_data.events, demo_data.customers, as_of=AS_OF)
-    config = TrainConfig(n_windows=3, tracking_uri=uri, n_jobs=1, promote=True)
-    result = train(inputs, config, campaigns=demo_data.campaigns)
-    return result, uri, inputs, config
+def trained(campaign_trained):
+    return campaign_trained
 
 
 def test_uplift_is_fitted_logged_and_registered_with_the_model(trained):

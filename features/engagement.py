@@ -116,6 +116,21 @@ def rank_channels(
     preference : ndarray of object (str), shape (n_customers,)
         Engaged channels best first, comma-separated ("" when none).
     """
+    best = np.full(engagements.shape[0], "", dtype=object)
+    preference = best.copy()
+    # Only customers with an engagement have a ranking (often a minority, or none).
+    engaged = np.flatnonzero((engagements > 0).any(axis=1))
+    if engaged.size:
+        best[engaged], preference[engaged] = _rank_engaged(
+            engagements[engaged], last_engaged_ago[engaged], channels
+        )
+    return best, preference
+
+
+def _rank_engaged(
+    engagements: np.ndarray, last_engaged_ago: np.ndarray, channels: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`rank_channels` of customers with at least one engagement."""
     k = engagements.shape[1]
     # Counts are whole numbers, so a recency bonus in [0, 1) only breaks ties.
     recency_bonus = 1.0 / (2.0 + np.nan_to_num(last_engaged_ago, nan=np.inf))

@@ -45,7 +45,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fidelite.features._arrays import day_number, day_numbers, group_sum, is_in
+from fidelite.features._arrays import (
+    day_number,
+    day_numbers,
+    group_starts,
+    group_sum,
+    is_in,
+    stable_key_order,
+)
 from fidelite.features.days import parse_day
 
 __all__ = [
@@ -236,9 +243,7 @@ class PurchaseDays:
     @property
     def starts_customer(self) -> np.ndarray:
         """True where a row is the customer's first purchase day, shape (n_purchase_days,)."""
-        starts = np.ones(self.code.shape, dtype=bool)
-        starts[1:] = self.code[1:] != self.code[:-1]
-        return starts
+        return group_starts(self.code)
 
 
 def purchase_days(
@@ -262,20 +267,24 @@ def purchase_days(
         return PurchaseDays(empty_i, empty_i, empty_f, np.zeros(n), nan, nan.copy())
     code, day, net = code[keep], day[keep], values.net[keep]
     min_day = int(day.min())
-    span = int(day.max()) - min_day + 1
-    # One int64 key per (customer, day); np.unique sorts by customer then day.
-    unique_keys, inverse = np.unique(code * span + (day - min_day), return_inverse=True)
-    day_net = np.bincount(inverse, weights=net, minlength=unique_keys.size)
-    code = unique_keys // span
-    day = unique_keys % span + min_day
+    day_bits = (int(day.max()) - min_day).bit_length()
+    # One int64 key per (customer, day) (bit fields: no integer division to undo it),
+    # sorted stably: by customer then day, a day's purchases summed in row order (as a
+    # bincount over the rows would).
+    order, keys = stable_key_order((code.astype(np.int64) << day_bits) | (day - min_day))
+    new_key = group_starts(keys)
+    day_net = np.bincount(np.cumsum(new_key) - 1, weights=net[order])
+    unique_keys = keys[new_key]
+    code = unique_keys >> day_bits
+    day = (unique_keys & ((1 << day_bits) - 1)) + min_day
 
     count = group_sum(code, n)
     first_day = np.full(n, np.nan)
     last_day = np.full(n, np.nan)
-    starts = np.ones(code.shape, dtype=bool)
-    starts[1:] = code[1:] != code[:-1]
-    ends = np.ones(code.shape, dtype=bool)
-    ends[:-1] = code[1:] != code[:-1]
+    starts = group_starts(code)
+    ends = np.empty_like(starts)
+    ends[:-1] = starts[1:]
+    ends[-1:] = True
     first_day[code[starts]] = day[starts]
     last_day[code[ends]] = day[ends]
     return PurchaseDays(code, day, day_net, count, first_day, last_day)

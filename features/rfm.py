@@ -81,51 +81,90 @@ def ml_features(
     """
     n = tx.n_customers
     is_order, is_purchase = values.is_order, values.is_purchase
-    days_ago = tx.days_ago
-    purchase_codes = tx.code[is_purchase]
-    gross = group_sum(tx.code[is_order], n, tx.amount[is_order])
-    refunds = group_sum(tx.code[tx.amount < 0], n, -tx.amount[tx.amount < 0])
-    purchases = group_sum(purchase_codes, n)
-    discount = group_sum(tx.code[is_order], n, tx.discount[is_order])
+    code, amount = tx.code, tx.amount
+    # Row weights where a row does not count are 0.0 (adding 0.0 changes no sum), so
+    # every sum is one bincount over all rows instead of a masked copy of the rows.
+    gross = group_sum(code, n, np.where(is_order, amount, 0.0))
+    refunds = group_sum(code, n, np.where(amount < 0, -amount, 0.0))
+    discount = group_sum(code, n, np.where(is_order, tx.discount, 0.0))
+    ages = _AgeSums(tx, values, params)
+    purchases = ages.purchases.sum(axis=0)
 
     columns: dict[str, np.ndarray] = {
         "days_since_last_purchase": tx.as_of_day - days.last_day,
         "orders_total": purchases.astype(np.int64),
-        "spend_total": group_sum(tx.code, n, tx.amount),
+        "spend_total": group_sum(code, n, amount),
     }
     for window in params.windows:
-        in_window = days_ago < window
-        orders = in_window & is_order
-        columns[f"orders_{window}d"] = group_sum(tx.code[in_window & is_purchase], n).astype(
-            np.int64
-        )
-        columns[f"spend_{window}d"] = group_sum(tx.code[orders], n, values.net[orders])
+        columns[f"orders_{window}d"] = ages.within(ages.purchases, window).astype(np.int64)
+        columns[f"spend_{window}d"] = ages.within(ages.order_net, window)
 
-    recent = is_purchase & (days_ago < params.trend_days)
-    earlier = is_purchase & (days_ago >= params.trend_days) & (days_ago < 2 * params.trend_days)
-    columns["avg_order_value"] = safe_divide(
-        group_sum(purchase_codes, n, values.net[is_purchase]), purchases
-    )
-    columns["spend_trend"] = balance(
-        group_sum(tx.code[recent], n, values.net[recent]),
-        group_sum(tx.code[earlier], n, values.net[earlier]),
-    )
+    trend = params.trend_days
+    recent = ages.within(ages.purchase_net, trend)
+    columns["avg_order_value"] = safe_divide(ages.purchase_net.sum(axis=0), purchases)
+    columns["spend_trend"] = balance(recent, ages.within(ages.purchase_net, 2 * trend, trend))
     columns["refund_share"] = safe_divide(refunds, gross)
     columns["discount_share"] = safe_divide(discount, gross + discount)
     columns["tenure_days"] = tx.as_of_day - first_known_day
-    columns["velocity_90_vs_prior"] = _velocity(tx, is_purchase, days.first_day, params)
+    columns["velocity_90_vs_prior"] = _velocity(tx, ages, purchases, days.first_day, params)
 
     k = len(tx.channel_names)
-    channel_key = purchase_codes * k + tx.channel[is_purchase]
+    channel_key = code[is_purchase] * k + tx.channel[is_purchase]
     by_channel = np.bincount(channel_key, minlength=n * k).reshape(n, k)
     for position, name in enumerate(tx.channel_names):
         columns[f"order_share_{name}"] = safe_divide(by_channel[:, position], purchases)
     return pd.DataFrame(columns)
 
 
+class _AgeSums:
+    """Per-customer sums by age band: one bincount per quantity for every window.
+
+    The bands are cut at every window length the features use (``windows``,
+    ``trend_days`` and twice it, ``velocity_days``); a window ``w`` is the sum of the
+    bands younger than ``w`` days.
+
+    Attributes
+    ----------
+    purchases, purchase_net, order_net : ndarray of float64, shape (n_bands, n_customers)
+        Purchases, their net value, and the net value of every order, by band (band
+        major: a window's sum adds whole contiguous rows).
+    """
+
+    def __init__(self, tx: TransactionArrays, values: OrderValues, params: FeatureParams):
+        n = tx.n_customers
+        cuts = {*params.windows, params.trend_days, 2 * params.trend_days, params.velocity_days}
+        self.edges = np.array(sorted(cuts), dtype=np.int64)
+        n_bands = self.edges.size + 1
+        days_ago = tx.days_ago
+        # Band of each row = number of edges <= its age, looked up by age (cheaper
+        # than a binary search per row).
+        if days_ago.size and int(days_ago.min()) >= 0:
+            band_of_age = np.searchsorted(self.edges, np.arange(int(days_ago.max()) + 1), "right")
+            band = band_of_age[days_ago]
+        else:  # no rows (or rows after as_of, which callers never pass)
+            band = np.searchsorted(self.edges, days_ago, side="right")
+        key = band * n + tx.code
+        size = n * n_bands
+
+        def sums(weights: np.ndarray | None) -> np.ndarray:
+            return np.bincount(key, weights, minlength=size).reshape(n_bands, n)
+
+        is_purchase = values.is_purchase
+        self.purchases = sums(is_purchase.astype(np.float64))
+        self.purchase_net = sums(np.where(is_purchase, values.net, 0.0))
+        self.order_net = sums(values.net)  # 0 on rows that are not orders
+
+    def within(self, by_band: np.ndarray, days: int, since: int = 0) -> np.ndarray:
+        """Sum over the rows at least ``since`` and less than ``days`` days old (both
+        band edges), shape (n_customers,)."""
+        first = int(np.searchsorted(self.edges, since)) + 1 if since else 0
+        return by_band[first : int(np.searchsorted(self.edges, days)) + 1].sum(axis=0)
+
+
 def _velocity(
     tx: TransactionArrays,
-    is_purchase: np.ndarray,
+    ages: _AgeSums,
+    purchases: np.ndarray,
     first_purchase_day: np.ndarray,
     params: FeatureParams,
 ) -> np.ndarray:
@@ -136,11 +175,9 @@ def _velocity(
     purchase day up to the start of the recent window) is shorter than
     ``velocity_min_prior_days``.
     """
-    n = tx.n_customers
     window = params.velocity_days
-    days_ago = tx.days_ago
-    recent_orders = group_sum(tx.code[is_purchase & (days_ago < window)], n)
-    earlier_orders = group_sum(tx.code[is_purchase & (days_ago >= window)], n)
+    recent_orders = ages.within(ages.purchases, window)
+    earlier_orders = purchases - recent_orders  # whole numbers: exact
     earlier_days = (tx.as_of_day - window + 1) - first_purchase_day
     earlier_rate = np.where(
         earlier_days >= params.velocity_min_prior_days,

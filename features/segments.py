@@ -85,18 +85,37 @@ def lifecycle_stage(features: pd.DataFrame, params: FeatureParams) -> np.ndarray
     return np.select(conditions, LIFECYCLE_STAGES[:-1], default="active").astype(object)
 
 
-def quintile_score(values: pd.Series) -> np.ndarray:
+def quintile_score(values: pd.Series | np.ndarray) -> np.ndarray:
     """Score 1-5 by rank (higher value, higher score); ties share the lowest rank.
+
+    The rank of a value is 1 + the number of values below it (``rank(method="min")``),
+    found by a binary search in the sorted values: cheaper than pandas' rank.
 
     Returns
     -------
     ndarray of float64, shape (len(values),); NaN where ``values`` is NaN.
     """
-    ranks = values.rank(method="min", ascending=True).to_numpy(dtype=np.float64)
-    n_ranked = np.count_nonzero(~np.isnan(ranks))
+    values = np.asarray(values, dtype=np.float64)
+    known = ~np.isnan(values)
+    ranks = np.full(values.shape, np.nan)
+    ranks[known] = _min_ranks(values[known])
+    n_ranked = np.count_nonzero(known)
     if n_ranked == 0:
         return ranks
     return np.ceil(5.0 * ranks / n_ranked)
+
+
+def _min_ranks(values: np.ndarray) -> np.ndarray:
+    """1 + the number of values below each value, int64 of shape (n,) (no NaN)."""
+    if values.size == 0:
+        return np.empty(0, dtype=np.int64)
+    low, high = values.min(), values.max()
+    if high - low < 4 * values.size + 1024 and np.array_equal(values, np.floor(values)):
+        # Whole numbers in a short range (counts, days): counting, no sort.
+        offset = (values - low).astype(np.int64)
+        counts = np.bincount(offset)
+        return (np.cumsum(counts) - counts)[offset] + 1
+    return np.searchsorted(np.sort(values), values, side="left") + 1
 
 
 def rfm_segment(features: pd.DataFrame) -> np.ndarray:
@@ -112,12 +131,14 @@ def rfm_segment(features: pd.DataFrame) -> np.ndarray:
     ndarray of object (str), shape (n_customers,)
     """
     purchaser = features["T"].notna().to_numpy()
-    scored = features.loc[purchaser]
-    r = np.full(len(features), np.nan)
-    f, m = r.copy(), r.copy()
-    r[purchaser] = quintile_score(-scored["days_since_last_purchase"])
-    f[purchaser] = quintile_score(scored["frequency"])
-    m[purchaser] = quintile_score(scored["spend_total"])
+
+    def score(column: str, sign: float = 1.0) -> np.ndarray:
+        out = np.full(len(features), np.nan)
+        out[purchaser] = quintile_score(sign * features[column].to_numpy(np.float64)[purchaser])
+        return out
+
+    r = score("days_since_last_purchase", -1.0)
+    f, m = score("frequency"), score("spend_total")
     conditions = [
         ~purchaser,
         (r >= 4) & (f >= 4) & (m >= 4),

@@ -197,6 +197,52 @@ def sorted_group_max(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarra
     return out
 
 
+def column_frame(columns: dict[str, np.ndarray | pd.api.extensions.ExtensionArray]) -> pd.DataFrame:
+    """A DataFrame of fresh 1-D columns, taken as they are (no copy).
+
+    By default pandas copies every column into one 2-D block per dtype (about 14 ms for
+    the 80k x 80 float columns of a 1M-row feature table); the families build each
+    column anew, so the frame can hold them directly. An array object given for more
+    than one column is copied, so no two columns share memory.
+
+    Parameters
+    ----------
+    columns : dict of str to array, each of shape (n_rows,)
+
+    Returns
+    -------
+    DataFrame, shape (n_rows, len(columns))
+    """
+    seen: set[int] = set()
+    fresh = {}
+    for name, values in columns.items():
+        fresh[name] = values.copy() if id(values) in seen else values
+        seen.add(id(values))
+    return pd.DataFrame(fresh, copy=False)
+
+
+def text_labels(
+    names: list[str] | tuple[str, ...], codes: np.ndarray
+) -> pd.api.extensions.ExtensionArray:
+    """``names[codes]`` as a ``str`` column: an Arrow take of the few distinct labels,
+    not one Python string object per row (~4x cheaper than ``astype(str)``).
+
+    Parameters
+    ----------
+    names : sequence of str, shape (n_labels,)
+    codes : ndarray of int, shape (n_rows,)
+        Positions in ``names``, all valid.
+
+    Returns
+    -------
+    ExtensionArray of ``str`` dtype, shape (n_rows,)
+    """
+    import pyarrow as pa
+
+    distinct = pa.array(list(names), type=pa.large_string())
+    return pd.array(distinct.take(pa.array(np.asarray(codes, dtype=np.int64))), dtype="str")
+
+
 def safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """Element-wise ratio, NaN where the denominator is 0 (the ratio is unknown there)."""
     numerator = np.asarray(numerator, dtype=np.float64)

@@ -20,8 +20,10 @@ import pandas as pd
 from fidelite.features._arrays import (
     EventArrays,
     TransactionArrays,
+    column_frame,
     day_number,
     encode_labels,
+    text_labels,
 )
 from fidelite.features._encode import (
     customer_universe,
@@ -46,7 +48,12 @@ from fidelite.features.params import FeatureParams
 from fidelite.features.purchases import order_values, purchase_days
 from fidelite.features.rfm import bgnbd_features, ml_features
 from fidelite.features.rhythm import rhythm_features
-from fidelite.features.segments import lifecycle_stage, rfm_segment
+from fidelite.features.segments import (
+    LIFECYCLE_STAGES,
+    RFM_RULES,
+    lifecycle_codes,
+    rfm_segment_codes,
+)
 
 __all__ = [
     "POPULATION_COLUMNS",
@@ -299,7 +306,7 @@ def features_from_arrays(
         _acquisition_columns(customers, universe),
     ]
     features = pd.concat(parts, axis=1)
-    features["lifecycle_stage"] = lifecycle_stage(features, params)
+    features["lifecycle_stage"] = text_labels(LIFECYCLE_STAGES, lifecycle_codes(features, params))
     features.index = universe
     for column in STRING_COLUMNS:
         if column not in POPULATION_COLUMNS:
@@ -320,8 +327,7 @@ def population_features(features: pd.DataFrame) -> pd.DataFrame:
     -------
     DataFrame, shape (n_customers, ... + len(POPULATION_COLUMNS))
     """
-    features["rfm_segment"] = rfm_segment(features)
-    features["rfm_segment"] = features["rfm_segment"].astype(str)
+    features["rfm_segment"] = text_labels(RFM_RULES, rfm_segment_codes(features))
     return features
 
 
@@ -348,14 +354,19 @@ def channel_vocabulary(
 def _acquisition_columns(customers: pd.DataFrame | None, universe: pd.Index) -> pd.DataFrame:
     """Acquisition channel and cost; defaults for customers not in the table."""
     n = len(universe)
+    if customers is None or len(customers) == 0:
+        return column_frame(
+            {
+                "acquisition_channel": text_labels([MISSING_LABEL], np.zeros(n, np.int64)),
+                "acquisition_cost": np.full(n, np.nan),
+            }
+        )
     out = pd.DataFrame(
         {
             "acquisition_channel": np.full(n, MISSING_LABEL, dtype=object),
             "acquisition_cost": np.full(n, np.nan),
         }
     )
-    if customers is None or len(customers) == 0:
-        return out
     positions = pd.Index(customers["customer_id"]).get_indexer(universe)
     found = positions >= 0
     for column in out.columns:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fidelite.features._arrays import customer_codes, day_number, day_numbers
+from fidelite.features._arrays import column_frame, customer_codes, day_number, day_numbers
 from fidelite.features._columns import as_flag, as_id, as_label_text, vocabulary_check
 from fidelite.features._source import drop_duplicates, finish, require_columns
 from fidelite.features._timestamps import as_timestamp
@@ -166,4 +166,4 @@ def consent_features(
     columns: dict[str, np.ndarray] = dict(flags)
     columns.update({f"consented_{c}": state[c] for c in MESSAGING_CHANNELS})
     columns.update({f"consent_{c}_days_since_change": since[c] for c in MESSAGING_CHANNELS})
-    return pd.DataFrame(columns)
+    return column_frame(columns)

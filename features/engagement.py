@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fidelite.features._arrays import EventArrays, safe_divide
+from fidelite.features._arrays import EventArrays, column_frame, safe_divide, text_labels
 from fidelite.features.contract import ENGAGEMENT_CHANNELS, MESSAGING_CHANNELS
 from fidelite.features.params import FeatureParams
 
@@ -38,41 +38,45 @@ def engagement_features(events: EventArrays, params: FeatureParams) -> pd.DataFr
     n, channels = events.n_customers, events.channel_names
     k = len(channels)
     # 32-bit codes (large event tables) widen only when n * k would overflow them.
-    code = events.code if n * k < 2**31 else events.code.astype(np.int64)
-    key = code * k + events.channel
+    narrow = n * k < 2**31
+    code = events.code if narrow else events.code.astype(np.int64)
+    channel = events.channel if narrow else events.channel.astype(np.int64)
+    # Channel-major (n_channels, n_customers): a channel's column is a contiguous row,
+    # and sums over channels add whole rows (reductions along short rows are slow).
+    key = channel * n + code
     days_ago = events.as_of_day - events.day
 
     def per_channel(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(key[mask], minlength=n * k).reshape(n, k).astype(np.float64)
+        return np.bincount(key[mask], minlength=n * k).reshape(k, n)
 
     engaged = events.type_mask(params.engagement_event_types)
     recent_engaged = engaged & (days_ago < params.engagement_share_days)
-    engagements = per_channel(recent_engaged)
-    last_engaged_ago = _days_since_last(key[engaged], days_ago[engaged], n * k).reshape(n, k)
+    engagements = per_channel(recent_engaged).astype(np.float64)
+    last_engaged_ago = _days_since_last(key[engaged], days_ago[engaged], n * k).reshape(k, n)
     delivered = per_channel(events.type_mask(("delivered",)))
     sent = per_channel(events.type_mask(("sent",)))
     # Without delivery receipts for a channel, "sent" is the best denominator we have.
     messages = np.where(delivered > 0, delivered, sent)
     opens = per_channel(events.type_mask(("open",)))
     clicks = per_channel(events.type_mask(("click",)))
-    share = safe_divide(engagements, engagements.sum(axis=1, keepdims=True))
+    share = safe_divide(engagements, engagements.sum(axis=0, keepdims=True))
     window_counts = {w: per_channel(days_ago < w) for w in params.engagement_windows}
 
     columns: dict[str, np.ndarray] = {}
     for j, channel in enumerate(channels):
         for window, counts in window_counts.items():
-            columns[f"eng_{channel}_events_{window}d"] = counts[:, j].astype(np.int64)
+            columns[f"eng_{channel}_events_{window}d"] = counts[j].astype(np.int64, copy=False)
         if channel in MESSAGING_CHANNELS or channel not in ENGAGEMENT_CHANNELS:
-            columns[f"eng_{channel}_open_rate"] = np.clip(
-                safe_divide(opens[:, j], messages[:, j]), 0, 1
-            )
+            columns[f"eng_{channel}_open_rate"] = np.clip(safe_divide(opens[j], messages[j]), 0, 1)
             columns[f"eng_{channel}_click_rate"] = np.clip(
-                safe_divide(clicks[:, j], messages[:, j]), 0, 1
+                safe_divide(clicks[j], messages[j]), 0, 1
             )
-        columns[f"eng_{channel}_days_since_last"] = last_engaged_ago[:, j]
-        columns[f"eng_{channel}_share"] = share[:, j]
+        columns[f"eng_{channel}_days_since_last"] = last_engaged_ago[j]
+        columns[f"eng_{channel}_share"] = share[j]
 
-    any_channel_ago = np.where(np.isnan(last_engaged_ago), np.inf, last_engaged_ago).min(axis=1)
+    any_channel_ago = np.where(np.isnan(last_engaged_ago), np.inf, last_engaged_ago).min(
+        axis=0, initial=np.inf
+    )
     columns["days_since_last_engagement"] = np.where(
         np.isinf(any_channel_ago), np.nan, any_channel_ago
     )
@@ -82,10 +86,10 @@ def engagement_features(events: EventArrays, params: FeatureParams) -> pd.DataFr
     columns["bounces_total"] = np.bincount(
         events.code[events.type_mask(("bounce",))], minlength=n
     ).astype(np.int64)
-    best, preference = rank_channels(engagements, last_engaged_ago, channels)
-    columns["best_channel"] = best
-    columns["channel_preference"] = preference
-    return pd.DataFrame(columns)
+    best, preference, codes = ranked_channel_lists(engagements.T, last_engaged_ago.T, channels)
+    columns["best_channel"] = text_labels(best, codes)
+    columns["channel_preference"] = text_labels(preference, codes)
+    return column_frame(columns)
 
 
 def _days_since_last(key: np.ndarray, days_ago: np.ndarray, size: int) -> np.ndarray:
@@ -116,21 +120,40 @@ def rank_channels(
     preference : ndarray of object (str), shape (n_customers,)
         Engaged channels best first, comma-separated ("" when none).
     """
-    best = np.full(engagements.shape[0], "", dtype=object)
-    preference = best.copy()
+    best, preference, codes = ranked_channel_lists(engagements, last_engaged_ago, channels)
+    return np.array(best, dtype=object)[codes], np.array(preference, dtype=object)[codes]
+
+
+def ranked_channel_lists(
+    engagements: np.ndarray, last_engaged_ago: np.ndarray, channels: list[str]
+) -> tuple[list[str], list[str], np.ndarray]:
+    """:func:`rank_channels` as the distinct rankings and each customer's code into them.
+
+    Returns
+    -------
+    best, preference : list of str, shape (n_lists,)
+        Top channel and ranked channels of each distinct ranking; entry 0 is the empty
+        ranking ("", "") of customers without engagement.
+    codes : ndarray of int64, shape (n_customers,)
+    """
+    codes = np.zeros(engagements.shape[0], dtype=np.int64)
+    best, preference = [""], [""]
     # Only customers with an engagement have a ranking (often a minority, or none).
     engaged = np.flatnonzero((engagements > 0).any(axis=1))
     if engaged.size:
-        best[engaged], preference[engaged] = _rank_engaged(
+        more_best, more_preference, inverse = _rank_engaged(
             engagements[engaged], last_engaged_ago[engaged], channels
         )
-    return best, preference
+        best += more_best
+        preference += more_preference
+        codes[engaged] = inverse + 1
+    return best, preference, codes
 
 
 def _rank_engaged(
     engagements: np.ndarray, last_engaged_ago: np.ndarray, channels: list[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`rank_channels` of customers with at least one engagement."""
+) -> tuple[list[str], list[str], np.ndarray]:
+    """The distinct rankings of customers with at least one engagement, and their codes."""
     k = engagements.shape[1]
     # Counts are whole numbers, so a recency bonus in [0, 1) only breaks ties.
     recency_bonus = 1.0 / (2.0 + np.nan_to_num(last_engaged_ago, nan=np.inf))
@@ -154,8 +177,4 @@ def _rank_engaged(
         ranked = row[row >= 0]
         best_strings.append(names[ranked[0]] if ranked.size else "")
         pref_strings.append(",".join(names[ranked]))
-    inverse = inverse.reshape(-1)
-    return (
-        np.array(best_strings, dtype=object)[inverse],
-        np.array(pref_strings, dtype=object)[inverse],
-    )
+    return best_strings, pref_strings, inverse.reshape(-1)

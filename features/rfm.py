@@ -12,7 +12,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fidelite.features._arrays import TransactionArrays, balance, group_sum, safe_divide
+from fidelite.features._arrays import (
+    TransactionArrays,
+    balance,
+    column_frame,
+    group_sum,
+    safe_divide,
+)
 from fidelite.features.params import FeatureParams
 from fidelite.features.purchases import OrderValues, PurchaseDays
 
@@ -36,7 +42,7 @@ def bgnbd_features(days: PurchaseDays, as_of_day: int) -> pd.DataFrame:
     first_net[days.code[starts]] = days.net[starts]
     repeat_net = total_net - first_net
     monetary = np.where(frequency > 0, safe_divide(repeat_net, frequency), 0.0)
-    return pd.DataFrame(
+    return column_frame(
         {
             "frequency": frequency,
             "recency": days.last_day - days.first_day,
@@ -113,7 +119,7 @@ def ml_features(
     by_channel = np.bincount(channel_key, minlength=n * k).reshape(n, k)
     for position, name in enumerate(tx.channel_names):
         columns[f"order_share_{name}"] = safe_divide(by_channel[:, position], purchases)
-    return pd.DataFrame(columns)
+    return column_frame(columns)
 
 
 class _AgeSums:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fidelite.features._arrays import group_sum, safe_divide, sorted_group_max
+from fidelite.features._arrays import column_frame, group_sum, safe_divide, sorted_group_max
 from fidelite.features.params import FeatureParams
 from fidelite.features.purchases import PurchaseDays
 
@@ -43,7 +43,7 @@ def rhythm_features(days: PurchaseDays, as_of_day: int, params: FeatureParams) -
     days_since_last = as_of_day - days.last_day
     recent_gap = (as_of_day - gap_end_day) < params.reactivated_days
     # Purchase days are sorted by customer, so are the gaps: maxima by runs.
-    return pd.DataFrame(
+    return column_frame(
         {
             "ipt_mean_days": mean,
             "ipt_std_days": std,

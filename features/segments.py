@@ -66,6 +66,11 @@ def lifecycle_stage(features: pd.DataFrame, params: FeatureParams) -> np.ndarray
     -------
     ndarray of object (str), shape (n_customers,)
     """
+    return np.array(LIFECYCLE_STAGES, dtype=object)[lifecycle_codes(features, params)]
+
+
+def lifecycle_codes(features: pd.DataFrame, params: FeatureParams) -> np.ndarray:
+    """:func:`lifecycle_stage` as positions in :data:`LIFECYCLE_STAGES`, int64 (n_customers,)."""
     days_since_first = features["T"].to_numpy(dtype=np.float64)
     days_since_last = features["days_since_last_purchase"].to_numpy(dtype=np.float64)
     mean_gap = features["ipt_mean_days"].to_numpy(dtype=np.float64)
@@ -82,7 +87,8 @@ def lifecycle_stage(features: pd.DataFrame, params: FeatureParams) -> np.ndarray
         days_since_last >= params.lapsed_days,
         overdue,
     ]
-    return np.select(conditions, LIFECYCLE_STAGES[:-1], default="active").astype(object)
+    # The rules are in LIFECYCLE_STAGES order; "active" (the last) is the default.
+    return np.select(conditions, np.arange(len(conditions)), default=len(conditions))
 
 
 def quintile_score(values: pd.Series | np.ndarray) -> np.ndarray:
@@ -130,6 +136,24 @@ def rfm_segment(features: pd.DataFrame) -> np.ndarray:
     -------
     ndarray of object (str), shape (n_customers,)
     """
+    return np.array(RFM_RULES, dtype=object)[rfm_segment_codes(features)]
+
+
+#: :data:`RFM_SEGMENTS` in the order their rules are tried ("lost" is the default).
+RFM_RULES = (
+    "prospect",
+    "champions",
+    "loyal",
+    "potential",
+    "need_attention",
+    "at_risk",
+    "hibernating",
+    "lost",
+)
+
+
+def rfm_segment_codes(features: pd.DataFrame) -> np.ndarray:
+    """:func:`rfm_segment` as positions in :data:`RFM_RULES`, int64 (n_customers,)."""
     purchaser = features["T"].notna().to_numpy()
 
     def score(column: str, sign: float = 1.0) -> np.ndarray:
@@ -148,13 +172,4 @@ def rfm_segment(features: pd.DataFrame) -> np.ndarray:
         (r <= 2) & (f >= 3),
         r == 2,
     ]
-    names = [
-        "prospect",
-        "champions",
-        "loyal",
-        "potential",
-        "need_attention",
-        "at_risk",
-        "hibernating",
-    ]
-    return np.select(conditions, names, default="lost").astype(object)
+    return np.select(conditions, np.arange(len(conditions)), default=len(conditions))

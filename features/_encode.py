@@ -13,10 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from fidelite.features._arrays import (
     EventArrays,
     TransactionArrays,
+    _positions,
     customer_codes,
     day_numbers,
     encode_labels,
@@ -26,6 +29,7 @@ from fidelite.features.params import FeatureParams
 
 __all__ = [
     "EventRows",
+    "customer_positions",
     "customer_universe",
     "event_arrays",
     "event_rows",
@@ -52,13 +56,42 @@ def customer_universe(
 
     ``tx_ids`` is ``pd.factorize`` of the transactions' customer ids.
     """
+    return customer_positions(tx_ids, tx_visible, signed_up)[0]
+
+
+def customer_positions(
+    tx_ids: tuple[np.ndarray, pd.Index], tx_visible: np.ndarray, signed_up: pd.DataFrame | None
+) -> tuple[pd.Index, np.ndarray]:
+    """:func:`customer_universe`, and where each distinct transaction id sits in it.
+
+    Returns
+    -------
+    universe : Index of str, shape (n_customers,)
+        Sorted, named ``customer_id``.
+    positions : ndarray of int64, shape (len(tx_ids[1]),)
+        Position in ``universe`` of each of the transactions' distinct ids (-1 for ids
+        with no visible row). Without signups the sort that orders the universe gives
+        them, with no hash lookup of the ids.
+    """
     codes, uniques = tx_ids
     seen = np.zeros(len(uniques), dtype=bool)
     seen[codes[tx_visible]] = True
     ids = pd.Index(uniques[seen]).astype(str)
-    if signed_up is not None:
+    if signed_up is not None and len(signed_up):
         ids = ids.append(pd.Index(signed_up["customer_id"]).astype(str))
-    return pd.Index(ids.unique().sort_values(), name="customer_id")
+        universe = pd.Index(ids.unique().sort_values(), name="customer_id")
+        return universe, _positions(pd.Index(uniques).astype(str), universe)
+    # The distinct ids are distinct already: one sort of their text orders them.
+    order = np.asarray(pc.sort_indices(_arrow_text(ids)), dtype=np.int64)
+    positions = np.full(len(uniques), -1, dtype=np.int64)
+    positions[np.flatnonzero(seen)[order]] = np.arange(order.size)
+    return pd.Index(ids.take(order), name="customer_id"), positions
+
+
+def _arrow_text(values: pd.Index) -> pa.Array | pa.ChunkedArray:
+    """The Arrow text of a ``str`` index (no copy), else converted once."""
+    arrow = getattr(values.array, "_pa_array", None)
+    return arrow if arrow is not None else pa.array(values.to_numpy(dtype=object), pa.string())
 
 
 def _seen_labels(encoded: tuple[np.ndarray, list[str]], mask: np.ndarray) -> set[str]:
@@ -84,6 +117,7 @@ def _remap(names: list[str], vocabulary: tuple[str, ...]) -> np.ndarray:
 def transaction_arrays(
     tx: pd.DataFrame,
     tx_ids: tuple[np.ndarray, pd.Index],
+    positions: np.ndarray,
     visible: np.ndarray,
     universe: pd.Index,
     as_of_day: int,
@@ -91,12 +125,15 @@ def transaction_arrays(
     channel_names: tuple[str, ...],
     refund_of: np.ndarray,
 ) -> TransactionArrays:
-    """The visible transactions as arrays; ``refund_of`` is already over visible rows."""
+    """The visible transactions as arrays; ``refund_of`` is already over visible rows.
+
+    ``positions`` gives the universe position of each of ``tx_ids``' distinct ids
+    (:func:`customer_positions`)."""
     channel, names = tx_channel
     all_names = list(channel_names)
     remap = _remap(names, channel_names)
     return TransactionArrays(
-        code=customer_codes(tx["customer_id"], universe, tx_ids)[visible],
+        code=positions[np.asarray(tx_ids[0])[visible]],
         day=day_numbers(tx["timestamp"])[visible],
         amount=tx["amount"].to_numpy(dtype=np.float64)[visible],
         discount=tx["discount"].to_numpy(dtype=np.float64)[visible],

@@ -26,6 +26,7 @@ from fidelite.features._arrays import (
     text_labels,
 )
 from fidelite.features._encode import (
+    customer_positions,
     customer_universe,
     event_arrays,
     event_rows,
@@ -232,7 +233,7 @@ def customer_features(
     tx_visible = (tx["timestamp"] < end).to_numpy()
     signups = signed_up(cust, end)
     tx_ids = inputs.customer_ids
-    universe = customer_universe(tx_ids, tx_visible, signups)
+    universe, positions = customer_positions(tx_ids, tx_visible, signups)
     tx_channel = encode_labels(tx["channel"])
     ev_rows = event_rows(ev, end, universe, params) if ev is not None else None
     seen = ChannelVocabulary.from_seen(*seen_channels(tx_channel, tx_visible, ev_rows))
@@ -241,6 +242,7 @@ def customer_features(
     tx_arrays = transaction_arrays(
         tx,
         tx_ids,
+        positions,
         tx_visible,
         universe,
         as_of_day,

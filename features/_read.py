@@ -97,10 +97,30 @@ def _read_parquet(path: Path, wanted: set[str] | None, categories: Sequence[str]
     names = [n for n in schema.names if wanted is None or n in wanted]
     labels = [n for n in names if n in categories and _is_text(schema.field(n).type)]
     table = pq.read_table(path, columns=names, read_dictionary=labels)
+    # Dictionary columns are turned into categoricals here: Arrow's conversion unifies
+    # the dictionaries of every record batch (each a copy of the row group's whole
+    # dictionary: 8 x 82k ids per million rows), 4x slower than one concatenation.
+    coded = {n: _categorical(table.column(n)) for n in labels}
     text = pd.StringDtype("pyarrow", na_value=np.nan)
     mapping = {pa.string(): text, pa.large_string(): text}
     # self_destruct frees each Arrow column once converted: one copy in memory, not two.
-    return table.to_pandas(types_mapper=mapping.get, self_destruct=True, split_blocks=True)
+    frame = table.drop_columns(labels).to_pandas(
+        types_mapper=mapping.get, self_destruct=True, split_blocks=True
+    )
+    for position, name in enumerate(names):
+        if name in coded:
+            frame.insert(position, name, coded[name])
+    return frame
+
+
+def _categorical(column) -> pd.Categorical:
+    """A dictionary-encoded Arrow column as a pandas categorical (nulls as NaN)."""
+    import pyarrow as pa
+
+    combined = column.combine_chunks() if column.num_chunks else pa.array([], column.type)
+    codes = np.asarray(combined.indices.fill_null(-1), dtype=np.int32)
+    categories = pd.Index(pd.array(combined.dictionary, dtype="str"))
+    return pd.Categorical.from_codes(codes, categories=categories, validate=False)
 
 
 def _is_text(arrow_type) -> bool:

@@ -186,17 +186,6 @@ def group_starts(sorted_codes: np.ndarray) -> np.ndarray:
     return starts
 
 
-def sorted_group_max(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """Per-code maximum of ``values`` for non-decreasing ``codes``, NaN for codes
-    without values; float64 of shape (n,). A ``reduceat`` over the runs of equal codes
-    (no scattered ``np.maximum.at``)."""
-    out = np.full(n, np.nan)
-    if codes.size:
-        starts = np.flatnonzero(group_starts(codes))
-        out[codes[starts]] = np.maximum.reduceat(values, starts)
-    return out
-
-
 def column_frame(columns: dict[str, np.ndarray | pd.api.extensions.ExtensionArray]) -> pd.DataFrame:
     """A DataFrame of fresh 1-D columns, taken as they are (no copy).
 

@@ -54,9 +54,13 @@ def as_id(table: SourceTable, column: str, *, categorical: bool = False) -> pd.S
     if categorical or isinstance(values.dtype, pd.CategoricalDtype):
         return coded_id(table, column, categorical=categorical)[0]
     text = id_text(values)
-    missing = np.asarray(pc.fill_null(pc.equal(pc.utf8_length(text), 0), True), dtype=bool)
-    if missing.any():
-        raise fail(table, column, "missing identifier", missing, values)
+    # Plain integers are never missing nor empty once written out; other text is
+    # checked by one pass over the lengths, the row mask built only when one fails.
+    if not (isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu"):
+        shortest = pc.min(pc.utf8_length(text)).as_py()
+        if text.null_count or shortest == 0:
+            missing = np.asarray(pc.fill_null(pc.equal(pc.utf8_length(text), 0), True), bool)
+            raise fail(table, column, "missing identifier", missing, values)
     return pd.Series(pd.array(text, dtype="str"), index=values.index, name=column)
 
 

@@ -279,14 +279,14 @@ def purchase_days(
     day = (unique_keys & ((1 << day_bits) - 1)) + min_day
 
     count = group_sum(code, n)
+    # Sorted by customer: a customer's days end where the running count does.
+    buyer = np.flatnonzero(count)
+    last_row = np.cumsum(count[buyer]).astype(np.int64) - 1
+    first_row = last_row - count[buyer].astype(np.int64) + 1
     first_day = np.full(n, np.nan)
     last_day = np.full(n, np.nan)
-    starts = group_starts(code)
-    ends = np.empty_like(starts)
-    ends[:-1] = starts[1:]
-    ends[-1:] = True
-    first_day[code[starts]] = day[starts]
-    last_day[code[ends]] = day[ends]
+    first_day[buyer] = day[first_row]
+    last_day[buyer] = day[last_row]
     return PurchaseDays(code, day, day_net, count, first_day, last_day)
 
 

@@ -66,6 +66,10 @@ MAX_MERGED_CUSTOMERS = 256
 #: dominated by fixed costs).
 MAX_MERGED_ROWS = 5_000
 SEPARATOR = "|"
+#: After a merged build, wait for more requests in steps of this many seconds while
+#: the queue grows, at most GATHER_STEPS times.
+GATHER_STEP_S = 0.0005
+GATHER_STEPS = 4
 _ID_COLUMNS = ("customer_id", "order_id")
 
 
@@ -261,9 +265,13 @@ class HistoryMerger:
 
     async def _drain(self, model: Any, full: Hashable) -> None:
         params = getattr(model.python_model, "feature_params", None)
+        merged = False
         try:
             while self._queues.get(full):
+                if merged:
+                    await self._gather(full)
                 taken = self._take(full)
+                merged = len(taken) > 1
                 if len(taken) == 1:
                     self.builds["alone"] += 1
                     await self._settle_alone(model, taken[0])
@@ -289,6 +297,22 @@ class HistoryMerger:
                         waiting.future.set_result(batch)
         finally:
             self._running.discard(full)
+
+    async def _gather(self, full: Hashable) -> None:
+        """Let requests already being read join the next build.
+
+        Under concurrency the build thread holds the GIL most of the time, so requests
+        that arrived meanwhile are still being parsed when it ends. While the queue keeps
+        growing (at most :data:`GATHER_STEPS` steps of :data:`GATHER_STEP_S`), wait: a
+        millisecond here saves a ~9 ms build per request that joins. A lone request never
+        waits (this only follows a merged build).
+        """
+        queue = self._queues[full]
+        for _ in range(GATHER_STEPS):
+            before = len(queue)
+            await asyncio.sleep(GATHER_STEP_S)
+            if len(queue) == before:
+                return
 
     async def _settle_alone(self, model: Any, waiting: _Waiting) -> None:
         if waiting.future.done():  # the client went away

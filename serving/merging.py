@@ -31,6 +31,7 @@ The tests compare merged builds with builds alone, feature by feature and over H
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,10 +67,13 @@ MAX_MERGED_CUSTOMERS = 256
 #: dominated by fixed costs).
 MAX_MERGED_ROWS = 5_000
 SEPARATOR = "|"
-#: After a merged build, wait for more requests in steps of this many seconds while
-#: the queue grows, at most GATHER_STEPS times.
-GATHER_STEP_S = 0.0005
-GATHER_STEPS = 4
+#: Within this many seconds of a merged build, a build first waits for more requests
+#: in steps of GATHER_STEP_S until GATHER_PATIENCE steps bring none, at most
+#: GATHER_STEPS steps.
+RECENT_MERGE_S = 0.25
+GATHER_STEP_S = 0.001
+GATHER_STEPS = 10
+GATHER_PATIENCE = 3
 _ID_COLUMNS = ("customer_id", "order_id")
 
 
@@ -233,6 +237,7 @@ class HistoryMerger:
     builds: dict[str, int] = field(default_factory=lambda: {"merged": 0, "alone": 0, "fallback": 0})
     _queues: dict[Hashable, list[_Waiting]] = field(default_factory=dict)
     _running: set[Hashable] = field(default_factory=set)
+    _last_merged: float = -math.inf
 
     async def features(self, model: Any, tables: PreparedHistory) -> FeatureBatch:
         """The feature batch of one prepared request, built with the served model's
@@ -265,13 +270,17 @@ class HistoryMerger:
 
     async def _drain(self, model: Any, full: Hashable) -> None:
         params = getattr(model.python_model, "feature_params", None)
-        merged = False
+        loop = asyncio.get_running_loop()
+        # requests came in waves lately: the first of a new wave waits for the others
+        merged = loop.time() - self._last_merged < RECENT_MERGE_S
         try:
             while self._queues.get(full):
                 if merged:
                     await self._gather(full)
                 taken = self._take(full)
                 merged = len(taken) > 1
+                if merged:
+                    self._last_merged = loop.time()
                 if len(taken) == 1:
                     self.builds["alone"] += 1
                     await self._settle_alone(model, taken[0])
@@ -297,21 +306,30 @@ class HistoryMerger:
                         waiting.future.set_result(batch)
         finally:
             self._running.discard(full)
+            if not self._queues.get(full):
+                self._queues.pop(full, None)  # keys hold client values: keep none idle
 
     async def _gather(self, full: Hashable) -> None:
         """Let requests already being read join the next build.
 
-        Under concurrency the build thread holds the GIL most of the time, so requests
-        that arrived meanwhile are still being parsed when it ends. While the queue keeps
-        growing (at most :data:`GATHER_STEPS` steps of :data:`GATHER_STEP_S`), wait: a
-        millisecond here saves a ~9 ms build per request that joins. A lone request never
-        waits (this only follows a merged build).
+        Under concurrency requests come in waves (a closed-loop client answers a batch,
+        then sends again) and the build thread holds the GIL most of the time, so the
+        rest of a wave is still being read when its first request is queued. While the
+        queue keeps growing (until :data:`GATHER_PATIENCE` steps of :data:`GATHER_STEP_S`
+        without a new request, at most :data:`GATHER_STEPS` steps), wait: a millisecond
+        here saves a ~9 ms build per request that joins. Only done within :data:`RECENT_MERGE_S` of
+        a merged build: a lone request never waits.
         """
         queue = self._queues[full]
+        still = 0
         for _ in range(GATHER_STEPS):
             before = len(queue)
             await asyncio.sleep(GATHER_STEP_S)
-            if len(queue) == before:
+            still = still + 1 if len(queue) == before else 0
+            if (
+                still == GATHER_PATIENCE
+                or sum(w.tables.n_customers for w in queue) >= MAX_MERGED_CUSTOMERS
+            ):
                 return
 
     async def _settle_alone(self, model: Any, waiting: _Waiting) -> None:

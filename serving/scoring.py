@@ -216,6 +216,8 @@ class MicroBatcher:
                         p.future.set_result(part)
         finally:
             self._running.discard(key)
+            if not self._queues.get(key):
+                self._queues.pop(key, None)  # keys hold client values: keep none idle
 
     async def _one_by_one(
         self,

@@ -86,6 +86,7 @@ SEED_COLUMNS = ("ranking", "qini_mean", "qini_range", "true_value_20pct_mean")
 SUMMARY_COLUMNS = (
     "seed",
     "policy",
+    "members",
     "fidelite_20pct",
     "value_at_risk_20pct",
     "x_value_at_risk",
@@ -106,6 +107,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", default="7", help="demo seeds, comma-separated (one draw each)")
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--markdown", action="store_true", help="also print Markdown")
+    parser.add_argument(
+        "--ensemble-members",
+        default=None,
+        help="fix the ensemble's members (comma-separated, e.g. t_learner,x_learner,dr_learner); "
+        "default: fit_uplift chooses them on the held-out campaigns",
+    )
     return parser.parse_args(argv)
 
 
@@ -152,7 +159,12 @@ def _world(args: argparse.Namespace, seed: int) -> World:
         as_of=as_of,
         build=build,
         score=score,
-        config=UpliftConfig(n_jobs=args.n_jobs),
+        config=UpliftConfig(
+            n_jobs=args.n_jobs,
+            ensemble_members=tuple(args.ensemble_members.split(","))
+            if args.ensemble_members
+            else None,
+        ),
     )
     window = fit.model.window_days
     # Every fidelite learner and the peer learn from the rows the shipped model learnt from.
@@ -238,7 +250,9 @@ def _seeded(world: World, value, cost, seed: int, n_jobs: int) -> dict[str, tupl
         )
         tau = learner.predict(X_held)
         found[f"fidelite {name}"] = (tau, tau * value - cost)
-    members = [found[f"fidelite {m}"] for m in MEMBERS]
+    # the members the shipped ensemble averages (chosen on the held-out campaigns)
+    chosen = getattr(fit.model.learner, "members", MEMBERS)
+    members = [found[f"fidelite {m}"] for m in chosen]
     found["fidelite ensemble"] = tuple(np.mean([m[i] for m in members], axis=0) for i in (0, 1))
     try:
         found[PEER] = peer_scores(fit, train_rows, held, value, cost, seed)
@@ -329,6 +343,10 @@ def _draw(args: argparse.Namespace, seed: int, lgbm_seeds: tuple[int, ...]):
     ours, var = rows[0], by["value_at_risk"]
     summary = {
         "seed": seed,
+        "members": "+".join(
+            m.removesuffix("_learner") for m in getattr(world.fit.model.learner, "members", ())
+        )
+        or "n/a",
         "policy": choice.policy,
         "fidelite_20pct": ours["true_value_20pct"],
         "value_at_risk_20pct": var["true_value_20pct"],

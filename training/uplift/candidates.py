@@ -23,7 +23,7 @@ from fidelite.training.uplift.contact import (
     contact_frame,
 )
 from fidelite.training.uplift.dataset import UpliftRows
-from fidelite.training.uplift.learners import LEARNERS
+from fidelite.training.uplift.learners import ENSEMBLE_MEMBERS, LEARNERS
 from fidelite.training.uplift.valuation import customer_value
 
 __all__ = [
@@ -43,8 +43,6 @@ BASELINE_RANKINGS: dict[str, str] = {
     "value_at_risk": "score_value_at_risk",
     "churn_probability": "score_churn_probability",
 }
-#: The learners whose mean is the ensemble.
-ENSEMBLE_MEMBERS: tuple[str, ...] = ("t_learner", "x_learner", "dr_learner")
 
 
 def uplift_encoder(rows: UpliftRows) -> FeatureEncoder:
@@ -66,10 +64,17 @@ def uplift_matrix(encoder: FeatureEncoder, rows: UpliftRows) -> np.ndarray:
     return encoder.transform_array(uplift_frame(rows))
 
 
-def make_learner(name: str, encoder: FeatureEncoder, config: UpliftConfig):
-    """An unfitted meta-learner for ``encoder``'s matrix (categorical and channel columns)."""
+def make_learner(
+    name: str,
+    encoder: FeatureEncoder,
+    config: UpliftConfig,
+    members: tuple[str, ...] | None = None,
+):
+    """An unfitted meta-learner for ``encoder``'s matrix (categorical and channel columns);
+    ``members``: the learners the ensemble averages (default: all of them)."""
     names = encoder.feature_names_
     categorical = tuple(names.index(c) for c in encoder.categories_)
+    chosen = {"members": tuple(members)} if name == "ensemble" and members else {}
     return LEARNERS[name](
         **{
             "categorical": categorical,
@@ -78,6 +83,7 @@ def make_learner(name: str, encoder: FeatureEncoder, config: UpliftConfig):
             "n_jobs": config.n_jobs,
             "random_state": config.random_state,
             **config.learner_params,
+            **chosen,
         }
     )
 
@@ -114,10 +120,13 @@ class HeldoutScores:
         Candidate -> ranking score (learners: expected incremental net value).
     value : ndarray, shape (n_rows,)
         What winning each customer back is worth (the valuation's common value).
+    effects : dict of str to ndarray, shape (n_rows,)
+        Learner -> estimated change in P(purchase) (the ensemble: mean of all members).
     """
 
     scores: dict[str, np.ndarray]
     value: np.ndarray
+    effects: dict[str, np.ndarray]
 
 
 def candidate_scores(
@@ -157,4 +166,4 @@ def candidate_scores(
     for name, column in BASELINE_RANKINGS.items():
         if column in heldout.features:
             scores[name] = heldout.features[column].to_numpy(dtype=float)
-    return HeldoutScores(scores=scores, value=value)
+    return HeldoutScores(scores=scores, value=value, effects=effects)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fidelite.training.uplift.learners import LEARNERS
+from fidelite.training.uplift.learners import ENSEMBLE_MEMBERS, LEARNERS
 from fidelite.training.uplift.responses import DEFAULT_RESPONSE_DAYS
 
 __all__ = ["UpliftConfig"]
@@ -40,6 +40,9 @@ class UpliftConfig:
         paired gain over it on the held-out rows is clear at this two-sided level.
     learner_params : dict
         LightGBM settings passed to every learner.
+    ensemble_members : tuple of str or None
+        The learners the ensemble averages; None: chosen on the held-out campaigns
+        (:mod:`~fidelite.training.uplift.members`).
     n_jobs, random_state : int
     """
 
@@ -53,6 +56,7 @@ class UpliftConfig:
     heldout_campaigns: int | None = None
     policy_confidence: float = 0.95
     learner_params: dict = field(default_factory=dict)
+    ensemble_members: tuple[str, ...] | None = None
     n_jobs: int = 1
     random_state: int = 0
 
@@ -60,6 +64,9 @@ class UpliftConfig:
         unknown = sorted(set(self.learners) - set(LEARNERS))
         if not self.learners or unknown:
             raise ValueError(f"learners must be among {sorted(LEARNERS)}, got unknown {unknown}")
+        members = self.ensemble_members
+        if members is not None and (not members or not set(members) <= set(ENSEMBLE_MEMBERS)):
+            raise ValueError(f"ensemble_members must be among {ENSEMBLE_MEMBERS}, got {members}")
         if self.window_days <= 0:
             raise ValueError(f"window_days must be > 0, got {self.window_days}")
         if not 0 < self.reference_share <= 1:

@@ -13,7 +13,10 @@
    are measured at each budget share by incremental purchases valued at a common
    customer value (:mod:`~fidelite.training.uplift.valuation`: low variance, paired
    bootstrap intervals), beside the raw measured spend and the Qini.
-5. The learner standing for the ``uplift`` policy is the ensemble of the three, unless
+5. The ensemble averages the members whose mean ranked the held-out campaigns best
+   (mean Qini per campaign; :mod:`~fidelite.training.uplift.members`), so a member that
+   drags this world's ranking down is left out.
+6. The learner standing for the ``uplift`` policy is the ensemble, unless
    one captures significantly more held-out value at the reference budget (paired
    bootstrap); the policy per budget share is value at risk unless another policy
    captured clearly more held-out value (paired bootstrap interval of the gain above
@@ -42,6 +45,8 @@ from fidelite.training.uplift.candidates import (
 from fidelite.training.uplift.config import UpliftConfig
 from fidelite.training.uplift.dataset import FeatureSource, Scorer, UpliftRows, build_uplift_rows
 from fidelite.training.uplift.evaluation import average_treatment_effect
+from fidelite.training.uplift.learners import ENSEMBLE_MEMBERS
+from fidelite.training.uplift.members import MemberChoice, choose_members
 from fidelite.training.uplift.model import UpliftModel
 from fidelite.training.uplift.policy import PolicyTable
 from fidelite.training.uplift.responses import split_campaigns
@@ -177,13 +182,42 @@ def fit_uplift(
     names = parts[0][1].scores
     scores = {name: np.concatenate([found.scores[name] for _, found in parts]) for name in names}
     value = np.concatenate([found.value for _, found in parts])
+    members = _members(heldout, parts, scores, value, config)
     policy, metrics = _policy(heldout, scores, value, basis, held_text, config)
     metrics.update(_summary_metrics(heldout, rows, folds, policy))
-    model = _final_model(rows, policy, basis, config, as_of)
+    if members is not None:
+        metrics.update(members.metrics)
+        logger.info("uplift: %s", members.reason)
+    chosen = None if members is None else members.members
+    model = _final_model(rows, policy, basis, config, as_of, chosen)
     table = heldout.rows.assign(
         customer_value=value, **{f"score_{k}": v for k, v in scores.items()}
     )
     return UpliftFit(model=model, metrics=metrics, heldout=table, skipped=split.skipped)
+
+
+def _members(
+    heldout: UpliftRows,
+    parts: list[tuple[UpliftRows, HeldoutScores]],
+    scores: dict[str, np.ndarray],
+    value: np.ndarray,
+    config: UpliftConfig,
+) -> MemberChoice | None:
+    """The ensemble's members (:mod:`~fidelite.training.uplift.members`, or
+    ``config.ensemble_members``); the ensemble's held-out score becomes that of their
+    mean. None without an ensemble of all three members among the candidates."""
+    if "ensemble" not in scores or not all(m in parts[0][1].effects for m in ENSEMBLE_MEMBERS):
+        return None
+    effects = {
+        m: np.concatenate([found.effects[m] for _, found in parts]) for m in ENSEMBLE_MEMBERS
+    }
+    choice = choose_members(effects, heldout.rows)
+    if config.ensemble_members is not None:  # fixed by the caller; the evidence is kept
+        fixed = tuple(m for m in ENSEMBLE_MEMBERS if m in config.ensemble_members)
+        choice = MemberChoice(fixed, choice.qini)
+    effect = np.mean([effects[m] for m in choice.members], axis=0)
+    scores["ensemble"] = effect * value - heldout.rows["offer_cost"].to_numpy(dtype=float)
+    return choice
 
 
 def _policy(
@@ -217,11 +251,17 @@ def _policy(
 
 
 def _final_model(
-    rows: UpliftRows, policy: PolicyTable, basis: str, config: UpliftConfig, as_of: pd.Timestamp
+    rows: UpliftRows,
+    policy: PolicyTable,
+    basis: str,
+    config: UpliftConfig,
+    as_of: pd.Timestamp,
+    members: tuple[str, ...] | None,
 ) -> UpliftModel:
-    """The chosen learner and the response-value model refitted on every learnable row."""
+    """The chosen learner (an ensemble: of ``members``) and the response-value model
+    refitted on every learnable row."""
     encoder = uplift_encoder(rows).fit(uplift_frame(rows))
-    learner = make_learner(policy.learner, encoder, config).fit(
+    learner = make_learner(policy.learner, encoder, config, members).fit(
         uplift_matrix(encoder, rows),
         rows.rows["treated"].to_numpy(),
         rows.rows["purchased"].to_numpy(dtype=float),

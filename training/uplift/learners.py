@@ -9,7 +9,7 @@ binary outcome ``Y`` (bought in the response window) from randomised campaign ro
   propensity, which suits unbalanced groups (a 20% control);
 * :class:`DRLearner` (doubly robust, Kennedy 2023): regresses the AIPW pseudo-outcome
   built from cross-fitted outcome models and the known propensity;
-* :class:`EnsembleLearner`: the mean of the three.
+* :class:`EnsembleLearner`: the mean of the three (or of those ``fit_uplift`` keeps).
 
 The matrix ``X`` (shape (n_rows, n_features), float64) may contain the channel the row
 was (or would have been) contacted on as a categorical column, and inputs derived from
@@ -29,7 +29,15 @@ from sklearn.model_selection import KFold
 
 from fidelite.training.boosting import booster_predict
 
-__all__ = ["LEARNERS", "DRLearner", "EnsembleLearner", "TLearner", "XLearner", "lgbm_predict"]
+__all__ = [
+    "ENSEMBLE_MEMBERS",
+    "LEARNERS",
+    "DRLearner",
+    "EnsembleLearner",
+    "TLearner",
+    "XLearner",
+    "lgbm_predict",
+]
 
 
 def lgbm_predict(estimator: lgb.LGBMModel, X: np.ndarray) -> np.ndarray:
@@ -283,28 +291,71 @@ class DRLearner(_MetaLearner):
         return lgbm_predict(self.tau_, np.asarray(X, dtype=np.float64))
 
 
+#: The learners the ensemble may average, in the order their estimates are summed.
+ENSEMBLE_MEMBERS: tuple[str, ...] = ("t_learner", "x_learner", "dr_learner")
+
+
 class EnsembleLearner(DRLearner):
-    """The mean of the T-, X- and DR-learners' estimates.
+    """The mean of the T-, X- and DR-learners' estimates (or of a chosen few of them).
 
     Each learner errs in its own way on noisy outcomes (the T-learner's difference of
     two fits, the DR pseudo-outcomes' variance); their average is steadier than any
-    one of them.
+    one of them. ``fit_uplift`` leaves out the members that ranked the rolling-origin
+    held-out campaigns worse (:mod:`~fidelite.training.uplift.members`).
+
+    Parameters
+    ----------
+    members : tuple of str
+        Names of the averaged learners (a subset of :data:`ENSEMBLE_MEMBERS`, in its order).
+    (others as :class:`DRLearner`)
 
     Attributes
     ----------
     members_ : list of fitted learners
     """
 
+    def __init__(
+        self,
+        n_estimators: int = 150,
+        learning_rate: float = 0.05,
+        num_leaves: int = 15,
+        min_child_samples: int = 100,
+        categorical: tuple[int, ...] = (),
+        channel_column: int | tuple[int, ...] | None = None,
+        n_jobs: int = 1,
+        random_state: int = 0,
+        n_folds: int = 3,
+        members: tuple[str, ...] = ENSEMBLE_MEMBERS,
+    ) -> None:
+        super().__init__(
+            n_estimators=n_estimators,
+            learning_rate=learning_rate,
+            num_leaves=num_leaves,
+            min_child_samples=min_child_samples,
+            categorical=categorical,
+            channel_column=channel_column,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            n_folds=n_folds,
+        )
+        self.members = members
+
     def fit(
         self, X: np.ndarray, treated: np.ndarray, y: np.ndarray, propensity: np.ndarray
     ) -> EnsembleLearner:
-        """Fit the three learners on the same rows (see :class:`TLearner`)."""
+        """Fit the members on the same rows (see :class:`TLearner`)."""
+        unknown = sorted(set(self.members) - set(ENSEMBLE_MEMBERS))
+        if not self.members or unknown:
+            raise ValueError(f"members must be among {ENSEMBLE_MEMBERS}, got {self.members}")
         params = self.get_params()
         n_folds = params.pop("n_folds")
+        del params["members"]
         self.members_ = [
-            TLearner(**params).fit(X, treated, y, propensity),
-            XLearner(**params).fit(X, treated, y, propensity),
-            DRLearner(**params, n_folds=n_folds).fit(X, treated, y, propensity),
+            LEARNERS[name](**params, **({"n_folds": n_folds} if name == "dr_learner" else {})).fit(
+                X, treated, y, propensity
+            )
+            for name in ENSEMBLE_MEMBERS
+            if name in self.members
         ]
         return self
 

@@ -314,6 +314,9 @@ class EnsembleLearner(DRLearner):
     members_ : list of fitted learners
     """
 
+    #: Ensembles pickled before members existed averaged all three (and read it here).
+    members: tuple[str, ...] = ENSEMBLE_MEMBERS
+
     def __init__(
         self,
         n_estimators: int = 150,

@@ -105,3 +105,10 @@ def test_members_fixed_by_the_config_are_kept(demo_data, uplift_world):
     assert "uplift_ensemble_qini_t_x_dr" in fit.metrics  # the evidence is still measured
     mean = (fit.heldout["score_t_learner"] + fit.heldout["score_x_learner"]) / 2
     np.testing.assert_allclose(fit.heldout["score_ensemble"], mean, rtol=1e-9, atol=1e-9)
+
+
+def test_an_ensemble_pickled_before_members_existed_still_describes_itself():
+    old = LEARNERS["ensemble"](n_estimators=5)
+    del old.__dict__["members"]  # what unpickling an earlier model gives
+    assert old.get_params()["members"] == ENSEMBLE_MEMBERS
+    assert "EnsembleLearner" in repr(old)

@@ -51,6 +51,7 @@ from fidelite.features._arrays import (
     group_starts,
     group_sum,
     is_in,
+    keys_in,
     stable_key_order,
 )
 from fidelite.features.days import parse_day
@@ -161,7 +162,7 @@ def link_refunds(
         refund_ids = pd.unique(order_id.iloc[refund_rows].to_numpy(dtype=object)).astype(str)
         shares_id = is_in(order_id, refund_ids)
     else:
-        shares_id = pd.Series(keys[1]).isin(keys[1][refund_rows]).to_numpy()
+        shares_id = keys_in(keys[1], keys[1][refund_rows])
     order_rows = np.flatnonzero((amount > 0) & shares_id)
     rows = np.concatenate([order_rows, refund_rows])
     if keys is None:
@@ -268,9 +269,8 @@ def purchase_days(
     code, day, net = code[keep], day[keep], values.net[keep]
     min_day = int(day.min())
     day_bits = (int(day.max()) - min_day).bit_length()
-    # One int64 key per (customer, day) (bit fields: no integer division to undo it),
-    # sorted stably: by customer then day, a day's purchases summed in row order (as a
-    # bincount over the rows would).
+    # One int64 key per (customer, day) (bit fields: no division to undo it), sorted
+    # stably: by customer then day, a day's purchases summed in row order.
     order, keys = stable_key_order((code.astype(np.int64) << day_bits) | (day - min_day))
     new_key = group_starts(keys)
     day_net = np.bincount(np.cumsum(new_key) - 1, weights=net[order])

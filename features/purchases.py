@@ -156,8 +156,7 @@ def link_refunds(
     if refund_rows.size == 0:
         return RefundLinks.empty()
     order_id = transactions["order_id"]
-    # Finding the orders that share an id with a refund (a few percent of rows) is the
-    # cost; only those go on to the exact (customer, order) match.
+    # Only the orders sharing an id with a refund go on to the exact (customer, id) match.
     if keys is None:
         refund_ids = pd.unique(order_id.iloc[refund_rows].to_numpy(dtype=object)).astype(str)
         shares_id = is_in(order_id, refund_ids)
@@ -214,7 +213,9 @@ def order_values(amount: np.ndarray, refund_of: np.ndarray) -> OrderValues:
     """
     is_order = amount > 0
     linked = refund_of >= 0
-    refunded = np.bincount(refund_of[linked], weights=-amount[linked], minlength=amount.size)
+    refunded = 0.0  # no linked refund (often): no bincount over the rows
+    if linked.any():
+        refunded = np.bincount(refund_of[linked], weights=-amount[linked], minlength=amount.size)
     net = np.where(is_order, amount - refunded, 0.0)
     return OrderValues(is_order, net, is_order & (net > 0))
 
@@ -263,8 +264,7 @@ def purchase_days(
     n = n_customers
     keep = values.is_purchase
     if not keep.any():
-        empty_i, empty_f = np.empty(0, np.int64), np.empty(0, np.float64)
-        nan = np.full(n, np.nan)
+        empty_i, empty_f, nan = np.empty(0, np.int64), np.empty(0, np.float64), np.full(n, np.nan)
         return PurchaseDays(empty_i, empty_i, empty_f, np.zeros(n), nan, nan.copy())
     code, day, net = code[keep], day[keep], values.net[keep]
     min_day = int(day.min())

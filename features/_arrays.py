@@ -29,7 +29,8 @@ def day_numbers(timestamps: pd.Series) -> np.ndarray:
     -------
     ndarray of int64, shape (n,)
     """
-    return timestamps.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
+    # The day cast makes a fresh array: read it as integers in place, no second copy.
+    return timestamps.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").view(np.int64)
 
 
 def day_number(day: pd.Timestamp) -> int:

@@ -96,6 +96,12 @@ def _read_parquet(path: Path, wanted: set[str] | None, categories: Sequence[str]
     schema = pq.read_schema(next(path.rglob("*.parquet")) if path.is_dir() else path)
     names = [n for n in schema.names if wanted is None or n in wanted]
     labels = [n for n in names if n in categories and _is_text(schema.field(n).type)]
+    if not path.is_dir():
+        # Ids with too many distinct values for one dictionary page were written as
+        # plain pages; reading those as a dictionary hashes every value again (0.8 s
+        # CPU for 5M ids, 6x the plain read): they are read as text instead.
+        metadata = pq.ParquetFile(path).metadata
+        labels = [n for n in labels if n in _LABEL_COLUMNS or _dictionary_pages(metadata, n)]
     table = pq.read_table(path, columns=names, read_dictionary=labels)
     # Dictionary columns are turned into categoricals here: Arrow's conversion unifies
     # the dictionaries of every record batch (each a copy of the row group's whole
@@ -113,14 +119,47 @@ def _read_parquet(path: Path, wanted: set[str] | None, categories: Sequence[str]
     return frame
 
 
+def _dictionary_pages(metadata, name: str) -> bool:
+    """Whether column ``name`` looks dictionary-encoded in every row group: under 4
+    bytes per value uncompressed (indices of at most 32 bits plus a dictionary page of
+    at most 1 MiB per million values); plain pages hold every value's text."""
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for i in range(row_group.num_columns):
+            chunk = row_group.column(i)
+            plain = chunk.total_uncompressed_size > 4 * chunk.num_values
+            if chunk.path_in_schema == name and chunk.num_values and plain:
+                return False
+    return True
+
+
 def _categorical(column) -> pd.Categorical:
-    """A dictionary-encoded Arrow column as a pandas categorical (nulls as NaN)."""
+    """A dictionary-encoded Arrow column as a pandas categorical (nulls as NaN).
+
+    Record batches of one row group share its dictionary; only distinct dictionaries
+    (one per row group at most) are merged, by the polars text hash.
+    """
     import pyarrow as pa
 
-    combined = column.combine_chunks() if column.num_chunks else pa.array([], column.type)
-    codes = np.asarray(combined.indices.fill_null(-1), dtype=np.int32)
-    categories = pd.Index(pd.array(combined.dictionary, dtype="str"))
-    return pd.Categorical.from_codes(codes, categories=categories, validate=False)
+    from fidelite.features._text import factorize_text
+
+    chunks = column.chunks or [pa.array([], column.type)]
+    dictionaries, which = [chunks[0].dictionary], []
+    for chunk in chunks:
+        if not chunk.dictionary.equals(dictionaries[-1]):
+            dictionaries.append(chunk.dictionary)
+        which.append(len(dictionaries) - 1)
+    indices = [np.asarray(c.indices.fill_null(-1), dtype=np.int64) for c in chunks]
+    if len(dictionaries) == 1:
+        codes = np.concatenate(indices)
+        categories = pd.Index(pd.array(dictionaries[0], dtype="str"))
+    else:
+        merged, categories = factorize_text(pa.chunked_array(dictionaries))
+        start = np.cumsum([0] + [len(d) for d in dictionaries])
+        # -1 (null) indexes the appended -1: nulls stay missing.
+        remap = [np.append(merged[a:b], -1) for a, b in zip(start[:-1], start[1:], strict=True)]
+        codes = np.concatenate([remap[w][i] for w, i in zip(which, indices, strict=True)])
+    return pd.Categorical.from_codes(codes.astype(np.int32), categories=categories, validate=False)
 
 
 def _is_text(arrow_type) -> bool:

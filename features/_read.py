@@ -96,11 +96,11 @@ def _read_parquet(path: Path, wanted: set[str] | None, categories: Sequence[str]
     schema = pq.read_schema(next(path.rglob("*.parquet")) if path.is_dir() else path)
     names = [n for n in schema.names if wanted is None or n in wanted]
     labels = [n for n in names if n in categories and _is_text(schema.field(n).type)]
-    if not path.is_dir():
+    if not path.is_dir() and set(labels) - set(_LABEL_COLUMNS):
         # Ids with too many distinct values for one dictionary page were written as
         # plain pages; reading those as a dictionary hashes every value again (0.8 s
         # CPU for 5M ids, 6x the plain read): they are read as text instead.
-        metadata = pq.ParquetFile(path).metadata
+        metadata = pq.read_metadata(path)
         labels = [n for n in labels if n in _LABEL_COLUMNS or _dictionary_pages(metadata, n)]
     table = pq.read_table(path, columns=names, read_dictionary=labels)
     # Dictionary columns are turned into categoricals here: Arrow's conversion unifies
@@ -149,7 +149,7 @@ def _categorical(column) -> pd.Categorical:
         if not chunk.dictionary.equals(dictionaries[-1]):
             dictionaries.append(chunk.dictionary)
         which.append(len(dictionaries) - 1)
-    indices = [np.asarray(c.indices.fill_null(-1), dtype=np.int64) for c in chunks]
+    indices = [_codes(c.indices) for c in chunks]
     if len(dictionaries) == 1:
         codes = np.concatenate(indices)
         categories = pd.Index(pd.array(dictionaries[0], dtype="str"))
@@ -159,7 +159,16 @@ def _categorical(column) -> pd.Categorical:
         # -1 (null) indexes the appended -1: nulls stay missing.
         remap = [np.append(merged[a:b], -1) for a, b in zip(start[:-1], start[1:], strict=True)]
         codes = np.concatenate([remap[w][i] for w, i in zip(which, indices, strict=True)])
-    return pd.Categorical.from_codes(codes.astype(np.int32), categories=categories, validate=False)
+    return pd.Categorical.from_codes(
+        codes.astype(np.int32, copy=False), categories=categories, validate=False
+    )
+
+
+def _codes(indices) -> np.ndarray:
+    """Dictionary indices as numpy (no copy without nulls; nulls as -1)."""
+    if indices.null_count:
+        indices = indices.fill_null(-1)
+    return np.asarray(indices)
 
 
 def _is_text(arrow_type) -> bool:

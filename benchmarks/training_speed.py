@@ -18,6 +18,8 @@ Usage::
     python benchmarks/training_speed.py --customers 100000
     python benchmarks/training_speed.py --large                  # 1,000,000 customers
     python benchmarks/training_speed.py --large --engine dask --workers 2
+    python benchmarks/training_speed.py --large --replicas 5 --engine dask --no-score \
+        --worker-memory 5GiB                                     # 5,000,000 customers
 """
 
 from __future__ import annotations
@@ -58,7 +60,68 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--worker-memory", default=None, help="Dask worker memory limit")
     parser.add_argument("--no-score", action="store_true", help="train only")
     parser.add_argument("--data-root", type=Path, default=DEFAULT_ROOT)
+    parser.add_argument(
+        "--replicas", type=int, default=1, help="copies of the demo with distinct ids (5M: 5)"
+    )
     return parser.parse_args(argv)
+
+
+def replicated_tables(
+    n_customers: int, copies: int, *, seed: int = 7, root: Path | None = None
+) -> dict[str, Path]:
+    """The cached ``n_customers`` demo written ``copies`` times with id prefixes ``k0-``...
+
+    Generating 5,000,000 independent demo customers takes 1-2 hours on 2 cores; five
+    copies of one 1M world (distinct customer and order ids, the same histories) take
+    minutes: Arrow row groups with prefixed ids (a dictionary column's dictionary only).
+    Cached next to the demo data (``replica5x-demo-1000000-seed-7``); each file is
+    written under a temporary name first, ``DONE`` marks a complete set.
+    """
+    import pyarrow.parquet as pq
+
+    source = demo_tables(n_customers, seed=seed, root=root or DEFAULT_ROOT)
+    out = Path(root or DEFAULT_ROOT) / f"replica{copies}x-demo-{n_customers}-seed-{seed}"
+    paths = {name: out / name for name in ("transactions", "events", "customers")}
+    if (out / "DONE").exists():
+        return paths
+    for name, folder in paths.items():
+        folder.mkdir(parents=True, exist_ok=True)
+        for k in range(copies):
+            for i, file in enumerate(sorted(source[name].glob("*.parquet"))):
+                target = folder / f"part-{k:03d}-{i:03d}.parquet"
+                if target.exists():
+                    continue
+                reader = pq.ParquetFile(file)
+                partial = target.with_suffix(".tmp")
+                with pq.ParquetWriter(partial, reader.schema_arrow) as writer:
+                    for group in range(reader.num_row_groups):
+                        table = reader.read_row_group(group)
+                        writer.write_table(_with_prefix(table, f"k{k}-"))
+                partial.rename(target)
+        print(f"{copies} copies of {name} written", flush=True)
+    (out / "DONE").touch()
+    return paths
+
+
+def _with_prefix(table, prefix: str):
+    """``table`` with ``prefix`` before every customer and order id (Arrow, no pandas)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for column in ("customer_id", "order_id"):
+        if column not in table.column_names:
+            continue
+        values = table[column].combine_chunks()
+        text = values.dictionary if pa.types.is_dictionary(values.type) else values
+        joined = pc.binary_join_element_wise(
+            pa.scalar(prefix, text.type), text, pa.scalar("", text.type)
+        )
+        if pa.types.is_dictionary(values.type):
+            values = pa.DictionaryArray.from_arrays(values.indices, joined)
+        else:
+            values = joined
+        table = table.set_column(table.column_names.index(column), column, values)
+    return table
 
 
 def _tables(paths: dict[str, Path]) -> list[str]:
@@ -89,7 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     n_customers = LARGE_CUSTOMERS if args.large else args.customers
     print_machine()
-    paths = demo_tables(n_customers, seed=args.seed, root=args.data_root)
+    if args.replicas > 1:
+        paths = replicated_tables(n_customers, args.replicas, seed=args.seed, root=args.data_root)
+        n_customers *= args.replicas
+    else:
+        paths = demo_tables(n_customers, seed=args.seed, root=args.data_root)
     env = {"OMP_WAIT_POLICY": "PASSIVE"}
     rows, quality = [], []
     for model_seed in [None]:

@@ -331,19 +331,23 @@ class EncodedPartitions:
         as_of = parts.end - pd.Timedelta(days=1)
         return cls(encoded, as_of, client)
 
+    def vocabulary(self, day: pd.Timestamp) -> ChannelVocabulary:
+        """The channels the whole population has seen by ``day`` (gathers a few names)."""
+        seen = wait_for(
+            self.client,
+            self.client.map(_encoded_vocabulary, self.buckets, day=day),
+            what=f"channel vocabulary at {day.date()}",
+        )
+        return ChannelVocabulary.from_seen(
+            set().union(*(v.order_channels for v in seen)),
+            set().union(*(v.event_channels for v in seen)),
+        )
+
     def features(self, as_of: Any) -> pd.DataFrame:
         """``build_features`` at ``as_of`` (sorted by customer), gathered on the client."""
         day, _ = as_of_bounds(as_of)
         client = self.client
-        seen = wait_for(
-            client,
-            client.map(_encoded_vocabulary, self.buckets, day=day),
-            what=f"channel vocabulary at {day.date()}",
-        )
-        vocabulary = ChannelVocabulary.from_seen(
-            set().union(*(v.order_channels for v in seen)),
-            set().union(*(v.event_channels for v in seen)),
-        )
+        vocabulary = self.vocabulary(day)
         parts = wait_for(
             client,
             client.map(_encoded_features, self.buckets, day=day, vocabulary=vocabulary),

@@ -88,14 +88,25 @@ def _spread_over_workers(client: Client, frame: pd.DataFrame) -> Any:
     return dd.from_delayed(futures, meta=frame.iloc[:0], verify_meta=False)
 
 
-def _staged_raw_scores(estimator: lgb.LGBMModel, X: Matrix) -> np.ndarray:
-    """Raw score after each tree, shape (n_trees, n_rows): one tree per predict call."""
+def _held_out_losses(
+    estimator: lgb.LGBMModel,
+    X: Matrix,
+    init_score: np.ndarray,
+    y: np.ndarray,
+    loss: Callable[[np.ndarray, np.ndarray], float],
+) -> list[float]:
+    """``loss(y, raw score after k trees)`` for k = 1..n_trees: one tree per predict call.
+
+    The raw score is accumulated in place, so memory stays one vector of the held-out
+    rows (the staged matrix, n_trees x n_rows, was 1.8 GB for 300 trees and 750k rows).
+    """
     booster = estimator.booster_
-    steps = [
-        booster.predict(X, raw_score=True, start_iteration=i, num_iteration=1)
-        for i in range(booster.num_trees())
-    ]
-    return np.cumsum(np.vstack(steps), axis=0)
+    raw = np.asarray(init_score, dtype=float).copy()
+    losses = []
+    for i in range(booster.num_trees()):
+        raw += booster.predict(X, raw_score=True, start_iteration=i, num_iteration=1)
+        losses.append(loss(y, raw))
+    return losses
 
 
 def fit_lightgbm_on_dask(
@@ -146,8 +157,7 @@ def fit_lightgbm_on_dask(
     if validation is None:
         return local, None
     X_val, y_val, init_val = validation
-    raw = _staged_raw_scores(local, X_val) + np.asarray(init_val, dtype=float)
-    losses = [validation_loss(np.asarray(y_val), step) for step in raw]
+    losses = _held_out_losses(local, X_val, init_val, np.asarray(y_val), validation_loss)
     return local, int(np.argmin(losses)) + 1
 
 

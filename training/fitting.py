@@ -30,7 +30,8 @@ from fidelite.training.holdout import RowRoles
 from fidelite.training.hurdle import Hurdle, fit_hurdle
 from fidelite.training.intervals import MixtureIntervals
 from fidelite.training.metrics import churn_metrics, clv_metrics, next_purchase_metrics
-from fidelite.training.windows import Scored, Window, WindowPlan, check_labels, stack
+from fidelite.training.stacked import stacked_rows
+from fidelite.training.windows import Scored, Window, WindowPlan, check_labels
 
 __all__ = ["FittedModels", "finite", "fit_baseline", "fit_models", "validation_metrics"]
 
@@ -158,7 +159,7 @@ def _fit_prospects(
     plan: WindowPlan,
     notes: list[str],
 ) -> tuple[Hurdle | None, dict[str, float]]:
-    rows = stack(windows, prospects=True)
+    rows = stacked_rows(windows, prospects=True)
     roles = _roles(rows, plan, seed=1)
     train_buyers = int((rows.labels["churned"].to_numpy()[roles.train] == 0).sum())
     held_labels = rows.labels["churned"].to_numpy()[roles.held]
@@ -191,7 +192,8 @@ def fit_models(
     Parameters
     ----------
     windows : sequence of Window, oldest first
-        Every window of ``plan`` (training, held-out and level-only).
+        Every window of ``plan`` (training, held-out and level-only); a
+        :class:`~fidelite.training.stacked.StackedWindows` is used without a copy.
     scored : Scored
         The customers at the as-of day: the rows the shipped models will score. Used
         without labels (point-in-time safe) to leave out columns they lie beyond.
@@ -207,7 +209,7 @@ def fit_models(
     check_labels([by_cutoff[c] for c in plan.train], "training")
     check_labels([by_cutoff[plan.holdout]], "validation")
     notes = list(plan.notes)
-    rows = stack(windows)
+    rows = stacked_rows(windows)
     roles = _roles(rows, plan, seed=0)
     classes = model_classes(config.engine)
     params = _params(config, True)

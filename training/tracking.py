@@ -128,9 +128,21 @@ def _row_digest(frame: pd.DataFrame, columns: list[str]) -> list[int]:
     so a table split into customer buckets (Dask) gets the same digest; categorical and
     text ids hash alike.
     """
-    keys = frame[columns].astype({c: "str" for c in columns if c == "customer_id"})
-    hashes = pd.util.hash_pandas_object(keys, index=False).to_numpy()
-    return [len(hashes), int(hashes.sum(dtype=np.uint64)), int(np.bitwise_xor.reduce(hashes))]
+    # A few million rows at a time: the same digest (sums and xors add up), without a
+    # 64-bit hash per column and a text copy of every id of 50M events at once (+2.8 GiB,
+    # the peak of a 1M-customer training run).
+    total, xor = 0, 0
+    for start in range(0, len(frame), _DIGEST_ROWS):
+        keys = frame.iloc[start : start + _DIGEST_ROWS][columns]
+        keys = keys.astype({c: "str" for c in columns if c == "customer_id"})
+        hashes = pd.util.hash_pandas_object(keys, index=False).to_numpy()
+        total += int(hashes.sum(dtype=np.uint64))
+        xor ^= int(np.bitwise_xor.reduce(hashes))
+    return [len(frame), total & ((1 << 64) - 1), xor]
+
+
+#: Rows hashed at a time by :func:`_row_digest`.
+_DIGEST_ROWS = 4_000_000
 
 
 def fingerprint_parts(inputs: Inputs) -> dict[str, Any]:

@@ -25,6 +25,7 @@ Progress is reported to an optional ``on_step`` callback
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -48,6 +49,7 @@ from fidelite.training.registry import (
 from fidelite.training.resources import log_resources
 from fidelite.training.runlog import log_run
 from fidelite.training.sources import DaskTables, window_source
+from fidelite.training.stacked import StackedWindows
 from fidelite.training.tracking import resolve_tracking_uri
 from fidelite.training.uplift.pipeline import champion_gate_metrics, fit_with_model
 from fidelite.training.windows import (
@@ -57,6 +59,8 @@ from fidelite.training.windows import (
     WindowSource,
     backtest_cutoffs,
     build_window,
+    compact,
+    fit_baseline_rows,
     plan_windows,
 )
 
@@ -139,16 +143,23 @@ def plan_run(first_day: pd.Timestamp, as_of: pd.Timestamp, config: TrainConfig) 
 
 
 def _scored(
-    as_of: pd.Timestamp, features: pd.DataFrame, horizon_days: int
+    as_of: pd.Timestamp, source: WindowSource, horizon_days: int
 ) -> tuple[Scored, BaselineModel, pd.DataFrame]:
     """The rows to score, the baseline fitted at D, and the rows the run logs (schema and
     input example: five purchasers), so the whole frame at D is not held through the fit
-    (a gigabyte at a million customers)."""
+    (a gigabyte at a million customers). The rows are compact (float32), like the
+    windows': they are the encoder's reference and the intervals' sample, never scored
+    here. A sampling source gives the sample's rows (``WindowSource.model_rows``)."""
+    features, rfm = source.model_rows(as_of)
     buying = is_purchaser(features).to_numpy()
     buyers = features.loc[buying]
-    baseline = BaselineModel(horizon_days).fit(buyers)
-    scored = Scored(as_of, buyers.join(baseline.predict(buyers)), features.loc[~buying])
-    return scored, baseline, buyers.head(5).copy()
+    logged = buyers.head(5).copy()
+    baseline, predicted = fit_baseline_rows(buyers, rfm, horizon_days)
+    del rfm
+    prospects = compact(features.loc[~buying])
+    del features
+    scored = Scored(as_of, compact(buyers.join(predicted)), prospects)
+    return scored, baseline, logged
 
 
 def _model(
@@ -215,7 +226,7 @@ def train(
     plan = plan_run(_first_day(source, as_of), as_of, config)
     windows = _build_windows(source, plan, config.horizon_days, clock)
     with clock.step("features", f"features and baseline at {as_of.date()}"):
-        scored, baseline, features = _scored(as_of, source.features(as_of), config.horizon_days)
+        scored, baseline, features = _scored(as_of, source, config.horizon_days)
     with clock.step("fit", "models fitted"):
         fitted = _fit(windows, scored, config, plan)
         model = _model((_first_day(source, as_of), as_of), config, fitted, baseline)
@@ -284,7 +295,7 @@ def _first_day(source: WindowSource, as_of: pd.Timestamp) -> pd.Timestamp:
 
 def _build_windows(
     source: WindowSource, plan: WindowPlan, horizon_days: int, clock: StepClock
-) -> list[Window]:
+) -> StackedWindows:
     clock.total += len(plan.cutoffs)
     windows: list[Window] = []
     for cutoff in plan.cutoffs:
@@ -293,11 +304,12 @@ def _build_windows(
             customers = len(windows[-1].labels) + len(windows[-1].prospect_labels)
             rate = customers / max(clock.elapsed(), 1e-9)
             note.append(f"window {cutoff.date()}: {customers:,} customers ({rate:,.0f}/s)")
-    return windows
+    # Stacked once, the per-window frames released: the fit reads the stack in place.
+    return StackedWindows(windows)
 
 
 def _fit(
-    windows: list[Window], scored: Scored, config: TrainConfig, plan: WindowPlan
+    windows: Sequence[Window], scored: Scored, config: TrainConfig, plan: WindowPlan
 ) -> FittedModels:
     """The models, refused before anything is logged when they cannot be registered."""
     if config.baseline_only:
@@ -311,7 +323,9 @@ def _fit(
     return fitted
 
 
-def _held_out_rows(windows: list[Window], plan: WindowPlan, fitted: FittedModels) -> pd.DataFrame:
+def _held_out_rows(
+    windows: Sequence[Window], plan: WindowPlan, fitted: FittedModels
+) -> pd.DataFrame:
     """The held-out purchasers' features with their outcomes (to re-score the champion)."""
     window = next(w for w in windows if w.cutoff == plan.holdout)
     rows = window.features.index.isin(fitted.validation.index)
@@ -322,7 +336,7 @@ def _held_out_rows(windows: list[Window], plan: WindowPlan, fitted: FittedModels
 def _compare_with_champion(
     config: TrainConfig,
     tracking_uri: str,
-    windows: list[Window],
+    windows: Sequence[Window],
     plan: WindowPlan,
     fitted: FittedModels,
 ) -> ChampionComparison:

@@ -40,6 +40,7 @@ __all__ = [
     "build_window",
     "check_labels",
     "compact",
+    "fit_baseline_rows",
     "plan_windows",
     "purchasers",
     "stack",
@@ -89,6 +90,15 @@ class WindowSource(Protocol):
         """``build_features`` at ``cutoff``: one row per customer known by then."""
         ...
 
+    def model_rows(self, cutoff: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """The feature rows the models see at ``cutoff``, and the baseline's rows.
+
+        ``(features(cutoff), None)`` unless the source samples customers (a Dask run
+        over its client budget): then the sample's rows and the RFM columns of every
+        purchaser, which the baseline is fitted on.
+        """
+        ...
+
     def labels(self, cutoff: pd.Timestamp, horizon_days: int, customers: pd.Index) -> pd.DataFrame:
         """:data:`~fidelite.training.labels.LABEL_COLUMNS` of ``customers`` over ``(c, c+H]``."""
         ...
@@ -106,12 +116,14 @@ def build_window(source: WindowSource, cutoff: pd.Timestamp, horizon_days: int) 
     """The :class:`Window` at ``cutoff``: features (+ baseline) and labels of everyone.
 
     The window is kept compact (:func:`compact`): it is held until the models are fitted.
+    A sampling source (``WindowSource.model_rows``) gives the sample's rows; the
+    baseline is then fitted on every purchaser's RFM columns all the same.
     """
-    features = source.features(cutoff)
+    features, rfm = source.model_rows(cutoff)
     labels = source.labels(cutoff, horizon_days, features.index)
     buying = is_purchaser(features).to_numpy()
     buyers = features.loc[buying]
-    baseline = BaselineModel(horizon_days).fit(buyers).predict(buyers)
+    baseline = fit_baseline_rows(buyers, rfm, horizon_days)[1]
     return Window(
         cutoff,
         compact(buyers.join(baseline)),
@@ -119,6 +131,20 @@ def build_window(source: WindowSource, cutoff: pd.Timestamp, horizon_days: int) 
         compact(features.loc[~buying]),
         labels.loc[~buying],
     )
+
+
+def fit_baseline_rows(
+    buyers: pd.DataFrame, rfm: pd.DataFrame | None, horizon_days: int
+) -> tuple[BaselineModel, pd.DataFrame]:
+    """The baseline fitted on every purchaser, and its columns for ``buyers``.
+
+    ``rfm`` (every purchaser's float64 RFM columns, when ``buyers`` is a sample) is what
+    it is fitted on and predicts from; None: ``buyers`` are every purchaser.
+    """
+    rows = buyers if rfm is None else rfm
+    baseline = BaselineModel(horizon_days).fit(rows)
+    own = buyers if rfm is None else rfm.loc[buyers.index]
+    return baseline, baseline.predict(own)
 
 
 def compact(features: pd.DataFrame) -> pd.DataFrame:

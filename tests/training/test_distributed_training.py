@@ -107,3 +107,26 @@ def test_engine_switch_picks_estimators():
     }
     with pytest.raises(ValueError, match="engine must be one of"):
         TrainConfig(engine="spark")
+
+
+def test_over_the_client_budget_models_fit_on_a_customer_sample(
+    client, trained, tmp_path, monkeypatch
+):
+    """More customers than the client may hold (5M on this machine): the client gathers a
+    uniform sample of about ``CLIENT_CUSTOMERS`` customers' rows per window, while the
+    baseline is still fitted on every purchaser."""
+    from fidelite.training import sources
+
+    monkeypatch.setattr(sources, "CLIENT_CUSTOMERS", 1500)  # of 3,000 demo customers
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    config = TrainConfig(n_windows=3, tracking_uri=uri, n_jobs=1, engine="dask", register=False)
+    sampled = train(trained.inputs, config)
+    full = trained.result
+    keep = 1500 / len(trained.features)  # the customers known at the as-of day
+    assert keep < 0.8
+    for rows in ("n_validation_rows", "n_train_rows"):
+        assert abs(sampled.metrics[rows] / full.metrics[rows] - keep) < 0.08
+    assert sampled.metrics["churn_roc_auc"] > 0.75
+    for part in ("purchase_model_", "spend_model_"):
+        a, b = (getattr(r.model.baseline, part).params_ for r in (full, sampled))
+        np.testing.assert_allclose([b[k] for k in a], [a[k] for k in a], rtol=1e-6)

@@ -117,3 +117,37 @@ def test_same_data_fingerprint(engines, paths, inputs):
     dask = DaskWindows.from_tables(*tables, as_of=AS_OF, params=FeatureParams(), npartitions=2)
     assert dask.fingerprint() == local
     assert local["transactions_rows"] == len(inputs.transactions)
+
+
+def test_sampled_windows_are_the_full_windows_of_the_sample(engines, paths):
+    """Over its client budget a Dask run gathers a customer sample's rows: the same rows
+    and labels as the full windows, with the baseline still fitted on every purchaser."""
+    tables = (str(paths["transactions"]), str(paths["events"]), str(paths["customers"]))
+    sampled = DaskWindows.from_tables(
+        *tables, as_of=AS_OF, params=FeatureParams(), npartitions=3, client_customers=400
+    )
+    assert 0.3 < sampled.keep < 0.7  # 800 customers, 400 of them wanted
+    chosen = None
+    for cutoff, full in zip(engines["cutoffs"], engines["dask"], strict=True):
+        window = build_window(sampled, cutoff, HORIZON)
+        for rows, labels, all_rows, all_labels in (
+            (window.features, window.labels, full.features, full.labels),
+            (window.prospects, window.prospect_labels, full.prospects, full.prospect_labels),
+        ):
+            assert 0.3 * len(all_rows) < len(rows) < 0.7 * len(all_rows)
+            assert rows.index.is_monotonic_increasing
+            pd.testing.assert_frame_equal(labels, all_labels.loc[rows.index])
+            # rfm_segment ranks a customer within the rows gathered: the sample here.
+            columns = [c for c in all_rows.columns if c != "rfm_segment"]
+            pd.testing.assert_frame_equal(
+                rows[columns],
+                all_rows.loc[rows.index, columns],
+                check_exact=False,
+                rtol=1e-6,
+                check_categorical=False,
+            )
+        # The same customers at every cutoff: a customer once in the sample stays in it.
+        ids = set(window.features.index) | set(window.prospects.index)
+        if chosen is not None:
+            assert chosen <= ids
+        chosen = ids

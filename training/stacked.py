@@ -45,6 +45,10 @@ class StackedWindows(Sequence[Window]):
         self.cutoffs = [w.cutoff for w in windows]
         self._buyer_bounds = _bounds([len(w.features) for w in windows])
         self._prospect_bounds = _bounds([len(w.prospects) for w in windows])
+        if not windows:  # a baseline-only run on too short a history
+            nothing = Stacked(pd.DataFrame(), pd.DataFrame(), np.empty(0, "datetime64[ns]"))
+            self.purchasers = self.prospects = nothing
+            return
         self.purchasers = stack(windows)
         empty = pd.DataFrame()
         windows[:] = [replace(w, features=empty, labels=empty) for w in windows]

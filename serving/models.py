@@ -74,8 +74,9 @@ class ServedModel:
         """Whether the model reads a population column (ranked among the customers
         built together, e.g. ``rfm_segment``): features of raw history then get them.
 
-        None of fidelite's models does since ``rfm_segment`` stopped being an input; a
-        model with an uplift component (frame API) is assumed to.
+        None of fidelite's churn/CLV models does since ``rfm_segment`` stopped being an
+        input; a model with an uplift component is assumed to (its inputs are not
+        inspected here), so its history features keep every column.
         """
         model = self.python_model
         if getattr(model, "uplift", None) is not None:

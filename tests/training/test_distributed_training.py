@@ -16,6 +16,7 @@ from fidelite.training.distributed import (
     DaskChurnModel,
     DaskSpendModel,
     DaskTimingModel,
+    _held_out_losses,
     _spread_over_workers,
     model_classes,
     score_dask,
@@ -130,3 +131,27 @@ def test_over_the_client_budget_models_fit_on_a_customer_sample(
     for part in ("purchase_model_", "spend_model_"):
         a, b = (getattr(r.model.baseline, part).params_ for r in (full, sampled))
         np.testing.assert_allclose([b[k] for k in a], [a[k] for k in a], rtol=1e-6)
+
+
+def test_held_out_losses_follow_the_trees():
+    """The loss after each tree, from one conversion of the frame, equals the loss of
+    LightGBM's own prediction with that many trees (categorical columns included)."""
+    from sklearn.metrics import log_loss
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        {"a": rng.normal(size=600), "c": pd.Categorical(rng.choice(list("xyz"), size=600))}
+    )
+    y = ((X["a"] + (X["c"] == "x") + rng.normal(size=600)) > 0.5).astype(int).to_numpy()
+    model = lgb.LGBMClassifier(n_estimators=15, verbose=-1).fit(X, y)
+    start = rng.normal(scale=0.1, size=600)
+    # Held-out levels in another order than at training: mapped through the model's.
+    X = X.assign(c=X["c"].cat.reorder_categories(["z", "y", "x"]))
+
+    def loss(target, raw):
+        return log_loss(target, 1 / (1 + np.exp(-raw)), labels=[0, 1])
+
+    expected = [
+        loss(y, start + model.predict(X, raw_score=True, num_iteration=k)) for k in range(1, 16)
+    ]
+    np.testing.assert_allclose(_held_out_losses(model, X, start, y, loss), expected, rtol=1e-9)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from fidelite.training.boosting import small_batch_threads
 from fidelite.training.encoding import Matrix
 
 __all__ = ["PathAttribution"]
@@ -103,7 +104,9 @@ class PathAttribution:
         n_trees = len(self.leaf_offsets_)
         if len(X) == 0:
             return np.zeros((0, len(self.feature_names_)))
-        leaves = self.booster_.predict(X, pred_leaf=True, num_iteration=self._num_iteration)
+        leaves = self.booster_.predict(
+            X, pred_leaf=True, num_iteration=self._num_iteration, **small_batch_threads(len(X))
+        )
         leaves = np.asarray(leaves, dtype=np.int64).reshape(len(X), n_trees)
         # One-hot rows of the leaves each row reaches, times the per-leaf tables.
         reached = sparse.csr_matrix(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import lightgbm as lgb
 import numpy as np
 
-from fidelite.training.boosting import BoostedModel, Trees
+from fidelite.training.boosting import BoostedModel, Trees, small_batch_threads
 from fidelite.training.holdout import HOLDOUT, TRAIN, RowRoles
 
 __all__ = ["TIMING_TREES", "TimingModel", "median_days"]
@@ -204,7 +204,10 @@ class TimingModel(BoostedModel):
         rows[:, :, -1] = np.arange(n_bins)
         if not split:
             raw = self.estimator_.booster_.predict(
-                matrix, raw_score=True, num_iteration=self.best_iteration_
+                matrix,
+                raw_score=True,
+                num_iteration=self.best_iteration_,
+                **small_batch_threads(len(matrix)),
             )
         else:
             raw = self._split_raw_score(X, matrix)
@@ -220,10 +223,11 @@ class TimingModel(BoostedModel):
         """
         steady, by_bin = self._boosters_by_bin_use()
         n_bins = len(self.edges_) - 1
-        raw = by_bin.predict(matrix, raw_score=True).reshape(len(X), n_bins)
+        threads = small_batch_threads(len(matrix))
+        raw = by_bin.predict(matrix, raw_score=True, **threads).reshape(len(X), n_bins)
         if steady is not None:
             once = np.column_stack([X, np.zeros(len(X))])
-            raw = raw + steady.predict(once, raw_score=True)[:, None]
+            raw = raw + steady.predict(once, raw_score=True, **threads)[:, None]
         return raw.ravel()
 
     def _boosters_by_bin_use(self) -> tuple[lgb.Booster | None, lgb.Booster]:

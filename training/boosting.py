@@ -103,7 +103,8 @@ def booster_predict(estimator: lgb.LGBMModel, X: Matrix, **kwargs: Any) -> np.nd
     dominates single-customer scoring.
     """
     if isinstance(X, np.ndarray):
-        return estimator.booster_.predict(X, **small_batch_threads(len(X)), **kwargs)
+        # A caller's own thread count (the uplift learners pass theirs) wins.
+        return estimator.booster_.predict(X, **{**small_batch_threads(len(X)), **kwargs})
     return estimator.predict(X, **kwargs)
 
 

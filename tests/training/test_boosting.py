@@ -33,3 +33,11 @@ def test_booster_predict_equals_the_estimator_on_either_side_of_the_threshold(
     np.testing.assert_array_equal(booster_predict(model, X[:rows], raw_score=True), expected)
     # The thread setting is per call: the booster keeps its own for later large batches.
     assert model.booster_.params.get("num_threads") == 2
+
+
+def test_a_callers_own_thread_count_wins(fitted: tuple[lgb.LGBMClassifier, np.ndarray]) -> None:
+    model, X = fitted
+    expected = model.predict(X[:3], raw_score=True)
+    np.testing.assert_array_equal(
+        booster_predict(model, X[:3], raw_score=True, num_threads=2), expected
+    )

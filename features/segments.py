@@ -148,17 +148,9 @@ def rfm_segment(features: pd.DataFrame) -> np.ndarray:
     return np.array(RFM_RULES, dtype=object)[rfm_segment_codes(features)]
 
 
-#: :data:`RFM_SEGMENTS` in the order their rules are tried ("lost" is the default).
-RFM_RULES = (
-    "prospect",
-    "champions",
-    "loyal",
-    "potential",
-    "need_attention",
-    "at_risk",
-    "hibernating",
-    "lost",
-)
+#: :data:`RFM_SEGMENTS` in the order their rules are tried: "prospect" first (no purchase
+#: yet), then best to worst; "lost" is the default.
+RFM_RULES = ("prospect", *(name for name in RFM_SEGMENTS if name != "prospect"))
 
 
 def rfm_segment_codes(features: pd.DataFrame) -> np.ndarray:

@@ -11,27 +11,11 @@ import pytest
 
 from fidelite.features.contract import score_column_names
 from fidelite.training.uplift import UPLIFT_SCORE_COLUMNS
+from tests.training.columns import serving_columns, typed_columns
 
 pytestmark = pytest.mark.slow
 
 AS_OF = "2025-11-14"
-
-
-def serving_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Columns as the HTTP service holds them: floats for numbers, objects (None) else."""
-    columns = {"customer_id": frame.index.to_numpy(dtype=object)}
-    for name in frame.columns:
-        values = frame[name]
-        if values.dtype.kind in "iuf":
-            columns[name] = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        else:
-            columns[name] = values.to_numpy(dtype=object, na_value=None)
-    return columns
-
-
-def typed_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The frame's own column arrays (ints, bools, pandas strings)."""
-    return {"customer_id": frame.index.to_numpy()} | {c: frame[c].to_numpy() for c in frame}
 
 
 def assert_same(frame: pd.DataFrame, arrays: dict[str, np.ndarray]) -> None:

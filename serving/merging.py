@@ -59,6 +59,7 @@ from fidelite.serving.history import (
     load_prepared,
     prepared_features,
 )
+from fidelite.serving.queues import KeyedQueues
 from fidelite.serving.rows import FeatureBatch
 
 #: Most customers built in one merged call (larger requests are built alone).
@@ -235,8 +236,7 @@ class HistoryMerger:
 
     limiter: anyio.CapacityLimiter
     builds: dict[str, int] = field(default_factory=lambda: {"merged": 0, "alone": 0, "fallback": 0})
-    _queues: dict[Hashable, list[_Waiting]] = field(default_factory=dict)
-    _running: set[Hashable] = field(default_factory=set)
+    _waiting: KeyedQueues[_Waiting] = field(default_factory=KeyedQueues)
     _last_merged: float = -math.inf
 
     async def features(self, model: Any, tables: PreparedHistory) -> FeatureBatch:
@@ -246,12 +246,10 @@ class HistoryMerger:
         if key is None:
             self.builds["alone"] += 1
             return await self._alone(model, tables)
-        full = (id(model), key)
         future: asyncio.Future[FeatureBatch] = asyncio.get_running_loop().create_future()
-        self._queues.setdefault(full, []).append(_Waiting(tables, future))
-        if full not in self._running:
-            self._running.add(full)
-            asyncio.get_running_loop().create_task(self._drain(model, full))
+        self._waiting.put(
+            (id(model), key), _Waiting(tables, future), lambda full: self._drain(model, full)
+        )
         return await future
 
     async def _alone(self, model: Any, tables: PreparedHistory) -> FeatureBatch:
@@ -274,10 +272,12 @@ class HistoryMerger:
         # requests came in waves lately: the first of a new wave waits for the others
         merged = loop.time() - self._last_merged < RECENT_MERGE_S
         try:
-            while self._queues.get(full):
+            while self._waiting.waiting(full):
                 if merged:
                     await self._gather(full)
-                taken = self._take(full)
+                taken = self._waiting.take(
+                    full, lambda w: w.tables.n_customers, MAX_MERGED_CUSTOMERS
+                )
                 merged = len(taken) > 1
                 if merged:
                     self._last_merged = loop.time()
@@ -305,9 +305,7 @@ class HistoryMerger:
                     if not waiting.future.done():
                         waiting.future.set_result(batch)
         finally:
-            self._running.discard(full)
-            if not self._queues.get(full):
-                self._queues.pop(full, None)  # keys hold client values: keep none idle
+            self._waiting.finish(full)
 
     async def _gather(self, full: Hashable) -> None:
         """Let requests already being read join the next build.
@@ -320,7 +318,7 @@ class HistoryMerger:
         here saves a ~9 ms build per request that joins. Only done within :data:`RECENT_MERGE_S` of
         a merged build: a lone request never waits.
         """
-        queue = self._queues[full]
+        queue = self._waiting.waiting(full)
         still = 0
         for _ in range(GATHER_STEPS):
             before = len(queue)
@@ -343,14 +341,3 @@ class HistoryMerger:
         else:
             if not waiting.future.done():
                 waiting.future.set_result(batch)
-
-    def _take(self, full: Hashable) -> list[_Waiting]:
-        queue = self._queues[full]
-        taken, customers = [], 0
-        while queue and (
-            not taken or customers + queue[0].tables.n_customers <= MAX_MERGED_CUSTOMERS
-        ):
-            item = queue.pop(0)
-            taken.append(item)
-            customers += item.tables.n_customers
-        return taken

@@ -35,6 +35,7 @@ import anyio
 import numpy as np
 import pandas as pd
 
+from fidelite.serving.queues import KeyedQueues
 from fidelite.serving.responses import frame_columns
 from fidelite.serving.rows import FeatureBatch
 
@@ -169,8 +170,7 @@ class MicroBatcher:
 
     limiter: anyio.CapacityLimiter
     threads: int | None = None
-    _queues: dict[tuple[pd.Timestamp, bool], list[_Pending]] = field(default_factory=dict)
-    _running: set[tuple[pd.Timestamp, bool]] = field(default_factory=set)
+    _waiting: KeyedQueues[_Pending] = field(default_factory=KeyedQueues)
 
     async def score(
         self, python_model: Any, batch: FeatureBatch, day: pd.Timestamp, *, reasons: bool
@@ -182,19 +182,17 @@ class MicroBatcher:
                 ),
                 limiter=self.limiter,
             )
-        key = (day, reasons)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._queues.setdefault(key, []).append(_Pending(batch, future))
-        if key not in self._running:
-            self._running.add(key)
-            asyncio.get_running_loop().create_task(self._drain(python_model, key))
+        self._waiting.put(
+            (day, reasons), _Pending(batch, future), lambda key: self._drain(python_model, key)
+        )
         return await future
 
     async def _drain(self, python_model: Any, key: tuple[pd.Timestamp, bool]) -> None:
         day, reasons = key
         try:
-            while self._queues.get(key):
-                pending = self._take(key)
+            while self._waiting.waiting(key):
+                pending = self._waiting.take(key, lambda p: len(p.batch), MAX_BATCHED_ROWS)
                 batches = [p.batch for p in pending]
                 try:
                     merged = merge_batches(batches) if len(batches) > 1 else batches[0]
@@ -215,9 +213,7 @@ class MicroBatcher:
                     if not p.future.done():
                         p.future.set_result(part)
         finally:
-            self._running.discard(key)
-            if not self._queues.get(key):
-                self._queues.pop(key, None)  # keys hold client values: keep none idle
+            self._waiting.finish(key)
 
     async def _one_by_one(
         self,
@@ -244,12 +240,3 @@ class MicroBatcher:
                 p.future.set_exception(exc)
             else:
                 p.future.set_result(part)
-
-    def _take(self, key: tuple[pd.Timestamp, bool]) -> list[_Pending]:
-        queue = self._queues[key]
-        taken, rows = [], 0
-        while queue and (not taken or rows + len(queue[0].batch) <= MAX_BATCHED_ROWS):
-            item = queue.pop(0)
-            taken.append(item)
-            rows += len(item.batch)
-        return taken

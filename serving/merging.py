@@ -82,8 +82,19 @@ class MergeMismatchError(RuntimeError):
     """The merged build's channel vocabulary is not the one each request would get alone."""
 
 
+def _printable_ends(value: str) -> bool:
+    # no definition of whitespace (Python's, Arrow's) includes printable ASCII
+    return bool(value) and " " < value[0] < "\x7f" and " " < value[-1] < "\x7f"
+
+
 def _normal_ids(values: Sequence[str]) -> bool:
-    """Whether ids are already what the loader makes of them (trimmed, not empty)."""
+    """Whether ids are already what the loader makes of them (trimmed, not empty).
+
+    Ids that start and end with printable ASCII (nearly all) are decided in Python;
+    anything else goes through Arrow's trim, the loader's own.
+    """
+    if all(map(_printable_ends, values)):
+        return True
     text = pa.array(values, type=pa.large_string())
     trimmed = pc.utf8_trim_whitespace(text)
     return bool(pc.all(pc.equal(text, trimmed)).as_py()) and bool(
@@ -115,12 +126,13 @@ def merge_key(tables: PreparedHistory, channels: ChannelVocabulary) -> Hashable 
         shape.append(tuple(table))
         if not all(_normal_ids(table[name]) for name in _ID_COLUMNS if name in table):
             return None
-    if tables.events is not None and not {safe_name(v) for v in tables.events["channel"]} <= set(
-        channels.event_channels
-    ):
+    # each distinct label cleaned once (a history repeats a few channels many times)
+    if tables.events is not None and not {
+        safe_name(v) for v in set(tables.events["channel"])
+    } <= set(channels.event_channels):
         return None
     raw = tables.transactions.get("channel", [None])
-    extra = frozenset(safe_name(v) for v in raw) - set(channels.order_channels)
+    extra = frozenset(safe_name(v) for v in set(raw)) - set(channels.order_channels)
     return tables.as_of, tuple(shape), extra
 
 

@@ -179,7 +179,9 @@ class Fidelite:
                 )
             except Exception as exc:
                 raise handlers.score_error(exc) from None
-            if small:
+            # a history request is small too when it holds few customers: encoding
+            # them costs less than handing the work to a thread and back
+            if len(batch) <= ON_LOOP_MAX_ROWS:
                 body = handlers.predict_json(model, columns, len(batch))
             else:
                 body = await self._in_thread(handlers.predict_json, model, columns, len(batch))

@@ -276,3 +276,35 @@ def test_read_snapshot_refuses_missing_score_columns(tmp_path: Path) -> None:
     path = write_snapshot_atomic(pd.DataFrame({"customer_id": ["a"]}), tmp_path / "x.parquet")
     with pytest.raises(ValueError, match="score columns"):
         read_snapshot(path)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "C0000042",
+        "o-1",
+        "a",
+        " 42",
+        "42 ",
+        "\t42",
+        "42\n",
+        "é42",
+        "42é",
+        "42\u00a0",
+        "\u3000x",
+        "x\x1f",
+        "\x7f42",
+        "",
+    ],
+)
+def test_normal_ids_agree_with_the_loaders_trim(value: str) -> None:
+    """The pure-Python shortcut of the id check decides as Arrow's trim (the loader's)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from fidelite.serving.merging import _normal_ids
+
+    trimmed = pc.utf8_trim_whitespace(pa.array([value], type=pa.large_string()))[0].as_py()
+    expected = value != "" and trimmed == value
+    assert _normal_ids([value]) is expected
+    assert _normal_ids(["C1", value, "C2"]) is expected

@@ -11,7 +11,9 @@ line, with MLflow writing to a throw-away SQLite store:
 Peak memory is the largest summed RSS of the command and all its child processes
 (sampled every 0.25 s), so a Dask LocalCluster's workers count too. The training run's
 per-step seconds and its own peak RSS come from the metrics it logs to MLflow
-(``time_<step>_s``, ``peak_rss_mib``), with its validation metrics.
+(``time_<step>_s``, ``peak_rss_mib``, on Dask ``peak_rss_workers_mib``), with its
+validation metrics and the rows its trees were fitted on (``n_train_rows`` on the client,
+``churn_tree_rows`` / ``spend_tree_rows``: every customer's on Dask over the client budget).
 
 Usage::
 
@@ -44,6 +46,17 @@ QUALITY = (
     "clv_normalized_gini",
     "baseline_clv_normalized_gini",
     "clv_total_ratio",
+)
+#: What the trees were fitted on, and the training process's (and workers') peak memory.
+FIT = (
+    "n_train_rows",
+    "churn_tree_rows",
+    "spend_tree_rows",
+    "n_validation_rows",
+    "churn_best_iteration",
+    "spend_best_iteration",
+    "peak_rss_mib",
+    "peak_rss_workers_mib",
 )
 
 
@@ -183,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
             label = f"train (seed {model_seed})" if model_seed is not None else "train"
             rows.append(_row(label, train, n_customers, args))
             quality.append({"run": label, **{k: metrics.get(k) for k in QUALITY}})
+            fit = [{"run": label, **{k: metrics.get(k) for k in FIT}}]
+            print_table(fit, ("run", *FIT), title=f"{label}: rows fitted, peak MiB", precision=0)
+            print(markdown_table(fit, ("run", *FIT), precision=0))
             steps = {k[5:-2]: v for k, v in metrics.items() if k.startswith("time_")}
             if steps:
                 step_rows = [{"step": k, "seconds": v} for k, v in steps.items()]

@@ -12,14 +12,26 @@ things change, both provided here:
   are converted back with ``.to_local()``. The logged ``FideliteModel`` is thus the same
   object either way and loads and scores without any cluster.
 
-LightGBM cannot early-stop on Dask. The held-out fit therefore grows all
+LightGBM cannot early-stop on Dask. Below the client budget (every row on the client,
+scattered to the workers for the fit) the held-out fit therefore grows all
 ``n_estimators`` trees and the tree count is chosen afterwards as the minimum of the
 held-out loss curve (evaluated locally, tree by tree): early stopping with unlimited
-patience. The shipped model is refitted with that fixed count, as on one machine.
+patience.
+
+Over the client budget (:mod:`fidelite.training.worker_rows` switched on) the churn and
+spend trees are fitted on **every** customer's training rows where they live on the
+workers. The tree count is then the early-stopping optimum of an in-process fit on the
+client's customer sample (same rows, levels and held-out window as the single-machine
+fit of that sample); the Dask fit grows exactly that many trees. With more rows the
+optimum usually lies a little further, so the count is on the conservative side. Levels,
+held-out predictions and intervals are then computed on the sample with the all-rows
+trees. The hazard model (timing) fits a sample of at most ``max_rows`` customer-bin rows
+by design, so it stays on the client's rows.
 """
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -27,13 +39,17 @@ from typing import TYPE_CHECKING, Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 from sklearn.metrics import log_loss, mean_gamma_deviance
 
-from fidelite.training.boosting import EarlyStoppingSet
+from fidelite.training.boosting import BoostedModel, EarlyStoppingSet
 from fidelite.training.churn import ChurnModel
 from fidelite.training.encoding import Matrix
+from fidelite.training.holdout import LEVEL, TRAIN, RowRoles, window_array
+from fidelite.training.levels import WindowLevels
 from fidelite.training.spend import SpendModel
 from fidelite.training.timing import TimingModel
+from fidelite.training.worker_rows import INIT_SCORE, TARGET, WorkerRows, current_worker_rows
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -46,8 +62,9 @@ __all__ = [
     "score_dask",
 ]
 
-_TARGET = "__target__"
-_INIT_SCORE = "__init_score__"
+_TARGET, _INIT_SCORE = TARGET, INIT_SCORE
+
+logger = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- engine switch
@@ -145,12 +162,7 @@ def fit_lightgbm_on_dask(
         Tree count minimising ``validation_loss`` (None without a validation set).
     """
     client = _current_client()
-    dask_class = (
-        lgb.DaskLGBMClassifier
-        if isinstance(estimator, lgb.LGBMClassifier)
-        else lgb.DaskLGBMRegressor
-    )
-    model = dask_class(client=client, **estimator.get_params())
+    model = _dask_estimator(estimator, client)
     if not isinstance(X, pd.DataFrame):  # the hazard model's customer-bin rows are numpy
         X = pd.DataFrame(np.asarray(X), columns=[f"x{i}" for i in range(np.shape(X)[1])])
     frame = X.assign(**{_TARGET: np.asarray(y), _INIT_SCORE: np.asarray(init_score, float)})
@@ -167,15 +179,107 @@ def fit_lightgbm_on_dask(
     return local, int(np.argmin(losses)) + 1
 
 
+def _dask_estimator(estimator: lgb.LGBMModel, client: Client, **params: Any) -> lgb.LGBMModel:
+    dask_class = (
+        lgb.DaskLGBMClassifier
+        if isinstance(estimator, lgb.LGBMClassifier)
+        else lgb.DaskLGBMRegressor
+    )
+    return dask_class(client=client, **{**estimator.get_params(), **params})
+
+
+def fit_on_worker_rows(
+    model: BoostedModel,
+    rows: WorkerRows,
+    estimator: lgb.LGBMModel,
+    sample: tuple[pd.DataFrame, np.ndarray, np.ndarray],
+    validation: EarlyStoppingSet | None,
+    start_levels: WindowLevels,
+) -> tuple[lgb.LGBMModel, int]:
+    """Trees on every training row on the workers, as many as the sample's optimum.
+
+    Parameters
+    ----------
+    model : ChurnModel or SpendModel (Dask)
+        The model being fitted (its ``_start``, tree settings and target).
+    rows : WorkerRows
+    estimator : LGBMClassifier or LGBMRegressor
+        Unfitted; its parameters configure both fits.
+    sample : (X, y, init_score)
+        The client's training rows (a customer sample), shape (n, n_features) / (n,).
+    validation : (X_val, y_val, init_score_val), optional
+        The sample's held-out rows: the in-process fit early-stops on them.
+    start_levels : WindowLevels
+        Each training window's level from the start score alone (what a row starts from
+        is its baseline score plus that level).
+
+    Returns
+    -------
+    local : LGBMClassifier or LGBMRegressor
+        ``DaskLGBM*.to_local()`` of the all-rows fit.
+    n_trees : int
+    """
+    X, y, init_score = sample
+    # The tree count: the single-machine protocol (early stopping) on the sample.
+    _, best = BoostedModel._fit_booster(model, clone(estimator), X, y, init_score, validation)
+    n_trees = int(best or estimator.n_estimators)
+    fresh = type(model)(**model.get_params())
+    data, n_rows = rows.training_data(X.iloc[:0], fresh, start_levels, model._all_rows_target)
+    dask_model = _dask_estimator(estimator, rows.client, n_estimators=n_trees)
+    columns = list(X.columns)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+        dask_model.fit(data[columns], data[_TARGET], init_score=data[_INIT_SCORE])
+    del data
+    model.tree_rows_ = n_rows
+    model.sample_tree_rows_ = len(y)
+    logger.info(
+        "%s: %d trees fitted on %s rows on the workers (tree count early-stopped on %s "
+        "sample rows)",
+        type(model).__name__,
+        n_trees,
+        f"{n_rows:,}",
+        f"{len(y):,}",
+    )
+    return dask_model.to_local(), n_trees
+
+
 class _FitOnDask:
     """Mixin: the boosted model's one fitting seam, sent to the Dask cluster.
 
     The estimator ends up a plain LightGBM model, so a pickled model needs no cluster to
-    predict. Subclasses give ``_validation_loss(y, raw_score)``.
+    predict. Subclasses give ``_validation_loss(y, raw_score)`` and the target the
+    workers' rows train on (``_all_rows_target``, :mod:`~fidelite.training.worker_rows`).
+
+    Attributes
+    ----------
+    tree_rows_ : int
+        Rows the trees were fitted on (every customer's with worker rows switched on).
+    sample_tree_rows_ : int
+        The client's rows the tree count was chosen on (worker rows only).
     """
+
+    _all_rows_target = "churned"
 
     def _validation_loss(self, y: np.ndarray, raw: np.ndarray) -> float:
         raise NotImplementedError
+
+    def _fit_windows(
+        self, X: Matrix, y: np.ndarray, window: object, roles: RowRoles | None
+    ) -> None:
+        """``BoostedModel._fit_windows``; with worker rows on (time hold-out, frame ``X``),
+        the levels of the start score are kept for the workers' starting scores."""
+        rows = current_worker_rows()
+        timed = roles is not None and roles.mode == "time"
+        if rows is not None and timed and isinstance(X, pd.DataFrame):
+            cutoffs = window_array(window, len(y))
+            start = self._start(X)
+            levels = self._levels(start, y, cutoffs, roles.role == LEVEL, roles.role == TRAIN)
+            self.__dict__["_start_levels"] = levels
+        try:
+            super()._fit_windows(X, y, window, roles)
+        finally:
+            self.__dict__.pop("_start_levels", None)
 
     def _fit_booster(
         self,
@@ -185,6 +289,11 @@ class _FitOnDask:
         init_score: np.ndarray,
         validation: EarlyStoppingSet | None = None,
     ) -> tuple[lgb.LGBMModel, int | None]:
+        rows, levels = current_worker_rows(), self.__dict__.get("_start_levels")
+        if rows is not None and levels is not None:
+            sample = (X, y, init_score)
+            return fit_on_worker_rows(self, rows, estimator, sample, validation, levels)
+        self.tree_rows_ = len(y)
         return fit_lightgbm_on_dask(estimator, X, y, init_score, validation, self._validation_loss)
 
 
@@ -201,8 +310,11 @@ class DaskChurnModel(_FitOnDask, ChurnModel):
 class DaskSpendModel(_FitOnDask, SpendModel):
     """:class:`~fidelite.training.spend.SpendModel` whose LightGBM fits run on Dask.
 
-    The held-out loss is the gamma deviance (what LightGBM's ``gamma`` objective fits).
+    The held-out loss is the gamma deviance (what LightGBM's ``gamma`` objective fits);
+    on worker rows it trains on the buyers' spend.
     """
+
+    _all_rows_target = "future_spend"
 
     def _validation_loss(self, y: np.ndarray, raw: np.ndarray) -> float:
         return float(mean_gamma_deviance(y, np.exp(raw)))

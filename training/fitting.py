@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fidelite.errors import InsufficientHistoryError
 from fidelite.training.boosting import Trees
 from fidelite.training.config import TrainConfig
 from fidelite.training.distributed import model_classes
@@ -31,9 +32,17 @@ from fidelite.training.hurdle import Hurdle, fit_hurdle
 from fidelite.training.intervals import MixtureIntervals
 from fidelite.training.metrics import churn_metrics, clv_metrics, next_purchase_metrics
 from fidelite.training.stacked import stacked_rows
-from fidelite.training.windows import Scored, Window, WindowPlan, check_labels
+from fidelite.training.windows import Scored, Window, WindowPlan
+from fidelite.training.worker_rows import WorkerRows, fitting_on
 
-__all__ = ["FittedModels", "finite", "fit_baseline", "fit_models", "validation_metrics"]
+__all__ = [
+    "FittedModels",
+    "check_labels",
+    "finite",
+    "fit_baseline",
+    "fit_models",
+    "validation_metrics",
+]
 
 #: Size of the stored sample of held-out churn probabilities (``churn_percentile``).
 _REFERENCE_QUANTILES = np.linspace(0, 1, 1001)
@@ -97,6 +106,28 @@ def finite(metrics: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if not (isinstance(v, float) and math.isnan(v))}
 
 
+def check_labels(windows: Sequence[Window], role: str) -> None:
+    """Refuse windows whose outcomes cannot train or validate a model, naming them."""
+    labels = pd.concat([w.labels for w in windows])
+    cutoffs = ", ".join(str(w.cutoff.date()) for w in windows) or "none"
+    if labels.empty or labels["churned"].nunique() < 2:
+        outcome = (
+            "no customers"
+            if labels.empty
+            else ("every customer churned" if labels["churned"].iat[0] else "no customer churned")
+        )
+        raise InsufficientHistoryError(
+            f"{role} window(s) at {cutoffs}: {outcome} within the horizon, so churn cannot "
+            "be learnt or evaluated; check that the transactions cover the label windows, "
+            "or use --baseline-only"
+        )
+    if labels["future_spend"].clip(lower=0).sum() <= 0:
+        raise InsufficientHistoryError(
+            f"{role} window(s) at {cutoffs}: no positive spend after the cutoff, so CLV "
+            "cannot be learnt or evaluated; use --baseline-only"
+        )
+
+
 def _roles(rows: Any, plan: WindowPlan, seed: int) -> RowRoles:
     return RowRoles.assign(
         rows.window,
@@ -152,12 +183,22 @@ def _level_notes(hurdle: Hurdle, as_of: pd.Timestamp, notes: list[str]) -> dict[
     return out
 
 
+def _tree_rows(hurdle: Hurdle, n_train: int, prefix: str = "") -> dict[str, float]:
+    """Rows the churn and spend trees saw: every customer's on worker rows, else the
+    training rows here (the spend model's are its buyers: logged when known)."""
+    out = {f"{prefix}churn_tree_rows": float(getattr(hurdle.churn, "tree_rows_", n_train))}
+    if hasattr(hurdle.spend, "tree_rows_"):
+        out[f"{prefix}spend_tree_rows"] = float(hurdle.spend.tree_rows_)
+    return out
+
+
 def _fit_prospects(
     windows: Sequence[Window],
     scored: Scored,
     config: TrainConfig,
     plan: WindowPlan,
     notes: list[str],
+    worker_rows: WorkerRows | None = None,
 ) -> tuple[Hurdle | None, dict[str, float]]:
     rows = stacked_rows(windows, prospects=True)
     roles = _roles(rows, plan, seed=1)
@@ -176,16 +217,22 @@ def _fit_prospects(
         return None, {}
     classes = model_classes(config.engine)
     params = _params(config, False)
-    hurdle, held = fit_hurdle(rows, roles, scored.prospects, classes, params, scored.as_of)
+    with fitting_on(worker_rows):
+        hurdle, held = fit_hurdle(rows, roles, scored.prospects, classes, params, scored.as_of)
     metrics = {
         **_prefixed("prospect_churn_", churn_metrics(held["churned"], held["churn_probability"])),
         "prospect_n_validation_rows": float(len(held)),
+        **_tree_rows(hurdle, int(roles.train.sum()), "prospect_"),
     }
     return hurdle, metrics
 
 
 def fit_models(
-    windows: Sequence[Window], scored: Scored, config: TrainConfig, plan: WindowPlan
+    windows: Sequence[Window],
+    scored: Scored,
+    config: TrainConfig,
+    plan: WindowPlan,
+    worker_rows: WorkerRows | None = None,
 ) -> FittedModels:
     """Fit every model on backtest windows.
 
@@ -200,6 +247,10 @@ def fit_models(
     config : TrainConfig
     plan : WindowPlan
         What each window is for (``training.windows.plan_windows``).
+    worker_rows : WorkerRows, optional
+        ``windows`` hold a customer sample (a Dask run over its client budget): the churn
+        and spend trees are fitted on every customer's rows on the workers instead
+        (:mod:`~fidelite.training.worker_rows`); the rest is fitted on the sample.
 
     Returns
     -------
@@ -213,7 +264,9 @@ def fit_models(
     roles = _roles(rows, plan, seed=0)
     classes = model_classes(config.engine)
     params = _params(config, True)
-    hurdle, held = fit_hurdle(rows, roles, scored.features, classes, params, scored.as_of)
+    # The workers' frames are kept through the prospects' fit: built once for both.
+    with fitting_on(None if worker_rows is None else worker_rows.population(True)):
+        hurdle, held = fit_hurdle(rows, roles, scored.features, classes, params, scored.as_of)
     extra = [
         "baseline_churn_probability",
         "baseline_clv",
@@ -226,8 +279,12 @@ def fit_models(
         **_purchaser_metrics(held, hurdle, config.horizon_days),
         **_level_notes(hurdle, scored.as_of, notes),
         "n_train_rows": float(roles.train.sum()),
+        **_tree_rows(hurdle, int(roles.train.sum())),
     }
-    prospects, prospect_metrics = _fit_prospects(windows, scored, config, plan, notes)
+    prospect_rows = None if worker_rows is None else worker_rows.population(False)
+    prospects, prospect_metrics = _fit_prospects(
+        windows, scored, config, plan, notes, prospect_rows
+    )
     return FittedModels(
         purchasers=hurdle,
         prospects=prospects,

@@ -17,8 +17,11 @@ client gathers the feature rows of at most about ``client_customers`` customers 
 cutoff (default :data:`CLIENT_CUSTOMERS`): above that, a uniform sample of customers
 chosen by a stable hash of the id (:func:`in_sample`: the same customers at every
 cutoff), as float32; the baseline (BG/NBD + Gamma-Gamma) is still fitted on the four
-RFM columns of *every* purchaser, gathered as float64 (32 bytes a customer). Below the
-budget nothing is sampled and the windows are those of one machine.
+RFM columns of *every* purchaser, gathered as float64 (32 bytes a customer), and the
+churn and spend trees are fitted on every customer's rows where they live
+(:meth:`DaskWindows.worker_rows`, :mod:`fidelite.training.worker_rows`): the sample sets
+the encoder, tree count, levels and held-out metrics. Below the budget nothing is
+sampled and the windows are those of one machine.
 
 Labels follow :mod:`fidelite.features.purchases` on both engines
 (:func:`~fidelite.features.purchases.window_outcomes`), so the engines give the same
@@ -27,6 +30,7 @@ windows (``tests/training/test_engine_equality.py``).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +48,7 @@ from fidelite.training.windows import WindowSource
 
 if TYPE_CHECKING:
     from fidelite.features.distributed import EncodedPartitions
+    from fidelite.training.worker_rows import WorkerRows
 
 __all__ = [
     "CLIENT_CUSTOMERS",
@@ -123,12 +128,15 @@ def window_source(
         Customer buckets on Dask (default: sized to the workers' memory).
     client_customers : int, optional
         Dask: most customers per cutoff whose feature rows come to this process
-        (default :data:`CLIENT_CUSTOMERS`, read when called).
+        (default: the environment variable ``FIDELITE_CLIENT_CUSTOMERS`` if set, else
+        :data:`CLIENT_CUSTOMERS`, read when called).
     """
     if engine == "dask":
         from fidelite.features.partitions import current_client
 
         current_client()  # fail before any work when no cluster is connected
+        budget = os.environ.get("FIDELITE_CLIENT_CUSTOMERS")
+        client_customers = client_customers or int(budget or CLIENT_CUSTOMERS)
         return DaskWindows.from_tables(
             inputs.transactions,
             inputs.events,
@@ -138,7 +146,7 @@ def window_source(
             npartitions=npartitions,
             date_format=getattr(inputs, "date_format", None),
             consent_history=inputs.consent_history,
-            client_customers=client_customers or CLIENT_CUSTOMERS,
+            client_customers=client_customers,
         )
     if isinstance(inputs, DaskTables):
         raise TypeError("DaskTables are read by Dask workers: use engine='dask'")
@@ -172,6 +180,10 @@ class LocalWindows:
 
     def model_rows(self, cutoff: pd.Timestamp) -> tuple[pd.DataFrame, None]:
         return self.features(cutoff), None
+
+    def worker_rows(self, cutoffs: list, baselines: dict, horizon_days: int) -> None:
+        """None: every row is in this process already."""
+        return None
 
     def labels(self, cutoff: pd.Timestamp, horizon_days: int, customers: pd.Index) -> pd.DataFrame:
         return labels_from_outcomes(self.encoded.outcomes(cutoff, horizon_days, customers))
@@ -278,6 +290,21 @@ class DaskWindows:
         features = pd.concat([p[0] for p in parts])
         parts.clear()
         return population_features(features.sort_index()), rfm
+
+    def worker_rows(
+        self, cutoffs: list[pd.Timestamp], baselines: dict, horizon_days: int
+    ) -> WorkerRows | None:
+        """Every customer's rows at the training ``cutoffs``, left on the workers for the
+        trees (``training.worker_rows``); None when nothing is sampled (``keep`` = 1).
+
+        ``baselines`` maps each cutoff to the baseline fitted there on every purchaser.
+        """
+        if self.keep >= 1 or not cutoffs:
+            return None
+        from fidelite.training.worker_rows import WorkerRows
+
+        chosen = {c: baselines[c] for c in cutoffs}
+        return WorkerRows(self.encoded, list(cutoffs), chosen, horizon_days)
 
     def labels(self, cutoff: pd.Timestamp, horizon_days: int, customers: pd.Index) -> pd.DataFrame:
         outcomes = self.encoded.outcomes(cutoff, horizon_days)

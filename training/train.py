@@ -58,11 +58,12 @@ from fidelite.training.windows import (
     WindowPlan,
     WindowSource,
     backtest_cutoffs,
-    build_window,
     compact,
     fit_baseline_rows,
     plan_windows,
+    window_and_baseline,
 )
+from fidelite.training.worker_rows import WorkerRows
 
 __all__ = ["TrainConfig", "TrainResult", "train"]
 
@@ -224,11 +225,11 @@ def train(
         source = window_source(config.engine, inputs, config.feature_params)
         note.append(f"tables encoded ({_rate(_rows(inputs), clock)})")
     plan = plan_run(_first_day(source, as_of), as_of, config)
-    windows = _build_windows(source, plan, config.horizon_days, clock)
+    windows, rows = _build_windows(source, plan, config.horizon_days, clock)
     with clock.step("features", f"features and baseline at {as_of.date()}"):
         scored, baseline, features = _scored(as_of, source, config.horizon_days)
     with clock.step("fit", "models fitted"):
-        fitted = _fit(windows, scored, config, plan)
+        fitted = _fit(windows, scored, config, plan, rows)
         model = _model((_first_day(source, as_of), as_of), config, fitted, baseline)
     uplift = None
     if campaigns is not None:
@@ -295,27 +296,45 @@ def _first_day(source: WindowSource, as_of: pd.Timestamp) -> pd.Timestamp:
 
 def _build_windows(
     source: WindowSource, plan: WindowPlan, horizon_days: int, clock: StepClock
-) -> StackedWindows:
+) -> tuple[StackedWindows, WorkerRows | None]:
+    """The windows (stacked), and every customer's training rows on the workers when
+    the windows hold a sample (``WindowSource.worker_rows``)."""
     clock.total += len(plan.cutoffs)
     windows: list[Window] = []
+    baselines: dict[pd.Timestamp, BaselineModel] = {}
     for cutoff in plan.cutoffs:
         with clock.step("window") as note:
-            windows.append(build_window(source, cutoff, horizon_days))
-            customers = len(windows[-1].labels) + len(windows[-1].prospect_labels)
+            window, baselines[cutoff] = window_and_baseline(source, cutoff, horizon_days)
+            windows.append(window)
+            customers = len(window.labels) + len(window.prospect_labels)
+            del window
             rate = customers / max(clock.elapsed(), 1e-9)
             note.append(f"window {cutoff.date()}: {customers:,} customers ({rate:,.0f}/s)")
+    train_cutoffs = plan.train if plan.mode == "time" else []
+    rows = source.worker_rows(train_cutoffs, baselines, horizon_days)
     # Stacked once, the per-window frames released: the fit reads the stack in place.
-    return StackedWindows(windows)
+    return StackedWindows(windows), rows
 
 
 def _fit(
-    windows: Sequence[Window], scored: Scored, config: TrainConfig, plan: WindowPlan
+    windows: Sequence[Window],
+    scored: Scored,
+    config: TrainConfig,
+    plan: WindowPlan,
+    rows: WorkerRows | None = None,
 ) -> FittedModels:
-    """The models, refused before anything is logged when they cannot be registered."""
-    if config.baseline_only:
-        fitted = fit_baseline(windows, plan)
-    else:
-        fitted = fit_models(windows, scored, config, plan)
+    """The models, refused before anything is logged when they cannot be registered.
+
+    ``rows`` (every customer's training rows on the workers) are released once fitted.
+    """
+    try:
+        if config.baseline_only:
+            fitted = fit_baseline(windows, plan)
+        else:
+            fitted = fit_models(windows, scored, config, plan, rows)
+    finally:
+        if rows is not None:
+            rows.release()
     if config.register:
         check_quality(fitted.metrics)
     for note in fitted.notes:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ from fidelite.training.baseline import BaselineModel
 from fidelite.training.labels import check_horizon
 from fidelite.training.levels import SEASON_DAYS, season_distance
 
+if TYPE_CHECKING:
+    from fidelite.training.worker_rows import WorkerRows
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -38,12 +41,12 @@ __all__ = [
     "WindowSource",
     "backtest_cutoffs",
     "build_window",
-    "check_labels",
     "compact",
     "fit_baseline_rows",
     "plan_windows",
     "purchasers",
     "stack",
+    "window_and_baseline",
 ]
 
 
@@ -111,9 +114,21 @@ class WindowSource(Protocol):
         """:func:`~fidelite.training.tracking.data_fingerprint` of the tables."""
         ...
 
+    def worker_rows(self, cutoffs: list, baselines: dict, horizon_days: int) -> WorkerRows | None:
+        """Every customer's rows at ``cutoffs`` where they live, when :meth:`model_rows` gives
+        a sample (``baselines``: cutoff -> its baseline); None: all rows are here."""
+        ...
+
 
 def build_window(source: WindowSource, cutoff: pd.Timestamp, horizon_days: int) -> Window:
-    """The :class:`Window` at ``cutoff``: features (+ baseline) and labels of everyone.
+    """The :class:`Window` at ``cutoff`` (:func:`window_and_baseline` without the baseline)."""
+    return window_and_baseline(source, cutoff, horizon_days)[0]
+
+
+def window_and_baseline(
+    source: WindowSource, cutoff: pd.Timestamp, horizon_days: int
+) -> tuple[Window, BaselineModel]:
+    """The :class:`Window` at ``cutoff`` (features + baseline, labels), and its baseline.
 
     The window is kept compact (:func:`compact`): it is held until the models are fitted.
     A sampling source (``WindowSource.model_rows``) gives the sample's rows; the
@@ -123,14 +138,15 @@ def build_window(source: WindowSource, cutoff: pd.Timestamp, horizon_days: int) 
     labels = source.labels(cutoff, horizon_days, features.index)
     buying = is_purchaser(features).to_numpy()
     buyers = features.loc[buying]
-    baseline = fit_baseline_rows(buyers, rfm, horizon_days)[1]
-    return Window(
+    baseline, predicted = fit_baseline_rows(buyers, rfm, horizon_days)
+    window = Window(
         cutoff,
-        compact(buyers.join(baseline)),
+        compact(buyers.join(predicted)),
         labels.loc[buying],
         compact(features.loc[~buying]),
         labels.loc[~buying],
     )
+    return window, baseline
 
 
 def fit_baseline_rows(
@@ -208,28 +224,6 @@ def stack(windows: Sequence[Window], *, prospects: bool = False) -> Stacked:
         for frame, w in zip(frames, windows, strict=True)
     ]
     return Stacked(pd.concat(frames), pd.concat(labels), np.concatenate(cutoffs))
-
-
-def check_labels(windows: Sequence[Window], role: str) -> None:
-    """Refuse windows whose outcomes cannot train or validate a model, naming them."""
-    labels = pd.concat([w.labels for w in windows])
-    cutoffs = ", ".join(str(w.cutoff.date()) for w in windows) or "none"
-    if labels.empty or labels["churned"].nunique() < 2:
-        outcome = (
-            "no customers"
-            if labels.empty
-            else ("every customer churned" if labels["churned"].iat[0] else "no customer churned")
-        )
-        raise InsufficientHistoryError(
-            f"{role} window(s) at {cutoffs}: {outcome} within the horizon, so churn cannot "
-            "be learnt or evaluated; check that the transactions cover the label windows, "
-            "or use --baseline-only"
-        )
-    if labels["future_spend"].clip(lower=0).sum() <= 0:
-        raise InsufficientHistoryError(
-            f"{role} window(s) at {cutoffs}: no positive spend after the cutoff, so CLV "
-            "cannot be learnt or evaluated; use --baseline-only"
-        )
 
 
 def backtest_cutoffs(

@@ -110,12 +110,13 @@ def test_engine_switch_picks_estimators():
         TrainConfig(engine="spark")
 
 
-def test_over_the_client_budget_models_fit_on_a_customer_sample(
+def test_over_the_client_budget_trees_fit_on_every_row_on_the_workers(
     client, trained, tmp_path, monkeypatch
 ):
     """More customers than the client may hold (5M on this machine): the client gathers a
-    uniform sample of about ``CLIENT_CUSTOMERS`` customers' rows per window, while the
-    baseline is still fitted on every purchaser."""
+    uniform sample of about ``CLIENT_CUSTOMERS`` customers' rows per window (encoder,
+    tree count, levels, held-out metrics), the baseline is fitted on every purchaser, and
+    the churn and spend trees are fitted on every customer's rows on the workers."""
     from fidelite.training import sources
 
     monkeypatch.setattr(sources, "CLIENT_CUSTOMERS", 1500)  # of 3,000 demo customers
@@ -127,7 +128,19 @@ def test_over_the_client_budget_models_fit_on_a_customer_sample(
     assert keep < 0.8
     for rows in ("n_validation_rows", "n_train_rows"):
         assert abs(sampled.metrics[rows] / full.metrics[rows] - keep) < 0.08
+    # The trees saw every purchaser's training rows, not the sample's (logged to MLflow).
+    assert sampled.metrics["churn_tree_rows"] == full.metrics["n_train_rows"]
+    logged = mlflow_client(uri).get_run(sampled.run_id).data.metrics
+    assert logged["churn_tree_rows"] == full.metrics["n_train_rows"]
+    hurdle = sampled.model.purchasers
+    assert hurdle.churn.sample_tree_rows_ == sampled.metrics["n_train_rows"]
+    # Spend trees: every buyer of the training windows (more than the sample has).
+    buyers = (trained.result.metrics["n_train_rows"], sampled.metrics["spend_tree_rows"])
+    assert hurdle.spend.sample_tree_rows_ < buyers[1] < buyers[0]
+    assert hurdle.churn.estimator_.n_estimators_ == hurdle.churn.best_iteration_
     assert sampled.metrics["churn_roc_auc"] > 0.75
+    assert abs(sampled.metrics["churn_roc_auc"] - full.metrics["churn_roc_auc"]) < 0.03
+    assert sampled.metrics["clv_spearman"] > 0.8 * full.metrics["clv_spearman"]
     for part in ("purchase_model_", "spend_model_"):
         a, b = (getattr(r.model.baseline, part).params_ for r in (full, sampled))
         np.testing.assert_allclose([b[k] for k in a], [a[k] for k in a], rtol=1e-6)

@@ -58,6 +58,7 @@ def engines(paths, inputs):
         local = LocalWindows(inputs, params)
         yield {
             "client": client,
+            "source": dask,
             "cutoffs": cutoffs,
             "local": [build_window(local, c, HORIZON) for c in cutoffs],
             "dask": [build_window(dask, c, HORIZON) for c in cutoffs],
@@ -151,3 +152,47 @@ def test_sampled_windows_are_the_full_windows_of_the_sample(engines, paths):
         if chosen is not None:
             assert chosen <= ids
         chosen = ids
+
+
+def test_worker_rows_are_the_windows_rows(engines):
+    """Every customer's training rows built on the workers (what the Dask trees fit over
+    the client budget) equal the single-machine window's rows: encoded columns, target,
+    and starting score (baseline start + window level), for both populations and both
+    boosted models."""
+    from fidelite.training.churn import ChurnModel
+    from fidelite.training.encoding import FeatureEncoder
+    from fidelite.training.levels import WindowLevels
+    from fidelite.training.spend import SpendModel
+    from fidelite.training.windows import window_and_baseline
+    from fidelite.training.worker_rows import INIT_SCORE, TARGET, WorkerRows
+
+    source, cutoff, local = engines["source"], engines["cutoffs"][-1], engines["local"][-1]
+    baseline = window_and_baseline(source, cutoff, HORIZON)[1]
+    levels = WindowLevels([cutoff], [0.25])
+    stored = WorkerRows(source.encoded, [cutoff], {cutoff: baseline}, HORIZON)
+    for buyers, frame, labels in (
+        (True, local.features, local.labels),
+        (False, local.prospects, local.prospect_labels),
+    ):
+        X = FeatureEncoder().fit(frame).transform(frame)
+        assert any(isinstance(t, pd.CategoricalDtype) for t in X.dtypes)
+        rows = stored.population(buyers)
+        for model, target in (
+            (ChurnModel(boost_from_baseline=buyers), "churned"),
+            (SpendModel(start_from_baseline=buyers), "future_spend"),
+        ):
+            mask = np.ones(len(X), bool)
+            if target == "future_spend":
+                mask = labels["churned"].to_numpy() == 0
+            data, n_rows = rows.training_data(X.iloc[:0], model, levels, target)
+            got = data.compute().sort_index()
+            assert n_rows == mask.sum() == len(got) > 0
+            pd.testing.assert_frame_equal(
+                got[list(X.columns)], X.loc[mask], check_exact=False, rtol=1e-6
+            )
+            y = labels[target].to_numpy()[mask]
+            y = y if target == "churned" else np.clip(y, 0.01, None)
+            np.testing.assert_allclose(got[TARGET].to_numpy(), y, rtol=1e-9)
+            start = model._start(X.loc[mask]) + 0.25
+            np.testing.assert_allclose(got[INIT_SCORE].to_numpy(), start, rtol=1e-6)
+    stored.release()

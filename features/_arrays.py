@@ -16,7 +16,7 @@ import pandas as pd
 _UNSAFE_NAME_CHARS = re.compile(r"[^0-9a-z]+")
 
 
-def day_numbers(timestamps: pd.Series) -> np.ndarray:
+def day_numbers(timestamps: pd.Series, rows: np.ndarray | None = None) -> np.ndarray:
     """Whole days since 1970-01-01 of each timestamp.
 
     Parameters
@@ -24,13 +24,25 @@ def day_numbers(timestamps: pd.Series) -> np.ndarray:
     timestamps : Series of datetime64[ns], shape (n,)
         Must not contain NaT (callers filter on ``timestamp < end`` first, which drops
         NaT).
+    rows : ndarray of bool, shape (n,), optional
+        Only these rows (as ``day_numbers(timestamps)[rows]``, without the full copy).
 
     Returns
     -------
-    ndarray of int64, shape (n,)
+    ndarray of int64, shape (n,) or (rows.sum(),)
     """
-    # The day cast makes a fresh array: read it as integers in place, no second copy.
-    return timestamps.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").view(np.int64)
+    stamps = timestamps.to_numpy(dtype="datetime64[ns]")
+    if rows is None:
+        # The day cast makes a fresh array: read it as integers in place, no second copy.
+        return stamps.astype("datetime64[D]").view(np.int64)
+    # The selected rows are a fresh array: floored to days in place (the day cast
+    # floors too).
+    days = stamps[rows].view(np.int64)
+    np.floor_divide(days, _NS_PER_DAY, out=days)
+    return days
+
+
+_NS_PER_DAY = 86_400 * 10**9
 
 
 def day_number(day: pd.Timestamp) -> int:
@@ -144,11 +156,35 @@ def is_in(values: pd.Series, wanted: np.ndarray) -> np.ndarray:
 def keys_in(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Boolean mask of the integer ``keys`` found in ``wanted``, shape (len(keys),).
 
-    A polars hash lookup: about 3x less CPU than ``Series.isin`` for 1M keys.
+    Keys in a short range (integer order ids) are looked up in a table over the range;
+    others (hashes) by a polars hash lookup: about 3x less CPU than ``Series.isin``
+    for 1M keys, the table another 4x less.
     """
+    offsets = short_range_offsets(keys)
+    if offsets is not None:
+        offset, low = offsets
+        table = np.zeros(int(offset.max()) + 1 if offset.size else 0, dtype=bool)
+        inside = wanted[(wanted >= low) & (wanted <= low + table.size - 1)]
+        table[(inside - low).astype(np.int64)] = True
+        return table[offset]
     import polars as pl
 
     return pl.Series(keys).is_in(pl.Series(wanted).implode()).to_numpy()
+
+
+def short_range_offsets(keys: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """``(keys - low, low)`` (offsets int64, shape (n,)) when the integer ``keys`` span
+    under four times their number (dense ids: a table over the range is cheaper than
+    a sort or a hash), else None (e.g. 64-bit hashes)."""
+    if keys.size == 0 or keys.dtype.kind not in "iu":
+        return None
+    low, high = int(keys.min()), int(keys.max())
+    if high - low >= 4 * keys.size + 1024:
+        return None
+    offset = keys - keys.dtype.type(low)
+    if offset.dtype == np.uint64:  # under 2**63 now: the same numbers as int64
+        return offset.view(np.int64), low
+    return offset.astype(np.int64, copy=False), low
 
 
 def group_sum(codes: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
@@ -156,7 +192,7 @@ def group_sum(codes: np.ndarray, n: int, weights: np.ndarray | None = None) -> n
     return np.bincount(codes, weights=weights, minlength=n).astype(np.float64)
 
 
-def stable_key_order(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def stable_key_order(keys: np.ndarray, *, overwrite: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Stable sort of non-negative integer keys: ``(order, keys[order])``.
 
     ``order`` is ``np.argsort(keys, kind="stable")``: equal keys keep their row order,
@@ -170,6 +206,8 @@ def stable_key_order(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ----------
     keys : ndarray of int, shape (n,)
         Non-negative.
+    overwrite : bool
+        ``keys`` (int64) may be overwritten: the sort then works in its memory.
 
     Returns
     -------
@@ -180,10 +218,12 @@ def stable_key_order(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = keys.size
     row_bits = max(int(n - 1).bit_length(), 1)
     if n and int(keys.min()) >= 0 and int(keys.max()).bit_length() + row_bits <= 63:
-        packed = keys << row_bits
-        packed |= np.arange(n, dtype=np.int64)
+        packed = keys if overwrite else keys.copy()
+        packed <<= row_bits
+        order = np.arange(n, dtype=np.int64)
+        packed |= order
         packed.sort()
-        order = packed & ((1 << row_bits) - 1)
+        np.bitwise_and(packed, (1 << row_bits) - 1, out=order)
         packed >>= row_bits
         return order, packed
     order = np.argsort(keys, kind="stable")
@@ -279,8 +319,9 @@ class TransactionArrays:
     day : ndarray of int64, shape (n_rows,)
         Day number of the transaction.
     amount, discount : ndarray of float64, shape (n_rows,)
-        Currency units; negative ``amount`` is a refund.
-    channel : ndarray of int64, shape (n_rows,)
+        Currency units; negative ``amount`` is a refund. ``discount`` may be a
+        read-only broadcast of 0.0 (no discount anywhere).
+    channel : ndarray of int16 or int64, shape (n_rows,)
         Code into ``channel_names``.
     channel_names : list of str
     n_customers : int

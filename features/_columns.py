@@ -101,7 +101,8 @@ def coded_id(
             raise fail(table, column, "missing identifier", codes < 0, values)
         # Distinct spellings (" 7", "7") may collapse onto one id once trimmed.
         remap, categories = factorize_text(id_text(uniques))
-        codes = remap[codes]
+        if not np.array_equal(remap, np.arange(remap.size)):
+            codes = remap.astype(np.int64)[codes]
     elif pd.api.types.is_integer_dtype(values):
         codes, uniques = _factorize_integers(values)
         categories = pd.Index(pd.array(id_text(pd.Series(uniques)), dtype="str"))
@@ -124,7 +125,7 @@ def coded_id(
         distinct = pd.array(categories, dtype="str")._pa_array  # the Arrow data, no copy
         result = pd.array(distinct.take(pa.array(codes)), dtype="str")
     ids = pd.Series(result, index=values.index, name=column)
-    return ids, IdCodes(codes.astype(np.int64), categories)
+    return ids, IdCodes(codes.astype(np.int64, copy=False), categories)
 
 
 def _factorize_integers(values: pd.Series) -> tuple[np.ndarray, np.ndarray | pd.Index]:
@@ -210,8 +211,10 @@ def as_label(frame: pd.DataFrame, column: str) -> pd.Series:
         codes = np.where(codes < 0, len(uniques), codes)
     # Distinct raw spellings ("Email", " email") may collapse onto one name.
     categories, remap = np.unique(np.array(names, dtype=object), return_inverse=True)
+    # Gathered straight into the codes' final width (int8 for under 128 names).
+    narrow = pd.Categorical.from_codes([], categories=categories).codes.dtype
     return pd.Series(
-        pd.Categorical.from_codes(remap[codes], categories=categories),
+        pd.Categorical.from_codes(remap.astype(narrow)[codes], categories=categories),
         index=frame.index,
         name=column,
     )

@@ -130,15 +130,20 @@ def transaction_arrays(
     ``positions`` gives the universe position of each of ``tx_ids``' distinct ids
     (:func:`customer_positions`)."""
     channel, names = tx_channel
-    all_names = list(channel_names)
-    remap = _remap(names, channel_names)
+    # Channel codes stay as narrow as they come (2 bytes a row) when the names fit.
+    narrow = channel.dtype if len(channel_names) < np.iinfo(channel.dtype).max else np.int64
+    remap = _remap(names, channel_names).astype(narrow)
+    discount = tx["discount"].to_numpy(dtype=np.float64)
+    n_visible = int(np.count_nonzero(visible))
     return TransactionArrays(
-        code=positions[np.asarray(tx_ids[0])[visible]],
-        day=day_numbers(tx["timestamp"])[visible],
+        code=positions.take(np.asarray(tx_ids[0])[visible]),
+        day=day_numbers(tx["timestamp"], visible),
         amount=tx["amount"].to_numpy(dtype=np.float64)[visible],
-        discount=tx["discount"].to_numpy(dtype=np.float64)[visible],
-        channel=remap[channel[visible]],
-        channel_names=all_names,
+        # The column is optional and filled with 0: a read-only view of one zero
+        # instead of a copy of a million.
+        discount=discount[visible] if discount.any() else np.broadcast_to(0.0, (n_visible,)),
+        channel=remap.take(channel[visible]),
+        channel_names=list(channel_names),
         n_customers=len(universe),
         as_of_day=as_of_day,
         refund_of=refund_of,

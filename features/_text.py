@@ -12,6 +12,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fidelite.features._arrays import short_range_offsets
+
 __all__ = ["duplicated_text", "factorize_text", "id_text", "repeated", "text_hash"]
 
 
@@ -129,10 +131,15 @@ def text_hash(values: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
 def repeated(keys: np.ndarray) -> np.ndarray:
     """Rows whose key occurs more than once, bool of shape (n_rows,).
 
-    A sort of the keys finds the repeated values (few, usually), then a hash lookup of
-    every row among them: faster than ``duplicated(keep=False)``'s hash table of all
-    the (mostly distinct) keys.
+    Keys in a short range (integer ids) are counted over the range; others (hashes)
+    are sorted to find the repeated values (few, usually), then every row is looked up
+    among them: faster than ``duplicated(keep=False)``'s hash table of all the (mostly
+    distinct) keys.
     """
+    offsets = short_range_offsets(keys)
+    if offsets is not None:  # dense integer ids: counted over their range, no sort
+        offset = offsets[0]
+        return np.bincount(offset)[offset] > 1
     ordered = np.sort(keys)
     values = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
     if values.size == 0:

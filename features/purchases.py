@@ -125,10 +125,13 @@ class RefundLinks:
             Position (among the kept rows) of the order a kept refund is attributed to;
             -1 for orders, unattributed refunds and refunds whose order is not kept.
         """
-        position = np.cumsum(visible, dtype=np.int64) - 1
-        out = np.full(int(position[-1]) + 1 if position.size else 0, -1, dtype=np.int64)
+        hidden = np.flatnonzero(~visible)
+        out = np.full(visible.size - hidden.size, -1, dtype=np.int64)
         both = visible[self.refund_rows] & visible[self.order_rows]
-        out[position[self.refund_rows[both]]] = position[self.order_rows[both]]
+        refunds, orders = self.refund_rows[both], self.order_rows[both]
+        # A kept row's position is its row number less the hidden rows before it (few:
+        # the rows after the cut-off), not a running count over every row.
+        out[refunds - np.searchsorted(hidden, refunds)] = orders - np.searchsorted(hidden, orders)
         return out
 
 
@@ -212,11 +215,14 @@ def order_values(amount: np.ndarray, refund_of: np.ndarray) -> OrderValues:
         (:meth:`RefundLinks.refund_of`).
     """
     is_order = amount > 0
-    linked = refund_of >= 0
-    refunded = 0.0  # no linked refund (often): no bincount over the rows
-    if linked.any():
-        refunded = np.bincount(refund_of[linked], weights=-amount[linked], minlength=amount.size)
-    net = np.where(is_order, amount - refunded, 0.0)
+    net = np.where(is_order, amount, 0.0)
+    linked = np.flatnonzero(refund_of >= 0)
+    if linked.size:
+        # Summed per refunded order (few), in row order as a bincount over all rows
+        # would: the same sums, without a refund total for every row.
+        orders, slot = np.unique(refund_of[linked], return_inverse=True)
+        refunded = np.bincount(slot, weights=-amount[linked], minlength=orders.size)
+        net[orders] = np.where(is_order[orders], amount[orders] - refunded, 0.0)
     return OrderValues(is_order, net, is_order & (net > 0))
 
 
@@ -266,17 +272,30 @@ def purchase_days(
     if not keep.any():
         empty_i, empty_f, nan = np.empty(0, np.int64), np.empty(0, np.float64), np.full(n, np.nan)
         return PurchaseDays(empty_i, empty_i, empty_f, np.zeros(n), nan, nan.copy())
-    code, day, net = code[keep], day[keep], values.net[keep]
-    min_day = int(day.min())
-    day_bits = (int(day.max()) - min_day).bit_length()
+    # Every step below writes into arrays it owns (in place) where it can: a fresh
+    # million-row array costs more in page faults than the arithmetic done in it.
+    kept_day = day[keep].astype(np.int64, copy=False)
+    min_day = int(kept_day.min())
+    day_bits = (int(kept_day.max()) - min_day).bit_length()
     # One int64 key per (customer, day) (bit fields: no division to undo it), sorted
     # stably: by customer then day, a day's purchases summed in row order.
-    order, keys = stable_key_order((code.astype(np.int64) << day_bits) | (day - min_day))
+    key = code[keep].astype(np.int64, copy=False)
+    key <<= day_bits
+    if min_day:
+        kept_day -= min_day
+    key |= kept_day
+    del kept_day
+    order, keys = stable_key_order(key, overwrite=True)
     new_key = group_starts(keys)
-    day_net = np.bincount(np.cumsum(new_key) - 1, weights=net[order])
-    unique_keys = keys[new_key]
-    code = unique_keys >> day_bits
-    day = (unique_keys & ((1 << day_bits) - 1)) + min_day
+    group = np.cumsum(new_key, dtype=np.int64)
+    group -= 1
+    day_net = np.bincount(group, weights=values.net[keep][order])
+    del group, order
+    code = keys[new_key]  # the distinct keys, decoded in place below
+    day = code & ((1 << day_bits) - 1)
+    if min_day:
+        day += min_day
+    code >>= day_bits
 
     count = group_sum(code, n)
     # Sorted by customer: a customer's days end where the running count does.

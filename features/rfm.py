@@ -121,7 +121,9 @@ def ml_features(
     columns["velocity_90_vs_prior"] = _velocity(tx, ages, purchases, days.first_day, params)
 
     k = len(tx.channel_names)
-    channel_key = code[is_purchase] * k + tx.channel[is_purchase]
+    channel_key = code[is_purchase]
+    channel_key *= k
+    channel_key += tx.channel[is_purchase]
     by_channel = np.bincount(channel_key, minlength=n * k).reshape(n, k)
     for position, name in enumerate(tx.channel_names):
         columns[f"order_share_{name}"] = safe_divide(by_channel[:, position], purchases)
@@ -149,13 +151,14 @@ class _AgeSums:
         n_bands = self.edges.size + 1
         days_ago = tx.days_ago
         # Band of each row = number of edges <= its age, looked up by age (cheaper
-        # than a binary search per row).
+        # than a binary search per row); the table holds band * n, the key's offset.
         if days_ago.size and int(days_ago.min()) >= 0:
-            band_of_age = np.searchsorted(self.edges, np.arange(int(days_ago.max()) + 1), "right")
-            band = band_of_age[days_ago]
+            ages = np.arange(int(days_ago.max()) + 1)
+            key = (np.searchsorted(self.edges, ages, "right") * n).take(days_ago)
         else:  # no rows (or rows after as_of, which callers never pass)
-            band = np.searchsorted(self.edges, days_ago, side="right")
-        key = band * n + tx.code
+            key = np.searchsorted(self.edges, days_ago, side="right") * n
+        del days_ago
+        key += tx.code
         size = n * n_bands
 
         def sums(weights: np.ndarray | None) -> np.ndarray:

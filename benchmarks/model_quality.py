@@ -17,7 +17,13 @@ Tables:
    columns, then the ranking table of ``benchmarks/cdnow.py`` (fidelite against
    lifetimes, pymc-marketing and a recency heuristic, scored on the same customers).
 4. **Gate**: an identical retrain, and a retrain one horizon later.
-5. **Targets** (issue 10): each target with the range measured above and whether it holds.
+5. **Level rule** per row: the same-season level rule replayed on the known windows
+   (``WindowLevels.backtest``, logged as ``*_level_backtest_*``: windows replayed and mean
+   error on the link scale, "untested" when none) next to how far the level used at D
+   was from the one the outcomes needed (``miss``: the log-odds or log shift that would
+   have matched the observed churn rate or the buyers' total spend; outcomes, so a
+   measurement only) and whether the run warned.
+6. **Targets** (issue 10): each target with the range measured above and whether it holds.
 
 "level from" names the window whose season set the scored window's churn/spend level
 (``*``: not of the same season; ``~``: the windows' trend extrapolated, see
@@ -56,6 +62,7 @@ from fidelite.features.demo import generate_demo_data
 from fidelite.features.inputs import Inputs, load_inputs
 from fidelite.training.config import TrainConfig
 from fidelite.training.labels import make_labels
+from fidelite.training.levels import LEVEL_ERROR_WARN, log_ratio, logit_shift
 from fidelite.training.metrics import churn_metrics, clv_metrics, next_purchase_metrics
 from fidelite.training.train import TrainResult, train
 
@@ -92,6 +99,14 @@ PEER_COLUMNS = (
 )
 PEER_METRICS = PEER_COLUMNS[1:5]
 TARGET_COLUMNS = ("target", "measured", "met")
+LEVEL_COLUMNS = (
+    "data",
+    "churn backtest",
+    "churn miss at D",
+    "spend backtest",
+    "spend miss at D",
+    "warned",
+)
 
 
 GATE_COLUMNS = ("run", "as-of", "promoted", "reason")
@@ -153,7 +168,34 @@ def evaluate(result: TrainResult, data: Inputs, as_of: str, horizon: int) -> dic
             ((ok["p_alive"] >= 0.999) & (ok["churn_probability"] >= 0.99)).mean()
         ),
         "level from": _level_sources(result, as_of),
+        **_level_check(result, ok),
     }
+
+
+def _level_check(result: TrainResult, ok: pd.DataFrame) -> dict[str, Any]:
+    """The level rule's backtest (logged by the run) next to its miss at D (outcomes)."""
+    metrics = result.metrics
+    p = ok["churn_probability"].to_numpy(dtype=float).clip(1e-9, 1 - 1e-9)
+    bought = ok["churned"].to_numpy() == 0
+    misses = {
+        "churn": logit_shift(np.log(p / (1 - p)), float(ok["churned"].mean())),
+        "spend": log_ratio(
+            np.log(ok["value_if_retained"].to_numpy(dtype=float)[bought].clip(1e-9)),
+            ok["future_spend"].to_numpy(dtype=float)[bought],
+        ),
+    }
+    row: dict[str, Any] = {}
+    warned = []
+    for name, miss in misses.items():
+        n = int(metrics.get(f"{name}_level_backtest_windows", 0))
+        error = metrics.get(f"{name}_level_backtest_error", float("nan"))
+        row[f"{name} backtest"] = f"{error:.3f} ({n} w)" if n else "untested"
+        row[f"{name} miss at D"] = f"{miss:+.3f}"
+        # The run's warning (training.levels.LevelBacktest.note), from the same metrics.
+        if not n or error > LEVEL_ERROR_WARN:
+            warned.append(name)
+    row["warned"] = ", ".join(warned) or "no"
+    return row
 
 
 def _level_sources(result: TrainResult, as_of: str) -> str:
@@ -361,6 +403,10 @@ def main(argv: list[str] | None = None) -> None:
             cdnow = [cdnow_row(store, args.n_jobs)]
             peers, notes = peer_rows(args.skip_pymc)
         tables["quality"] = (demo_rows + windows + cdnow, QUALITY_COLUMNS)
+        tables["level rule: backtest on the known windows vs miss at D"] = (
+            demo_rows + windows + cdnow,
+            LEVEL_COLUMNS,
+        )
         if peers:
             tables["CDNOW against peers (benchmarks/cdnow.py)"] = (peers, PEER_COLUMNS)
         if not args.skip_gate:

@@ -168,8 +168,11 @@ def _purchaser_metrics(held: pd.DataFrame, hurdle: Hurdle, horizon: int) -> dict
     }
 
 
-def _level_notes(hurdle: Hurdle, as_of: pd.Timestamp, notes: list[str]) -> dict[str, float]:
-    """Where the scored window's levels come from; a note when not from its season."""
+def _level_notes(
+    hurdle: Hurdle, as_of: pd.Timestamp, horizon_days: int, notes: list[str]
+) -> dict[str, float]:
+    """Where the scored window's levels come from and how the rule did on the known
+    windows (``training.levels``); a note when not from its season, untested or off."""
     out = {}
     for name, model in (("churn", hurdle.churn), ("spend", hurdle.spend)):
         choice = model.level_for(as_of)
@@ -180,6 +183,11 @@ def _level_notes(hurdle: Hurdle, as_of: pd.Timestamp, notes: list[str]) -> dict[
                 f"{name} level for {as_of.date()}: no comparable (same-season) window; the "
                 f"newest window's ({choice.source.date()}) is used"
             )
+        backtest = model.levels_.backtest(as_of, horizon_days)
+        out.update(backtest.metrics(name))
+        note = backtest.note(name, as_of)
+        if note is not None:
+            notes.append(note)
     return out
 
 
@@ -277,7 +285,7 @@ def fit_models(
     held = held.assign(**{col: present[col].to_numpy(dtype=float) for col in extra})
     metrics = {
         **_purchaser_metrics(held, hurdle, config.horizon_days),
-        **_level_notes(hurdle, scored.as_of, notes),
+        **_level_notes(hurdle, scored.as_of, config.horizon_days, notes),
         "n_train_rows": float(roles.train.sum()),
         **_tree_rows(hurdle, int(roles.train.sum())),
     }

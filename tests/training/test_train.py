@@ -52,6 +52,13 @@ def test_run_logs_params_metrics_figures_and_registers(trained):
         "prospect_churn_roc_auc",
     ):
         assert name in metrics, name
+    # The same-season level rule replayed on the known windows: only the held-out window
+    # (2025-04-01) had a window of its season (2024-04-02) known at its cutoff.
+    for name in ("churn", "spend"):
+        levels = getattr(result.model.purchasers, name).levels_
+        miss = abs(levels.offset_of("2025-04-01") - levels.offset_of("2024-04-02"))
+        assert metrics[f"{name}_level_backtest_windows"] == 1.0
+        assert metrics[f"{name}_level_backtest_error"] == pytest.approx(miss)
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert {"features.json", "data_fingerprint.json", "code_version.json", "warnings.json"} <= (
         artifacts

@@ -20,7 +20,7 @@ missed by more than :data:`LEVEL_ERROR_WARN`. The rule itself stays the same-sea
 choosing among rules (newest window, mean of the windows, same season, a blend) by that
 backtest was tried on the demo data and would have taken the holiday-peak CLV total from
 0.96 to 0.59-0.63 of actual (BENCHMARKS.md, "Model quality"): a history of a year or two
-offers zero to three replayable windows, and the choice follows their noise. On CDNOW
+offers zero to two replayable windows, and the choice follows their noise. On CDNOW
 (windows 28 days apart, H = 182) no window can be replayed at all.
 """
 
@@ -139,8 +139,8 @@ class LevelBacktest:
         if not self.targets:
             return (
                 f"{name} level for {day.date()}: the rule ({rule}) has no earlier case on "
-                "this history to be checked on (no known window had one before it): its "
-                "error is unknown"
+                "this history to be checked on (no known window can be replayed in the "
+                "same situation from the windows known at its cutoff): its error is unknown"
             )
         if self.rule_error > LEVEL_ERROR_WARN:
             return (

@@ -27,7 +27,7 @@ from fastapi import FastAPI
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from fidelite.errors import FideliteError
-from fidelite.serving import handlers
+from fidelite.serving import handlers, heap
 from fidelite.serving.docs import DOCS_HEADERS, SWAGGER_FILES, docs_page, openapi_document
 from fidelite.serving.errors import error_json, error_payload
 from fidelite.serving.gate import Gate, RouteRule
@@ -117,6 +117,8 @@ class Fidelite:
         self.batcher = MicroBatcher(anyio.CapacityLimiter(1), self.settings.scoring_threads)
         self.histories = HistoryMerger(self._heavy)
         self._stop = threading.Event()
+        heap.tune()
+        heap.settle()
         threading.Thread(target=self._watch, name="fidelite-watch", daemon=True).start()
         if not self.settings.auth:
             logger.warning("authentication is OFF (FIDELITE_AUTH=off): anyone can call the API")
@@ -132,12 +134,20 @@ class Fidelite:
         elapsed = 0.0
         if model_every:
             self.models.check()
+            heap.settle()  # the first registry check loaded MLflow's and SQLAlchemy's state
         while not self._stop.wait(step):
             elapsed += step
+            swapped = False
             if snapshot_every and elapsed % snapshot_every < step:
-                self.snapshot.refresh()
+                swapped |= self.snapshot.refresh()
             if model_every and elapsed % model_every < step:
-                self.models.check()
+                swapped |= self.models.check()
+            if swapped:
+                heap.settle()
+
+    @bentoml.on_startup
+    def _started(self) -> None:
+        heap.settle()  # BentoML built its app after __init__
 
     @bentoml.on_shutdown
     def _shutdown(self) -> None:

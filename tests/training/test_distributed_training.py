@@ -117,9 +117,8 @@ def test_over_the_client_budget_trees_fit_on_every_row_on_the_workers(
     uniform sample of about ``CLIENT_CUSTOMERS`` customers' rows per window (encoder,
     tree count, levels, held-out metrics), the baseline is fitted on every purchaser, and
     the churn and spend trees are fitted on every customer's rows on the workers."""
-    from fidelite.training import sources
-
-    monkeypatch.setattr(sources, "CLIENT_CUSTOMERS", 1500)  # of 3,000 demo customers
+    # The budget setting (of 3,000 demo customers), as an operator would set it.
+    monkeypatch.setenv("FIDELITE_CLIENT_CUSTOMERS", "1500")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     config = TrainConfig(n_windows=3, tracking_uri=uri, n_jobs=1, engine="dask", register=False)
     sampled = train(trained.inputs, config)

@@ -23,6 +23,7 @@ import pandas as pd
 from fidelite.errors import DataContractError
 from fidelite.features.days import parse_day
 from fidelite.training.baseline.model import RFM_COLUMNS
+from fidelite.training.reasons import top_reasons
 from fidelite.training.scoreframe import (
     CORE_COLUMNS,
     NO_HISTORY_REASON,
@@ -185,9 +186,8 @@ def _purchasers(
         values = model._baseline_scores(base)
         return values, (_baseline_reasons(augmented, top_k=3, n=n) if with_reasons else None)
     X = model.purchasers.encoder.transform_columns(augmented, n)
-    values = model._purchaser_values(base, X, day)
-    phrases = model._reasons("purchasers", augmented, X) if with_reasons else None
-    return values, phrases
+    raw, phrases = _churn_pass(model, "purchasers", augmented, X, with_reasons)
+    return model._purchaser_values(base, X, day, raw), phrases
 
 
 def _prospects(
@@ -197,9 +197,31 @@ def _prospects(
     if model.prospects is None:
         return None
     X = model.prospects.encoder.transform_columns(cols, n)
-    values = model._prospect_values(X, day)
-    phrases = model._reasons("prospects", cols, X) if with_reasons else None
-    return values, phrases
+    raw, phrases = _churn_pass(model, "prospects", cols, X, with_reasons)
+    return model._prospect_values(X, day, raw), phrases
+
+
+def _churn_pass(
+    model: FideliteModel, population: str, cols: Columns, X: np.ndarray, with_reasons: bool
+) -> tuple[np.ndarray | None, list[list[str]] | None]:
+    """The churn trees' raw score and the reasons, from one ``pred_leaf`` pass.
+
+    ``FideliteModel.predict`` evaluates the churn booster twice (its score, then the
+    leaves for the reasons); the leaves alone give both (``PathAttribution.raw_score``
+    adds the leaf outputs in the booster's order). Without reasons: (None, None), and the
+    churn model is called as usual.
+    """
+    if not with_reasons:
+        return None, None
+    attribution = model.attribution(population)
+    leaves = attribution.leaves(X)
+    phrases = top_reasons(
+        attribution.contributions_of(leaves),
+        cols,
+        top_k=3,
+        feature_names=getattr(model, population).encoder.feature_names_,
+    )
+    return attribution.raw_score(leaves), phrases
 
 
 #: Element types whose missing values are exactly None and float NaN.
@@ -217,13 +239,18 @@ def _objects(values: np.ndarray) -> np.ndarray:
         return out
     items = values.tolist()
     out = np.empty(len(items), dtype=object)
-    if all(type(v) in _PLAIN for v in items):
-        # pd.isna costs more than the whole column for the service's few-row requests
+    # pd.isna costs more than the whole column for the service's few-row requests; on
+    # plain values both find the same missing values (None and float NaN).
+    if len(items) < _ISNA_MIN_ROWS and all(type(v) in _PLAIN for v in items):
         out[:] = [None if v is None or (type(v) is float and v != v) else v for v in items]
         return out
     out[:] = items
     out[pd.isna(out)] = None
     return out
+
+
+#: Object columns of at least this many rows find their missing values with pd.isna.
+_ISNA_MIN_ROWS = 64
 
 
 def _with_uplift(

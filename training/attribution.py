@@ -46,6 +46,9 @@ class PathAttribution:
     expected_value_ : float
         Sum over trees of the training-count-weighted mean leaf value, i.e. the raw
         score of an "average" row (the bias column of LightGBM's ``pred_contrib``).
+    leaf_values_ : ndarray of float, shape (n_leaves_total,)
+        The output of every leaf (row ``leaf_offsets_[t] + leaf``), so that one
+        ``pred_leaf`` pass gives the raw score too (:meth:`raw_score`).
     """
 
     def __init__(self, num_iteration: int | None = None) -> None:
@@ -64,18 +67,22 @@ class PathAttribution:
         if dump.get("num_tree_per_iteration", 1) != 1:
             raise ValueError("PathAttribution supports single-output models only")
         self.feature_names_ = list(dump["feature_names"])
-        rows, cols, vals, offsets = [], [], [], []
+        rows, cols, vals, offsets, outputs = [], [], [], [], []
         expected, n_leaves = 0.0, 0
         for tree in dump["tree_info"]:
             offsets.append(n_leaves)
             root_value, leaves = _tree_paths(tree["tree_structure"])
             expected += root_value
-            for leaf_index, deltas in leaves:
+            values = np.zeros(int(tree["num_leaves"]))
+            for leaf_index, deltas, value in leaves:
+                values[leaf_index] = value
                 for feature, delta in deltas.items():
                     rows.append(n_leaves + leaf_index)
                     cols.append(feature)
                     vals.append(delta)
+            outputs.append(values)
             n_leaves += int(tree["num_leaves"])
+        self.leaf_values_ = np.concatenate(outputs) if outputs else np.zeros(0)
         self.leaf_contributions_ = sparse.csr_matrix(
             (vals, (rows, cols)), shape=(n_leaves, len(self.feature_names_))
         )
@@ -87,6 +94,32 @@ class PathAttribution:
     def _num_iteration(self) -> int | None:
         n = self.num_iteration
         return None if n is None or n <= 0 else int(n)
+
+    def leaves(self, X: Matrix) -> np.ndarray:
+        """The leaf each row reaches in each tree, shape (n_rows, n_trees), int64.
+
+        Values are rows of ``leaf_contributions_`` / ``leaf_values_`` (the tree's
+        ``leaf_offsets_`` added): the input of :meth:`raw_score` and
+        :meth:`contributions_of`, from one ``pred_leaf`` pass of the booster.
+        """
+        n_trees = len(self.leaf_offsets_)
+        if len(X) == 0:
+            return np.zeros((0, n_trees), dtype=np.int64)
+        leaves = self.booster_.predict(
+            X, pred_leaf=True, num_iteration=self._num_iteration, **small_batch_threads(len(X))
+        )
+        return np.asarray(leaves, dtype=np.int64).reshape(len(X), n_trees) + self.leaf_offsets_
+
+    def raw_score(self, leaves: np.ndarray) -> np.ndarray:
+        """The booster's raw score of rows from their :meth:`leaves`, shape (n_rows,).
+
+        The leaf outputs are added tree by tree from 0, in LightGBM's own order, so this is
+        ``Booster.predict(raw_score=True)`` to the last bit without a second pass.
+        """
+        if leaves.shape[1] == 0:
+            return np.zeros(len(leaves))
+        # cumsum adds sequentially along the trees (a plain sum would add pairwise).
+        return np.cumsum(self.leaf_values_[leaves], axis=1)[:, -1]
 
     def contributions(self, X: Matrix) -> np.ndarray:
         """Contributions of each feature to each row's raw score.
@@ -101,27 +134,46 @@ class PathAttribution:
         ndarray, shape (n_rows, n_features)
             ``contributions.sum(axis=1) + expected_value_`` is the raw score.
         """
-        n_trees = len(self.leaf_offsets_)
-        if len(X) == 0:
+        return self.contributions_of(self.leaves(X))
+
+    def contributions_of(self, leaves: np.ndarray) -> np.ndarray:
+        """:meth:`contributions` of rows from their :meth:`leaves`, shape (n_rows, n_features).
+
+        Each feature's contribution is added tree by tree from 0 on either path (a few
+        rows: rows of the dense leaf table; more: a sparse product), so both give the
+        same bits.
+        """
+        n, n_trees = leaves.shape
+        if n == 0:
             return np.zeros((0, len(self.feature_names_)))
-        leaves = self.booster_.predict(
-            X, pred_leaf=True, num_iteration=self._num_iteration, **small_batch_threads(len(X))
-        )
-        leaves = np.asarray(leaves, dtype=np.int64).reshape(len(X), n_trees)
+        if n <= _DENSE_MAX_ROWS:
+            # A sum over axis 1 of (n, trees, features) adds the trees in order.
+            return self._dense_table()[leaves].sum(axis=1)
         # One-hot rows of the leaves each row reaches, times the per-leaf tables.
         reached = sparse.csr_matrix(
-            (
-                np.ones(leaves.size),
-                (leaves + self.leaf_offsets_).ravel(),
-                np.arange(0, leaves.size + 1, n_trees),
-            ),
-            shape=(len(X), self.leaf_contributions_.shape[0]),
+            (np.ones(leaves.size), leaves.ravel(), np.arange(0, leaves.size + 1, n_trees)),
+            shape=(n, self.leaf_contributions_.shape[0]),
         )
         return (reached @ self.leaf_contributions_).toarray()
 
+    def _dense_table(self) -> np.ndarray:
+        """``leaf_contributions_`` as a dense array (built on first use)."""
+        table = self.__dict__.get("_dense")
+        if table is None:
+            table = self.__dict__["_dense"] = self.leaf_contributions_.toarray()
+        return table
 
-def _tree_paths(root: dict[str, Any]) -> tuple[float, list[tuple[int, dict[int, float]]]]:
-    """Expected value of a dumped tree and, per leaf, feature -> summed value change.
+
+#: Rows whose contributions come from the dense leaf table (the sparse product's set-up
+#: costs more than the whole dense sum for a served customer or a small batch).
+_DENSE_MAX_ROWS = 16
+
+
+def _tree_paths(
+    root: dict[str, Any],
+) -> tuple[float, list[tuple[int, dict[int, float], float]]]:
+    """Expected value of a dumped tree and, per leaf, feature -> summed value change and
+    the leaf's output.
 
     Node values are training-count-weighted means of their leaves (the expectation
     TreeSHAP uses), so the deltas along a path add up to leaf value - root value.
@@ -143,12 +195,12 @@ def _tree_paths(root: dict[str, Any]) -> tuple[float, list[tuple[int, dict[int, 
         return value, count
 
     root_value = expected(root)[0]
-    leaves: list[tuple[int, dict[int, float]]] = []
+    leaves: list[tuple[int, dict[int, float], float]] = []
     stack: list[tuple[dict[str, Any], float, dict[int, float]]] = [(root, root_value, {})]
     while stack:
         node, value, deltas = stack.pop()
         if "leaf_value" in node:
-            leaves.append((int(node.get("leaf_index", 0)), deltas))
+            leaves.append((int(node.get("leaf_index", 0)), deltas, float(node["leaf_value"])))
             continue
         feature = int(node["split_feature"])
         for child in (node["left_child"], node["right_child"]):

@@ -293,14 +293,23 @@ class BoostedModel(BaseEstimator):
         return self.levels_.choose(pd.Timestamp(as_of))
 
     def predict_mean(
-        self, X: Matrix, *, as_of: object = None, level: LevelChoice | None = None
+        self,
+        X: Matrix,
+        *,
+        as_of: object = None,
+        level: LevelChoice | None = None,
+        raw_score: np.ndarray | None = None,
     ) -> np.ndarray:
         """The prediction on the response scale, shape (n,).
 
         ``level`` (a :class:`LevelChoice`) overrides the intercept looked up for ``as_of``.
+        ``raw_score`` (shape (n,)) is what the trees add for ``X`` when the caller already
+        has it (from a ``pred_leaf`` pass: ``PathAttribution.raw_score``); the booster is
+        then not called again.
         """
         choice = level if level is not None else self.level_for(as_of)
-        return self._inverse_link(self._start(X) + self._raw_score(X) + choice.offset)
+        trees = self._raw_score(X) if raw_score is None else raw_score
+        return self._inverse_link(self._start(X) + trees + choice.offset)
 
     def feature_importance(self) -> pd.Series:
         """Total split gain per feature of the shipped model, sorted descending."""

@@ -21,7 +21,7 @@ from fidelite.training.encoding import FeatureEncoder
 from fidelite.training.holdout import RowRoles
 from fidelite.training.intervals import MixtureIntervals
 from fidelite.training.levels import LevelChoice
-from fidelite.training.timing import TimingModel, median_days
+from fidelite.training.timing import TimingModel
 from fidelite.training.windows import Stacked
 
 __all__ = ["HURDLE_OUTPUTS", "Hurdle", "fit_hurdle"]
@@ -65,14 +65,19 @@ class Hurdle:
     purchase_days_if_buying: float = 1.0
 
     def predict(
-        self, features: pd.DataFrame, day: pd.Timestamp, X: np.ndarray | None = None
+        self,
+        features: pd.DataFrame,
+        day: pd.Timestamp,
+        X: np.ndarray | None = None,
+        churn_raw: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """:data:`HURDLE_OUTPUTS` for every row, each of shape (n,).
 
-        ``X`` is ``encoder.transform_array(features)`` when already computed.
+        ``X`` is ``encoder.transform_array(features)`` when already computed; ``churn_raw``
+        the churn trees' raw score of ``X`` when already computed (the reasons' leaf pass).
         """
         X = self.encoder.transform_array(features) if X is None else X
-        p_none = self.churn.churn_probability(X, as_of=day)
+        p_none = self.churn.predict_mean(X, as_of=day, raw_score=churn_raw)
         spend = self.spend.predict(X, as_of=day)
         return self._outputs(X, p_none, spend, day)
 
@@ -80,14 +85,13 @@ class Hurdle:
         self, X: np.ndarray, p_none: np.ndarray, spend: np.ndarray, day: pd.Timestamp
     ) -> dict[str, np.ndarray]:
         low, high = self.intervals.predict(p_none, spend)
-        cdf = self.timing.purchase_cdf(X)
         return {
             "churn_probability": p_none,
             "value_if_retained": spend,
             "predicted_clv": (1.0 - p_none) * spend,
             "predicted_clv_p10": low,
             "predicted_clv_p90": high,
-            "next_purchase_days": median_days(1.0 - p_none, cdf, self.timing.edges_),
+            "next_purchase_days": self.timing.next_purchase_days(X, 1.0 - p_none),
         }
 
 

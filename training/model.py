@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from fidelite.training.uplift.model import UpliftModel
 
 __all__ = ["REQUIRED_INPUT_COLUMNS", "FideliteModel"]
+Raw = np.ndarray | None  # the churn trees' raw score when the reasons' leaf pass gave it
 
 #: The baseline cannot score anyone without these; every other feature is optional.
 REQUIRED_INPUT_COLUMNS = ("orders_total", "frequency", "recency", "T", "monetary_value")
@@ -254,11 +255,11 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         return values, phrases
 
     def _purchaser_values(
-        self, base: dict[str, np.ndarray], X: np.ndarray, day: pd.Timestamp
+        self, base: dict[str, np.ndarray], X: np.ndarray, day: pd.Timestamp, churn_raw: Raw = None
     ) -> dict[str, np.ndarray]:
         """The purchasers' model outputs from their matrix and baseline columns."""
         assert self.purchasers is not None
-        values = self.purchasers.predict(None, day, X)
+        values = self.purchasers.predict(None, day, X, churn_raw)
         # P(alive) and purchases consistent with the model's P(purchase): BG/NBD's, scaled by
         # the ratio of the two P(purchase within H).
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -308,10 +309,10 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
         phrases = self._reasons("prospects", frame, X) if with_reasons else None
         return values, phrases
 
-    def _prospect_values(self, X: np.ndarray, day: pd.Timestamp) -> dict[str, np.ndarray]:
-        """The prospects' model outputs from their matrix."""
+    def _prospect_values(self, X: np.ndarray, day: pd.Timestamp, churn_raw: Raw = None) -> dict:
+        """The prospects' model outputs from their matrix (``churn_raw``: see Hurdle.predict)."""
         assert self.prospects is not None
-        values = self.prospects.predict(None, day, X)
+        values = self.prospects.predict(None, day, X, churn_raw)
         values["p_alive"] = np.full(len(X), np.nan)
         values["expected_purchases"] = (
             1.0 - values["churn_probability"]

@@ -182,6 +182,29 @@ class TimingModel(BoostedModel):
         keep = np.random.default_rng(self.random_state).random(len(rows)) < self.max_rows / expected
         return rows & keep
 
+    def next_purchase_days(self, X: np.ndarray, p_purchase: np.ndarray) -> np.ndarray:
+        """:func:`median_days` of every row, shape (n,), the hazard evaluated only where needed.
+
+        A row gets a day only when ``p_purchase >= 1/2``; the others are NaN whatever the
+        hazard says, so their customer-bin rows (``n_bins`` booster rows per customer, the
+        costliest part of scoring) are never built. Each row's day depends on its own
+        curve only: the same values as ``median_days(p_purchase, purchase_cdf(X), edges_)``.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n, n_features)
+            Encoded rows (``FeatureEncoder.transform_array``).
+        p_purchase : ndarray, shape (n,)
+            P(at least one purchase within H).
+        """
+        p_purchase = np.asarray(p_purchase, dtype=float)
+        dated = p_purchase >= 0.5
+        days = np.full(len(p_purchase), np.nan)
+        if dated.any():
+            rows = X if dated.all() else X[dated]
+            days[dated] = median_days(p_purchase[dated], self.purchase_cdf(rows), self.edges_)
+        return days
+
     def purchase_cdf(self, X: np.ndarray) -> np.ndarray:
         """P(first purchase by the end of each bin of the horizon), shape (n, n_bins).
 

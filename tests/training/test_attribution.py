@@ -62,3 +62,29 @@ def test_numpy_matrix_gives_the_same_contributions(fitted):
     attribution = PathAttribution().fit(model)
     numeric = X.assign(segment=X["segment"].cat.codes.astype(float)).to_numpy(dtype=float)
     np.testing.assert_allclose(attribution.contributions(numeric), attribution.contributions(X))
+
+
+def test_one_leaf_pass_gives_the_boosters_raw_score_to_the_bit(fitted):
+    model, X = fitted
+    for trees in (30, None):
+        attribution = PathAttribution(num_iteration=trees).fit(model)
+        raw = model.booster_.predict(X, raw_score=True, num_iteration=trees)
+        np.testing.assert_array_equal(attribution.raw_score(attribution.leaves(X)), raw)
+        first = attribution.leaves(X.iloc[:1])
+        np.testing.assert_array_equal(attribution.raw_score(first), raw[:1])
+    assert attribution.raw_score(attribution.leaves(X.iloc[:0])).shape == (0,)
+
+
+def test_few_rows_dense_path_gives_the_sparse_products_bits(fitted):
+    import fidelite.training.attribution as module
+
+    model, X = fitted
+    attribution = PathAttribution().fit(model)
+    leaves = attribution.leaves(X)
+    whole = attribution.contributions_of(leaves)  # 600 rows: the sparse product
+    assert len(X) > module._DENSE_MAX_ROWS
+    for rows in (slice(0, 1), slice(5, 5 + module._DENSE_MAX_ROWS), slice(40, 43)):
+        np.testing.assert_array_equal(attribution.contributions_of(leaves[rows]), whole[rows])
+    np.testing.assert_allclose(
+        whole.sum(axis=1) + attribution.expected_value_, attribution.raw_score(leaves)
+    )

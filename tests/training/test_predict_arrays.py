@@ -11,7 +11,11 @@ import pytest
 
 from fidelite.errors import DataContractError
 from fidelite.features.contract import score_column_names
-from tests.training.columns import serving_columns, typed_columns
+from tests.training.columns import (
+    assert_matches_two_pass_reference,
+    serving_columns,
+    typed_columns,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -115,3 +119,7 @@ def test_split_timing_trees_give_the_whole_boosters_cdf(trained):
     np.testing.assert_allclose(timing.purchase_cdf(X[:3]), expected[:3], rtol=1e-12, atol=1e-14)
     # the derived boosters are rebuilt after unpickling, never stored
     assert "_split_cache" not in pickle.loads(pickle.dumps(timing)).__dict__
+
+
+def test_one_leaf_pass_and_dated_hazard_equal_the_two_pass_reference(trained, sample):
+    assert_matches_two_pass_reference(trained.result.model, sample, AS_OF)

@@ -97,3 +97,22 @@ def test_early_stopping_rows_are_capped_like_the_training_rows():
     model.fit(rng.normal(size=(n, 2)), np.full(n, np.nan), roles=RowRoles(role, None, "time"))
     # 1,500 censored customers x 13 bins each side: both sampled down to ~5,000 rows.
     assert len(sampled) == 2 and all(300 < k < 480 for k in sampled)
+
+
+def test_next_purchase_days_builds_the_hazard_rows_of_dated_customers_only(monkeypatch):
+    rng = np.random.default_rng(4)
+    n = 300
+    X = np.column_stack([rng.integers(0, 5, n), rng.normal(size=n)]).astype(float)
+    days = np.where(rng.random(n) < 0.4, np.nan, rng.integers(1, 90, n)).astype(float)
+    model = TimingModel(trees=Trees(n_estimators=30, learning_rate=0.2), n_jobs=1).fit(X, days)
+    p_purchase = rng.random(n)
+    p_purchase[:3] = [0.5, np.nan, 0.4999999]
+    expected = median_days(p_purchase, model.purchase_cdf(X), model.edges_)
+    seen = []
+    cdf = model.purchase_cdf
+    monkeypatch.setattr(model, "purchase_cdf", lambda rows: seen.append(len(rows)) or cdf(rows))
+    np.testing.assert_array_equal(model.next_purchase_days(X, p_purchase), expected)
+    assert seen == [int((p_purchase >= 0.5).sum())] and 0 < seen[0] < n
+    # nobody likelier to buy than not: no hazard at all
+    seen.clear()
+    assert np.isnan(model.next_purchase_days(X, np.full(n, 0.2))).all() and seen == []

@@ -11,7 +11,11 @@ import pytest
 
 from fidelite.features.contract import score_column_names
 from fidelite.training.uplift import UPLIFT_SCORE_COLUMNS
-from tests.training.columns import serving_columns, typed_columns
+from tests.training.columns import (
+    assert_matches_two_pass_reference,
+    serving_columns,
+    typed_columns,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -89,3 +93,7 @@ def test_uplift_arrays_without_consent_columns(model, sample):
     part = sample.drop(columns=["email_opt_in", "sms_opt_in", "best_channel"])
     expected = model.predict(None, part, params={"as_of": AS_OF})
     assert_same(expected, model.predict_arrays(serving_columns(part), as_of=AS_OF))
+
+
+def test_one_leaf_pass_and_dated_hazard_equal_the_two_pass_reference(model, sample):
+    assert_matches_two_pass_reference(model, sample, AS_OF)

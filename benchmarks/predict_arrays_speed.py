@@ -1,0 +1,296 @@
+"""CPU and wall time of the service's in-process scoring, ``FideliteModel.predict_arrays``.
+
+``/predict`` scores feature rows through ``predict_arrays`` (columns in, score columns
+out). This times, in one process and without HTTP, one customer and 10,000 rows:
+
+* **per stage**, with the current code: input checks, BG/NBD + Gamma-Gamma baseline,
+  encoding, the churn model's leaf pass (its score and the reasons' contributions),
+  spend, intervals, hazard (next purchase), phrases, score columns; next to them the
+  steps they replaced (the churn booster's second pass, the hazard over every row, the
+  JSON encoder), so each stage's gain is read in one run;
+* **totals**, ``predict_arrays`` with and without reasons, for the current code and,
+  with ``--before REV``, for the code of git revision ``REV`` (its ``training``,
+  ``features``, ``serving``, ``reports`` and ``fidelite`` packages extracted to a
+  temporary directory and put first on ``PYTHONPATH`` in a child process; both time
+  the same pickled model, alternately, so load changes hit both alike).
+
+Protocol as ``benchmarks/serving_load.py``: demo data (``--customers`` customers, seed
+5), ``train`` with the default configuration at as-of 2025-09-30 into a throw-away
+MLflow store (``--campaigns``: with the demo's campaigns, so the uplift columns are
+scored too), the purchasers' feature rows as the service holds them (floats, objects
+with None for missing). One row: the first purchaser, median over ``--repeats`` batches
+of ``--calls`` calls; 10,000 rows: the first 2,000 purchasers tiled with distinct ids
+(what serving_load.py posts), median of ``--repeats`` calls. CPU is
+``time.process_time`` (all threads: LightGBM predicts batches of 256+ rows on every
+core), wall is ``perf_counter``. ``--model`` keeps the trained model in a pickle.
+
+Usage::
+
+    python benchmarks/predict_arrays_speed.py --model /tmp/pa-model.pkl --before e180f5b
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO_ROOT, machine_description, markdown_table, print_table
+
+AS_OF = "2025-09-30"
+BIG = 10_000
+PACKAGES = ("fidelite", "features", "training", "serving", "reports")
+
+
+def _train(customers: int, campaigns: bool, path: Path | None):
+    """(model, feature rows): trained now, or loaded from ``path``."""
+    if path is not None and path.exists():
+        with path.open("rb") as handle:
+            return pickle.load(handle)
+    from fidelite.features.demo import generate_demo_data
+    from fidelite.features.inputs import load_inputs
+    from fidelite.training.config import TrainConfig
+    from fidelite.training.train import train
+
+    demo = generate_demo_data(customers, seed=5)
+    inputs = load_inputs(demo.transactions, demo.events, demo.customers, as_of=AS_OF)
+    with tempfile.TemporaryDirectory() as store:
+        config = TrainConfig(promote=True, tracking_uri=f"sqlite:///{store}/mlflow.db")
+        result = train(inputs, config, campaigns=demo.campaigns if campaigns else None)
+    out = (result.model, result.model.build_features(inputs))
+    if path is not None:
+        with path.open("wb") as handle:
+            pickle.dump(out, handle)
+    return out
+
+
+def serving_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Columns as the HTTP service holds them: floats for numbers, objects (None) else."""
+    columns = {"customer_id": frame.index.to_numpy(dtype=object)}
+    for name in frame.columns:
+        values = frame[name]
+        if values.dtype.kind in "iuf":
+            columns[name] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            columns[name] = values.to_numpy(dtype=object, na_value=None)
+    return columns
+
+
+def inputs(features: pd.DataFrame) -> tuple[dict, dict]:
+    """(one purchaser's columns, 10,000 rows' columns) as serving_load.py sends them."""
+    bought = features.loc[features["orders_total"] > 0]
+    head = bought.head(2000)
+    many = head.iloc[np.arange(BIG) % len(head)].copy()
+    many.index = pd.Index([f"b{i}" for i in range(BIG)], name="customer_id")
+    return serving_columns(bought.iloc[[0]]), serving_columns(many)
+
+
+def _time(call: Callable[[], object], calls: int, repeats: int) -> tuple[float, float]:
+    """Median CPU and wall milliseconds per call over ``repeats`` batches of ``calls``."""
+    call()  # warm caches (attribution tables, split boosters, parsed day)
+    cpu, wall = [], []
+    for _ in range(repeats):
+        c0, w0 = time.process_time(), time.perf_counter()
+        for _ in range(calls):
+            call()
+        cpu.append((time.process_time() - c0) / calls * 1e3)
+        wall.append((time.perf_counter() - w0) / calls * 1e3)
+    return statistics.median(cpu), statistics.median(wall)
+
+
+def stage_calls(model, columns: dict, day: pd.Timestamp) -> list[tuple[str, Callable]]:
+    """(name, call) of each stage of ``predict_arrays`` on purchasers, inputs precomputed;
+    names starting with "old:" are the steps the current code no longer takes."""
+    from fidelite.training.arrays import feature_columns
+    from fidelite.training.baseline.model import RFM_COLUMNS
+    from fidelite.training.model import REQUIRED_INPUT_COLUMNS
+    from fidelite.training.reasons import top_reasons
+    from fidelite.training.scoreframe import json_lists
+    from fidelite.training.timing import median_days
+
+    hurdle = model.purchasers
+    ids, cols, n = feature_columns(columns, REQUIRED_INPUT_COLUMNS)
+    rfm = [np.asarray(cols[c], dtype=float) for c in RFM_COLUMNS]
+    augmented = {**cols, **model.baseline.predict_arrays(*rfm)}
+    X = hurdle.encoder.transform_columns(augmented, n)
+    attribution = model.attribution("purchasers")
+    leaves = attribution.leaves(X)
+    raw = attribution.raw_score(leaves)
+    contributions = attribution.contributions_of(leaves)
+    p_none = hurdle.churn.predict_mean(X, as_of=day, raw_score=raw)
+    spend = hurdle.spend.predict(X, as_of=day)
+    names = hurdle.encoder.feature_names_
+    phrases = top_reasons(contributions, augmented, top_k=3, feature_names=names)
+    encoder = json.JSONEncoder(ensure_ascii=True).encode
+    base = {c: augmented[c] for c in model.baseline_columns}
+    values = model._purchaser_values(base, X, day, raw)
+    timing = hurdle.timing
+    return [
+        ("input checks", lambda: feature_columns(columns, REQUIRED_INPUT_COLUMNS)),
+        ("baseline (BG/NBD + GG)", lambda: model.baseline.predict_arrays(*rfm)),
+        ("encode", lambda: hurdle.encoder.transform_columns(augmented, n)),
+        ("churn leaf pass", lambda: attribution.leaves(X)),
+        ("churn score from the leaves", lambda: hurdle.churn.predict_mean(X, raw_score=raw)),
+        ("old: churn booster's own pass", lambda: hurdle.churn.predict_mean(X, as_of=day)),
+        ("contributions", lambda: attribution.contributions_of(leaves)),
+        ("old: contributions, sparse product", lambda: _sparse_contributions(attribution, leaves)),
+        ("spend booster", lambda: hurdle.spend.predict(X, as_of=day)),
+        ("intervals", lambda: hurdle.intervals.predict(p_none, spend)),
+        ("hazard, dated rows", lambda: timing.next_purchase_days(X, 1.0 - p_none)),
+        (
+            "old: hazard, every row",
+            lambda: median_days(1.0 - p_none, timing.purchase_cdf(X), timing.edges_),
+        ),
+        ("reason phrases", lambda: top_reasons(contributions, augmented, feature_names=names)),
+        ("reasons as JSON", lambda: json_lists(phrases)),
+        ("old: reasons, JSON encoder", lambda: [encoder(items) for items in phrases]),
+        ("score columns", _score_columns(model, ids, cols, values, day)),
+    ]
+
+
+def _score_columns(model, ids, cols, values, day) -> Callable[[], dict]:
+    """``score_arrays`` of purchasers' model outputs: percentiles, dates, copied columns."""
+    from fidelite.training.arrays import _objects
+    from fidelite.training.scoreframe import CORE_COLUMNS, PASSTHROUGH_COLUMNS, score_arrays
+
+    core = {col: values[col] for col in CORE_COLUMNS}
+    status = np.full(len(ids), "ok", dtype=object)
+    text = np.full(len(ids), "[]", dtype=object)
+    return lambda: score_arrays(
+        ids,
+        {col: _objects(cols[col]) for col in PASSTHROUGH_COLUMNS if col in cols},
+        status,
+        core,
+        text,
+        day=day,
+        horizon_days=model.horizon_days,
+        churn_reference=model.churn_reference,
+    )
+
+
+def _sparse_contributions(attribution, leaves: np.ndarray) -> np.ndarray:
+    from scipy import sparse
+
+    n, n_trees = leaves.shape
+    reached = sparse.csr_matrix(
+        (np.ones(leaves.size), leaves.ravel(), np.arange(0, leaves.size + 1, n_trees)),
+        shape=(n, attribution.leaf_contributions_.shape[0]),
+    )
+    return (reached @ attribution.leaf_contributions_).toarray()
+
+
+def totals(model, one: dict, many: dict, day, args) -> dict[str, list[float]]:
+    """CPU and wall ms per ``predict_arrays`` call: 1 row, 10,000 rows; reasons on/off."""
+    out = {}
+    for reasons in (True, False):
+        small = _time(
+            lambda r=reasons: model.predict_arrays(one, as_of=day, reasons=r),
+            args.calls,
+            args.repeats,
+        )
+        large = _time(
+            lambda r=reasons: model.predict_arrays(many, as_of=day, reasons=r), 1, args.repeats
+        )
+        out[f"predict_arrays{'' if reasons else ', no reasons'}"] = [*small, *large]
+    return out
+
+
+def _old_code(revision: str, into: Path) -> Path:
+    """The packages of git ``revision`` laid out as importable ``fidelite`` in ``into``."""
+    archive = into / "code.tar"
+    with archive.open("wb") as handle:
+        subprocess.run(
+            ["git", "archive", revision, *PACKAGES], cwd=REPO_ROOT, stdout=handle, check=True
+        )
+    with tarfile.open(archive) as tar:
+        tar.extractall(into / "tree", filter="data")
+    root = into / "path" / "fidelite"
+    shutil.copytree(into / "tree" / "fidelite", root)
+    for name in PACKAGES[1:]:
+        (root / name).symlink_to(into / "tree" / name)
+    return into / "path"
+
+
+def _child_totals(path: Path, args) -> dict[str, list[float]]:
+    """:func:`totals` measured by a child process importing the code under ``path``."""
+    command = [sys.executable, __file__, "--model", str(args.model), "--child"]
+    command += ["--calls", str(args.calls), "--repeats", str(args.repeats)]
+    env = {**os.environ, "PYTHONPATH": str(path)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+COLUMNS = ("1 row CPU ms", "1 row wall ms", f"{BIG:,} rows CPU ms", f"{BIG:,} rows wall ms")
+
+
+def _rows(named: dict[str, list[float]], label: str = "") -> list[dict]:
+    return [
+        {"step": f"{name}{label}", **dict(zip(COLUMNS, v, strict=True))}
+        for name, v in named.items()
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--campaigns", action="store_true", help="train with campaigns")
+    parser.add_argument("--model", type=Path, default=None, help="pickle of the trained model")
+    parser.add_argument("--before", default=None, help="git revision to time too")
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    model, features = _train(args.customers, args.campaigns, args.model)
+    day = pd.Timestamp(model.train_end)
+    one, many = inputs(features)
+    if args.child:
+        print(json.dumps(totals(model, one, many, day, args)))
+        return
+    if args.before and args.model is None:
+        parser.error("--before needs --model (both code versions time the same pickled model)")
+    load = os.getloadavg()
+    stages = {
+        name: [*_time(call1, args.calls, args.repeats), *_time(call_n, 1, args.repeats)]
+        for (name, call1), (_, call_n) in zip(
+            stage_calls(model, one, day), stage_calls(model, many, day), strict=True
+        )
+    }
+    rows = _rows(totals(model, one, many, day, args), " (this code)")
+    if args.before:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = _old_code(args.before, Path(tmp))
+            rows += _rows(_child_totals(path, args), f" ({args.before})")
+            rows += _rows(totals(model, one, many, day, args), " (this code, again)")
+    print(machine_description())
+    print(
+        f"load average {load[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; "
+        f"model trained at {day.date()}, uplift {'yes' if model.uplift is not None else 'no'}"
+    )
+    for title, table in (
+        ("per stage, purchasers", _rows(stages)),
+        ("predict_arrays per call", rows),
+    ):
+        print_table(table, ["step", *COLUMNS], title=f"{title} (median)")
+        if args.markdown:
+            print(markdown_table(table, ["step", *COLUMNS]))
+
+
+if __name__ == "__main__":
+    main()

@@ -233,7 +233,11 @@ def _child_totals(path: Path, args) -> dict[str, list[float]]:
     command += ["--calls", str(args.calls), "--repeats", str(args.repeats)]
     env = {**os.environ, "PYTHONPATH": str(path)}
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.splitlines()[-1])
+    measured = json.loads(done.stdout.splitlines()[-1])
+    code = measured.pop("code")
+    if not code.startswith(str(path)):  # the child must not time this checkout again
+        raise RuntimeError(f"the child imported {code}, not the code under {path}")
+    return measured
 
 
 COLUMNS = ("1 row CPU ms", "1 row wall ms", f"{BIG:,} rows CPU ms", f"{BIG:,} rows wall ms")
@@ -261,7 +265,9 @@ def main(argv: list[str] | None = None) -> None:
     day = pd.Timestamp(model.train_end)
     one, many = inputs(features)
     if args.child:
-        print(json.dumps(totals(model, one, many, day, args)))
+        import fidelite.training.arrays as code
+
+        print(json.dumps({"code": code.__file__, **totals(model, one, many, day, args)}))
         return
     if args.before and args.model is None:
         parser.error("--before needs --model (both code versions time the same pickled model)")

@@ -108,6 +108,10 @@ def booster_predict(estimator: lgb.LGBMModel, X: Matrix, **kwargs: Any) -> np.nd
     return estimator.predict(X, **kwargs)
 
 
+#: Most as-of days whose level choice a model remembers.
+_LEVEL_CACHE_SIZE = 64
+
+
 def rows_of(X: Matrix, mask: np.ndarray) -> Matrix:
     """The rows of a frame or an array selected by a boolean mask."""
     return X.loc[mask] if isinstance(X, pd.DataFrame) else X[mask]
@@ -287,10 +291,31 @@ class BoostedModel(BaseEstimator):
         ).astype(float)
 
     def level_for(self, as_of: object = None) -> LevelChoice:
-        """The intercept for the window starting at ``as_of`` (default: the newest window's)."""
+        """The intercept for the window starting at ``as_of`` (default: the newest window's).
+
+        Remembered per ``as_of`` for the current ``levels_`` (a served model looks up the
+        same day for every request; derived state, not pickled).
+        """
+        if not (as_of is None or isinstance(as_of, str | pd.Timestamp)):
+            return self._choose_level(as_of)
+        cache = self.__dict__.get("_level_cache")
+        if cache is None or cache[0] is not self.levels_ or len(cache[1]) >= _LEVEL_CACHE_SIZE:
+            cache = self.__dict__["_level_cache"] = (self.levels_, {})
+        choice = cache[1].get(as_of)
+        if choice is None:
+            choice = cache[1][as_of] = self._choose_level(as_of)
+        return choice
+
+    def _choose_level(self, as_of: object) -> LevelChoice:
         if as_of is None:
             return self.levels_.choose(self.levels_.cutoffs[-1])
         return self.levels_.choose(pd.Timestamp(as_of))
+
+    def __getstate__(self) -> dict:
+        # a copy: object.__getstate__ may hand back the live __dict__
+        state = dict(super().__getstate__())
+        state.pop("_level_cache", None)
+        return state
 
     def predict_mean(
         self,

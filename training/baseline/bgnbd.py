@@ -199,8 +199,7 @@ class BetaGeoModel(PurchaseModel):
         exactly 1 for ``k == 0`` (BG/NBD without repeat purchase: no dropout chance).
         """
         params, _, x, t_x, big_t = self._prediction_inputs(None, frequency, recency, T)
-        k = x + self.dropout_offset
-        return np.exp(-np.logaddexp(0.0, log_dead_odds(params, x, k, t_x, big_t)))
+        return self._alive(params, x, t_x, big_t)
 
     def expected_purchases(
         self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
@@ -220,10 +219,7 @@ class BetaGeoModel(PurchaseModel):
             finite and >= 0 for any fitted parameters.
         """
         params, horizon, x, t_x, big_t = self._prediction_inputs(t, frequency, recency, T)
-        k = x + self.dropout_offset
-        alive = np.exp(-np.logaddexp(0.0, log_dead_odds(params, x, k, t_x, big_t)))
-        given_alive = expected_purchases_if_alive(params, x, k, big_t, horizon)
-        return finite_or_raise(np.maximum(alive * given_alive, 0.0), "expected_purchases")
+        return self._expected(params, horizon, x, big_t, self._alive(params, x, t_x, big_t))
 
     def prob_no_purchase(
         self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
@@ -237,9 +233,51 @@ class BetaGeoModel(PurchaseModel):
         ((alpha+T)/(alpha+T+t))^(r+x)``; it is never below ``1 - P(alive)``.
         """
         params, horizon, x, t_x, big_t = self._prediction_inputs(t, frequency, recency, T)
-        r, alpha, _, _ = params
+        return self._no_purchase(params, horizon, x, big_t, self._alive(params, x, t_x, big_t))
+
+    def horizon_summary(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(``p_alive``, ``expected_purchases(t)``, ``prob_no_purchase(t)``), each (n,).
+
+        The same values as the three methods, from one validation of the inputs and one
+        P(alive) (what scoring a customer needs; the three calls cost three of each).
+        """
+        params, horizon, x, t_x, big_t = self._prediction_inputs(t, frequency, recency, T)
+        alive = self._alive(params, x, t_x, big_t)
+        return (
+            alive,
+            self._expected(params, horizon, x, big_t, alive),
+            self._no_purchase(params, horizon, x, big_t, alive),
+        )
+
+    def _alive(
+        self, params: np.ndarray, x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray
+    ) -> np.ndarray:
         k = x + self.dropout_offset
-        alive = np.exp(-np.logaddexp(0.0, log_dead_odds(params, x, k, t_x, big_t)))
+        return np.exp(-np.logaddexp(0.0, log_dead_odds(params, x, k, t_x, big_t)))
+
+    def _expected(
+        self,
+        params: np.ndarray,
+        horizon: np.ndarray,
+        x: np.ndarray,
+        big_t: np.ndarray,
+        alive: np.ndarray,
+    ) -> np.ndarray:
+        k = x + self.dropout_offset
+        given_alive = expected_purchases_if_alive(params, x, k, big_t, horizon)
+        return finite_or_raise(np.maximum(alive * given_alive, 0.0), "expected_purchases")
+
+    @staticmethod
+    def _no_purchase(
+        params: np.ndarray,
+        horizon: np.ndarray,
+        x: np.ndarray,
+        big_t: np.ndarray,
+        alive: np.ndarray,
+    ) -> np.ndarray:
+        r, alpha, _, _ = params
         silent = np.exp((r + x) * (np.log(alpha + big_t) - np.log(alpha + big_t + horizon)))
         result = np.clip(1.0 - alive + alive * silent, 0.0, 1.0)
         return finite_or_raise(result, "prob_no_purchase")

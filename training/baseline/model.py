@@ -176,14 +176,14 @@ class BaselineModel(BaseEstimator):
             )
             h = float(self.horizon_days)
             model = self.purchase_model_
-            purchases = model.expected_purchases(h, freq, rec, age)
+            alive, purchases, p_none = model.horizon_summary(h, freq, rec, age)
             spend = self._expected_spend(freq, money)
             values = {
-                "baseline_p_alive": model.p_alive(freq, rec, age),
+                "baseline_p_alive": alive,
                 "baseline_expected_purchases": purchases,
                 "baseline_expected_spend": spend,
                 "baseline_clv": purchases * spend,
-                "baseline_churn_probability": model.prob_no_purchase(h, freq, rec, age),
+                "baseline_churn_probability": p_none,
             }
             for name, value in values.items():
                 columns[name][buyers] = value

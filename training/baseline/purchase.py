@@ -132,6 +132,20 @@ class PurchaseModel(MaximumLikelihoodModel):
         """P(no purchase in (T, T+t] | x, t_x, T), shape (n_customers,)."""
         raise NotImplementedError
 
+    def horizon_summary(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(``p_alive``, ``expected_purchases(t)``, ``prob_no_purchase(t)``), each (n,).
+
+        A model may compute them together (shared validation and P(alive)); the values
+        are those of the three methods.
+        """
+        return (
+            self.p_alive(frequency, recency, T),
+            self.expected_purchases(t, frequency, recency, T),
+            self.prob_no_purchase(t, frequency, recency, T),
+        )
+
 
 def _require_history(data: RfmData, model_name: str) -> None:
     """Raise InsufficientHistoryError when the rows cannot identify a purchase model."""

@@ -94,3 +94,21 @@ def test_fit_recovers_simulation_parameters_and_predicts_holdout(simulated) -> N
     one_time = simulated["frequency"].to_numpy() == 0
     for group in (one_time, ~one_time):
         assert alive[group].mean() == pytest.approx(simulated["alive"][group].mean(), abs=0.02)
+
+
+@pytest.mark.parametrize("model_class", [BetaGeoModel, ModifiedBetaGeoModel])
+def test_horizon_summary_is_the_three_predictions(cdnow, model_class) -> None:
+    from fidelite.training.baseline import ParetoNBDModel
+
+    x, t_x, big_t = rfm(cdnow)
+    models = [model_class(penalizer=0).fit(x, t_x, big_t)]
+    models.append(ParetoNBDModel(penalizer=0.01).fit(x, t_x, big_t))  # the generic path
+    for model in models:
+        for rows in (slice(None), slice(0, 1), slice(5, 9)):
+            args = (x[rows], t_x[rows], big_t[rows])
+            alive, purchases, p_none = model.horizon_summary(39, *args)
+            np.testing.assert_array_equal(alive, model.p_alive(*args))
+            np.testing.assert_array_equal(purchases, model.expected_purchases(39, *args))
+            np.testing.assert_array_equal(p_none, model.prob_no_purchase(39, *args))
+        with pytest.raises(ValueError, match="recency"):
+            model.horizon_summary(39, [1.0], [5.0], [3.0])

@@ -41,3 +41,27 @@ def test_a_callers_own_thread_count_wins(fitted: tuple[lgb.LGBMClassifier, np.nd
     np.testing.assert_array_equal(
         booster_predict(model, X[:3], raw_score=True, num_threads=2), expected
     )
+
+
+def test_level_choices_are_remembered_per_day_for_the_current_levels_only() -> None:
+    import pickle
+
+    import pandas as pd
+
+    from fidelite.training.churn import ChurnModel
+    from fidelite.training.levels import WindowLevels
+
+    model = ChurnModel()
+    days = [pd.Timestamp("2024-06-30"), pd.Timestamp("2024-12-31"), pd.Timestamp("2025-06-30")]
+    model.levels_ = WindowLevels(days, [0.1, 0.2, 0.3])
+    for as_of in (None, "2025-12-31", pd.Timestamp("2025-12-31"), "2026-07-01"):
+        first = model.level_for(as_of)
+        target = days[-1] if as_of is None else pd.Timestamp(as_of)
+        assert first == model.levels_.choose(target) and model.level_for(as_of) is first
+    assert model.level_for("2025-12-31").offset == 0.2 and model.level_for(None).offset == 0.3
+    # new levels (a refit): the old choices are forgotten
+    model.levels_ = WindowLevels(days, [1.0, 2.0, 3.0])
+    assert model.level_for("2025-12-31").offset == 2.0
+    plain = pd.Timestamp("2026-07-01").to_pydatetime()  # not remembered, chosen as usual
+    assert model.level_for(plain) == model.levels_.choose(pd.Timestamp(plain))
+    assert "_level_cache" not in pickle.loads(pickle.dumps(model)).__dict__

@@ -117,11 +117,9 @@ def predict_arrays(
     reasons = _flag(reasons)
     ids, cols, n = feature_columns(columns, REQUIRED_INPUT_COLUMNS)
     day = _day(as_of or model.train_end)
-    orders = cols["orders_total"].astype(float)
-    buying = np.nan_to_num(orders, nan=0.0) > 0
+    buying = cols["orders_total"].astype(float) > 0  # NaN: no purchase
     status = np.where(buying, STATUS_OK, STATUS_NO_HISTORY).astype(object)
-    no_history = json_lists([[NO_HISTORY_REASON] if reasons else []])[0]
-    reason_text = np.full(n, no_history if reasons else "[]", dtype=object)
+    reason_text = np.full(n, _NO_HISTORY_TEXT if reasons else "[]", dtype=object)
     core = {col: np.full(n, np.nan) for col in CORE_COLUMNS}
     for rows, population in ((buying, "purchasers"), (~buying, "prospects")):
         if not rows.any():
@@ -133,7 +131,10 @@ def predict_arrays(
             continue
         values, phrases = scored
         for col, array in values.items():
-            core[col][rows] = array
+            if rows.all():  # a fresh float64 copy, as the masked assignment makes
+                core[col] = np.array(array, dtype=float)
+            else:
+                core[col][rows] = array
         status[rows] = STATUS_OK if population == "purchasers" else STATUS_PROSPECT
         if phrases is not None:
             reason_text[rows] = json_lists(phrases)
@@ -151,6 +152,10 @@ def predict_arrays(
     if model.uplift is None or n == 0:
         return scores
     return _with_uplift(model, cols, scores, n)
+
+
+#: The reasons of customers nobody scores (JSON text, as json_lists writes it).
+_NO_HISTORY_TEXT = json_lists([[NO_HISTORY_REASON]])[0]
 
 
 def _day(value: object) -> pd.Timestamp:

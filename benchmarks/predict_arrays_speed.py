@@ -92,13 +92,21 @@ def serving_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return columns
 
 
-def inputs(features: pd.DataFrame) -> tuple[dict, dict]:
-    """(one purchaser's columns, 10,000 rows' columns) as serving_load.py sends them."""
+def inputs(model, features: pd.DataFrame) -> tuple[dict, dict, dict]:
+    """Columns as serving_load.py sends them: its one purchaser (the first), the first
+    purchaser who gets a next-purchase day (P(purchase within H) >= 1/2: the hazard is
+    scored), 10,000 rows."""
     bought = features.loc[features["orders_total"] > 0]
     head = bought.head(2000)
     many = head.iloc[np.arange(BIG) % len(head)].copy()
     many.index = pd.Index([f"b{i}" for i in range(BIG)], name="customer_id")
-    return serving_columns(bought.iloc[[0]]), serving_columns(many)
+    scored = model.predict_arrays(serving_columns(head), reasons=False)
+    dated = int(np.flatnonzero(scored["churn_probability"] <= 0.5)[0])
+    return (
+        serving_columns(bought.iloc[[0]]),
+        serving_columns(head.iloc[[dated]]),
+        serving_columns(many),
+    )
 
 
 def _time(call: Callable[[], object], calls: int, repeats: int) -> tuple[float, float]:
@@ -195,9 +203,17 @@ def _sparse_contributions(attribution, leaves: np.ndarray) -> np.ndarray:
     return (reached @ attribution.leaf_contributions_).toarray()
 
 
-def totals(model, one: dict, many: dict, day, args) -> dict[str, list[float]]:
-    """CPU and wall ms per ``predict_arrays`` call: 1 row, 10,000 rows; reasons on/off."""
-    out = {}
+def totals(model, one: dict, dated: dict, many: dict, day, args) -> dict[str, list[float]]:
+    """CPU and wall ms per ``predict_arrays`` call: 1 row, 10,000 rows; reasons on/off;
+    one row of a customer with a next-purchase day."""
+    call = lambda: model.predict_arrays(dated, as_of=day)  # noqa: E731
+    out = {
+        "predict_arrays, 1 customer with a next-purchase day": [
+            *_time(call, args.calls, args.repeats),
+            float("nan"),
+            float("nan"),
+        ]
+    }
     for reasons in (True, False):
         small = _time(
             lambda r=reasons: model.predict_arrays(one, as_of=day, reasons=r),
@@ -263,11 +279,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     model, features = _train(args.customers, args.campaigns, args.model)
     day = pd.Timestamp(model.train_end)
-    one, many = inputs(features)
+    one, dated, many = inputs(model, features)
     if args.child:
         import fidelite.training.arrays as code
 
-        print(json.dumps({"code": code.__file__, **totals(model, one, many, day, args)}))
+        print(json.dumps({"code": code.__file__, **totals(model, one, dated, many, day, args)}))
         return
     if args.before and args.model is None:
         parser.error("--before needs --model (both code versions time the same pickled model)")
@@ -278,12 +294,12 @@ def main(argv: list[str] | None = None) -> None:
             stage_calls(model, one, day), stage_calls(model, many, day), strict=True
         )
     }
-    rows = _rows(totals(model, one, many, day, args), " (this code)")
+    rows = _rows(totals(model, one, dated, many, day, args), " (this code)")
     if args.before:
         with tempfile.TemporaryDirectory() as tmp:
             path = _old_code(args.before, Path(tmp))
             rows += _rows(_child_totals(path, args), f" ({args.before})")
-            rows += _rows(totals(model, one, many, day, args), " (this code, again)")
+            rows += _rows(totals(model, one, dated, many, day, args), " (this code, again)")
     print(machine_description())
     print(
         f"load average {load[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; "

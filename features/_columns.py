@@ -99,9 +99,13 @@ def coded_id(
         codes, uniques = values.cat.codes.to_numpy(), pd.Series(values.cat.categories)
         if (codes < 0).any():
             raise fail(table, column, "missing identifier", codes < 0, values)
-        # Distinct spellings (" 7", "7") may collapse onto one id once trimmed.
-        remap, categories = factorize_text(id_text(uniques))
-        if not np.array_equal(remap, np.arange(remap.size)):
+        trimmed = id_text(uniques)
+        if _same_text(trimmed, uniques):
+            # Nothing to trim: the categories are distinct ids already (pandas
+            # categories are unique), no hashing needed.
+            categories = values.cat.categories
+        else:  # distinct spellings (" 7", "7") may collapse onto one id once trimmed
+            remap, categories = factorize_text(trimmed)
             codes = remap.astype(np.int64)[codes]
     elif pd.api.types.is_integer_dtype(values):
         codes, uniques = _factorize_integers(values)
@@ -126,6 +130,12 @@ def coded_id(
         result = pd.array(distinct.take(pa.array(codes)), dtype="str")
     ids = pd.Series(result, index=values.index, name=column)
     return ids, IdCodes(codes.astype(np.int64, copy=False), categories)
+
+
+def _same_text(text: pa.Array | pa.ChunkedArray, values: pd.Series) -> bool:
+    """Whether Arrow ``text`` equals the Arrow data of the ``str`` column ``values``."""
+    arrow = getattr(values.array, "_pa_array", None)
+    return arrow is not None and arrow.type == text.type and text.equals(arrow)
 
 
 def _factorize_integers(values: pd.Series) -> tuple[np.ndarray, np.ndarray | pd.Index]:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from fidelite.features._arrays import (
     EventArrays,
@@ -24,6 +23,7 @@ from fidelite.features._arrays import (
     day_numbers,
     encode_labels,
 )
+from fidelite.features._text import sort_order
 from fidelite.features.contract import NON_ENGAGEMENT_EVENT_TYPES
 from fidelite.features.params import FeatureParams
 
@@ -82,7 +82,7 @@ def customer_positions(
         universe = pd.Index(ids.unique().sort_values(), name="customer_id")
         return universe, _positions(pd.Index(uniques).astype(str), universe)
     # The distinct ids are distinct already: one sort of their text orders them.
-    order = np.asarray(pc.sort_indices(_arrow_text(ids)), dtype=np.int64)
+    order = sort_order(_arrow_text(ids))
     positions = np.full(len(uniques), -1, dtype=np.int64)
     positions[np.flatnonzero(seen)[order]] = np.arange(order.size)
     return pd.Index(ids.take(order), name="customer_id"), positions

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from fidelite.features._arrays import short_range_offsets
 
-__all__ = ["duplicated_text", "factorize_text", "id_text", "repeated", "text_hash"]
+__all__ = ["duplicated_text", "factorize_text", "id_text", "repeated", "sort_order", "text_hash"]
 
 
 def id_text(values: pd.Series) -> pa.ChunkedArray | pa.Array:
@@ -145,3 +145,44 @@ def repeated(keys: np.ndarray) -> np.ndarray:
     if values.size == 0:
         return np.zeros(len(keys), dtype=bool)
     return pd.Series(keys).isin(values).to_numpy()
+
+
+def sort_order(text: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Positions that put distinct Arrow text in byte order (``pc.sort_indices``), int64.
+
+    Texts of at most 8 bytes (most ids) are sorted as the big-endian 64-bit integers
+    of their zero-padded bytes: about 3x cheaper than Arrow's string sort of ids in
+    random order. Longer texts, nulls and equal keys (texts that differ only by
+    trailing NUL bytes) go to Arrow's sort.
+    """
+    arrow = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    arrow = arrow.cast(pa.large_string())
+    n = len(arrow)
+    if n < _SMALL_TEXT_ROWS or arrow.null_count:
+        return np.asarray(pc.sort_indices(arrow), dtype=np.int64)
+    offsets = np.frombuffer(arrow.buffers()[1], dtype=np.int64)[arrow.offset : arrow.offset + n + 1]
+    lengths = np.diff(offsets)
+    longest = int(lengths.max())
+    if longest > 8:
+        return np.asarray(pc.sort_indices(arrow), dtype=np.int64)
+    # The 8 bytes from each text's start, read as one big-endian integer through a
+    # strided view of the bytes (padded so that the last text's read stays inside),
+    # then the bytes past the text's end cleared.
+    data = np.frombuffer(arrow.buffers()[2], dtype=np.uint8)
+    padded = np.zeros(int(offsets[-1]) + 8, dtype=np.uint8)
+    padded[: offsets[-1] - offsets[0]] = data[offsets[0] : offsets[-1]]
+    words = np.ndarray((padded.size - 7,), dtype=">u8", buffer=padded, strides=(1,))
+    keys = words[offsets[:-1] - offsets[0]].astype(np.uint64)
+    keys &= _PREFIX_MASKS[lengths]
+    order = np.argsort(keys)
+    ordered = keys[order]
+    if np.any(ordered[1:] == ordered[:-1]):
+        return np.asarray(pc.sort_indices(arrow), dtype=np.int64)
+    return order.astype(np.int64, copy=False)
+
+
+#: ``_PREFIX_MASKS[k]`` keeps the first ``k`` bytes (the high ones) of a big-endian word.
+_PREFIX_MASKS = np.array(
+    [(0xFFFFFFFFFFFFFFFF << (64 - 8 * k)) & 0xFFFFFFFFFFFFFFFF if k else 0 for k in range(9)],
+    dtype=np.uint64,
+)

@@ -91,3 +91,40 @@ def test_parquet_text_labels_and_requested_columns_are_read_as_categories(tmp_pa
     assert isinstance(frame["channel"].dtype, pd.CategoricalDtype)
     assert isinstance(frame["customer_id"].dtype, pd.CategoricalDtype)
     assert not isinstance(frame["order_id"].dtype, pd.CategoricalDtype)
+
+
+@pytest.mark.parametrize("dictionary", [["b", "a", "c"], ["b", "a", "b", None]])
+def test_parquet_dictionaries_become_categories_with_the_same_values(dictionary):
+    # Arrow writes distinct dictionaries (taken as they are); another writer's may
+    # repeat a value or hold a null: merged by hashing, same values per row.
+    import pyarrow as pa
+
+    from fidelite.features._read import _categorical
+
+    indices = pa.array([0, 1, 2, None, 1, 0, 2], type=pa.int32())
+    column = pa.chunked_array([pa.DictionaryArray.from_arrays(indices, pa.array(dictionary))])
+    got = _categorical(column)
+    assert got.categories.is_unique
+    expected = [None if i is None else dictionary[i] for i in indices.to_pylist()]
+    assert [None if pd.isna(v) else v for v in got] == expected
+
+
+@pytest.mark.parametrize("longest", [8, 12])
+def test_text_ids_sort_in_arrow_byte_order(longest):
+    # Ids of at most 8 bytes are sorted as integers of their bytes; longer ones, and
+    # ids differing only by trailing NUL bytes, by Arrow: the same order either way.
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from fidelite.features._text import sort_order
+
+    rng = np.random.default_rng(longest)
+    alphabet = np.array(list("ab0Z~ \x00é"))  # é is 2 bytes
+    ids = {"".join(rng.choice(alphabet, rng.integers(0, longest // 2 + 1))) for _ in range(4000)}
+    ids |= {"a", "a\x00", "b" * (longest // 2)}
+    text = pa.array(list(ids), type=pa.large_string())
+    for part in (text, text.slice(5), pa.chunked_array([text.slice(0, 9), text.slice(9)])):
+        expected = part.take(pc.sort_indices(part)).to_pylist()
+        assert part.take(pa.array(sort_order(part))).to_pylist() == expected
+    no_nul = pa.array([i for i in ids if "\x00" not in i], type=pa.large_string())
+    assert no_nul.take(pa.array(sort_order(no_nul))).to_pylist() == sorted(no_nul.to_pylist())

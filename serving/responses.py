@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,6 +24,10 @@ from fidelite.serving.schemas import ModelRef
 
 _DTYPES = {c.name: c.dtype for c in SCORE_COLUMNS}
 NAMES = tuple(_DTYPES)
+#: Columns of at most this many values are converted value by value: numpy's set-up
+#: per column costs more than that for the one-customer responses of a CRM integration.
+SMALL = 16
+_SIMPLE = frozenset({str, bool, int, float, type(None)})
 
 
 def _plain(values: Any) -> list[Any]:
@@ -30,12 +35,17 @@ def _plain(values: Any) -> list[Any]:
     array = np.asarray(values)
     if array.dtype.kind == "f":
         out = array.tolist()
+        if len(out) <= SMALL:
+            return [v if math.isfinite(v) else None for v in out]
         for position in np.flatnonzero(~np.isfinite(array)).tolist():
             out[position] = None
         return out
     if array.dtype.kind in "biu":
         return array.tolist()
-    out = list(values) if not isinstance(values, list) else list(values)
+    out = list(values)
+    if len(out) <= SMALL and all(type(v) in _SIMPLE for v in out):
+        # what pd.isna finds among these types: None and NaN (not infinities)
+        return [None if v is None or (type(v) is float and v != v) else v for v in out]
     missing = pd.isna(np.asarray(out, dtype=object))
     for position in np.flatnonzero(missing).tolist():
         out[position] = None

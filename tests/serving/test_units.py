@@ -87,6 +87,16 @@ def test_settings_defaults_and_explicit_auth_off() -> None:
     assert many.scoring_threads == 1
 
 
+def test_bentoml_tracing_is_off_unless_asked_for() -> None:
+    quiet = ServiceSettings.from_env({"FIDELITE_AUTH": "off"})
+    assert not quiet.tracing
+    assert quiet.bentoml_options() == {"tracing": {"excluded_urls": ".*"}}
+    traced = ServiceSettings.from_env({"FIDELITE_AUTH": "off", "FIDELITE_TRACING": "on"})
+    assert traced.tracing and traced.bentoml_options() == {}  # BentoML's own config applies
+    with pytest.raises(ConfigurationError):
+        ServiceSettings.from_env({"FIDELITE_AUTH": "off", "FIDELITE_TRACING": "maybe"})
+
+
 # ------------------------------------------------------------------------ errors
 
 
@@ -308,3 +318,30 @@ def test_normal_ids_agree_with_the_loaders_trim(value: str) -> None:
     expected = value != "" and trimmed == value
     assert _normal_ids([value]) is expected
     assert _normal_ids(["C1", value, "C2"]) is expected
+
+
+def test_small_responses_convert_values_as_the_column_wise_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Columns of a few customers are converted value by value; the result must be the
+    numpy path's, missing values included (NaN/inf in float columns, None/NaN in object
+    columns, values that are neither)."""
+    from fidelite.serving import responses
+
+    columns = {
+        "churn_probability": np.array([0.5, np.nan, np.inf, -np.inf]),
+        "horizon_days": np.array([90, 91, 92, 93]),
+        "email_opt_in": np.array([True, False, True, False]),
+        "status": np.array(["ok", None, float("nan"), "  "], dtype=object),
+        "risk_band": ["high", None, "", "low"],
+        "best_channel": np.array(["email", 3, None, np.float64("nan")], dtype=object),
+        "lifecycle_stage": np.array(["active", pd.NA, pd.NaT, "lapsed"], dtype=object),
+        "uplift_channel": np.array([float("inf"), "sms", None, 2.5], dtype=object),
+        "value_at_risk": [1.5, float("nan"), None, 2],
+    }
+    assert len(columns["status"]) <= responses.SMALL
+    small = responses.score_columns(columns, 4)
+    monkeypatch.setattr(responses, "SMALL", 0)
+    assert responses.score_columns(columns, 4) == small
+    assert small["churn_probability"] == [0.5, None, None, None]
+    assert small["status"] == ["ok", None, None, None]

@@ -22,6 +22,7 @@ from scipy import sparse
 
 from fidelite.training.boosting import small_batch_threads
 from fidelite.training.encoding import Matrix
+from fidelite.training.single_row import predict_one
 
 __all__ = ["PathAttribution"]
 
@@ -105,8 +106,12 @@ class PathAttribution:
         n_trees = len(self.leaf_offsets_)
         if len(X) == 0:
             return np.zeros((0, n_trees), dtype=np.int64)
-        leaves = self.booster_.predict(
-            X, pred_leaf=True, num_iteration=self._num_iteration, **small_batch_threads(len(X))
+        leaves = predict_one(
+            self.booster_,
+            X,
+            pred_leaf=True,
+            num_iteration=self._num_iteration,
+            **small_batch_threads(len(X)),
         )
         return np.asarray(leaves, dtype=np.int64).reshape(len(X), n_trees) + self.leaf_offsets_
 

@@ -31,6 +31,7 @@ from sklearn.base import BaseEstimator
 from fidelite.training.encoding import Matrix
 from fidelite.training.holdout import HOLDOUT, LEVEL, TRAIN, HeldOut, RowRoles, window_array
 from fidelite.training.levels import LevelChoice, WindowLevels
+from fidelite.training.single_row import predict_one
 
 __all__ = [
     "BoostedModel",
@@ -100,11 +101,12 @@ def booster_predict(estimator: lgb.LGBMModel, X: Matrix, **kwargs: Any) -> np.nd
 
     A numpy matrix (``FeatureEncoder.transform_array``) goes straight to the underlying
     ``Booster``: the scikit-learn wrapper's input checks cost ~10 ms per call, which
-    dominates single-customer scoring.
+    dominates single-customer scoring. One row goes through LightGBM's single-row API
+    (:func:`~fidelite.training.single_row.predict_one`).
     """
     if isinstance(X, np.ndarray):
         # A caller's own thread count (the uplift learners pass theirs) wins.
-        return estimator.booster_.predict(X, **{**small_batch_threads(len(X)), **kwargs})
+        return predict_one(estimator.booster_, X, **{**small_batch_threads(len(X)), **kwargs})
     return estimator.predict(X, **kwargs)
 
 

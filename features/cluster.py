@@ -18,9 +18,9 @@ import logging
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fidelite.errors import ConfigurationError
 
@@ -33,6 +33,7 @@ __all__ = [
     "check_worker_headroom",
     "dask_client",
     "plan_buckets",
+    "run_watching_workers",
     "wait_for",
     "worker_memory_limits",
 ]
@@ -47,6 +48,7 @@ BUCKET_SHARE_OF_WORKER = 0.08
 #: Dask pauses a worker at this fraction of its limit (``distributed.worker.memory.pause``).
 _PAUSE_FRACTION = 0.8
 _MiB = 2**20
+_T = TypeVar("_T")
 
 
 class WorkerMemoryError(ConfigurationError):
@@ -310,3 +312,40 @@ def wait_for(
                     f"worker {address} has been paused at its memory limit for "
                     f"{stall_seconds:.0f} s without spilling enough to resume",
                 )
+
+
+def run_watching_workers(
+    client: Client, work: Callable[[], _T], *, what: str, poll_seconds: float = 1.0
+) -> _T:
+    """``work()``, failing fast when one of the cluster's workers dies while it runs.
+
+    For blocking calls whose tasks are pinned to today's workers, such as a
+    ``lightgbm.dask`` fit (each worker's part runs there, ``allow_other_workers=False``):
+    when a worker is killed (its nanny stops it at 95% of its memory limit) and restarted
+    under a new address, such a task waits forever. ``work`` runs in a daemon thread;
+    this thread polls the scheduler's workers and raises :class:`WorkerMemoryError`
+    (naming :data:`MEMORY_SETTING`) as soon as one that was there at the start is gone.
+    """
+    import threading
+
+    workers = set(client.scheduler_info()["workers"])
+    done: list[_T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            done.append(work())
+        except BaseException as exc:  # handed to the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name=f"fidelite: {what}", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(poll_seconds)
+        gone = workers - set(client.scheduler_info()["workers"])
+        if thread.is_alive() and gone:
+            cause = f"worker {sorted(gone)[0]} died while it ran, typically out of memory"
+            raise _memory_error(client, what, cause)
+    if failed:
+        raise failed[0]
+    return done[0]

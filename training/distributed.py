@@ -105,6 +105,20 @@ def _spread_over_workers(client: Client, frame: pd.DataFrame) -> Any:
     return dd.from_delayed(futures, meta=frame.iloc[:0], verify_meta=False)
 
 
+def _fit_watched(client: Client, model: lgb.LGBMModel, X: Any, data: Any, what: str) -> None:
+    """``model.fit`` on dask collections; a worker dying meanwhile fails fast instead of
+    leaving LightGBM's pinned tasks waiting for it (``features.cluster``)."""
+    from fidelite.features.cluster import run_watching_workers
+
+    def fit() -> None:
+        with warnings.catch_warnings():
+            # Each worker trains with its own thread count; LightGBM says so for n_jobs.
+            warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+            model.fit(X, data[_TARGET], init_score=data[_INIT_SCORE])
+
+    run_watching_workers(client, fit, what=f"LightGBM: {what}")
+
+
 def _held_out_losses(
     estimator: lgb.LGBMModel,
     X: Matrix,
@@ -167,10 +181,7 @@ def fit_lightgbm_on_dask(
         X = pd.DataFrame(np.asarray(X), columns=[f"x{i}" for i in range(np.shape(X)[1])])
     frame = X.assign(**{_TARGET: np.asarray(y), _INIT_SCORE: np.asarray(init_score, float)})
     data = _spread_over_workers(client, frame).persist()
-    with warnings.catch_warnings():
-        # Each worker trains with its own thread count; LightGBM says so for n_jobs.
-        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
-        model.fit(data[list(X.columns)], data[_TARGET], init_score=data[_INIT_SCORE])
+    _fit_watched(client, model, data[list(X.columns)], data, f"{type(estimator).__name__} fit")
     local = model.to_local()
     if validation is None:
         return local, None
@@ -226,10 +237,8 @@ def fit_on_worker_rows(
     fresh = type(model)(**model.get_params())
     data, n_rows = rows.training_data(X.iloc[:0], fresh, start_levels, model._all_rows_target)
     dask_model = _dask_estimator(estimator, rows.client, n_estimators=n_trees)
-    columns = list(X.columns)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
-        dask_model.fit(data[columns], data[_TARGET], init_score=data[_INIT_SCORE])
+    what = f"{type(model).__name__} on {n_rows:,} rows"
+    _fit_watched(rows.client, dask_model, data[list(X.columns)], data, what)
     del data
     model.tree_rows_ = n_rows
     model.sample_tree_rows_ = len(y)

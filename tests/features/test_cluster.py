@@ -15,6 +15,7 @@ from fidelite.features.cluster import (
     dask_client,
     input_bytes,
     plan_buckets,
+    run_watching_workers,
     wait_for,
 )
 from fidelite.features.distributed import partition_by_customer
@@ -68,3 +69,43 @@ def test_buckets_grow_with_the_data_and_shrink_with_worker_memory(tmp_path):
         many = plan_buckets(client, [path] * 2000)
         assert many > few
         assert plan_buckets(client, [path], at_least=7) == 7
+
+
+def test_a_pinned_task_fails_fast_when_its_worker_dies():
+    """LightGBM's Dask fit pins each part to a worker; a worker killed meanwhile (its
+    nanny restarts it under a new address) must not leave the fit waiting forever."""
+    import os
+    import signal
+    import threading
+
+    with dask_client(workers=2, memory_limit="1GiB") as client:
+        worker = sorted(client.scheduler_info()["workers"])[0]
+
+        def pinned() -> None:
+            task = client.submit(
+                time.sleep, 120, workers=[worker], allow_other_workers=False, pure=False
+            )
+            task.result()
+
+        pid = client.run(os.getpid, workers=[worker])[worker]
+
+        def kill() -> None:
+            time.sleep(2)
+            os.kill(pid, signal.SIGKILL)  # as the kernel or the nanny stops a worker
+
+        threading.Thread(target=kill, daemon=True).start()
+        start = time.monotonic()
+        with pytest.raises(WorkerMemoryError, match="--worker-memory") as error:
+            run_watching_workers(client, pinned, what="pinned task")
+        assert time.monotonic() - start < 30
+    assert str(error.value).startswith("pinned task: worker tcp://")
+    assert "died while it ran" in str(error.value)
+
+
+def test_watched_work_returns_its_result_and_raises_its_error():
+    with dask_client(workers=1, memory_limit="1GiB") as client:
+        assert (
+            run_watching_workers(client, lambda: client.submit(sum, [1, 2]).result(), what="x") == 3
+        )
+        with pytest.raises(ZeroDivisionError):
+            run_watching_workers(client, lambda: 1 / 0, what="x")

@@ -25,25 +25,30 @@ A merged build must give every request exactly what it would get alone:
 - if the merged build fails for any reason, every request is built alone, so one bad
   request never fails the others and gets its own error.
 
+When the service asks for it (a scoring day) and the model reads no population column,
+the merged build is also scored in the same worker-thread call (:func:`merged_scores`,
+one model call; requests are merged only with others of the same day and
+``include_reasons``), and each request gets its own score columns instead of a feature
+batch to be scored again with the others; if that call fails, each request is built
+alone and scored on its own by the service.
+
 The tests compare merged builds with builds alone, feature by feature and over HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from fidelite.features import ChannelVocabulary
-from fidelite.features._arrays import safe_name
 from fidelite.features.build import (
     POPULATION_COLUMNS,
     POPULATION_INPUTS,
@@ -59,14 +64,11 @@ from fidelite.serving.history import (
     load_prepared,
     prepared_features,
 )
+from fidelite.serving.merge_keys import ID_COLUMNS, MAX_MERGED_CUSTOMERS, merge_key
 from fidelite.serving.queues import KeyedQueues
 from fidelite.serving.rows import FeatureBatch
+from fidelite.serving.scoring import model_scores
 
-#: Most customers built in one merged call (larger requests are built alone).
-MAX_MERGED_CUSTOMERS = 256
-#: Requests with more history rows than this are built alone (their build is not
-#: dominated by fixed costs).
-MAX_MERGED_ROWS = 5_000
 SEPARATOR = "|"
 #: Within this many seconds of a merged build, a build first waits for more requests
 #: in steps of GATHER_STEP_S until GATHER_PATIENCE steps bring none, at most
@@ -75,65 +77,10 @@ RECENT_MERGE_S = 0.25
 GATHER_STEP_S = 0.001
 GATHER_STEPS = 10
 GATHER_PATIENCE = 3
-_ID_COLUMNS = ("customer_id", "order_id")
 
 
 class MergeMismatchError(RuntimeError):
     """The merged build's channel vocabulary is not the one each request would get alone."""
-
-
-def _printable_ends(value: str) -> bool:
-    # no definition of whitespace (Python's, Arrow's) includes printable ASCII
-    return bool(value) and " " < value[0] < "\x7f" and " " < value[-1] < "\x7f"
-
-
-def _normal_ids(values: Sequence[str]) -> bool:
-    """Whether ids are already what the loader makes of them (trimmed, not empty).
-
-    Ids that start and end with printable ASCII (nearly all) are decided in Python;
-    anything else goes through Arrow's trim, the loader's own.
-    """
-    if all(map(_printable_ends, values)):
-        return True
-    text = pa.array(values, type=pa.large_string())
-    trimmed = pc.utf8_trim_whitespace(text)
-    return bool(pc.all(pc.equal(text, trimmed)).as_py()) and bool(
-        pc.min(pc.utf8_length(trimmed)).as_py()
-    )
-
-
-def _rows(tables: PreparedHistory) -> int:
-    return sum(
-        len(next(iter(table.values())))
-        for table in (tables.transactions, tables.events, tables.customers)
-        if table
-    )
-
-
-def merge_key(tables: PreparedHistory, channels: ChannelVocabulary) -> Hashable | None:
-    """Requests with equal keys can share one build; None: this one is built alone.
-
-    The key holds the day, the columns each table has, and the transaction channels the
-    model has no column for (cleaned as the loaders clean them).
-    """
-    if tables.n_customers > MAX_MERGED_CUSTOMERS or _rows(tables) > MAX_MERGED_ROWS:
-        return None
-    shape = []
-    for table in (tables.transactions, tables.events, tables.customers):
-        if table is None:
-            shape.append(None)
-            continue
-        shape.append(tuple(table))
-        if not all(_normal_ids(table[name]) for name in _ID_COLUMNS if name in table):
-            return None
-    # each distinct label cleaned once (a history repeats a few channels many times)
-    if tables.events is not None and not {
-        safe_name(v) for v in set(tables.events["channel"])
-    } <= set(channels.event_channels):
-        return None
-    raw = tables.transactions.get("channel", [None])
-    extra = frozenset(safe_name(v) for v in set(raw)) - set(channels.order_channels)
-    return tables.as_of, tuple(shape), extra
 
 
 def _prefixed(parts: Sequence[Columns | None]) -> Columns | None:
@@ -145,7 +92,7 @@ def _prefixed(parts: Sequence[Columns | None]) -> Columns | None:
         assert table is not None and list(table) == list(merged)  # same merge key
         prefix = f"{k}{SEPARATOR}"
         for name, values in table.items():
-            if name in _ID_COLUMNS:
+            if name in ID_COLUMNS:
                 merged[name].extend(prefix + value for value in values)
             else:
                 merged[name].extend(values)
@@ -203,17 +150,10 @@ def merged_batches(
     """
     features = _customer_features(parts, params, vocabulary)
     whole = frame_batch(features)
-    owners: list[list[int]] = [[] for _ in parts]
-    ids: list[list[str]] = [[] for _ in parts]
-    for position, cid in enumerate(whole.ids):
-        k, _, own = cid.partition(SEPARATOR)
-        owners[int(k)].append(position)
-        ids[int(k)].append(own)
     # the population columns rank a request's customers among themselves, as alone
     inputs = features[list(POPULATION_INPUTS)]
     out = []
-    for positions, own_ids in zip(owners, ids, strict=True):
-        rows = np.asarray(positions, dtype=np.intp)
+    for rows, own_ids in zip(*_owners(whole.ids, len(parts)), strict=True):
         numbers = {name: values[rows] for name, values in whole.numbers.items()}
         others = {name: values[rows] for name, values in whole.others.items()}
         if population:
@@ -225,10 +165,57 @@ def merged_batches(
     return out
 
 
+def merged_scores(
+    parts: Sequence[PreparedHistory],
+    *,
+    params: FeatureParams | None,
+    vocabulary: ChannelVocabulary,
+    score: Callable[[FeatureBatch], Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """The score columns of each request, from one build and one ``score`` call: each
+    equal to ``score(frame_batch(prepared_features(part, population=False)))`` of the
+    request alone, since the model scores each customer on its own row. For models
+    that read no population column (their features are exactly the merged build's).
+
+    Saves cutting every feature column per request and joining them again for one
+    model call (a one-customer history has ~100 feature columns, ~20 score columns).
+
+    Raises
+    ------
+    Exception
+        As :func:`merged_batches`, or whatever ``score`` raises for any request: the
+        caller then builds and scores each request alone.
+    """
+    whole = frame_batch(_customer_features(parts, params, vocabulary))
+    columns = {name: np.asarray(values) for name, values in score(whole).items()}
+    out = []
+    for rows, own_ids in zip(*_owners(whole.ids, len(parts)), strict=True):
+        part: dict[str, Any] = {name: values[rows] for name, values in columns.items()}
+        part["customer_id"] = own_ids
+        out.append(part)
+    return out
+
+
+def _owners(ids: Sequence[str], n: int) -> tuple[list[np.ndarray], list[list[str]]]:
+    """Positions in a merged build of each of ``n`` requests' customers, and their own
+    (unprefixed) ids, in build order."""
+    owners: list[list[int]] = [[] for _ in range(n)]
+    own_ids: list[list[str]] = [[] for _ in range(n)]
+    for position, cid in enumerate(ids):
+        k, _, own = cid.partition(SEPARATOR)
+        owners[int(k)].append(position)
+        own_ids[int(k)].append(own)
+    return [np.asarray(rows, dtype=np.intp) for rows in owners], own_ids
+
+
+#: A request's features, or its score columns when they were scored with the build.
+Built = FeatureBatch | dict[str, Any]
+
+
 @dataclass
 class _Waiting:
     tables: PreparedHistory
-    future: asyncio.Future[FeatureBatch]
+    future: asyncio.Future[Built]
 
 
 @dataclass
@@ -254,13 +241,31 @@ class HistoryMerger:
     async def features(self, model: Any, tables: PreparedHistory) -> FeatureBatch:
         """The feature batch of one prepared request, built with the served model's
         params and channels (``model`` is a :class:`~fidelite.serving.models.ServedModel`)."""
+        built = await self.build(model, tables)
+        assert isinstance(built, FeatureBatch)
+        return built
+
+    async def build(
+        self,
+        model: Any,
+        tables: PreparedHistory,
+        *,
+        day: pd.Timestamp | None = None,
+        reasons: bool = True,
+    ) -> Built:
+        """The request's feature batch, or its score columns when ``day`` is given, it
+        was built with others and the model reads no population column (then the
+        merged build is scored in the same worker-thread call: :func:`merged_scores`).
+        Requests with a different ``day`` or ``reasons`` are never merged."""
         key = merge_key(tables, model.channels)
         if key is None:
             self.builds["alone"] += 1
             return await self._alone(model, tables)
-        future: asyncio.Future[FeatureBatch] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Built] = asyncio.get_running_loop().create_future()
         self._waiting.put(
-            (id(model), key), _Waiting(tables, future), lambda full: self._drain(model, full)
+            (id(model), key, day, reasons),
+            _Waiting(tables, future),
+            lambda full: self._drain(model, full),
         )
         return await future
 
@@ -279,7 +284,6 @@ class HistoryMerger:
         )
 
     async def _drain(self, model: Any, full: Hashable) -> None:
-        params = getattr(model.python_model, "feature_params", None)
         loop = asyncio.get_running_loop()
         # requests came in waves lately: the first of a new wave waits for the others
         merged = loop.time() - self._last_merged < RECENT_MERGE_S
@@ -299,13 +303,7 @@ class HistoryMerger:
                     continue
                 try:
                     batches = await anyio.to_thread.run_sync(
-                        lambda taken=taken: merged_batches(
-                            [w.tables for w in taken],
-                            params=params,
-                            vocabulary=model.channels,
-                            population=model.uses_population,
-                        ),
-                        limiter=self.limiter,
+                        self._merged(model, [w.tables for w in taken], full), limiter=self.limiter
                     )
                 except Exception:
                     self.builds["fallback"] += len(taken)
@@ -318,6 +316,27 @@ class HistoryMerger:
                         waiting.future.set_result(batch)
         finally:
             self._waiting.finish(full)
+
+    @staticmethod
+    def _merged(
+        model: Any, parts: list[PreparedHistory], full: tuple
+    ) -> Callable[[], list[FeatureBatch] | list[dict[str, Any]]]:
+        """The worker-thread call building (and, when asked and possible, scoring) one
+        merged group (``full`` is the queue key: ``day`` and ``reasons`` last)."""
+        *_, day, reasons = full
+        params = getattr(model.python_model, "feature_params", None)
+        if day is not None and not model.uses_population:
+            score = functools.partial(model_scores, model.python_model, day=day, reasons=reasons)
+            return functools.partial(
+                merged_scores, parts, params=params, vocabulary=model.channels, score=score
+            )
+        return functools.partial(
+            merged_batches,
+            parts,
+            params=params,
+            vocabulary=model.channels,
+            population=model.uses_population,
+        )
 
     async def _gather(self, full: Hashable) -> None:
         """Let requests already being read join the next build.

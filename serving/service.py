@@ -32,7 +32,7 @@ from fidelite.serving.docs import DOCS_HEADERS, SWAGGER_FILES, docs_page, openap
 from fidelite.serving.errors import error_json, error_payload
 from fidelite.serving.gate import Gate, RouteRule
 from fidelite.serving.loader import bento_model_tag, tracking_uri_from_env
-from fidelite.serving.merging import HistoryMerger
+from fidelite.serving.merging import Built, HistoryMerger
 from fidelite.serving.models import ModelHolder, ServedModel, load_from_bento
 from fidelite.serving.rows import FeatureBatch
 from fidelite.serving.schemas import (
@@ -178,36 +178,48 @@ class Fidelite:
         model = self.models.model
         small = request.features is not None and len(request.features) <= ON_LOOP_MAX_ROWS
         try:
-            if request.history is not None:
-                batch = await self._history_batch(request, model)
-            elif small:
-                batch = handlers.request_batch(request, self.settings, model)
-            else:
-                batch = await self._in_thread(handlers.request_batch, request, self.settings, model)
             day = _timestamp(request.as_of)
-            try:
-                columns = await self.batcher.score(
-                    model.python_model, batch, day, reasons=request.include_reasons
-                )
-            except Exception as exc:
-                raise handlers.score_error(exc) from None
+            built: Built
+            if request.history is not None:
+                built = await self._history_input(request, model, day)
+            elif small:
+                built = handlers.request_batch(request, self.settings, model)
+            else:
+                built = await self._in_thread(handlers.request_batch, request, self.settings, model)
+            if isinstance(built, FeatureBatch):
+                columns = await self._scores(model, built, day, request.include_reasons)
+            else:
+                columns = built  # a history scored with its merged build
+            n = len(columns["customer_id"])
             # a history request is small too when it holds few customers: encoding
             # them costs less than handing the work to a thread and back
-            if len(batch) <= ON_LOOP_MAX_ROWS:
-                body = handlers.predict_json(model, columns, len(batch))
+            if n <= ON_LOOP_MAX_ROWS:
+                body = handlers.predict_json(model, columns, n)
             else:
-                body = await self._in_thread(handlers.predict_json, model, columns, len(batch))
+                body = await self._in_thread(handlers.predict_json, model, columns, n)
         except Exception as exc:
             return error_response(exc)
         return Response(body, media_type=JSON)
 
-    async def _history_batch(self, request: PredictRequest, model: ServedModel) -> FeatureBatch:
-        """Features of a raw-history request: checked alone, built with concurrent ones."""
+    async def _scores(
+        self, model: ServedModel, batch: FeatureBatch, day: pd.Timestamp, reasons: bool
+    ) -> dict[str, Any]:
+        """Score columns of a batch, scored with concurrent small ones."""
+        try:
+            return await self.batcher.score(model.python_model, batch, day, reasons=reasons)
+        except Exception as exc:
+            raise handlers.score_error(exc) from None
+
+    async def _history_input(
+        self, request: PredictRequest, model: ServedModel, day: pd.Timestamp
+    ) -> Built:
+        """A raw-history request checked alone, then built (and, merged with concurrent
+        ones, scored) together with them: its feature batch or its score columns."""
         if handlers.history_rows(request) <= ON_LOOP_MAX_HISTORY_ROWS:
             tables = handlers.prepared_history(request, self.settings)
         else:
             tables = await self._in_thread(handlers.prepared_history, request, self.settings)
-        return await self.histories.features(model, tables)
+        return await self.histories.build(model, tables, day=day, reasons=request.include_reasons)
 
     async def _in_thread(self, work: Callable[..., Any], *args: Any) -> Any:
         return await anyio.to_thread.run_sync(lambda: work(*args), limiter=self._heavy)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,10 +14,11 @@ import pytest
 
 from fidelite.serving import merging
 from fidelite.serving.history import frame_batch, prepare_history, prepared_features
-from fidelite.serving.merging import HistoryMerger, merge_key, merged_batches
+from fidelite.serving.merging import HistoryMerger, merge_key, merged_batches, merged_scores
 from fidelite.serving.models import ServedModel
 from fidelite.serving.rows import FeatureBatch
 from fidelite.serving.schemas import PredictRequest
+from fidelite.serving.scoring import model_scores
 from tests.serving.conftest import AS_OF, LiveServer
 
 pytestmark = pytest.mark.slow
@@ -196,6 +198,73 @@ def test_merger_rebuilds_each_request_alone_when_the_merged_build_fails(
         _same(result, _alone(served, part, served.uses_population))
 
 
+def _same_columns(got: dict, expected: dict) -> None:
+    assert list(got["customer_id"]) == list(expected["customer_id"])
+    assert set(got) == set(expected)
+    for name, values in expected.items():
+        a, b = np.asarray(got[name]), np.asarray(values)
+        if a.dtype.kind == "f":
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, err_msg=name)
+        else:
+            assert a.tolist() == b.tolist(), name
+
+
+def test_merged_scores_equal_each_request_scored_alone(
+    trained_store: dict, served: ServedModel
+) -> None:
+    parts = [_prepared(body) for body in _requests(trained_store)]
+    score = functools.partial(
+        model_scores, served.python_model, day=pd.Timestamp(AS_OF), reasons=True
+    )
+    got = merged_scores(
+        parts,
+        params=served.python_model.feature_params,
+        vocabulary=served.channels,
+        score=score,
+    )
+    assert len(got) == len(parts)
+    for columns, part in zip(got, parts, strict=True):
+        _same_columns(columns, score(_alone(served, part, population=False)))
+
+
+def test_merger_scores_merged_requests_and_falls_back_to_features(
+    trained_store: dict, served: ServedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a day, merged requests come back scored; when the merged call fails, each
+    request comes back as its own feature batch (then scored alone by the service)."""
+    parts = [_prepared(body) for body in _requests(trained_store)]
+    day = pd.Timestamp(AS_OF)
+
+    def run(merger: HistoryMerger) -> list:
+        async def all_of() -> list:
+            builds = (merger.build(served, part, day=day, reasons=False) for part in parts)
+            return await asyncio.gather(*builds, return_exceptions=True)
+
+        return asyncio.run(all_of())
+
+    merger = HistoryMerger(anyio.CapacityLimiter(1))
+    results = run(merger)
+    assert merger.builds["merged"] >= 1 and merger.builds["fallback"] == 0
+    scored = [r for r in results if isinstance(r, dict)]
+    assert scored
+    for result, part in zip(results, parts, strict=True):
+        if isinstance(result, dict):
+            batch = _alone(served, part, population=False)
+            _same_columns(result, model_scores(served.python_model, batch, day, reasons=False))
+        else:
+            _same(result, _alone(served, part, served.uses_population))
+
+    def broken(*args, **kwargs):
+        raise FloatingPointError("merged scoring failed")
+
+    monkeypatch.setattr(merging, "model_scores", broken)
+    merger = HistoryMerger(anyio.CapacityLimiter(1))
+    results = run(merger)
+    assert merger.builds["fallback"] >= 2 and merger.builds["merged"] == 0
+    for result, part in zip(results, parts, strict=True):
+        _same(result, _alone(served, part, served.uses_population))
+
+
 # ----------------------------------------------------------------------------- HTTP
 
 
@@ -222,6 +291,7 @@ def test_concurrent_history_requests_get_their_own_answers_and_errors(
     future["history"]["transactions"][3]["timestamp"] = "2025-10-05T12:00:00"
     blank = json.loads(json.dumps(bodies[1]))
     blank["history"]["transactions"][0]["customer_id"] = "   "
+    bodies.append(dict(bodies[0], include_reasons=False))  # never merged with the others
     with live_server.client() as client:
         alone = [_scores(client.post("/predict", json=body)) for body in bodies]
         cases = [*bodies, future, blank] * 4

@@ -312,7 +312,7 @@ def test_normal_ids_agree_with_the_loaders_trim(value: str) -> None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from fidelite.serving.merging import _normal_ids
+    from fidelite.serving.merge_keys import _normal_ids
 
     trimmed = pc.utf8_trim_whitespace(pa.array([value], type=pa.large_string()))[0].as_py()
     expected = value != "" and trimmed == value

@@ -185,6 +185,8 @@ def test_worker_rows_are_the_windows_rows(engines):
             if target == "future_spend":
                 mask = labels["churned"].to_numpy() == 0
             data, n_rows = rows.training_data(X.iloc[:0], model, levels, target)
+            # One part per worker: LightGBM's per-worker concatenation is then a view.
+            assert data.npartitions <= len(engines["client"].scheduler_info()["workers"])
             got = data.compute().sort_index()
             assert n_rows == mask.sum() == len(got) > 0
             pd.testing.assert_frame_equal(

@@ -22,6 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -249,3 +251,15 @@ def run_measured(
         output.get("err", ""),
         proc.returncode,
     )
+
+
+def serving_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Columns as the HTTP service holds them: floats for numbers, objects (None) else."""
+    columns = {"customer_id": frame.index.to_numpy(dtype=object)}
+    for name in frame.columns:
+        values = frame[name]
+        if values.dtype.kind in "iuf":
+            columns[name] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            columns[name] = values.to_numpy(dtype=object, na_value=None)
+    return columns

@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO_ROOT, machine_description, markdown_table, print_table
+from _common import REPO_ROOT, machine_description, markdown_table, print_table, serving_columns
 
 AS_OF = "2025-09-30"
 BIG = 10_000
@@ -78,18 +78,6 @@ def _train(customers: int, campaigns: bool, path: Path | None):
         with path.open("wb") as handle:
             pickle.dump(out, handle)
     return out
-
-
-def serving_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Columns as the HTTP service holds them: floats for numbers, objects (None) else."""
-    columns = {"customer_id": frame.index.to_numpy(dtype=object)}
-    for name in frame.columns:
-        values = frame[name]
-        if values.dtype.kind in "iuf":
-            columns[name] = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        else:
-            columns[name] = values.to_numpy(dtype=object, na_value=None)
-    return columns
 
 
 def inputs(model, features: pd.DataFrame) -> tuple[dict, dict, dict]:

@@ -263,3 +263,38 @@ def serving_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
         else:
             columns[name] = values.to_numpy(dtype=object, na_value=None)
     return columns
+
+
+def trained_demo_model(
+    customers: int,
+    *,
+    seed: int,
+    as_of: str,
+    campaigns: bool,
+    path: Path | None = None,
+    **config: Any,
+) -> tuple[Any, pd.DataFrame]:
+    """(model, every customer's feature rows at ``as_of``) of a model trained and promoted
+    on demo data in a throw-away MLflow store, or loaded from the pickle at ``path``
+    (written there after training, so later runs time the same model)."""
+    import pickle
+    import tempfile
+
+    if path is not None and path.exists():
+        with path.open("rb") as handle:
+            return pickle.load(handle)
+    from fidelite.features.demo import generate_demo_data
+    from fidelite.features.inputs import load_inputs
+    from fidelite.training.config import TrainConfig
+    from fidelite.training.train import train
+
+    demo = generate_demo_data(customers, seed=seed)
+    inputs = load_inputs(demo.transactions, demo.events, demo.customers, as_of=as_of)
+    with tempfile.TemporaryDirectory() as store:
+        settings = TrainConfig(promote=True, tracking_uri=f"sqlite:///{store}/mlflow.db", **config)
+        result = train(inputs, settings, campaigns=demo.campaigns if campaigns else None)
+    out = (result.model, result.model.build_features(inputs))
+    if path is not None:
+        with path.open("wb") as handle:
+            pickle.dump(out, handle)
+    return out

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 import shutil
 import statistics
 import subprocess
@@ -51,33 +50,18 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO_ROOT, machine_description, markdown_table, print_table, serving_columns
+from _common import (
+    REPO_ROOT,
+    machine_description,
+    markdown_table,
+    print_table,
+    serving_columns,
+    trained_demo_model,
+)
 
 AS_OF = "2025-09-30"
 BIG = 10_000
 PACKAGES = ("fidelite", "features", "training", "serving", "reports")
-
-
-def _train(customers: int, campaigns: bool, path: Path | None):
-    """(model, feature rows): trained now, or loaded from ``path``."""
-    if path is not None and path.exists():
-        with path.open("rb") as handle:
-            return pickle.load(handle)
-    from fidelite.features.demo import generate_demo_data
-    from fidelite.features.inputs import load_inputs
-    from fidelite.training.config import TrainConfig
-    from fidelite.training.train import train
-
-    demo = generate_demo_data(customers, seed=5)
-    inputs = load_inputs(demo.transactions, demo.events, demo.customers, as_of=AS_OF)
-    with tempfile.TemporaryDirectory() as store:
-        config = TrainConfig(promote=True, tracking_uri=f"sqlite:///{store}/mlflow.db")
-        result = train(inputs, config, campaigns=demo.campaigns if campaigns else None)
-    out = (result.model, result.model.build_features(inputs))
-    if path is not None:
-        with path.open("wb") as handle:
-            pickle.dump(out, handle)
-    return out
 
 
 def inputs(model, features: pd.DataFrame) -> tuple[dict, dict, dict]:
@@ -265,7 +249,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    model, features = _train(args.customers, args.campaigns, args.model)
+    model, features = trained_demo_model(
+        args.customers, seed=5, as_of=AS_OF, campaigns=args.campaigns, path=args.model
+    )
     day = pd.Timestamp(model.train_end)
     one, dated, many = inputs(model, features)
     if args.child:

@@ -30,10 +30,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import pickle
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,35 +42,15 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_description, markdown_table, print_table, serving_columns
+from _common import (
+    machine_description,
+    markdown_table,
+    print_table,
+    serving_columns,
+    trained_demo_model,
+)
 
 AS_OF = "2025-12-31"
-
-
-def _train(customers: int, path: Path | None):
-    """(model, purchasers' feature rows): trained now, or loaded from ``path``."""
-    if path is not None and path.exists():
-        with path.open("rb") as handle:
-            return pickle.load(handle)
-    from fidelite.features.demo import generate_demo_data
-    from fidelite.features.inputs import load_inputs
-    from fidelite.training.config import TrainConfig
-    from fidelite.training.train import train
-
-    demo = generate_demo_data(customers, seed=7)
-    inputs = load_inputs(demo.transactions, demo.events, demo.customers, as_of=AS_OF)
-    with tempfile.TemporaryDirectory() as store:
-        config = TrainConfig(
-            n_windows=3, tracking_uri=f"sqlite:///{store}/mlflow.db", n_jobs=1, promote=True
-        )
-        result = train(inputs, config, campaigns=demo.campaigns)
-    features = result.model.build_features(inputs)
-    bought = features.loc[features["orders_total"] > 0]
-    out = (result.model, bought)
-    if path is not None:
-        with path.open("wb") as handle:
-            pickle.dump(out, handle)
-    return out
 
 
 def _frame_api(model, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -118,7 +96,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)
-    model, bought = _train(args.customers, args.model)
+    model, features = trained_demo_model(
+        args.customers,
+        seed=7,
+        as_of=AS_OF,
+        campaigns=True,
+        path=args.model,
+        n_windows=3,
+        n_jobs=1,
+    )
+    bought = features.loc[features["orders_total"] > 0]
     assert model.uplift is not None, "the model was trained without campaigns"
     one = serving_columns(bought.iloc[[0]])
     tiles = -(-args.rows // len(bought))

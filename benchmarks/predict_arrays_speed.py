@@ -4,10 +4,11 @@
 out). This times, in one process and without HTTP, one customer and 10,000 rows:
 
 * **per stage**, with the current code: input checks, BG/NBD + Gamma-Gamma baseline,
-  encoding, the churn model's leaf pass (its score and the reasons' contributions),
+  encoding, the churn trees' compiled pass (their score and the reasons' contributions),
   spend, intervals, hazard (next purchase), phrases, score columns; next to them the
-  steps they replaced (the churn booster's second pass, the hazard over every row, the
-  JSON encoder), so each stage's gain is read in one run;
+  LightGBM steps the compiled trees (``training.forest``) replaced (the churn leaf pass and
+  the sparse contribution product, the spend booster, the dated customers' customer-bin
+  rows through the hazard booster), so each stage's gain is read in one run;
 * **totals**, ``predict_arrays`` with and without reasons, for the current code and,
   with ``--before REV``, for the code of git revision ``REV`` (its ``training``,
   ``features``, ``serving``, ``reports`` and ``fidelite`` packages extracted to a
@@ -21,8 +22,9 @@ scored too), the purchasers' feature rows as the service holds them (floats, obj
 with None for missing). One row: the first purchaser, median over ``--repeats`` batches
 of ``--calls`` calls; 10,000 rows: the first 2,000 purchasers tiled with distinct ids
 (what serving_load.py posts), median of ``--repeats`` calls. CPU is
-``time.process_time`` (all threads: LightGBM predicts batches of 256+ rows on every
-core), wall is ``perf_counter``. ``--model`` keeps the trained model in a pickle.
+``time.process_time`` (all threads: the compiled trees split batches of 2,048+ rows
+over two threads, LightGBM predicts batches of 256+ rows on every core), wall is
+``perf_counter``. ``--model`` keeps the trained model in a pickle.
 
 Usage::
 
@@ -102,7 +104,6 @@ def stage_calls(model, columns: dict, day: pd.Timestamp) -> list[tuple[str, Call
     from fidelite.training.model import REQUIRED_INPUT_COLUMNS
     from fidelite.training.reasons import top_reasons
     from fidelite.training.scoreframe import json_lists
-    from fidelite.training.timing import median_days
 
     hurdle = model.purchasers
     ids, cols, n = feature_columns(columns, REQUIRED_INPUT_COLUMNS)
@@ -110,36 +111,48 @@ def stage_calls(model, columns: dict, day: pd.Timestamp) -> list[tuple[str, Call
     augmented = {**cols, **model.baseline.predict_arrays(*rfm)}
     X = hurdle.encoder.transform_columns(augmented, n)
     attribution = model.attribution("purchasers")
-    leaves = attribution.leaves(X)
-    raw = attribution.raw_score(leaves)
-    contributions = attribution.contributions_of(leaves)
+    booster = attribution.booster_
+    trees = attribution._num_iteration
+    raw, contributions = attribution.score_and_contributions(X)
+    leaves = booster.predict(X, pred_leaf=True, num_iteration=trees) + attribution.leaf_offsets_
     p_none = hurdle.churn.predict_mean(X, as_of=day, raw_score=raw)
     spend = hurdle.spend.predict(X, as_of=day)
     names = hurdle.encoder.feature_names_
     phrases = top_reasons(contributions, augmented, top_k=3, feature_names=names)
-    encoder = json.JSONEncoder(ensure_ascii=True).encode
     base = {c: augmented[c] for c in model.baseline_columns}
     values = model._purchaser_values(base, X, day, raw)
     timing = hurdle.timing
+    dated = (1.0 - p_none) >= 0.5
+    spend_booster = hurdle.spend.estimator_.booster_
     return [
         ("input checks", lambda: feature_columns(columns, REQUIRED_INPUT_COLUMNS)),
         ("baseline (BG/NBD + GG)", lambda: model.baseline.predict_arrays(*rfm)),
         ("encode", lambda: hurdle.encoder.transform_columns(augmented, n)),
-        ("churn leaf pass", lambda: attribution.leaves(X)),
-        ("churn score from the leaves", lambda: hurdle.churn.predict_mean(X, raw_score=raw)),
-        ("old: churn booster's own pass", lambda: hurdle.churn.predict_mean(X, as_of=day)),
-        ("contributions", lambda: attribution.contributions_of(leaves)),
+        ("churn score + contributions", lambda: attribution.score_and_contributions(X)),
+        (
+            "old: churn leaf pass (LightGBM pred_leaf)",
+            lambda: booster.predict(X, pred_leaf=True, num_iteration=trees),
+        ),
         ("old: contributions, sparse product", lambda: _sparse_contributions(attribution, leaves)),
-        ("spend booster", lambda: hurdle.spend.predict(X, as_of=day)),
+        (
+            "churn probability from the raw score",
+            lambda: hurdle.churn.predict_mean(X, raw_score=raw),
+        ),
+        ("spend", lambda: hurdle.spend.predict(X, as_of=day)),
+        (
+            "old: spend trees (LightGBM)",
+            lambda: spend_booster.predict(
+                X, raw_score=True, num_iteration=hurdle.spend.best_iteration_
+            ),
+        ),
         ("intervals", lambda: hurdle.intervals.predict(p_none, spend)),
         ("hazard, dated rows", lambda: timing.next_purchase_days(X, 1.0 - p_none)),
         (
-            "old: hazard, every row",
-            lambda: median_days(1.0 - p_none, timing.purchase_cdf(X), timing.edges_),
+            "old: hazard, dated rows' customer-bin rows (LightGBM)",
+            lambda: timing._cdf(X[dated]) if dated.any() else None,
         ),
         ("reason phrases", lambda: top_reasons(contributions, augmented, feature_names=names)),
         ("reasons as JSON", lambda: json_lists(phrases)),
-        ("old: reasons, JSON encoder", lambda: [encoder(items) for items in phrases]),
         ("score columns", _score_columns(model, ids, cols, values, day)),
     ]
 

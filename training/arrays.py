@@ -22,8 +22,9 @@ import pandas as pd
 
 from fidelite.errors import DataContractError
 from fidelite.features.days import parse_day
+from fidelite.training import forest
 from fidelite.training.baseline.model import RFM_COLUMNS
-from fidelite.training.reasons import top_reasons
+from fidelite.training.reasons import compile_top_reasons, top_reasons
 from fidelite.training.scoreframe import (
     CORE_COLUMNS,
     NO_HISTORY_REASON,
@@ -38,7 +39,7 @@ from fidelite.training.scoreframe import (
 if TYPE_CHECKING:
     from fidelite.training.model import FideliteModel
 
-__all__ = ["feature_columns", "predict_arrays"]
+__all__ = ["feature_columns", "load_context", "predict_arrays", "warm_up"]
 
 Columns = dict[str, np.ndarray]
 Scored = tuple[dict[str, np.ndarray], list[list[str]] | None]
@@ -154,6 +155,33 @@ def predict_arrays(
     return _with_uplift(model, cols, scores, n)
 
 
+def warm_up(model: FideliteModel) -> None:
+    """Compile the large-batch loops and build ``model``'s compiled trees now.
+
+    Batches of 64+ rows walk the trees in numba-compiled loops
+    (:mod:`~fidelite.training.forest`); compiling them takes seconds without numba's disk
+    cache, building a model's trees tens of milliseconds. ``FideliteModel.load_context``
+    calls this when MLflow loads the model, so the service pays at startup, not in the
+    first large request.
+    """
+    if model.purchasers is None and model.prospects is None:
+        return
+    forest.warm_up()
+    compile_top_reasons()
+    for population in ("purchasers", "prospects"):
+        hurdle = getattr(model, population)
+        if hurdle is None:
+            continue
+        model.attribution(population).compiled_trees()
+        for part in (hurdle.churn, hurdle.spend, hurdle.timing):
+            part.compiled_trees()
+
+
+def load_context(model: FideliteModel, context: object) -> None:
+    """``FideliteModel.load_context``, MLflow's hook when it loads the model: :func:`warm_up`."""
+    warm_up(model)
+
+
 #: The reasons of customers nobody scores (JSON text, as json_lists writes it).
 _NO_HISTORY_TEXT = json_lists([[NO_HISTORY_REASON]])[0]
 
@@ -209,24 +237,25 @@ def _prospects(
 def _churn_pass(
     model: FideliteModel, population: str, cols: Columns, X: np.ndarray, with_reasons: bool
 ) -> tuple[np.ndarray | None, list[list[str]] | None]:
-    """The churn trees' raw score and the reasons, from one ``pred_leaf`` pass.
+    """The churn trees' raw score and the reasons, from one pass over the trees.
 
     ``FideliteModel.predict`` evaluates the churn booster twice (its score, then the
-    leaves for the reasons); the leaves alone give both (``PathAttribution.raw_score``
-    adds the leaf outputs in the booster's order). Without reasons: (None, None), and the
-    churn model is called as usual.
+    leaves for the reasons); the leaves alone give both
+    (``PathAttribution.score_and_contributions``: a ``pred_leaf`` pass for a few rows, one
+    compiled walk of the trees for 64 or more, both adding the leaf outputs in the
+    booster's order). Without reasons: (None, None), and the churn model is called as
+    usual.
     """
     if not with_reasons:
         return None, None
-    attribution = model.attribution(population)
-    leaves = attribution.leaves(X)
+    raw, contributions = model.attribution(population).score_and_contributions(X)
     phrases = top_reasons(
-        attribution.contributions_of(leaves),
+        contributions,
         cols,
         top_k=3,
         feature_names=getattr(model, population).encoder.feature_names_,
     )
-    return attribution.raw_score(leaves), phrases
+    return raw, phrases
 
 
 #: Element types whose missing values are exactly None and float NaN.

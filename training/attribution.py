@@ -6,7 +6,10 @@ a row's path, the change in the node's expected score is credited to the split f
 Like TreeSHAP the contributions plus ``expected_value_`` add up to the raw score, but
 they cost one ``pred_leaf`` pass and a sparse lookup instead of TreeSHAP's
 O(leaves x depth^2) per tree and row (~100x faster on the churn model), which is what
-lets a 10k-row request carry reasons.
+lets a 10k-row request carry reasons. Batches of 64 rows or more take one compiled walk of
+the trees that adds the reached leaves' outputs and table rows as it goes
+(:meth:`PathAttribution.score_and_contributions`, :mod:`fidelite.training.forest`), the
+same bits as the leaves and the sparse product.
 
 The churn model boosts from the BG/NBD baseline's log-odds (``init_score``), which
 LightGBM does not store: the contributions explain how the model *moves away* from the
@@ -22,6 +25,7 @@ from scipy import sparse
 
 from fidelite.training.boosting import small_batch_threads
 from fidelite.training.encoding import Matrix
+from fidelite.training.forest import FOREST_MIN_ROWS, Forest
 from fidelite.training.single_row import predict_one
 
 __all__ = ["PathAttribution"]
@@ -106,6 +110,8 @@ class PathAttribution:
         n_trees = len(self.leaf_offsets_)
         if len(X) == 0:
             return np.zeros((0, n_trees), dtype=np.int64)
+        if isinstance(X, np.ndarray) and len(X) >= FOREST_MIN_ROWS:
+            return self.compiled_trees().leaves(X)
         leaves = predict_one(
             self.booster_,
             X,
@@ -125,6 +131,28 @@ class PathAttribution:
             return np.zeros(len(leaves))
         # cumsum adds sequentially along the trees (a plain sum would add pairwise).
         return np.cumsum(self.leaf_values_[leaves], axis=1)[:, -1]
+
+    def score_and_contributions(self, X: Matrix) -> tuple[np.ndarray, np.ndarray]:
+        """(:meth:`raw_score`, :meth:`contributions`) of rows, the same bits as from
+        :meth:`leaves`; a large numpy batch takes one compiled pass over the trees
+        (:meth:`Forest.raw_and_contributions`) instead of the leaves and a sparse product.
+        """
+        if isinstance(X, np.ndarray) and len(X) >= FOREST_MIN_ROWS:
+            return self.compiled_trees().raw_and_contributions(
+                X, self.leaf_contributions_, len(self.feature_names_)
+            )
+        leaves = self.leaves(X)
+        return self.raw_score(leaves), self.contributions_of(leaves)
+
+    def compiled_trees(self) -> Forest:
+        """The booster's trees for compiled evaluation (built on first use)."""
+        forest = self.__dict__.get("_forest_cache")
+        if forest is None:
+            forest = Forest.from_booster(self.booster_, self._num_iteration)
+            if not np.array_equal(forest.leaf_offsets, self.leaf_offsets_):
+                raise RuntimeError("model text and dump disagree on the trees' leaves")
+            self.__dict__["_forest_cache"] = forest
+        return forest
 
     def contributions(self, X: Matrix) -> np.ndarray:
         """Contributions of each feature to each row's raw score.

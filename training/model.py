@@ -29,7 +29,7 @@ from fidelite.features.days import parse_day
 from fidelite.features.inputs import Inputs
 from fidelite.features.params import FeatureParams
 from fidelite.features.purchases import is_purchaser
-from fidelite.training.arrays import predict_arrays
+from fidelite.training.arrays import load_context, predict_arrays
 from fidelite.training.attribution import PathAttribution
 from fidelite.training.baseline import BaselineModel
 from fidelite.training.hurdle import Hurdle
@@ -228,8 +228,9 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
             return scores
         return self.uplift.add_scores(frame, scores)
 
-    # Feature columns in, score columns out, no DataFrames: see training.arrays.
-    predict_arrays = predict_arrays
+    # Feature columns in, score columns out, no DataFrames: see training.arrays (which
+    # also compiles the large-batch scoring when MLflow loads the model: load_context).
+    predict_arrays, load_context = predict_arrays, load_context
 
     def _augment(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Features plus the baseline columns (recomputed if the input already has them)."""

@@ -22,6 +22,7 @@ _RUNTIME_PACKAGES = (
     "fidelite",
     "mlflow",
     "lightgbm",
+    "numba",
     "pandas",
     "numpy",
     "scikit-learn",

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from fidelite.features.contract import feature_family
+from fidelite.training.forest_kernels import compiled
 from fidelite.training.phrases import (
     NUMERIC_PHRASES,
     TEXT_PHRASES,
@@ -203,23 +204,7 @@ def top_reasons(
     k = min(top_k, n_features)
     if n == 0 or k <= 0:
         return [[] for _ in range(n)]
-    values = np.where(np.isnan(values), -np.inf, values)
-    # Rank by contribution; rows with no risk-raising driver rank by magnitude.
-    has_positive = (values > 0).any(axis=1, keepdims=True)
-    values = np.where(has_positive, values, np.abs(np.where(np.isinf(values), 0.0, values)))
-    # argpartition finds the k largest in O(n_features); only those k get sorted.
-    top = (
-        np.argpartition(-values, k - 1, axis=1)[:, :k]
-        if k < n_features
-        else (np.broadcast_to(np.arange(n_features), (n, n_features)))
-    )
-    # Row-wise gathers by fancy indexing (take_along_axis costs more for a few rows).
-    each_row = np.arange(n)[:, None]
-    top_values = values[each_row, top]
-    order = np.argsort(-top_values, axis=1, kind="stable")
-    top = top[each_row, order]
-    keep = top_values[each_row, order] > 0
-
+    top, keep = (_top_numpy if n < _COMPILED_MIN_ROWS else _top_compiled)(values, k)
     phrases = np.empty((n, k), dtype=object)
     row_idx, slot_idx = np.nonzero(keep)
     chosen = top[row_idx, slot_idx]
@@ -239,6 +224,75 @@ def top_reasons(
         )
     counts = keep.sum(axis=1).tolist()
     return [row[:count] for row, count in zip(phrases.tolist(), counts, strict=False)]
+
+
+def _top_numpy(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``k`` highest-ranked features (n, k) and which of them count (> 0).
+
+    The rank is the contribution (NaN lowest), or its magnitude in rows without a
+    positive one; most important first.
+    """
+    n, n_features = values.shape
+    values = np.where(np.isnan(values), -np.inf, values)
+    # Rank by contribution; rows with no risk-raising driver rank by magnitude.
+    has_positive = (values > 0).any(axis=1, keepdims=True)
+    values = np.where(has_positive, values, np.abs(np.where(np.isinf(values), 0.0, values)))
+    # argpartition finds the k largest in O(n_features); only those k get sorted.
+    top = (
+        np.argpartition(-values, k - 1, axis=1)[:, :k]
+        if k < n_features
+        else (np.broadcast_to(np.arange(n_features), (n, n_features)))
+    )
+    # Row-wise gathers by fancy indexing (take_along_axis costs more for a few rows).
+    each_row = np.arange(n)[:, None]
+    top_values = values[each_row, top]
+    order = np.argsort(-top_values, axis=1, kind="stable")
+    return top[each_row, order], top_values[each_row, order] > 0
+
+
+def _top_compiled(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_top_numpy` in one compiled pass over the rows (argpartition's per-row cost
+    was ~2 us, 20 ms for 10,000 rows). Same picks; of exactly equal contributions the
+    first feature comes first (argpartition leaves such ties in no defined order)."""
+    top, counts = _top_positive(np.ascontiguousarray(values, dtype=np.float64), k)
+    return top, np.arange(k)[None, :] < counts[:, None]
+
+
+@compiled
+def _top_positive(values, k):
+    n, n_features = values.shape
+    top = np.zeros((n, k), np.int64)
+    counts = np.zeros(n, np.int64)
+    best = np.empty(k, np.float64)
+    for i in range(n):
+        positive = False
+        for j in range(n_features):
+            if values[i, j] > 0:
+                positive = True
+                break
+        count = 0
+        for j in range(n_features):
+            v = values[i, j]
+            rank = v if positive else (0.0 if np.isnan(v) or np.isinf(v) else abs(v))
+            if not rank > 0 or (count == k and not rank > best[k - 1]):
+                continue
+            slot = count if count < k else k - 1
+            while slot > 0 and rank > best[slot - 1]:
+                best[slot], top[i, slot] = best[slot - 1], top[i, slot - 1]
+                slot -= 1
+            best[slot], top[i, slot] = rank, j
+            count = min(count + 1, k)
+        counts[i] = count
+    return top, counts
+
+
+def compile_top_reasons() -> None:
+    """Compile :func:`_top_compiled`'s loop now (see ``training.arrays.warm_up``)."""
+    _top_compiled(np.zeros((1, 2)), 1)
+
+
+#: Rows from which the top reasons are picked by the compiled loop.
+_COMPILED_MIN_ROWS = 64
 
 
 class _FrameContext:

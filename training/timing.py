@@ -21,6 +21,7 @@ import lightgbm as lgb
 import numpy as np
 
 from fidelite.training.boosting import BoostedModel, Trees, small_batch_threads
+from fidelite.training.forest import FOREST_MIN_ROWS, MAX_BINS
 from fidelite.training.holdout import HOLDOUT, TRAIN, RowRoles
 
 __all__ = ["TIMING_TREES", "TimingModel", "median_days"]
@@ -208,76 +209,44 @@ class TimingModel(BoostedModel):
     def purchase_cdf(self, X: np.ndarray) -> np.ndarray:
         """P(first purchase by the end of each bin of the horizon), shape (n, n_bins).
 
-        Customers go through in chunks: their customer-bin rows are n_bins times the
-        matrix, too much to hold at once for a million customers.
+        Batches of :data:`~fidelite.training.forest.FOREST_MIN_ROWS` customers or more are
+        scored by :meth:`Forest.binned_raw <fidelite.training.forest.Forest.binned_raw>`
+        (each tree walked once per customer, both ways only at splits on the bin; the
+        customer-bin rows are never built); fewer go through the booster, their
+        customer-bin rows in one matrix. Both add the trees in LightGBM's order.
         """
         X = _floats(X)
         n_bins = len(self.edges_) - 1
+        if len(X) >= FOREST_MIN_ROWS and n_bins <= MAX_BINS:
+            raw = self.compiled_trees().binned_raw(X, X.shape[1], n_bins)
+            return self._cdf_of(raw)
         step = max(1, _CDF_CHUNK_ROWS // n_bins)
-        split = len(X) >= _SPLIT_MIN_ROWS  # one path for every chunk: the same sums
-        parts = [self._cdf(X[i : i + step], split) for i in range(0, len(X), step)]
+        parts = [self._cdf(X[i : i + step]) for i in range(0, len(X), step)]
         return np.concatenate(parts) if parts else np.empty((0, n_bins))
 
-    def _cdf(self, X: np.ndarray, split: bool) -> np.ndarray:
+    def _cdf(self, X: np.ndarray) -> np.ndarray:
         n, n_bins = len(X), len(self.edges_) - 1
         # Row i * n_bins + b is customer i in bin b, written in one pass.
         matrix = np.empty((n * n_bins, X.shape[1] + 1), dtype=X.dtype)
         rows = matrix.reshape(n, n_bins, X.shape[1] + 1)
         rows[:, :, :-1] = X[:, None, :]
         rows[:, :, -1] = np.arange(n_bins)
-        if not split:
-            raw = self.estimator_.booster_.predict(
-                matrix,
-                raw_score=True,
-                num_iteration=self.best_iteration_,
-                **small_batch_threads(len(matrix)),
-            )
-        else:
-            raw = self._split_raw_score(X, matrix)
-        hazard = (1.0 / (1.0 + np.exp(-(raw + self.start_)))).reshape(n, n_bins)
+        raw = self.estimator_.booster_.predict(
+            matrix,
+            raw_score=True,
+            num_iteration=self.best_iteration_,
+            **small_batch_threads(len(matrix)),
+        )
+        return self._cdf_of(raw.reshape(n, n_bins))
+
+    def _cdf_of(self, raw: np.ndarray) -> np.ndarray:
+        """The cumulative purchase probability from the trees' raw hazards (n, n_bins)."""
+        hazard = 1.0 / (1.0 + np.exp(-(raw + self.start_)))
         return 1.0 - np.cumprod(1.0 - hazard, axis=1)
 
-    def _split_raw_score(self, X: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-        """The trees' raw score of every customer-bin row, shape (n * n_bins,).
 
-        Trees that never split on the bin give the same value in every bin of a customer:
-        they are evaluated once per customer instead of once per bin (about half of the
-        trees, so large batches cost about half as much). Same sum as the whole booster.
-        """
-        steady, by_bin = self._boosters_by_bin_use()
-        n_bins = len(self.edges_) - 1
-        threads = small_batch_threads(len(matrix))
-        raw = by_bin.predict(matrix, raw_score=True, **threads).reshape(len(X), n_bins)
-        if steady is not None:
-            once = np.column_stack([X, np.zeros(len(X))])
-            raw = raw + steady.predict(once, raw_score=True, **threads)[:, None]
-        return raw.ravel()
-
-    def _boosters_by_bin_use(self) -> tuple[lgb.Booster | None, lgb.Booster]:
-        """(trees without a bin split or None, trees with one), built once, not pickled."""
-        cached = self.__dict__.get("_split_cache")
-        if cached is None:
-            booster = self.estimator_.booster_
-            text = booster.model_to_string(num_iteration=self.best_iteration_)
-            bin_feature = booster.num_feature() - 1
-            steady, by_bin = _split_trees(text, bin_feature)
-            threads = booster.params.get("num_threads")
-            cached = tuple(
-                None if part is None else _booster_from(part, threads) for part in (steady, by_bin)
-            )
-            self.__dict__["_split_cache"] = cached
-        return cached
-
-    def __getstate__(self) -> dict:
-        # a copy: object.__getstate__ may hand back the live __dict__
-        state = dict(super().__getstate__())
-        state.pop("_split_cache", None)
-        return state
-
-
-#: Batches of at least this many customers use the split boosters (fewer: one call).
-_SPLIT_MIN_ROWS = 64
-#: Customer-bin rows scored at once (~400 MB of float64 matrix at 100 features).
+#: Customer-bin rows scored at once on the booster path (~400 MB of float64 matrix at
+#: 100 features).
 _CDF_CHUNK_ROWS = 500_000
 
 
@@ -285,35 +254,3 @@ def _floats(X: np.ndarray) -> np.ndarray:
     """``X`` as float32 when it is (model matrices of compact windows), else float64."""
     X = np.asarray(X)
     return X if X.dtype == np.float32 else X.astype(float, copy=False)
-
-
-_END_OF_TREES = "end of trees"
-
-
-def _split_trees(text: str, feature: int) -> tuple[str | None, str]:
-    """A LightGBM model text as two: the trees that never split on ``feature`` (None if
-    there are none) and those that do (all trees when none is free of it)."""
-    start, end = text.index("Tree=0"), text.index(_END_OF_TREES)
-    lines = text[:start].splitlines(keepends=True)
-    header = "".join(line for line in lines if not line.startswith("tree_sizes="))
-    trees = [block for block in text[start:end].split("\n\n\n") if block.strip()]
-    free, using = [], []
-    for block in trees:
-        split_line = next((ln for ln in block.splitlines() if ln.startswith("split_feature=")), "")
-        features = {int(v) for v in split_line.removeprefix("split_feature=").split()}
-        (using if feature in features else free).append(block)
-    if not free or not using:
-        return None, text
-
-    def model(blocks: list[str]) -> str:
-        renumbered = [f"Tree={i}\n" + block.split("\n", 1)[1] for i, block in enumerate(blocks)]
-        return header + "\n\n\n".join(renumbered) + "\n\n\n" + text[end:]
-
-    return model(free), model(using)
-
-
-def _booster_from(text: str, threads: object) -> lgb.Booster:
-    booster = lgb.Booster(model_str=text)
-    if threads is not None:
-        booster.params["num_threads"] = threads
-    return booster

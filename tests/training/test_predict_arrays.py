@@ -98,8 +98,9 @@ def test_bad_input_is_named(trained, sample):
     )
 
 
-def test_split_timing_trees_give_the_whole_boosters_cdf(trained):
-    """Large batches evaluate the trees without a bin split once per customer."""
+def test_compiled_hazard_gives_the_whole_boosters_cdf(trained):
+    """Large batches walk each hazard tree once per customer (training.forest): the same
+    sums, in the same order, as the booster over the customer-bin rows."""
     model = trained.result.model
     timing = model.purchasers.timing
     frame = trained.features.loc[trained.features["orders_total"] > 0].head(400)
@@ -111,15 +112,78 @@ def test_split_timing_trees_give_the_whole_boosters_cdf(trained):
     )
     hazard = (1.0 / (1.0 + np.exp(-(raw + timing.start_)))).reshape(len(X), n_bins)
     expected = 1.0 - np.cumprod(1.0 - hazard, axis=1)
-    steady, by_bin = timing._boosters_by_bin_use()
-    assert steady is not None and steady.num_trees() + by_bin.num_trees() == (
-        timing.best_iteration_
+    np.testing.assert_array_equal(timing.purchase_cdf(X), expected)
+    np.testing.assert_array_equal(timing.purchase_cdf(X[:3]), expected[:3])  # the booster
+    assert "_forest" in timing.__dict__
+    # the compiled trees are rebuilt after unpickling, never stored
+    assert "_forest" not in pickle.loads(pickle.dumps(timing)).__dict__
+
+
+def test_compiled_trees_score_large_batches_as_lightgbm(trained):
+    """Churn score, contributions and spend of a large batch: LightGBM's bits."""
+    model = trained.result.model
+    frame = trained.features.loc[trained.features["orders_total"] > 0].head(300)
+    X = model.purchasers.encoder.transform_array(model._augment(frame))
+    X[::7, 3] = np.nan
+    attribution = model.attribution("purchasers")
+    leaves = attribution.leaves(X[:1].repeat(2, axis=0))  # LightGBM's leaves, 2 rows
+    assert leaves.shape[1] == len(attribution.leaf_offsets_)
+    raw, contributions = attribution.score_and_contributions(X)
+    booster = attribution.booster_
+    lgb_leaves = booster.predict(X, pred_leaf=True, num_iteration=attribution._num_iteration)
+    lgb_leaves = lgb_leaves + attribution.leaf_offsets_
+    np.testing.assert_array_equal(attribution.leaves(X), lgb_leaves)
+    np.testing.assert_array_equal(raw, attribution.raw_score(lgb_leaves))
+    np.testing.assert_array_equal(contributions, attribution.contributions_of(lgb_leaves))
+    spend = model.purchasers.spend
+    np.testing.assert_array_equal(
+        spend._raw_score(X),
+        spend.estimator_.booster_.predict(X, raw_score=True, num_iteration=spend.best_iteration_),
     )
-    np.testing.assert_allclose(timing.purchase_cdf(X), expected, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(timing.purchase_cdf(X[:3]), expected[:3], rtol=1e-12, atol=1e-14)
-    # the derived boosters are rebuilt after unpickling, never stored
-    assert "_split_cache" not in pickle.loads(pickle.dumps(timing)).__dict__
 
 
 def test_one_leaf_pass_and_dated_hazard_equal_the_two_pass_reference(trained, sample):
     assert_matches_two_pass_reference(trained.result.model, sample, AS_OF)
+
+
+def test_compiled_trees_change_no_score(trained, monkeypatch):
+    """Purchasers and prospects of batches large enough for the compiled trees get the
+    scores, reasons and next-purchase days LightGBM's own predictors give them."""
+    import fidelite.training.attribution as attribution
+    import fidelite.training.boosting as boosting
+    import fidelite.training.timing as timing
+
+    features = trained.features
+    buyers = features.loc[features["orders_total"] > 0].head(400).copy()
+    prospects = features.loc[features["orders_total"] == 0].head(100)
+    assert len(prospects) >= attribution.FOREST_MIN_ROWS
+    buyers.iloc[::9, buyers.columns.get_loc("days_since_last_purchase")] = np.nan
+    rows = serving_columns(pd.concat([buyers, prospects]))
+    model = trained.result.model
+    got = model.predict_arrays(rows, as_of=AS_OF)
+    assert "_forest" in model.purchasers.timing.__dict__  # the compiled path ran
+    for module in (attribution, boosting, timing):
+        monkeypatch.setattr(module, "FOREST_MIN_ROWS", 10**9)
+    expected = model.predict_arrays(rows, as_of=AS_OF)
+    assert list(got) == list(expected)
+    for name, values in expected.items():
+        if values.dtype.kind in "fM":
+            np.testing.assert_array_equal(got[name], values, err_msg=name)
+        else:
+            assert got[name].tolist() == values.tolist(), name
+    days = expected["expected_next_purchase"]
+    assert pd.isna(days).any() and not pd.isna(days).all()
+
+
+def test_loading_the_model_builds_the_compiled_trees(trained):
+    """MLflow's load hook compiles and builds the large-batch scoring up front."""
+    from fidelite.training import forest
+
+    fresh = pickle.loads(pickle.dumps(trained.result.model))
+    hurdle = fresh.purchasers
+    assert "_forest" not in hurdle.churn.__dict__ and "_attributions" not in fresh.__dict__
+    fresh.load_context(None)
+    assert forest._WARM.is_set()
+    for part in (hurdle.churn, hurdle.spend, hurdle.timing, fresh.prospects.timing):
+        assert "_forest" in part.__dict__
+    assert "_forest_cache" in fresh.attribution("purchasers").__dict__

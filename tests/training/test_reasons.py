@@ -134,3 +134,27 @@ def test_every_contract_family_has_a_phrase():
     phrased = set(NUMERIC_PHRASES) | set(TEXT_PHRASES)
     missing = [f.name for f in FEATURE_FAMILIES if f.dtype != "bool" and f.name not in phrased]
     assert not missing, missing
+
+
+def test_compiled_top_picks_equal_numpys():
+    """Batches of 64+ rows pick their reasons in a compiled loop: the same features, in
+    the same order, as argpartition (NaN, negative-only, all-zero and inf rows included)."""
+    from fidelite.training.reasons import _top_compiled, _top_numpy
+
+    rng = np.random.default_rng(11)
+    values = rng.normal(size=(500, 40))
+    values[rng.random(values.shape) < 0.4] = 0.0
+    values[rng.random(values.shape) < 0.05] = np.nan
+    values[:50] = -np.abs(values[:50])  # no positive driver: ranked by magnitude
+    values[50:60] = 0.0
+    values[60:65, 3] = np.inf
+    values[65:70, 5] = -np.inf
+    values[70:80, :] = np.nan
+    for k in (1, 3, 40):
+        top, keep = _top_numpy(values, k)
+        got_top, got_keep = _top_compiled(values, k)
+        np.testing.assert_array_equal(got_keep, keep)
+        np.testing.assert_array_equal(np.where(got_keep, got_top, -1), np.where(keep, top, -1))
+    ties = np.array([[0.5, 0.2, 0.5, 0.5, 0.1]] * 70)
+    top, keep = _top_compiled(ties, 3)
+    assert top[0].tolist() == [0, 2, 3] and keep.all()  # equal drivers: first feature first

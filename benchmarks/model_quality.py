@@ -26,7 +26,7 @@ Tables:
 6. **Targets** (issue 10): each target with the range measured above and whether it holds.
 
 "level from" names the window whose season set the scored window's churn/spend level
-(``*``: not of the same season; ``~``: the windows' trend extrapolated, see
+(``*``: none is of the same season, so the window nearest in time of year, see
 ``training.levels``; the run warned). ``expected_next_purchase`` is the median day of the
 next purchase given a purchase within H; "MAE uncond. median" is a diagnostic: the former
 definition (the day P(purchase by t) itself reaches 1/2), on the same rows as "MAE next".

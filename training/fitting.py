@@ -178,10 +178,13 @@ def _level_notes(
         choice = model.level_for(as_of)
         out[f"{name}_level_comparable"] = float(choice.comparable)
         out[f"{name}_level_distance_days"] = choice.distance_days
+        out[f"{name}_level_offset"] = choice.offset
+        out[f"{name}_level_source_days_before"] = float((as_of - choice.source).days)
         if not choice.comparable:
             notes.append(
                 f"{name} level for {as_of.date()}: no comparable (same-season) window; the "
-                f"newest window's ({choice.source.date()}) is used"
+                f"window nearest in time of year ({choice.source.date()}, "
+                f"{choice.distance_days:.0f} days from this season) is used"
             )
         backtest = model.levels_.backtest(as_of, horizon_days)
         out.update(backtest.metrics(name))

@@ -164,7 +164,7 @@ def _calibration_level(model: Any, as_of: pd.Timestamp | None) -> LevelChoice:
 
     The intervals must carry the level error the scored rows will have. The held-out
     rows' own comparable-window level reproduces it, except when the held-out window had
-    no comparable window (the newest window's level, another season) while the as-of
+    no comparable window (the level of another season) while the as-of
     day has one: that season mismatch will not happen at scoring, so the held-out
     window's own level stands in for a perfect same-season level.
     """

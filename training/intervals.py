@@ -150,6 +150,12 @@ class MixtureIntervals(BaseEstimator):
 
     def _fit_errors(self, spend: np.ndarray, actual: np.ndarray) -> None:
         bought = actual > 0
+        if not bought.any():
+            # No buyer in this half (a few held-out buyers, e.g. prospects): no error to
+            # learn, so the interval of a purchase is the predicted spend itself.
+            self.edges_ = np.array([])
+            self.quantiles_ = np.zeros((1, len(_GRID)))
+            return
         predicted = np.maximum(spend[bought], 1e-9)
         errors = np.log(actual[bought] / predicted)
         n_bins = max(1, min(self.n_bins, len(errors) // 200))

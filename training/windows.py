@@ -347,7 +347,7 @@ def _comparable_cutoff(
         return season
     notes.append(
         f"no window of the same season as {target.date()} (one would start {season.date()}, "
-        f"before the history allows, {earliest.date()}): its level is the newest window's"
+        f"before the history allows, {earliest.date()}): its level is the nearest in season's"
     )
     return None
 

@@ -58,3 +58,16 @@ def test_shift_weights_are_ones_without_a_target_and_match_the_target_shares():
     weights = shift_weights(p_none, np.full(500, 0.85))
     assert weights[p_none < 0.8].sum() == 0
     assert weights.sum() == pytest.approx(len(p_none), rel=0.01)
+
+
+def test_a_half_without_any_buyer_does_not_break_the_fit():
+    """Two buyers among 400 held-out rows (a small prospect window): some random half of a
+    half holds no buyer; the fit completes and a buyer's interval sits at its prediction."""
+    p_none = np.full(400, 0.99)
+    spend = np.full(400, 50.0)
+    actual = np.zeros(400)
+    actual[[3, 250]] = 40.0
+    intervals = MixtureIntervals().fit(p_none, spend, actual)
+    low, high = intervals.predict(np.array([0.99, 0.01]), np.array([50.0, 50.0]))
+    assert np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(low <= high)
+    assert 0.0 <= intervals.crossfit_coverage_ <= 1.0

@@ -23,7 +23,10 @@ Tables:
    was from the one the outcomes needed (``miss``: the log-odds or log shift that would
    have matched the observed churn rate or the buyers' total spend; outcomes, so a
    measurement only) and whether the run warned.
-6. **Targets** (issue 10): each target with the range measured above and whether it holds.
+6. **No same-season window** (CDNOW's protocol, H = 182 and 4 windows 28 days apart, at
+   four as-of days in the demo business's first year): churn ECE and total ratio with the
+   level of the window nearest in time of year (shipped) and with the newest window's.
+7. **Targets** (issue 10): each target with the range measured above and whether it holds.
 
 "level from" names the window whose season set the scored window's churn/spend level
 (``*``: none is of the same season, so the window nearest in time of year, see
@@ -35,7 +38,7 @@ Usage::
 
     python benchmarks/model_quality.py [--customers 20000] [--seed 7]
         [--as-of 2025-03-31,2025-06-30,2025-09-30,2025-12-31,2026-03-31] [--skip-cdnow]
-        [--skip-pymc] [--skip-windows] [--skip-gate] [--n-jobs 1]
+        [--skip-pymc] [--skip-windows] [--skip-gate] [--skip-first-year] [--n-jobs 1]
 """
 
 from __future__ import annotations
@@ -110,6 +113,16 @@ LEVEL_COLUMNS = (
 
 
 GATE_COLUMNS = ("run", "as-of", "promoted", "reason")
+FIRST_YEAR_AS_OFS = ("2024-12-31", "2025-01-31", "2025-02-28", "2025-03-28")
+FIRST_YEAR_COLUMNS = (
+    "data",
+    "level from",
+    "newest window",
+    "ECE",
+    "ECE newest",
+    "total ratio",
+    "total newest",
+)
 
 
 def _progress(row: dict[str, Any]) -> None:
@@ -117,8 +130,11 @@ def _progress(row: dict[str, Any]) -> None:
     print(markdown_table([row], QUALITY_COLUMNS).splitlines()[-1], flush=True)
 
 
-def evaluate(result: TrainResult, data: Inputs, as_of: str, horizon: int) -> dict[str, Any]:
-    """Scores at ``as_of`` judged on the ``horizon`` days after it."""
+def _scored(
+    result: TrainResult, data: Inputs, as_of: str, horizon: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The scores at ``as_of`` joined with the outcomes over the ``horizon`` days after it
+    (every scored customer), and the features they were scored from."""
     model = result.model
     known = load_inputs(data.transactions, data.events, data.customers, as_of=as_of)
     features = model.build_features(known)
@@ -128,6 +144,13 @@ def evaluate(result: TrainResult, data: Inputs, as_of: str, horizon: int) -> dic
         data.transactions, as_of=as_of, horizon_days=horizon, customers_index=scores.index
     )
     joined = scores.join(labels).join(features[["ipt_mean_days", "days_since_last_purchase"]])
+    return joined, features
+
+
+def evaluate(result: TrainResult, data: Inputs, as_of: str, horizon: int) -> dict[str, Any]:
+    """Scores at ``as_of`` judged on the ``horizon`` days after it."""
+    model = result.model
+    joined, features = _scored(result, data, as_of, horizon)
     ok = joined[joined["status"] == "ok"]
     baseline = model.baseline.predict(features.loc[ok.index])
     churn = churn_metrics(ok["churned"], ok["churn_probability"])
@@ -262,6 +285,56 @@ def window_rows(data: Inputs, as_of: str, store: str, n_jobs: int) -> list[dict]
     return rows
 
 
+def first_year_rows(data: Inputs, store: str, n_jobs: int) -> list[dict]:
+    """CDNOW's protocol on the demo data's first year: no window of the as-of day's season.
+
+    H = 182 days and 4 windows 28 days apart (``benchmarks/cdnow.py``) at as-of days
+    before the business is a year old, so the level comes from a window of another
+    season (``training.levels``: the nearest in time of year). Each row also gives what
+    the newest window's level (the rule before session 5) would have scored: a level is a
+    constant on the link scale (log-odds, log), so those scores follow exactly from the
+    shipped ones.
+    """
+    rows = []
+    for as_of in FIRST_YEAR_AS_OFS:
+        config = TrainConfig(
+            horizon_days=182,
+            n_windows=4,
+            step_days=28,
+            min_history_days=91,
+            tracking_uri=store,
+            register=False,
+            n_jobs=n_jobs,
+        )
+        result = _train(data, as_of, config)
+        joined, _ = _scored(result, data, as_of, 182)
+        ok = joined[joined["status"] == "ok"]
+        hurdle = result.model.purchasers
+        churn, spend = hurdle.churn, hurdle.spend
+        used = (churn.level_for(as_of), spend.level_for(as_of))
+        p = ok["churn_probability"].to_numpy(dtype=float).clip(1e-12, 1 - 1e-12)
+        logit = np.log(p / (1 - p)) - used[0].offset + churn.levels_.offsets[-1]
+        p_newest = 1.0 / (1.0 + np.exp(-logit))
+        value = ok["value_if_retained"].to_numpy(dtype=float)
+        value_newest = value * np.exp(spend.levels_.offsets[-1] - used[1].offset)
+        newest = churn_metrics(ok["churned"], p_newest)["expected_calibration_error"]
+        total_newest = clv_metrics(ok["future_spend"], (1 - p_newest) * value_newest)
+        row = {
+            "data": f"demo, as-of {as_of}, H=182, 4 x 28d",
+            "level from": _level_sources(result, as_of),
+            "newest window": str(churn.levels_.cutoffs[-1].date()),
+            "ECE": churn_metrics(ok["churned"], ok["churn_probability"])[
+                "expected_calibration_error"
+            ],
+            "ECE newest": newest,
+            "total ratio": clv_metrics(ok["future_spend"], ok["predicted_clv"])["total_ratio"],
+            "total newest": total_newest["total_ratio"],
+        }
+        rows.append(row)
+        print(markdown_table([row], FIRST_YEAR_COLUMNS).splitlines()[-1], flush=True)
+    return rows
+
+
 def cdnow_row(store: str, n_jobs: int) -> dict:
     import cdnow
 
@@ -383,6 +456,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-pymc", action="store_true", help="CDNOW peers without pymc")
     parser.add_argument("--skip-windows", action="store_true")
     parser.add_argument("--skip-gate", action="store_true")
+    parser.add_argument(
+        "--skip-first-year", action="store_true", help="no CDNOW-protocol rows on the demo"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     print_machine()
@@ -399,6 +475,7 @@ def main(argv: list[str] | None = None) -> None:
         demo_rows = as_of_rows(data, args.as_of.split(","), store, args.n_jobs)
         if not args.skip_windows:
             windows = window_rows(data, args.windows_as_of, store, args.n_jobs)
+        first_year = [] if args.skip_first_year else first_year_rows(data, store, args.n_jobs)
         if not args.skip_cdnow:
             cdnow = [cdnow_row(store, args.n_jobs)]
             peers, notes = peer_rows(args.skip_pymc)
@@ -407,6 +484,9 @@ def main(argv: list[str] | None = None) -> None:
             demo_rows + windows + cdnow,
             LEVEL_COLUMNS,
         )
+        if first_year:
+            name = "no same-season window: CDNOW's protocol on the demo's first year"
+            tables[name] = (first_year, FIRST_YEAR_COLUMNS)
         if peers:
             tables["CDNOW against peers (benchmarks/cdnow.py)"] = (peers, PEER_COLUMNS)
         if not args.skip_gate:

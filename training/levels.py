@@ -173,17 +173,31 @@ class WindowLevels:
         Their intercepts (link scale).
     max_distance_days : float
         Largest time-of-year distance still treated as the same season.
+    fallback : {"nearest", "newest"}
+        The window used when none is of the target's season: the nearest in time of year
+        (the rule since session 5) or the newest (the former rule).
     """
 
+    #: Models pickled before session 5 have no ``fallback`` of their own: they keep the
+    #: rule they were validated with, so loading them with this code changes no score.
+    fallback = "newest"
+
     def __init__(
-        self, cutoffs: list[pd.Timestamp], offsets: list[float], max_distance_days: float = 45.0
+        self,
+        cutoffs: list[pd.Timestamp],
+        offsets: list[float],
+        max_distance_days: float = 45.0,
+        fallback: str = "nearest",
     ) -> None:
         if len(cutoffs) != len(offsets) or not cutoffs:
             raise ValueError("WindowLevels needs one offset per cutoff, and at least one")
+        if fallback not in ("nearest", "newest"):
+            raise ValueError(f"fallback must be 'nearest' or 'newest', got {fallback!r}")
         order = np.argsort(pd.DatetimeIndex(cutoffs).asi8)
         self.cutoffs = [pd.Timestamp(cutoffs[i]) for i in order]
         self.offsets = [float(offsets[i]) for i in order]
         self.max_distance_days = max_distance_days
+        self.fallback = fallback
 
     def offset_of(self, cutoff: pd.Timestamp) -> float:
         """The intercept of the known window at ``cutoff`` (KeyError when unknown)."""
@@ -207,8 +221,11 @@ class WindowLevels:
             raise ValueError(f"no known window left to choose a level for {target.date()}")
         distances = [season_distance(target, cutoff) for cutoff, _ in known]
         best = min(range(len(known)), key=lambda i: (distances[i], -known[i][0].value))
-        comparable = distances[best] <= self.max_distance_days
-        return LevelChoice(known[best][1], known[best][0], distances[best], comparable)
+        if distances[best] <= self.max_distance_days:
+            return LevelChoice(known[best][1], known[best][0], distances[best], True)
+        if self.fallback == "newest":
+            best = len(known) - 1
+        return LevelChoice(known[best][1], known[best][0], distances[best], False)
 
     def backtest(self, day: pd.Timestamp, horizon_days: int) -> LevelBacktest:
         """The rule replayed on the known windows, in the situation of ``day``.
@@ -231,6 +248,7 @@ class WindowLevels:
                 [self.cutoffs[i] for i in known],
                 [self.offsets[i] for i in known],
                 self.max_distance_days,
+                self.fallback,
             )
             choice = older.choose(target)
             if choice.comparable != situation:

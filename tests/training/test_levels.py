@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -98,6 +100,27 @@ def test_no_same_season_window_takes_the_nearest_season_and_recovers_a_seasonal_
     assert choice.distance_days == pytest.approx(season_distance(day, cutoffs[0]))
     errors = [abs(offset - season(day)) for offset in levels.offsets]
     assert abs(choice.offset - season(day)) == min(errors) < errors[-1]
+
+
+def test_levels_pickled_before_the_nearest_season_rule_keep_the_newest_window():
+    """A model saved by earlier code scores as it was validated: the newest window."""
+    cutoffs = list(pd.date_range("1997-04-09", periods=4, freq="28D"))
+    old = WindowLevels(cutoffs, [0.1, 0.2, 0.3, 0.4])
+    del old.__dict__["fallback"]  # the state an earlier WindowLevels pickled
+    loaded = pickle.loads(pickle.dumps(old))
+    choice = loaded.choose(pd.Timestamp("1997-12-31"))
+    assert choice.source == cutoffs[-1] and choice.offset == 0.4 and not choice.comparable
+    assert choice.distance_days == pytest.approx(
+        season_distance(cutoffs[-1], pd.Timestamp("1997-12-31"))
+    )
+    assert (
+        WindowLevels(cutoffs, [0.1] * 4, fallback="newest")
+        .choose(pd.Timestamp("1997-12-31"))
+        .source
+        == cutoffs[-1]
+    )
+    with pytest.raises(ValueError, match="fallback"):
+        WindowLevels(cutoffs, [0.1] * 4, fallback="mean")
 
 
 def test_backtest_of_the_nearest_season_fallback_uses_only_windows_known_at_each_cutoff():

@@ -298,3 +298,31 @@ def trained_demo_model(
         with path.open("wb") as handle:
             pickle.dump(out, handle)
     return out
+
+
+#: Top-level folders that make up the ``fidelite`` package (pyproject's package-dir).
+PACKAGE_FOLDERS = ("fidelite", "features", "training", "serving", "reports")
+
+
+def code_at_revision(revision: str, into: Path) -> Path:
+    """The packages of git ``revision`` laid out as an importable ``fidelite`` under
+    ``into``; put the returned folder first on ``PYTHONPATH`` to run that code (it wins
+    over the editable install)."""
+    import shutil
+    import tarfile
+
+    archive = into / "code.tar"
+    with archive.open("wb") as handle:
+        subprocess.run(
+            ["git", "archive", revision, *PACKAGE_FOLDERS],
+            cwd=REPO_ROOT,
+            stdout=handle,
+            check=True,
+        )
+    with tarfile.open(archive) as tar:
+        tar.extractall(into / "tree", filter="data")
+    root = into / "path" / "fidelite"
+    shutil.copytree(into / "tree" / "fidelite", root)
+    for name in PACKAGE_FOLDERS[1:]:
+        (root / name).symlink_to(into / "tree" / name)
+    return into / "path"

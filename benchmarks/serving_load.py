@@ -21,13 +21,18 @@ Usage::
 
     python benchmarks/serving_load.py                 # ~10 minutes on 2 cores
     python benchmarks/serving_load.py --seconds 10    # quicker, noisier
+    # only the 10,000-row cases, this code against main's in the same run (requests
+    # alternate between the two servers), keeping the trained model for the next run:
+    python benchmarks/serving_load.py --cases big --before main --workdir /tmp/serving-bench
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import pickle
 import sys
 import tempfile
 import time
@@ -39,7 +44,7 @@ import pandas as pd
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO_ROOT, console, markdown_table, print_machine
+from _common import REPO_ROOT, code_at_revision, console, markdown_table, print_machine
 from _load_client import run_load
 
 from fidelite.serving.launch import fidelite_serve_command, free_port, running_server
@@ -148,9 +153,10 @@ def drive(
     return results
 
 
-def big_requests(url: str, data: dict, process) -> list[dict]:
+def big_requests(url: str, data: dict, process, before: tuple | None = None) -> list[dict]:
     """Server and client time of 10,000-row predict and 10,000-id lookup (median of 5),
-    and the server's CPU time per request (mean of the same 5)."""
+    and the server's CPU time per request (mean of the same 5). With ``before`` (url,
+    process, label of another server), each request goes to both, alternately."""
     rows = [dict(data["rows"][i % len(data["rows"])], customer_id=f"b{i}") for i in range(BIG)]
     ids = [data["ids"][i % len(data["ids"])] for i in range(BIG)]
     cases = [
@@ -162,31 +168,38 @@ def big_requests(url: str, data: dict, process) -> list[dict]:
         ),
         ("/customers/lookup 10,000 ids", "/customers/lookup", {"customer_ids": ids}),
     ]
+    servers = [("", url, process)] + ([(f" ({before[2]})", *before[:2])] if before else [])
+    auth = {"Authorization": f"Bearer {KEY}", "content-type": "application/json"}
     out = []
-    with httpx.Client(base_url=url, timeout=300, headers={"Authorization": f"Bearer {KEY}"}) as c:
+    with httpx.Client(timeout=300, headers=auth) as client:
         for name, path, body in cases:
             content = json.dumps(body).encode()
-            server, total = [], []
-            for attempt in range(6):
-                if attempt == 1:  # the first is a warm-up
-                    cpu = server_cpu_s(process)
-                started = time.perf_counter()
-                response = c.post(
-                    path, content=content, headers={"content-type": "application/json"}
+            times = {label: ([], [], 0.0) for label, _, _ in servers}
+            for attempt in range(6):  # the first is a warm-up
+                for label, base, proc in servers:
+                    server, total, cpu = times[label]
+                    used = server_cpu_s(proc)
+                    started = time.perf_counter()
+                    response = client.post(base + path, content=content)
+                    elapsed = (time.perf_counter() - started) * 1000
+                    assert response.status_code == 200, response.text[:300]
+                    if attempt:
+                        total.append(elapsed)
+                        server.append(float(response.headers["server-timing"].split("dur=")[1]))
+                        cpu += server_cpu_s(proc) - used
+                    times[label] = (server, total, cpu)
+            for label, (server, total, cpu) in times.items():
+                out.append(
+                    {
+                        "case": name + label,
+                        "body_mb": round(len(content) / 1e6, 1),
+                        "server_ms": float(np.median(server)),
+                        "client_ms": float(np.median(total)),
+                        "server_cpu_ms": 1000 * cpu / len(server),
+                        "load_avg": os.getloadavg()[0],
+                    }
                 )
-                total.append((time.perf_counter() - started) * 1000)
-                assert response.status_code == 200, response.text[:300]
-                server.append(float(response.headers["server-timing"].split("dur=")[1]))
-            out.append(
-                {
-                    "case": name,
-                    "body_mb": round(len(content) / 1e6, 1),
-                    "server_ms": float(np.median(server[1:])),
-                    "client_ms": float(np.median(total[1:])),
-                    "server_cpu_ms": 1000 * (server_cpu_s(process) - cpu) / 5,
-                }
-            )
-            console.print(out[-1])
+                console.print(out[-1])
     return out
 
 
@@ -301,17 +314,67 @@ def two_worker_cells(env: dict, data: dict, workdir: Path, seconds: float) -> li
         return drive(url, cases, f"Bearer {KEY}", seconds, process)
 
 
+def prepared(workdir: Path, n_customers: int) -> dict:
+    """:func:`prepare` once per ``workdir`` (the payloads are kept next to the model)."""
+    saved = workdir / "payloads.pkl"
+    if saved.exists():
+        with saved.open("rb") as handle:
+            return pickle.load(handle)
+    console.print(f"training on {n_customers:,} demo customers...")
+    data = prepare(workdir, n_customers)
+    with saved.open("wb") as handle:
+        pickle.dump(data, handle)
+    return data
+
+
+def big_cells(env: dict, data: dict, workdir: Path, before: str | None) -> list[dict]:
+    """Only the 10,000-row cases; with ``before``, against that git revision's code too."""
+    with contextlib.ExitStack() as stack:
+        other = None
+        if before is not None:
+            code = code_at_revision(
+                before, Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            )
+            port = free_port()
+            command = fidelite_serve_command(port=port, snapshot=data["snapshot"])
+            old_env = {**env, "PYTHONPATH": str(code)}
+            log = workdir / "fidelite-before.log"
+            # not from the checkout: `python -m` puts the working directory first on
+            # sys.path, and this checkout's fidelite/ would shadow the old code
+            server = running_server(command, env=old_env, port=port, log=log, cwd=code)
+            other = (*stack.enter_context(server), before)
+        port = free_port()
+        command = fidelite_serve_command(port=port, snapshot=data["snapshot"])
+        server = running_server(command, env=env, port=port, log=workdir / "fidelite.log")
+        url, process = stack.enter_context(server)
+        return big_requests(url, data, process, other)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="per load cell")
     parser.add_argument("--customers", type=int, default=20_000, help="demo customers")
+    parser.add_argument(
+        "--cases", choices=("all", "big"), default="all", help="big: only the 10,000-row cases"
+    )
+    parser.add_argument(
+        "--before", default=None, help="with --cases big: git revision to measure too"
+    )
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="keep the trained model and payloads here"
+    )
     args = parser.parse_args(argv)
     print_machine()
     console.print(f"load average at start: {os.getloadavg()}")
-    with tempfile.TemporaryDirectory(prefix="fidelite-bench-") as tmp:
-        workdir = Path(tmp)
-        console.print(f"training on {args.customers:,} demo customers...")
-        data = prepare(workdir, args.customers)
+    with contextlib.ExitStack() as stack:
+        if args.workdir is not None:
+            args.workdir.mkdir(parents=True, exist_ok=True)
+            workdir = args.workdir.resolve()
+        else:
+            workdir = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="fidelite-bench-"))
+            )
+        data = prepared(workdir, args.customers)
         env = {
             **os.environ,
             "MLFLOW_TRACKING_URI": data["tracking_uri"],
@@ -323,6 +386,11 @@ def main(argv: list[str] | None = None) -> int:
             "OMP_NUM_THREADS": "1",
             "BARE_MODEL_PATH": str(workdir / "bare.txt"),
         }
+        if args.cases == "big":
+            big = big_cells(env, data, workdir, args.before)
+            console.print(f"load average at end: {os.getloadavg()}")
+            console.print(markdown_table(big, list(big[0]), precision=1))
+            return 0
         results = bare_cells(env, data, workdir, args.seconds)
         served, big, metrics = fidelite_cells(env, data, workdir, args.seconds)
         results += served + two_worker_cells(env, data, workdir, args.seconds)

@@ -7,13 +7,16 @@ service turns them into responses in one place (:func:`fidelite.serving.errors.e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
+import pydantic
 import pydantic_core
 
 from fidelite.errors import FideliteError
 from fidelite.reports import publish
+from fidelite.serving.bulk_rows import bulk_rows
 from fidelite.serving.errors import PayloadTooLargeError, ReportUnavailableError, RequestError
 from fidelite.serving.history import (
     PreparedHistory,
@@ -65,6 +68,27 @@ def request_batch(
         population=model.uses_population if model is not None else True,
     )
     return frame_batch(features)
+
+
+def read_body(
+    body: bytes, validate: Callable[[bytes], PredictRequest], settings: ServiceSettings
+) -> tuple[PredictRequest, FeatureBatch | None]:
+    """A large ``/predict`` body: the request, and its checked feature batch when the
+    rows could be decoded straight into columns (:mod:`fidelite.serving.bulk_rows`).
+
+    Anything else is validated by ``validate`` (the request schema, as for every body),
+    which raises pydantic's ``ValidationError`` for a bad one; its batch is then built
+    by :func:`request_batch` as usual.
+    """
+    bulk = bulk_rows(body, required=_required_columns(), max_rows=settings.max_batch)
+    if bulk is not None:
+        # the envelope through the schema (as_of's format and calendar, flag types)
+        envelope = {"as_of": bulk.as_of, "features": [{}], "include_reasons": bulk.include_reasons}
+        try:
+            return validate(pydantic_core.to_json(envelope)), bulk.batch
+        except pydantic.ValidationError:
+            pass
+    return validate(body), None
 
 
 def history_rows(request: PredictRequest) -> int:

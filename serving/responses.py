@@ -20,6 +20,7 @@ import pandas as pd
 import pydantic_core
 
 from fidelite.features.contract import SCORE_COLUMNS
+from fidelite.serving import json_columns
 from fidelite.serving.schemas import ModelRef
 
 _DTYPES = {c.name: c.dtype for c in SCORE_COLUMNS}
@@ -62,6 +63,9 @@ def _days(values: Any) -> list[Any]:
 
 def _text(values: Any) -> list[Any]:
     out = _plain(values)
+    if len(out) > SMALL and set(map(type, out)) <= {str, type(None)}:  # without a loop
+        blank = {value for value in set(out) if value is not None and not value.strip()}
+        return [None if value in blank else value for value in out] if blank else out
     for position, value in enumerate(out):
         if value is not None and (not isinstance(value, str) or not value.strip()):
             out[position] = None if isinstance(value, str) else str(value)
@@ -152,19 +156,61 @@ def frame_columns(scores: pd.DataFrame) -> dict[str, Any]:
     return {name: frame[name] for name in frame.columns}
 
 
+def scores_array(columns: Mapping[str, Any], n: int) -> bytes:
+    """``pydantic_core.to_json(score_dicts(columns, n))``, encoded column by column
+    (:mod:`fidelite.serving.json_columns`): the same bytes without a dict per customer."""
+    cells: list[list[str]] = []
+    for position, (name, dtype) in enumerate(_DTYPES.items()):
+        prefix = json_columns.key_prefix(name, position)
+        if name not in columns:
+            cells.append([prefix + json_columns.MISSING.get(dtype, "null")] * n)
+            continue
+        values = columns[name]
+        if isinstance(values, pd.Series):
+            values = values.to_numpy()
+        if name == "customer_id":
+            cells.append(json_columns.split_array([str(v) for v in values], prefix))
+            continue
+        if dtype == "list[str]":
+            cells.append(_list_cells(values, prefix))
+            continue
+        converted = _CONVERT.get(dtype, _passthrough)(values)
+        encode = json_columns.ENCODERS.get(dtype, json_columns.each_value)
+        cells.append(encode(converted, prefix))
+    return json_columns.rows_array(cells, n)
+
+
+def _list_cells(values: Any, prefix: str) -> list[str]:
+    """Cells of a ``list[str]`` column, each distinct JSON text parsed once when every
+    text is one JSON list (then :func:`_lists`' parse of all texts gives these lists)."""
+    texts = list(values)
+    if texts and all(isinstance(v, str) and v.startswith("[") for v in texts):
+        try:
+            parsed = {text: json.loads(text) for text in dict.fromkeys(texts)}
+        except ValueError:
+            parsed = {}
+        if parsed and all(type(value) is list for value in parsed.values()):
+            cells = {text: prefix + json_columns.text(value) for text, value in parsed.items()}
+            return list(map(cells.__getitem__, texts))
+    return json_columns.each_distinct(_lists(values), prefix)
+
+
 def predict_body(model: ModelRef, columns: Mapping[str, Any], n: int) -> bytes:
-    """The JSON body of a ``PredictResponse``."""
-    records = score_dicts(columns, n)
+    """The JSON body of a ``PredictResponse`` (scores encoded column by column above
+    :data:`SMALL` customers)."""
     status = columns["status"]
-    n_insufficient = int(sum(1 for value in status if value != "ok"))
-    return pydantic_core.to_json(
-        {
-            "model": model.model_dump(),
-            "n_customers": n,
-            "n_insufficient_history": n_insufficient,
-            "scores": records,
-        }
-    )
+    if n <= SMALL:
+        n_insufficient = sum(1 for value in status if value != "ok")
+    else:
+        n_insufficient = int(np.count_nonzero(np.asarray(status, dtype=object) != "ok"))
+    head = {
+        "model": model.model_dump(),
+        "n_customers": n,
+        "n_insufficient_history": n_insufficient,
+    }
+    if n <= SMALL:
+        return pydantic_core.to_json({**head, "scores": score_dicts(columns, n)})
+    return pydantic_core.to_json(head)[:-1] + b',"scores":' + scores_array(columns, n) + b"}"
 
 
 def encode_rows(records: Sequence[dict[str, Any]]) -> list[bytes]:

@@ -7,9 +7,10 @@ strings, flags JSON booleans; ``null`` means missing. Cross-field rules the mode
 on (``recency <= T``, no recency without a repeat purchase, ``frequency <= orders_total``)
 are checked too, so a row that passes can always be scored.
 
-Small batches are checked row by row (cheapest for the one-customer requests of a CRM
-integration); large ones in bulk when every row has the same columns (one type check and
-one numpy conversion for the whole table), column by column otherwise, which also names
+Small batches are checked row by row (cheapest for one-customer requests); large ones in
+bulk when every row has the same columns (one type check and one numpy conversion for
+the whole table; large bodies are decoded straight into such columns by
+:mod:`fidelite.serving.bulk_rows`), column by column otherwise, which also names
 whatever the bulk check refused. All give the same answers.
 """
 
@@ -293,19 +294,13 @@ def _check_consistency(numbers: dict[str, np.ndarray], ids: list[str]) -> None:
     if frequency is not None and recency is not None:
         bad = (frequency == 0) & (recency > 0)
         if bad.any():
-            raise _fail(
-                "recency",
-                "must be 0 when frequency is 0 (no repeat purchase)",
-                [ids[i] for i in np.flatnonzero(bad)],
-            )
+            message = "must be 0 when frequency is 0 (no repeat purchase)"
+            raise _fail("recency", message, [ids[i] for i in np.flatnonzero(bad)])
     if frequency is not None and orders is not None:
         bad = frequency > orders
         if bad.any():
-            raise _fail(
-                "frequency",
-                "repeat purchase days cannot exceed orders_total",
-                [ids[i] for i in np.flatnonzero(bad)],
-            )
+            message = "repeat purchase days cannot exceed orders_total"
+            raise _fail("frequency", message, [ids[i] for i in np.flatnonzero(bad)])
     if orders is not None:
         buyers = np.nan_to_num(orders) > 0
         for column in (*RFM_COLUMNS, "monetary_value"):
@@ -320,14 +315,9 @@ def feature_batch(
 ) -> FeatureBatch:
     """Validate feature rows and return them column-wise.
 
-    Parameters
-    ----------
-    rows : sequence of dict, length n
-        One object per customer: ``customer_id`` and feature columns.
-    required : sequence of str
-        Columns every row must carry (the model's required inputs).
-    max_rows : int
-        Largest accepted batch (``FIDELITE_MAX_BATCH``).
+    ``rows``: one object per customer (``customer_id`` and feature columns); ``required``:
+    columns every row must carry (the model's required inputs); ``max_rows``: largest
+    accepted batch (``FIDELITE_MAX_BATCH``).
 
     Raises
     ------
@@ -354,11 +344,9 @@ def feature_batch(
         )
     uniform = _uniform(rows, ids) if len(rows) > ROWWISE_MAX_ROWS else None
     if uniform is not None:
-        _check_required(uniform, required)
         names = list(uniform.numbers)
-        numbers = _in_range(names, np.vstack([uniform.numbers[n] for n in names]), ids)
-        _check_consistency(numbers, ids)
-        return FeatureBatch(ids=ids, numbers=numbers, others=uniform.others)
+        matrix = np.vstack([uniform.numbers[n] for n in names])
+        return bulk_checks(ids, names, matrix, uniform.others, required)
     checker = _rowwise if len(rows) <= ROWWISE_MAX_ROWS else _columnwise
     columns = checker(rows, ids)
     absent = [column for column in required if column not in columns]
@@ -375,6 +363,21 @@ def feature_batch(
             array = np.empty(len(values), dtype=object)
             array[:] = values
             others[column] = array
+    _check_consistency(numbers, ids)
+    return FeatureBatch(ids=ids, numbers=numbers, others=others)
+
+
+def bulk_checks(
+    ids: list[str],
+    numeric: Sequence[str],
+    matrix: np.ndarray,
+    others: dict[str, np.ndarray],
+    required: Sequence[str],
+) -> FeatureBatch:
+    """Required columns, ranges and rules between columns of typed columns (``matrix``:
+    numeric columns as rows, NaN = missing; ``others``: text and flag columns)."""
+    _check_required(FeatureBatch(ids, dict(zip(numeric, matrix, strict=True)), others), required)
+    numbers = _in_range(list(numeric), matrix, ids)
     _check_consistency(numbers, ids)
     return FeatureBatch(ids=ids, numbers=numbers, others=others)
 

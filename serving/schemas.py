@@ -21,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     create_model,
     model_validator,
 )
@@ -184,6 +185,21 @@ class PredictRequest(_Strict):
         if (self.features is None) == (self.history is None):
             raise ValueError("give exactly one of `features` or `history`")
         return self
+
+    #: A body not validated yet (:meth:`unread`).
+    _unread: bytes | None = PrivateAttr(None)
+
+    @classmethod
+    def unread(cls, body: bytes) -> PredictRequest:
+        """A placeholder for a body validated later, off the event loop (the service does
+        this for large bodies: :func:`fidelite.serving.handlers.read_body`)."""
+        request = cls.model_construct(features=None, history=None)
+        request._unread = body
+        return request
+
+    @property
+    def unread_body(self) -> bytes | None:
+        return self._unread
 
 
 class LookupRequest(_Strict):

@@ -94,7 +94,8 @@ def model_scores(
     A batch of at least :data:`PARALLEL_MIN_ROWS` customers is cut into ``threads``
     (default :data:`SCORING_THREADS`) consecutive parts scored at the same time: the
     boosters release the GIL, customers are scored independently, so the parts' columns
-    put end to end are the whole batch's.
+    put end to end are the whole batch's. A model with a truthy ``parallel_batches``
+    attribute spreads large batches over threads itself and gets one call.
 
     Raises
     ------
@@ -103,7 +104,7 @@ def model_scores(
     """
     threads = SCORING_THREADS if threads is None else threads
     n = len(batch)
-    if threads < 2 or n < PARALLEL_MIN_ROWS:
+    if threads < 2 or n < PARALLEL_MIN_ROWS or getattr(python_model, "parallel_batches", False):
         return _scores_of(python_model, batch, day, reasons=reasons)
     bounds = np.linspace(0, n, threads + 1).astype(int)
     parts = [slice_batch(batch, a, b) for a, b in itertools.pairwise(bounds.tolist())]

@@ -7,7 +7,11 @@ passes :class:`fidelite.serving.gate.Gate` first (routes, auth, limits, error sh
 Request checks for small requests run on the event loop; concurrent raw-history requests
 are built in one feature build in a worker thread (:mod:`fidelite.serving.merging`),
 concurrent small requests are scored together (:mod:`fidelite.serving.scoring`), and
-everything large runs off the loop so health checks stay responsive.
+everything large runs off the loop so health checks stay responsive: ``/predict`` bodies
+of :data:`LARGE_BODY_BYTES` or more are not validated by BentoML on the loop but in a
+worker thread, uniform feature rows decoded straight into columns
+(:mod:`fidelite.serving.bulk_rows`), and large answers are encoded column by column
+(:mod:`fidelite.serving.json_columns`).
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ SETTINGS = ServiceSettings.from_env()
 ON_LOOP_MAX_ROWS = 32
 #: Raw-history requests with more rows than this are checked in a worker thread.
 ON_LOOP_MAX_HISTORY_ROWS = 1_000
+#: ``/predict`` bodies of at least this many bytes are validated in a worker thread
+#: (about 100 feature rows; the one-customer requests of a CRM stay on the loop).
+LARGE_BODY_BYTES = 256 * 1024
 JSON = "application/json"
 #: The report is a standalone page: revalidate on every open, never sniff its type.
 REPORT_HEADERS = {"cache-control": "no-cache", "x-content-type-options": "nosniff"}
@@ -176,11 +183,24 @@ class Fidelite:
         `history` tables from which the features are built server-side.
         """
         model = self.models.model
+        batch: FeatureBatch | None = None
+        body = request.unread_body
+        if body is not None:  # a large body: read in a worker thread
+            try:
+                request, batch = await self._in_thread(
+                    handlers.read_body, body, _validate_predict, self.settings
+                )
+            except pydantic.ValidationError:
+                raise  # answered by BentoML as for every body it validates (400)
+            except Exception as exc:
+                return error_response(exc)
         small = request.features is not None and len(request.features) <= ON_LOOP_MAX_ROWS
         try:
             day = _timestamp(request.as_of)
             built: Built
-            if request.history is not None:
+            if batch is not None:
+                built = batch
+            elif request.history is not None:
                 built = await self._history_input(request, model, day)
             elif small:
                 built = handlers.request_batch(request, self.settings, model)
@@ -303,6 +323,29 @@ def _route_table(settings: ServiceSettings) -> dict[str, RouteRule]:
     routes["/metrics"] = RouteRule("metrics", open_get, auth=settings.metrics_auth)
     return routes
 
+
+def _read_large_bodies_later(spec: type[PredictRequest]) -> Callable[[bytes], PredictRequest]:
+    """Make BentoML leave ``/predict`` bodies of :data:`LARGE_BODY_BYTES` or more unread.
+
+    BentoML validates a body with its input type's ``model_validate_json`` on the event
+    loop, before calling the endpoint: for a 25 MB body that blocked the loop for a
+    couple of hundred milliseconds and built a dict per row. Large bodies now reach
+    :meth:`Fidelite.predict` as :meth:`PredictRequest.unread` placeholders and are read
+    in a worker thread (:func:`handlers.read_body`), with the schema's own validation
+    (returned here) for anything the fast path does not take.
+    """
+    validate = spec.model_validate_json
+
+    def model_validate_json(json_data: Any, **kwargs: Any) -> PredictRequest:
+        if kwargs or len(json_data) < LARGE_BODY_BYTES:
+            return validate(json_data, **kwargs)
+        return spec.unread(bytes(json_data))
+
+    spec.model_validate_json = staticmethod(model_validate_json)  # type: ignore[method-assign,assignment]
+    return validate
+
+
+_validate_predict = _read_large_bodies_later(Fidelite.apis["predict"].input_spec)
 
 Fidelite.add_asgi_middleware(
     Gate,

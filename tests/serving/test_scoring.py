@@ -200,3 +200,8 @@ def test_large_calls_scored_in_parallel_parts_equal_one_call(
     parts = model_scores(model, batch, day, reasons=True, threads=3)
     assert sorted(calls) == [66, 67, 67]
     _same(parts, whole)
+    # a model that spreads a batch over threads itself gets one call
+    calls.clear()
+    monkeypatch.setattr(type(model), "parallel_batches", True, raising=False)
+    _same(model_scores(model, batch, day, reasons=True, threads=3), whole)
+    assert calls == [200]

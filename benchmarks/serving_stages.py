@@ -93,6 +93,7 @@ def stages(model: Any, features: pd.DataFrame, *, reasons: bool, repeats: int) -
     )
     _same_batch(batch, old)
     day = pd.Timestamp(AS_OF)
+    model_scores(model, batch, day, reasons=reasons, threads=1)  # warm-up (compiled trees)
     for threads in (2, 1):
         columns = step(
             f"model_scores, {threads} thread(s)",

@@ -11,9 +11,10 @@ request waits only while the previous call runs, then everything that arrived me
 its own rows back. A call of at most :data:`INLINE_MAX_ROWS` customers (about a
 millisecond per few customers with ``predict_arrays``) runs on the event loop: handing it
 to a worker thread costs two thread wake-ups per request and frees nothing, since the
-model holds the GIL for most of the call. Larger calls run in a worker thread, and a call
-of thousands of customers is cut into parts scored at the same time (:func:`model_scores`:
-the boosters release the GIL). A lone
+model holds the GIL for most of the call. Larger calls run in a worker thread as one call:
+the model spreads a batch of thousands of customers over the cores itself (its compiled
+trees release the GIL); :func:`model_scores` can also cut it into parts scored at the same
+time (``FIDELITE_SCORING_THREADS``, for models without threads of their own). A lone
 request is scored at once. Customers are scored independently of each other by the model
 (percentiles use the reference distribution stored at training), so batching never
 changes a result; request ids are made unique inside a batch, so two requests may carry
@@ -25,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,8 +45,8 @@ MAX_BATCHED_ROWS = 256
 INLINE_MAX_ROWS = 32
 #: Calls with at least this many customers are scored in parallel parts.
 PARALLEL_MIN_ROWS = 2_048
-#: Threads scoring one large call by default (the machine's cores, at most 4).
-SCORING_THREADS = max(1, min(4, os.cpu_count() or 1))
+#: Parts a large call is cut into by default: one (the model uses the cores itself).
+SCORING_THREADS = 1
 
 
 def batch_frame(batch: FeatureBatch) -> pd.DataFrame:
@@ -94,8 +94,7 @@ def model_scores(
     A batch of at least :data:`PARALLEL_MIN_ROWS` customers is cut into ``threads``
     (default :data:`SCORING_THREADS`) consecutive parts scored at the same time: the
     boosters release the GIL, customers are scored independently, so the parts' columns
-    put end to end are the whole batch's. A model with a truthy ``parallel_batches``
-    attribute spreads large batches over threads itself and gets one call.
+    put end to end are the whole batch's.
 
     Raises
     ------
@@ -104,7 +103,7 @@ def model_scores(
     """
     threads = SCORING_THREADS if threads is None else threads
     n = len(batch)
-    if threads < 2 or n < PARALLEL_MIN_ROWS or getattr(python_model, "parallel_batches", False):
+    if threads < 2 or n < PARALLEL_MIN_ROWS:
         return _scores_of(python_model, batch, day, reasons=reasons)
     bounds = np.linspace(0, n, threads + 1).astype(int)
     parts = [slice_batch(batch, a, b) for a, b in itertools.pairwise(bounds.tolist())]

@@ -14,7 +14,7 @@ variable                           default                  meaning
 ``FIDELITE_MAX_BATCH``             10000                    customers/ids per request
 ``FIDELITE_MAX_BODY_BYTES``        67108864 (64 MiB)        request body limit
 ``FIDELITE_WORKERS``               CPU cores (max 4)        server processes
-``FIDELITE_SCORING_THREADS``       cores / workers (max 4)  threads per large predict call
+``FIDELITE_SCORING_THREADS``       1                        parts of a large predict call
 ``FIDELITE_MODEL_URI``             (none)                   registry URI to follow
 ``FIDELITE_RELOAD_SECONDS``        60                       champion check; 0/off = never
 ``FIDELITE_SNAPSHOT_CHECK_SECONDS`` 2                       snapshot file check interval
@@ -108,10 +108,10 @@ def default_workers() -> int:
 
 
 def default_scoring_threads(workers: int) -> int:
-    """Threads scoring one large ``/predict`` call: the cores left per worker, at most 4
-    (the boosters release the GIL, so a call of thousands of customers runs in parallel
-    parts; small calls always use one)."""
-    return max(1, min((os.cpu_count() or 1) // max(workers, 1), 4))
+    """Threads cutting one large ``/predict`` call into parts here: one, since the model
+    spreads a large batch over the cores itself (its compiled trees, training/forest.py);
+    more only for models without threads of their own (``FIDELITE_SCORING_THREADS``)."""
+    return 1
 
 
 @dataclass(frozen=True)

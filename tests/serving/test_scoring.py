@@ -200,8 +200,7 @@ def test_large_calls_scored_in_parallel_parts_equal_one_call(
     parts = model_scores(model, batch, day, reasons=True, threads=3)
     assert sorted(calls) == [66, 67, 67]
     _same(parts, whole)
-    # a model that spreads a batch over threads itself gets one call
+    # by default one call: the model spreads a large batch over the cores itself
     calls.clear()
-    monkeypatch.setattr(type(model), "parallel_batches", True, raising=False)
-    _same(model_scores(model, batch, day, reasons=True, threads=3), whole)
+    _same(model_scores(model, batch, day, reasons=True), whole)
     assert calls == [200]

@@ -79,12 +79,14 @@ def test_settings_defaults_and_explicit_auth_off() -> None:
     assert settings.reload_seconds == 60 and settings.winback_limit == 100
     off = ServiceSettings.from_env({"FIDELITE_AUTH": "off", "FIDELITE_RELOAD_SECONDS": "off"})
     assert off.api_keys == () and not off.auth and off.reload_seconds == 0
-    # scoring threads share the cores among the workers
+    # one part per large call by default (the model uses the cores itself); settable
     cores = os.cpu_count() or 1
     one = ServiceSettings.from_env({"FIDELITE_AUTH": "off", "FIDELITE_WORKERS": "1"})
-    assert one.scoring_threads == max(1, min(cores, 4))
+    assert one.scoring_threads == 1
     many = ServiceSettings.from_env({"FIDELITE_AUTH": "off", "FIDELITE_WORKERS": str(cores)})
     assert many.scoring_threads == 1
+    two = ServiceSettings.from_env({"FIDELITE_AUTH": "off", "FIDELITE_SCORING_THREADS": "2"})
+    assert two.scoring_threads == 2
 
 
 def test_bentoml_tracing_is_off_unless_asked_for() -> None:

@@ -89,7 +89,9 @@ class MaximumLikelihoodModel(BaseEstimator):
     n_customers_ : float
         Sum of the weights fitted on.
     converged_ : bool
-        The convergence rule held (see ``GRADIENT_TOLERANCE``).
+        The convergence rule held: projected gradient below ``GRADIENT_TOLERANCE``, no
+        parameter at the edge of the search range, and a positive definite Hessian
+        (finite ``covariance_``: the data pin every parameter down).
     gradient_norm_ : float
         Largest component of the projected gradient at the optimum.
     n_iter_ : int
@@ -229,13 +231,18 @@ class MaximumLikelihoodModel(BaseEstimator):
         self.n_iter_ = int(result.nit)
         self.gradient_norm_ = _projected_gradient_norm(result.x, grad)
         at_bound = bool(np.any(np.abs(result.x) >= LOG_BOUND - 1e-6))
-        self.converged_ = self.gradient_norm_ <= GRADIENT_TOLERANCE and not at_bound
         self.log_likelihood_ = float(
             (weights * self._log_likelihood_rows(natural, natural_data)).sum()
         )
         self._store_covariance(result.x, data, weights, penalizer, natural)
+        # A small gradient is not enough: on a ridge (BG/NBD's r and alpha running off
+        # together towards the Poisson limit) L-BFGS-B may stop anywhere with a tiny
+        # gradient, depending on the CPU's rounding. A maximum the data pin down has a
+        # positive definite Hessian, hence a finite covariance.
+        identified = bool(np.all(np.isfinite(self.covariance_)))
+        self.converged_ = self.gradient_norm_ <= GRADIENT_TOLERANCE and not at_bound and identified
         self.fit_seconds_ = time.perf_counter() - begin
-        self._report_fit(result, at_bound)
+        self._report_fit(result, at_bound, identified)
 
     def _store_covariance(
         self,
@@ -263,7 +270,7 @@ class MaximumLikelihoodModel(BaseEstimator):
             zip(self.param_names, np.sqrt(np.diag(covariance)).tolist(), strict=True)
         )
 
-    def _report_fit(self, result: Any, at_bound: bool) -> None:
+    def _report_fit(self, result: Any, at_bound: bool, identified: bool) -> None:
         shown = {k: float(f"{v:.4g}") for k, v in self.params_.items()}
         if self.converged_:
             logger.info(
@@ -279,6 +286,9 @@ class MaximumLikelihoodModel(BaseEstimator):
         why = (
             "a parameter ran to the edge of the search range (the data cannot pin it down)"
             if at_bound
+            else "the likelihood is flat along some direction at the optimum (its Hessian is "
+            "not positive definite: the data cannot pin the parameters down)"
+            if not identified
             else f"max |gradient| {self.gradient_norm_:.1e} > {GRADIENT_TOLERANCE:.0e} "
             f"after {self.n_iter_} iterations ({result.message})"
         )

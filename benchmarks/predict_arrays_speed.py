@@ -36,11 +36,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -53,7 +51,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
-    REPO_ROOT,
+    code_at_revision,
     machine_description,
     markdown_table,
     print_table,
@@ -63,7 +61,6 @@ from _common import (
 
 AS_OF = "2025-09-30"
 BIG = 10_000
-PACKAGES = ("fidelite", "features", "training", "serving", "reports")
 
 
 def inputs(model, features: pd.DataFrame) -> tuple[dict, dict, dict]:
@@ -212,22 +209,6 @@ def totals(model, one: dict, dated: dict, many: dict, day, args) -> dict[str, li
     return out
 
 
-def _old_code(revision: str, into: Path) -> Path:
-    """The packages of git ``revision`` laid out as importable ``fidelite`` in ``into``."""
-    archive = into / "code.tar"
-    with archive.open("wb") as handle:
-        subprocess.run(
-            ["git", "archive", revision, *PACKAGES], cwd=REPO_ROOT, stdout=handle, check=True
-        )
-    with tarfile.open(archive) as tar:
-        tar.extractall(into / "tree", filter="data")
-    root = into / "path" / "fidelite"
-    shutil.copytree(into / "tree" / "fidelite", root)
-    for name in PACKAGES[1:]:
-        (root / name).symlink_to(into / "tree" / name)
-    return into / "path"
-
-
 def _child_totals(path: Path, args) -> dict[str, list[float]]:
     """:func:`totals` measured by a child process importing the code under ``path``."""
     command = [sys.executable, __file__, "--model", str(args.model), "--child"]
@@ -284,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = _rows(totals(model, one, dated, many, day, args), " (this code)")
     if args.before:
         with tempfile.TemporaryDirectory() as tmp:
-            path = _old_code(args.before, Path(tmp))
+            path = code_at_revision(args.before, Path(tmp))
             rows += _rows(_child_totals(path, args), f" ({args.before})")
             rows += _rows(totals(model, one, dated, many, day, args), " (this code, again)")
     print(machine_description())

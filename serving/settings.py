@@ -107,13 +107,6 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
-def default_scoring_threads(workers: int) -> int:
-    """Threads cutting one large ``/predict`` call into parts here: one, since the model
-    spreads a large batch over the cores itself (its compiled trees, training/forest.py);
-    more only for models without threads of their own (``FIDELITE_SCORING_THREADS``)."""
-    return 1
-
-
 @dataclass(frozen=True)
 class ServiceSettings:
     """All settings of the service (see the module docstring for the variables)."""
@@ -125,6 +118,8 @@ class ServiceSettings:
     max_batch: int = 10_000
     max_body_bytes: int = 64 * 1024 * 1024
     workers: int = 1
+    # One: the model spreads a large batch over the cores itself (its compiled trees,
+    # training/forest.py); more parts only help models without threads of their own.
     scoring_threads: int = 1
     model_uri: str | None = None
     reload_seconds: float = 60.0
@@ -163,10 +158,8 @@ class ServiceSettings:
             snapshot=None if snapshot is None else Path(snapshot),
             max_batch=int(_number(env, MAX_BATCH_ENV, cls.max_batch)),
             max_body_bytes=int(_number(env, MAX_BODY_BYTES_ENV, cls.max_body_bytes)),
-            workers=(workers := int(_number(env, WORKERS_ENV, default_workers()))),
-            scoring_threads=int(
-                _number(env, SCORING_THREADS_ENV, default_scoring_threads(workers))
-            ),
+            workers=int(_number(env, WORKERS_ENV, default_workers())),
+            scoring_threads=int(_number(env, SCORING_THREADS_ENV, cls.scoring_threads)),
             model_uri=_text(env, MODEL_URI_ENV),
             reload_seconds=_interval(env, RELOAD_ENV, cls.reload_seconds),
             snapshot_check_seconds=_interval(env, SNAPSHOT_CHECK_ENV, cls.snapshot_check_seconds),

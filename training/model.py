@@ -231,7 +231,6 @@ class FideliteModel(mlflow.pyfunc.PythonModel):
     # Feature columns in, score columns out, no DataFrames: see training.arrays (which
     # also compiles the large-batch scoring when MLflow loads the model: load_context).
     predict_arrays, load_context = predict_arrays, load_context
-    parallel_batches = True  # batches of 2,048+ rows use both cores (training.forest)
 
     def _augment(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Features plus the baseline columns (recomputed if the input already has them)."""

@@ -151,6 +151,7 @@ class PathAttribution:
             forest = Forest.from_booster(self.booster_, self._num_iteration)
             if not np.array_equal(forest.leaf_offsets, self.leaf_offsets_):
                 raise RuntimeError("model text and dump disagree on the trees' leaves")
+            forest.table_blocks(self.leaf_contributions_)  # now, not in the first request
             self.__dict__["_forest_cache"] = forest
         return forest
 

@@ -6,8 +6,9 @@ Stages (what the worker does between the complete body and the response):
 - general path: pydantic validates the body into one dict per row (BentoML does this on
   the event loop), then :func:`fidelite.serving.handlers.request_batch` checks the rows
   into columns;
-- large-body path: :func:`fidelite.serving.handlers.read_body` (typed msgspec decode
-  straight into columns, the same checks) -- the batches are compared bit for bit;
+- large-body path: :func:`fidelite.serving.handlers.read_body` (the compiled scanner
+  straight into columns, the same checks), and its second tier alone (the typed msgspec
+  decode, for bodies the scanner does not take) -- the batches are compared bit for bit;
 - the model: :func:`fidelite.serving.scoring.model_scores` with one and two threads;
 - the response: one dict per customer through ``pydantic_core.to_json`` (the old
   encoding) and :func:`fidelite.serving.handlers.predict_json` (column by column) --
@@ -65,7 +66,7 @@ def _same_batch(left: Any, right: Any) -> None:
 
 
 def stages(model: Any, features: pd.DataFrame, *, reasons: bool, repeats: int) -> list[dict]:
-    from fidelite.serving import handlers, heap, service
+    from fidelite.serving import bulk_rows, handlers, heap, service
     from fidelite.serving.models import ServedModel
     from fidelite.serving.responses import score_dicts
     from fidelite.serving.scoring import model_scores
@@ -92,6 +93,13 @@ def stages(model: Any, features: pd.DataFrame, *, reasons: bool, repeats: int) -
         "new: body -> checked columns", lambda: handlers.read_body(body, validate, settings)
     )
     _same_batch(batch, old)
+    layout = bulk_rows._layout(bulk_rows.first_row_columns(body))
+    required, limit = handlers._required_columns(), settings.max_batch
+    second = step(
+        "new, second tier: msgspec -> checked columns",
+        lambda: bulk_rows._decoded(body, layout, required=required, max_rows=limit),
+    )
+    _same_batch(second.batch, old)
     day = pd.Timestamp(AS_OF)
     model_scores(model, batch, day, reasons=reasons, threads=1)  # warm-up (compiled trees)
     for threads in (2, 1):

@@ -169,7 +169,8 @@ def _columnwise(rows: Sequence[dict[str, Any]], ids: list[str]) -> dict[str, lis
         values = [row.get(column) for row in rows]
         kinds = set(map(type, values)) - {type(None)}
         allowed = {_NUMERIC: {float, int}, _TEXT: {str}, _FLAG: {bool}}[rule.kind]
-        if not kinds <= allowed:
+        texts = [v for v in values if type(v) is str] if rule.kind == _TEXT else []
+        if not kinds <= allowed or any(len(v) > MAX_TEXT_LENGTH for v in texts):
             # the row-wise check names the first offending customer
             for position, value in enumerate(values):
                 if value is not None:

@@ -11,8 +11,9 @@ Stages (what the worker does between the complete body and the response):
   decode, for bodies the scanner does not take) -- the batches are compared bit for bit;
 - the model: :func:`fidelite.serving.scoring.model_scores` with one and two threads;
 - the response: one dict per customer through ``pydantic_core.to_json`` (the old
-  encoding) and :func:`fidelite.serving.handlers.predict_json` (column by column) --
-  the bodies are compared byte for byte.
+  encoding) and :func:`fidelite.serving.handlers.predict_json` (column by column: one
+  encoded table per column, rows assembled from byte spans by compiled loops, see
+  :mod:`fidelite.serving.json_columns`) -- the bodies are compared byte for byte.
 
 The payload is serving_load.py's: the first 2,000 purchasers' feature rows tiled to
 10,000 distinct ids (25 MB). CPU = ``process_time`` (all threads), median of

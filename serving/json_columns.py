@@ -3,102 +3,128 @@ per customer.
 
 :func:`fidelite.serving.responses.predict_body` used to build one dict per customer and
 hand the list to ``pydantic_core.to_json``; for 10,000 customers most of the time went
-into the dicts and the encoder walking them. Here each column is converted exactly as
-before (the same converters of :mod:`fidelite.serving.responses`), encoded with the same
-encoder (``pydantic_core.to_json``) into one *cell* per customer (``,"key":value``), and
-the rows are put together with one ``str.join``:
+into the dicts and the encoder walking them. Here each column becomes a table of values
+encoded by that same encoder, one ``pydantic_core.to_json`` call per column, plus one
+index into it per row (:mod:`fidelite.serving.column_tables`: repeated values such as
+statuses, segments, reason lists and dates are encoded once), and the rows are put
+together from byte spans rather than Python strings:
 
-- a column of numbers, booleans, dates or nulls is encoded as one JSON array and cut at
-  its commas; the cut is used only if it gives exactly one text per customer (a value
-  whose text holds a comma, e.g. a string, makes it encode value by value instead);
-- a column of strings or of string lists encodes each distinct value once (status,
-  segments, channels and reason lists repeat a lot);
-- anything else is encoded value by value.
+- the varying columns' encoded arrays are joined into one buffer and a compiled scan
+  (:func:`fidelite.serving.json_kernels.split_pieces`) finds each value's span; it
+  follows strings and nesting, so values whose text holds a comma need no special case;
+- a column with one value for every row (``horizon_days``, ``status``, the uplift
+  columns of a model without campaigns) goes into the fixed text of the rows, beside
+  the keys;
+- one compiled pass (:func:`fidelite.serving.json_kernels.write_rows`) writes the rows,
+  with whatever comes before and after them, straight into the ``bytes`` returned.
 
-Texts are handled as Latin-1 (one character per byte of the encoder's UTF-8 output), so
-joining never widens strings and encoding back gives the encoder's bytes. Keys come in
-the same order with the same separators, so the bytes are those of
-``pydantic_core.to_json([dict(...), ...])``; tests compare both on mixed batches.
+Keys come in the same order with the same separators, and ``pydantic_core`` writes a
+value inside a list as it writes it inside a dict, so the bytes are those of
+``pydantic_core.to_json([dict(...), ...])``; tests compare both on mixed batches
+(tests/serving/test_json_encoding.py).
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Sequence
-from typing import Any
+import ctypes
+from collections.abc import Sequence
 
+import numpy as np
 import pydantic_core
 
-#: Column encoders: (values, key prefix) -> one cell per value.
-Encoder = Callable[[Sequence[Any], str], list[str]]
+from fidelite.serving import json_kernels
+from fidelite.serving.column_tables import Table
+
+_COMMA = ord(",")
+_NEW_BYTES = ctypes.pythonapi.PyBytes_FromStringAndSize
+_NEW_BYTES.restype = ctypes.py_object
+_NEW_BYTES.argtypes = (ctypes.c_char_p, ctypes.c_ssize_t)
+_BYTES_DATA = ctypes.pythonapi.PyBytes_AsString
+_BYTES_DATA.restype = ctypes.c_void_p
+_BYTES_DATA.argtypes = (ctypes.py_object,)
 
 
-def text(value: Any) -> str:
-    """``pydantic_core.to_json(value)`` as Latin-1 text."""
-    return pydantic_core.to_json(value).decode("latin-1")
+def rows_json(tables: Sequence[tuple[str, Table]], n: int, head: bytes, tail: bytes) -> bytes:
+    """``head``, the JSON array of one object per row, then ``tail``.
 
+    Parameters
+    ----------
+    tables : sequence of (key, Table)
+        The rows' keys in order and each column's table (``n`` rows each).
+    n : int
+        Number of rows.
+    head, tail : bytes
+        Written before and after the array.
 
-def split_array(values: Sequence[Any], prefix: str) -> list[str]:
-    """Cells of a column encoded as one JSON array and cut at its commas (value by value
-    when a value's text holds a comma)."""
-    if not values:
-        return []
-    inner = text(values)[1:-1]
-    if inner.count(",") != len(values) - 1:
-        return each_value(values, prefix)
-    # compact JSON has no raw newline: it marks the cuts
-    return (prefix + inner.replace(",", "\n" + prefix)).split("\n")
-
-
-def each_distinct(values: Sequence[Any], prefix: str) -> list[str]:
-    """Cells of a column of strings (or lists of strings) and nulls, each distinct value
-    encoded once; value by value for anything else."""
-    kinds = set(map(type, values))
-    if kinds <= {str, type(None)}:
-        keys: Sequence[Any] = values
-    elif kinds == {list} and set(map(type, itertools.chain.from_iterable(values))) <= {str}:
-        keys = list(map(tuple, values))
-    else:
-        return each_value(values, prefix)
-    distinct = dict(zip(keys, values, strict=True))
-    cells = {key: prefix + text(value) for key, value in distinct.items()}
-    return list(map(cells.__getitem__, keys))
-
-
-def each_value(values: Sequence[Any], prefix: str) -> list[str]:
-    return [prefix + text(value) for value in values]
-
-
-#: How a converted column of each contract dtype is encoded.
-ENCODERS: dict[str, Encoder] = {
-    "int": split_array,
-    "float": split_array,
-    "bool": split_array,
-    "date": split_array,
-    "str": each_distinct,
-    "list[str]": each_distinct,
-}
-#: Text of a missing column's values, by dtype (``list[str]``: empty list, else null).
-MISSING = {"list[str]": "[]"}
-
-
-def key_prefix(name: str, position: int) -> str:
-    """What comes before a value in a row: ``{"key":`` for the first, ``,"key":`` after."""
-    return ("{" if position == 0 else ",") + text(name) + ":"
-
-
-def rows_array(cells: Sequence[list[str]], n: int) -> bytes:
-    """``[{...},{...}]`` (the encoder's bytes) from each column's cells (n each, built with
-    :func:`key_prefix` in column order)."""
+    Raises
+    ------
+    ValueError
+        A table does not have ``n`` rows.
+    """
     if n == 0:
-        return b"[]"
-    if not cells:
-        return ("[" + ",".join(itertools.repeat("{}", n)) + "]").encode("latin-1")
-    width = len(cells) + 1
-    flat = ["},"] * (width * n)
-    for position, column in enumerate(cells):
-        if len(column) != n:
-            raise ValueError(f"column {position} has {len(column)} values, expected {n}")
-        flat[position::width] = column
-    flat[-1] = "}]"
-    return ("[" + "".join(flat)).encode("latin-1")
+        return head + b"[]" + tail
+    fixed, varying = _fixed_texts(tables, n)
+    pieces = [*(table.json for table in varying), *fixed, head + b"[", tail]
+    text = np.frombuffer(b"".join([*pieces, bytes(json_kernels.BLOCK)]), np.uint8)
+    starts, ends = _spans(text, pieces, [table.size for table in varying])
+    cells = np.empty((len(varying), n), np.int64)
+    first = 0
+    for column, table in enumerate(varying):
+        cells[column] = np.arange(n) if table.codes is None else table.codes
+        cells[column] += first
+        first += table.size
+    fixed_spans = np.arange(first, first + len(fixed) + 2)
+    body, out = _new_bytes(json_kernels.rows_size(starts, ends, cells, fixed_spans))
+    json_kernels.write_rows(text, starts, ends, cells, fixed_spans, out)
+    return body
+
+
+def _fixed_texts(tables: Sequence[tuple[str, Table]], n: int) -> tuple[list[bytes], list[Table]]:
+    """The texts between the varying columns' values in a row (keys, separators, the
+    values of one-value columns, the closing ``},``) and the varying columns' tables."""
+    fixed: list[bytes] = []
+    varying: list[Table] = []
+    current = b"{"
+    for position, (key, table) in enumerate(tables):
+        _check(key, table, n)
+        current += (b"," if position else b"") + pydantic_core.to_json(key) + b":"
+        if table.size == 1:  # every row's value
+            current += table.json[1:-1]
+            continue
+        fixed.append(current)
+        varying.append(table)
+        current = b""
+    fixed.append(current + b"},")
+    return fixed, varying
+
+
+def _check(key: str, table: Table, n: int) -> None:
+    if table.codes is None and table.size == 1:
+        return  # one value stands for every row
+    rows = table.size if table.codes is None else len(table.codes)
+    if rows != n:
+        raise ValueError(f"column {key!r} has {rows} values, expected {n}")
+
+
+def _spans(text: np.ndarray, pieces: list[bytes], sizes: list[int]) -> tuple[np.ndarray, ...]:
+    """Start and end in ``text`` (``pieces`` one after another) of each value of the
+    first ``len(sizes)`` pieces (JSON arrays of ``sizes`` values), then of each further
+    piece as a whole."""
+    bounds = np.cumsum([0, *map(len, pieces)])
+    # no string and no nested value: commas are the only separators
+    plain = [b'"' not in p and p.find(b"[", 1) < 0 and b"{" not in p for p in pieces[: len(sizes)]]
+    starts, ends, wrong = json_kernels.split_pieces(
+        text, bounds, np.array(sizes, np.int64), np.array(plain, np.bool_)
+    )
+    if wrong >= 0:  # pydantic_core wrote something unexpected
+        raise RuntimeError(f"encoded column {wrong} does not hold {sizes[wrong]} values")
+    return starts, ends
+
+
+def _new_bytes(size: int) -> tuple[bytes, np.ndarray]:
+    """A new ``bytes`` object of ``size`` bytes, not yet written, and a writable view of
+    its contents: what C code does with ``PyBytes_FromStringAndSize(NULL, size)``, which
+    saves copying the body (~8 MB for 10,000 customers) into a ``bytes`` at the end."""
+    body = _NEW_BYTES(None, size)
+    contents = (ctypes.c_uint8 * size).from_address(_BYTES_DATA(body))
+    return body, np.ctypeslib.as_array(contents)

@@ -5,7 +5,8 @@
   parse + :func:`feature_batch`) bit for bit, and every body the general path refuses
   must be left to it (so the 400 and its message are unchanged).
 - Large responses are encoded column by column (:mod:`fidelite.serving.json_columns`);
-  the bytes must equal ``pydantic_core.to_json`` of one dict per customer.
+  the bytes must equal ``pydantic_core.to_json`` of one dict per customer (more cases
+  in test_json_encoding.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pydantic_core
 import pytest
 
 from fidelite.errors import FideliteError
-from fidelite.serving import handlers, json_columns
+from fidelite.serving import handlers
 from fidelite.serving.bulk_rows import PROBE_BYTES, bulk_rows, first_row_columns
 from fidelite.serving.responses import predict_body, score_dicts, scores_array
 from fidelite.serving.rows import FeatureBatch
@@ -286,11 +287,3 @@ def test_column_wise_json_is_byte_identical(n: int) -> None:
         }
     )
     assert predict_body(model, columns, n) == expected
-
-
-def test_column_cells_fall_back_when_a_value_holds_a_comma() -> None:
-    assert json_columns.split_array([1.5, None, True], ",") == [",1.5", ",null", ",true"]
-    assert json_columns.split_array(["a,b", "c"], "") == ['"a,b"', '"c"']
-    assert json_columns.each_distinct([["a", "b"], ["a", "b"], None], "") == ['["a","b"]'] * 2 + [
-        "null"
-    ]

@@ -328,7 +328,7 @@ def test_small_responses_convert_values_as_the_column_wise_path(
     """Columns of a few customers are converted value by value; the result must be the
     numpy path's, missing values included (NaN/inf in float columns, None/NaN in object
     columns, values that are neither)."""
-    from fidelite.serving import responses
+    from fidelite.serving import score_values
 
     columns = {
         "churn_probability": np.array([0.5, np.nan, np.inf, -np.inf]),
@@ -341,9 +341,9 @@ def test_small_responses_convert_values_as_the_column_wise_path(
         "uplift_channel": np.array([float("inf"), "sms", None, 2.5], dtype=object),
         "value_at_risk": [1.5, float("nan"), None, 2],
     }
-    assert len(columns["status"]) <= responses.SMALL
-    small = responses.score_columns(columns, 4)
-    monkeypatch.setattr(responses, "SMALL", 0)
-    assert responses.score_columns(columns, 4) == small
+    assert len(columns["status"]) <= score_values.SMALL
+    small = score_values.score_columns(columns, 4)
+    monkeypatch.setattr(score_values, "SMALL", 0)
+    assert score_values.score_columns(columns, 4) == small
     assert small["churn_probability"] == [0.5, None, None, None]
     assert small["status"] == ["ok", None, None, None]

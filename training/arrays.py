@@ -24,7 +24,7 @@ from fidelite.errors import DataContractError
 from fidelite.features.days import parse_day
 from fidelite.training import forest
 from fidelite.training.baseline.model import RFM_COLUMNS
-from fidelite.training.reasons import compile_top_reasons, top_reasons
+from fidelite.training.reasons import compile_top_reasons, top_reasons_json
 from fidelite.training.scoreframe import (
     CORE_COLUMNS,
     NO_HISTORY_REASON,
@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 __all__ = ["feature_columns", "load_context", "predict_arrays", "warm_up"]
 
 Columns = dict[str, np.ndarray]
-Scored = tuple[dict[str, np.ndarray], list[list[str]] | None]
+#: Score columns and the reasons as JSON text (shape (n,) object), or None without them.
+Scored = tuple[dict[str, np.ndarray], np.ndarray | None]
 
 
 def feature_columns(
@@ -130,15 +131,15 @@ def predict_arrays(
         scored = scorer(model, part, int(rows.sum()), day, reasons)
         if scored is None:
             continue
-        values, phrases = scored
+        values, reason_json = scored
         for col, array in values.items():
             if rows.all():  # a fresh float64 copy, as the masked assignment makes
                 core[col] = np.array(array, dtype=float)
             else:
                 core[col][rows] = array
         status[rows] = STATUS_OK if population == "purchasers" else STATUS_PROSPECT
-        if phrases is not None:
-            reason_text[rows] = json_lists(phrases)
+        if reason_json is not None:
+            reason_text[rows] = reason_json
     copied = {col: _objects(cols[col]) for col in PASSTHROUGH_COLUMNS if col in cols}
     scores = score_arrays(
         ids,
@@ -217,10 +218,12 @@ def _purchasers(
         from fidelite.training.model import _baseline_reasons
 
         values = model._baseline_scores(base)
-        return values, (_baseline_reasons(augmented, top_k=3, n=n) if with_reasons else None)
+        if not with_reasons:
+            return values, None
+        return values, json_lists(_baseline_reasons(augmented, top_k=3, n=n))
     X = model.purchasers.encoder.transform_columns(augmented, n)
-    raw, phrases = _churn_pass(model, "purchasers", augmented, X, with_reasons)
-    return model._purchaser_values(base, X, day, raw), phrases
+    raw, reason_json = _churn_pass(model, "purchasers", augmented, X, with_reasons)
+    return model._purchaser_values(base, X, day, raw), reason_json
 
 
 def _prospects(
@@ -230,14 +233,14 @@ def _prospects(
     if model.prospects is None:
         return None
     X = model.prospects.encoder.transform_columns(cols, n)
-    raw, phrases = _churn_pass(model, "prospects", cols, X, with_reasons)
-    return model._prospect_values(X, day, raw), phrases
+    raw, reason_json = _churn_pass(model, "prospects", cols, X, with_reasons)
+    return model._prospect_values(X, day, raw), reason_json
 
 
 def _churn_pass(
     model: FideliteModel, population: str, cols: Columns, X: np.ndarray, with_reasons: bool
-) -> tuple[np.ndarray | None, list[list[str]] | None]:
-    """The churn trees' raw score and the reasons, from one pass over the trees.
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The churn trees' raw score and the reasons (JSON text), from one pass over the trees.
 
     ``FideliteModel.predict`` evaluates the churn booster twice (its score, then the
     leaves for the reasons); the leaves alone give both
@@ -249,13 +252,13 @@ def _churn_pass(
     if not with_reasons:
         return None, None
     raw, contributions = model.attribution(population).score_and_contributions(X)
-    phrases = top_reasons(
+    reason_json = top_reasons_json(
         contributions,
         cols,
         top_k=3,
         feature_names=getattr(model, population).encoder.feature_names_,
     )
-    return raw, phrases
+    return raw, reason_json
 
 
 #: Element types whose missing values are exactly None and float NaN.

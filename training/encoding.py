@@ -11,6 +11,7 @@ down a learned branch) instead of failing.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -332,6 +333,8 @@ def _series_codes(raw: pd.Series, levels: pd.Index) -> np.ndarray:
 #: Up to this many rows, category codes are dictionary look-ups (a pandas hash lookup
 #: costs more than the whole model for one customer); above it, the frame path's.
 _DICT_CODES_MAX_ROWS = 64
+#: Element types of a column whose values are their own category keys.
+_TEXT_TYPES = frozenset({str, type(None)})
 
 
 def _array_codes(
@@ -340,9 +343,13 @@ def _array_codes(
     """:func:`_category_codes` of one column array, shape (n,); -1 if missing/unseen."""
     if values is None:
         return np.full(n, -1, dtype=np.int64)
-    if n > _DICT_CODES_MAX_ROWS:
-        return _series_codes(pd.Series(values, copy=False), levels)
     values = np.asarray(values)
+    if n > _DICT_CODES_MAX_ROWS:
+        # Only text and None (JSON's usual): look-ups cost a tenth of pandas' conversion.
+        items = values.tolist() if values.dtype == object else [0]
+        if set(map(type, items)) <= _TEXT_TYPES:
+            return np.fromiter(map(lookup.get, items, itertools.repeat(-1)), np.int64, count=n)
+        return _series_codes(pd.Series(values, copy=False), levels)
     missing = pd.isna(values).tolist()
     # compared as text, like the levels (str(5.0) == "5.0", as pandas' astype(str))
     keys = [v if type(v) is str else str(v) for v in values.tolist()]

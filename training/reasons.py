@@ -12,6 +12,7 @@ and its value.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ import pandas as pd
 
 from fidelite.features.contract import feature_family
 from fidelite.training.forest_kernels import compiled
+from fidelite.training.phrase_dedupe import Coded, expand, render_unique, texts_unique
 from fidelite.training.phrases import (
     NUMERIC_PHRASES,
     TEXT_PHRASES,
@@ -30,7 +32,7 @@ from fidelite.training.phrases import (
     words,
 )
 
-__all__ = ["describe", "describe_many", "top_reasons"]
+__all__ = ["describe", "describe_many", "top_reasons", "top_reasons_json"]
 
 Row = Mapping[str, object]
 
@@ -82,15 +84,18 @@ def _as_float(values: np.ndarray) -> np.ndarray:
     )
 
 
-def _describe_text(key: str, raw: np.ndarray) -> list[str]:
+def _describe_text(key: str, raw: np.ndarray) -> Coded:
     template, missing = TEXT_PHRASES[key]
-    texts = pd.Series(raw, dtype=object).fillna("").astype(str).str.strip()
+    distinct = texts_unique(raw)
+    values, inverse = (raw, np.arange(len(raw))) if distinct is None else distinct
+    texts = pd.Series(values, dtype=object).fillna("").astype(str).str.strip()
     # Identifier-like values read as words; a preference list gets ", " separators.
     spoken = texts.str.replace("_", " ", regex=False).str.replace(",", ", ", regex=False)
-    return [
+    phrases = [
         template.format(v=w) if t else missing
         for t, w in zip(texts.tolist(), spoken.tolist(), strict=True)
     ]
+    return phrases, inverse
 
 
 def _describe_generic(feature: str, raw: np.ndarray) -> list[str]:
@@ -119,16 +124,23 @@ def describe_many(
     list of str, length m
     """
     raw = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+    return expand(_describe_coded(feature, raw, context))
+
+
+def _describe_coded(feature: str, raw: np.ndarray, context: Context) -> Coded:
+    """:func:`describe_many` as distinct phrases and each row's position among them."""
     kind, key, parts = _lookup(feature)
     if kind == "text":
         return _describe_text(key, raw)
     if kind == "flag":
-        return [
+        phrases = [
             f"{'opted in to' if bool(v) else 'not opted in to'} {parts.channel}"
             for v in raw.tolist()
         ]
+        return phrases, np.arange(len(phrases))
     if kind == "generic":
-        return _describe_generic(feature, raw)
+        phrases = _describe_generic(feature, raw)
+        return phrases, np.arange(len(phrases))
     render, missing_phrase = NUMERIC_PHRASES[key]
     return _render_numeric(
         render, missing_phrase.format(channel=parts.channel), parts, raw, context
@@ -137,14 +149,18 @@ def describe_many(
 
 def _render_numeric(
     render: Template, missing_phrase: str, parts: Parts, raw: np.ndarray, context: Context
-) -> list[str]:
+) -> Coded:
     numbers = _as_float(raw)
     missing = np.isnan(numbers)
-    out = np.full(len(numbers), missing_phrase, dtype=object)
-    if not missing.all():
-        present = np.flatnonzero(~missing)
-        out[present] = render(parts, numbers[present], lambda col: context(col)[present])
-    return out.tolist()
+    inverse = np.zeros(len(numbers), np.int64)  # missing rows: the missing phrase, first
+    if missing.all():
+        return [missing_phrase], inverse
+    present = np.flatnonzero(~missing)
+    phrases, codes = render_unique(
+        render, parts, numbers[present], lambda col: context(col)[present]
+    )
+    inverse[present] = codes + 1
+    return [missing_phrase, *phrases], inverse
 
 
 def describe(feature: str, value: object, row: Row) -> str:
@@ -195,6 +211,39 @@ def top_reasons(
     list of list of str, length n
         Most important first.
     """
+    table, counts = _phrase_table(contributions, features, top_k, feature_names, quoted=False)
+    return [row[:count] for row, count in zip(table.tolist(), counts, strict=False)]
+
+
+def top_reasons_json(
+    contributions: np.ndarray,
+    features: Mapping[str, np.ndarray],
+    top_k: int = 3,
+    feature_names: Sequence[str] | None = None,
+) -> np.ndarray:
+    """``scoreframe.json_lists(top_reasons(...))``, the same strings, shape (n,) object.
+
+    Each distinct phrase is rendered and JSON-quoted once, and each row's list joined
+    from the quoted phrases (no per-row list of phrases, no quoting per row).
+    """
+    table, counts = _phrase_table(contributions, features, top_k, feature_names, quoted=True)
+    out = np.empty(len(counts), dtype=object)
+    out[:] = [
+        "[" + ", ".join(row[:count]) + "]"
+        for row, count in zip(table.tolist(), counts, strict=True)
+    ]
+    return out
+
+
+def _phrase_table(
+    contributions: pd.DataFrame | np.ndarray,
+    features: pd.DataFrame | Mapping[str, np.ndarray],
+    top_k: int,
+    feature_names: Sequence[str] | None,
+    quoted: bool,
+) -> tuple[np.ndarray, list[int]]:
+    """Each row's reasons (JSON-quoted when ``quoted``), shape (n, k) object, and how
+    many of each row's ``k`` count (the rest are None)."""
     if isinstance(contributions, pd.DataFrame):
         feature_names = [str(c) for c in contributions.columns]
         contributions = contributions.to_numpy(dtype=float)
@@ -203,9 +252,9 @@ def top_reasons(
     n, n_features = values.shape
     k = min(top_k, n_features)
     if n == 0 or k <= 0:
-        return [[] for _ in range(n)]
+        return np.empty((n, 0), dtype=object), [0] * n
     top, keep = (_top_numpy if n < _COMPILED_MIN_ROWS else _top_compiled)(values, k)
-    phrases = np.empty((n, k), dtype=object)
+    table = np.empty((n, k), dtype=object)
     row_idx, slot_idx = np.nonzero(keep)
     chosen = top[row_idx, slot_idx]
     context = _FrameContext(features, n)
@@ -219,11 +268,17 @@ def top_reasons(
             continue
         feature = names[int(ordered[start])]
         rows = row_idx[group]
-        phrases[rows, slot_idx[group]] = describe_many(
+        phrases, inverse = _describe_coded(
             feature, context.raw(feature, rows), lambda col, rows=rows: context.numeric(col, rows)
         )
-    counts = keep.sum(axis=1).tolist()
-    return [row[:count] for row, count in zip(phrases.tolist(), counts, strict=False)]
+        distinct = np.empty(len(phrases), dtype=object)
+        distinct[:] = [_quote(p) for p in phrases] if quoted else phrases
+        table[rows, slot_idx[group]] = distinct[inverse]
+    return table, keep.sum(axis=1).tolist()
+
+
+#: The JSON encoder's string escaper, as ``scoreframe.json_lists`` uses it.
+_quote = json.encoder.encode_basestring_ascii
 
 
 def _top_numpy(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -91,3 +91,21 @@ def test_encoder_leaves_out_unsupported_columns_when_given_the_scored_rows():
     assert "T" not in encoder.transform(old).columns
     assert FeatureEncoder().fit(young).unsupported_features_ == []  # no reference, no drop
     assert "T" not in FeatureEncoder(exclude=("T",)).fit(young).numeric_features_
+
+
+def test_large_text_columns_code_as_the_frame_path():
+    """Above the dictionary path's row limit, text-and-None columns take dictionary
+    look-ups and other objects pandas' text conversion: the frame's codes either way."""
+    encoder = FeatureEncoder().fit(_features(200, 3))
+    n = 500
+    rng = np.random.default_rng(4)
+    texts = rng.choice(np.array(["active", "at_risk", "lapsed", "new", "", None], object), n)
+    mixed = texts.copy()
+    mixed[:6] = [1, 1.0, True, np.nan, "active", None]
+    for stage in (texts, mixed, np.array(["lapsed"] * n)):
+        frame = _features(n, 5).assign(lifecycle_stage=stage)
+        columns = {name: frame[name].to_numpy() for name in frame.columns}
+        expected = encoder.transform_array(frame)
+        np.testing.assert_array_equal(encoder.transform_columns(columns, n), expected)
+        small = {name: values[:40] for name, values in columns.items()}
+        np.testing.assert_array_equal(encoder.transform_columns(small, 40), expected[:40])

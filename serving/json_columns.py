@@ -104,6 +104,9 @@ def _check(key: str, table: Table, n: int) -> None:
     rows = table.size if table.codes is None else len(table.codes)
     if rows != n:
         raise ValueError(f"column {key!r} has {rows} values, expected {n}")
+    # the compiled loops trust the indexes (no bounds checks)
+    if table.codes is not None and not 0 <= table.codes.min() <= table.codes.max() < table.size:
+        raise RuntimeError(f"column {key!r}: index out of its {table.size} values")
 
 
 def _spans(text: np.ndarray, pieces: list[bytes], sizes: list[int]) -> tuple[np.ndarray, ...]:
@@ -113,8 +116,10 @@ def _spans(text: np.ndarray, pieces: list[bytes], sizes: list[int]) -> tuple[np.
     bounds = np.cumsum([0, *map(len, pieces)])
     # no string and no nested value: commas are the only separators
     plain = [b'"' not in p and p.find(b"[", 1) < 0 and b"{" not in p for p in pieces[: len(sizes)]]
-    starts, ends, wrong = json_kernels.split_pieces(
-        text, bounds, np.array(sizes, np.int64), np.array(plain, np.bool_)
+    starts = np.empty(sum(sizes) + len(pieces) - len(sizes), np.int64)
+    ends = np.empty_like(starts)
+    wrong = json_kernels.split_pieces(
+        text, bounds, np.array(sizes, np.int64), np.array(plain, np.bool_), starts, ends
     )
     if wrong >= 0:  # pydantic_core wrote something unexpected
         raise RuntimeError(f"encoded column {wrong} does not hold {sizes[wrong]} values")

@@ -190,6 +190,19 @@ def test_repeated_values_are_encoded_once() -> None:
     assert days.json == b'["2025-09-30"]' and days.codes is None
 
 
+def _split(pieces: list[bytes], sizes: list[int], plain: list[bool]) -> tuple[list, int]:
+    """The values :func:`json_kernels.split_pieces` cuts out of ``pieces`` (arrays of
+    ``sizes`` values, then whole texts), and the array it reports as wrong."""
+    text = np.frombuffer(b"".join([*pieces, bytes(json_kernels.BLOCK)]), np.uint8)
+    starts = np.zeros(sum(sizes) + len(pieces) - len(sizes), np.int64)
+    ends = np.zeros_like(starts)
+    wrong = json_kernels.split_pieces(
+        text, np.cumsum([0, *map(len, pieces)]), np.array(sizes), np.array(plain), starts, ends
+    )
+    cut = [text[a:b].tobytes() for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+    return cut, wrong
+
+
 @pytest.mark.parametrize(
     "values",
     [
@@ -200,25 +213,32 @@ def test_repeated_values_are_encoded_once() -> None:
     ],
 )
 def test_values_are_cut_out_of_their_encoded_array(values: list) -> None:
-    encoded = [pydantic_core.to_json(values), b"tail"]
-    text = np.frombuffer(b"".join([*encoded, bytes(json_kernels.BLOCK)]), np.uint8)
-    bounds = np.cumsum([0, *map(len, encoded)])
-    plain = np.array([b'"' not in encoded[0] and b"{" not in encoded[0]])
-    starts, ends, wrong = json_kernels.split_pieces(text, bounds, np.array([len(values)]), plain)
+    encoded = pydantic_core.to_json(values)
+    plain = b'"' not in encoded and b"{" not in encoded
+    cut, wrong = _split([encoded, b"tail"], [len(values)], [plain])
     assert wrong == -1
-    cut = [text[a:b].tobytes() for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
     assert cut == [pydantic_core.to_json(value) for value in values] + [b"tail"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_numbers_are_cut_at_every_byte_offset(seed: int) -> None:
+    """Plain arrays are scanned 8 bytes at a time: commas at every offset of a word,
+    values shorter and longer than a word, commas right after the array."""
+    rng = np.random.default_rng(seed)
+    arrays = [rng.integers(0, 10 ** rng.integers(1, 19, k), k).tolist() for k in (1, 2, 9, 300)]
+    arrays += [[7], []]
+    pieces = [pydantic_core.to_json(values) for values in arrays] + [b",,,,,,,,", b","]
+    cut, wrong = _split(pieces, [len(values) for values in arrays], [True] * len(arrays))
+    assert wrong == -1
+    expected = [pydantic_core.to_json(value) for values in arrays for value in values]
+    assert cut == expected + [b",,,,,,,,", b","]
 
 
 @pytest.mark.parametrize("size", [2, 4])
 def test_an_array_of_another_size_is_reported(size: int) -> None:
-    encoded = b'["a,b","c",[1,2]]'
-    text = np.frombuffer(encoded + bytes(json_kernels.BLOCK), np.uint8)
-    for plain in (False, True):
-        _, _, wrong = json_kernels.split_pieces(
-            text, np.array([0, len(encoded)]), np.array([size]), np.array([plain])
-        )
-        assert wrong == 0
+    for encoded, plain in ((b'["a,b","c",[1,2]]', False), (b"[1,2,3]", True)):
+        _, wrong = _split([b"[1,2]", encoded], [2, size], [True, plain])
+        assert wrong == 1
 
 
 def test_parsed_reasons_are_the_converters() -> None:

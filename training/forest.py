@@ -41,7 +41,7 @@ import numpy as np
 from fidelite.training import forest_kernels as kernels
 from fidelite.training import forest_masks as masked
 
-__all__ = ["FOREST_MIN_ROWS", "MAX_BINS", "Forest", "warm_up"]
+__all__ = ["FOREST_MIN_ROWS", "MAX_BINS", "Forest", "run_rows", "warm_up"]
 
 #: Batches of at least this many rows are scored by a Forest (fewer: LightGBM's own
 #: predictors, whose one-row C API is cheaper than a compiled call's set-up).
@@ -90,8 +90,9 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
-def _run(kernel: Any, n: int, *args: Any) -> None:
-    """``kernel(start, stop, *args)`` over rows 0..n, split across threads when large."""
+def run_rows(kernel: Any, n: int, *args: Any) -> None:
+    """``kernel(start, stop, *args)`` (compiled, GIL released) over rows 0..n, split
+    across threads when large."""
     global _POOL
     threads = _threads() if n >= PARALLEL_MIN_ROWS else 1
     if threads == 1:
@@ -164,7 +165,7 @@ class Forest:
             layout.leaf_order,
             self.leaf_offsets,
         )
-        self._bin_clears: dict[int, np.ndarray] = {}
+        self._bin_clears: dict[int, tuple[np.ndarray, ...]] = {}
 
     @classmethod
     def from_booster(cls, booster: Any, num_iteration: int | None = None) -> Forest:
@@ -192,7 +193,9 @@ class Forest:
         dense = self.table_blocks(table[0]) if self.use_masks else None
         if dense is not None:
             out = (raw, leaves, keep, dense, table[1])
-            _run(masked.mask_rows, len(X), X, self._trees, self._mask_arrays, self.leaf_value, out)
+            run_rows(
+                masked.mask_rows, len(X), X, self._trees, self._mask_arrays, self.leaf_value, out
+            )
             return raw
         csr = _NO_CSR if table[0] is None else _csr(table[0])
         walked = (
@@ -203,7 +206,7 @@ class Forest:
             self.leaf_value,
             (raw, leaves, keep, *csr, table[1]),
         )
-        _run(kernels.walk_rows, len(X), *walked)
+        run_rows(kernels.walk_rows, len(X), *walked)
         return raw
 
     def table_blocks(self, table: Any) -> tuple[np.ndarray, ...] | None:
@@ -252,21 +255,20 @@ class Forest:
         if self.use_masks:
             clears = self._clears(bin_feature, n_bins)
             trees = (X, self._trees, self._mask_arrays, self.leaf_value, bin_feature, clears, out)
-            _run(masked.mask_binned, len(X), *trees)
+            run_rows(masked.mask_binned, len(X), *trees)
             return out
         masks = self._masks(bin_feature, n_bins)
         args = (X, self._trees, self.roots, self.leaf_value, bin_feature, masks, n_bins, out)
-        _run(kernels.binned_rows, len(X), *args)
+        run_rows(kernels.binned_rows, len(X), *args)
         return out
 
-    def _clears(self, bin_feature: int, n_bins: int) -> np.ndarray:
-        """``bin_clear`` of :func:`forest_masks.mask_binned` (per tree and bin), cached."""
+    def _clears(self, bin_feature: int, n_bins: int) -> tuple[np.ndarray, ...]:
+        """``groups`` of :func:`forest_masks.mask_binned` (per tree and bin), cached."""
         if n_bins not in self._bin_clears:
             masks = self._masks(bin_feature, n_bins)
             nodes = np.flatnonzero(self.feature[: len(self._layout.op)] == bin_feature)
-            self._bin_clears[n_bins] = masked.binned_clears(
-                self._layout, nodes, masks[nodes], n_bins
-            )
+            clears = masked.binned_clears(self._layout, nodes, masks[nodes], n_bins)
+            self._bin_clears[n_bins] = masked.bin_groups(clears)
         return self._bin_clears[n_bins]
 
     def _masks(self, bin_feature: int, n_bins: int) -> np.ndarray:

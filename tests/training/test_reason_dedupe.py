@@ -90,3 +90,19 @@ def test_json_reasons_equal_json_lists_of_the_reasons(n):
         got = top_reasons_json(contributions, features, top_k=top_k, feature_names=names)
         assert got.dtype == object and got.shape == (n,)
         assert got.tolist() == json_lists(lists).tolist()
+
+
+def test_top_picks_split_across_threads_equal_one_thread(monkeypatch):
+    import fidelite.training.forest as forest_module
+    from fidelite.training.reasons import _top_compiled
+
+    rng = np.random.default_rng(12)
+    values = rng.normal(size=(301, 30))
+    values[rng.random(values.shape) < 0.3] = 0.0
+    values[:40] = -np.abs(values[:40])
+    values[40:45] = np.nan
+    one = _top_compiled(values, 3)
+    monkeypatch.setattr(forest_module, "PARALLEL_MIN_ROWS", 10)
+    split = _top_compiled(values, 3)
+    for a, b in zip(one, split, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -133,6 +133,8 @@ def test_ten_thousand_customers() -> None:
         ("lifecycle_stage", [None] * 20),
         ("lifecycle_stage", [" "] * 19 + [""]),
         ("lifecycle_stage", np.array(AWKWARD, dtype=str)),  # numpy str_, not str
+        # equal values are told apart by ==: a str_ after an equal str takes its place
+        ("lifecycle_stage", np.array(["a", np.str_("a"), np.str_(" "), " "] * 5, object)),
         ("lifecycle_stage", AWKWARD + [3, 2.5, float("inf"), b"x", True]),  # not strings
         ("customer_id", AWKWARD),
         ("customer_id", [1, 2.5, None, "x", True] * 4),
@@ -144,6 +146,7 @@ def test_ten_thousand_customers() -> None:
         ("reasons", REASONS + ["[NaN]", "[1, 2]", '[["a"]]', '[{"a": 1}]']),
         ("reasons", REASONS + ['["a"] ', '["\\t"]', '["\\/"]']),
         ("reasons", [["a", "b"], ["c,d"], []] * 6),
+        ("reasons", np.array(['["x"]', np.str_('["x"]'), np.str_("[]")] * 6, object)),
         # dates, each distinct day once
         ("expected_next_purchase", np.array(["2025-01-01", "NaT"] * 10, "datetime64[ns]")),
         ("expected_next_purchase", np.array(["NaT"] * 20, "datetime64[ns]")),

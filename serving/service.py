@@ -31,7 +31,7 @@ from fastapi import FastAPI
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from fidelite.errors import FideliteError
-from fidelite.serving import bulk_scan, handlers, heap
+from fidelite.serving import bulk_scan, handlers, heap, responses
 from fidelite.serving.docs import DOCS_HEADERS, SWAGGER_FILES, docs_page, openapi_document
 from fidelite.serving.errors import error_json, error_payload
 from fidelite.serving.gate import Gate, RouteRule
@@ -126,7 +126,8 @@ class Fidelite:
         self.batcher = MicroBatcher(anyio.CapacityLimiter(1), self.settings.scoring_threads)
         self.histories = HistoryMerger(self._heavy)
         self._stop = threading.Event()
-        bulk_scan.warm_up()  # compiled before the first large body arrives
+        bulk_scan.warm_up()  # compiled loops loaded before the first large request
+        responses.warm_up()
         heap.tune()
         heap.settle()
         threading.Thread(target=self._watch, name="fidelite-watch", daemon=True).start()

@@ -13,8 +13,12 @@ path (:meth:`~fidelite.training.uplift.model.UpliftModel.score_arrays`).
 
 from __future__ import annotations
 
+import contextvars
 import functools
-from collections.abc import Mapping
+import os
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -64,7 +68,7 @@ def feature_columns(
         raise DataContractError(f"model input: columns of different lengths {sorted(lengths)}")
     n = lengths.pop() if lengths else 0
     ids = np.arange(n) if raw_ids is None else raw_ids
-    if ids.dtype != object or not all(type(v) is str for v in ids.tolist()):
+    if ids.dtype != object or not set(map(type, ids.tolist())) <= {str}:
         ids = np.asarray([str(v) for v in ids.tolist()], dtype=object)
     missing = [col for col in required if col not in arrays]
     if missing:
@@ -222,8 +226,14 @@ def _purchasers(
             return values, None
         return values, json_lists(_baseline_reasons(augmented, top_k=3, n=n))
     X = model.purchasers.encoder.transform_columns(augmented, n)
-    raw, reason_json = _churn_pass(model, "purchasers", augmented, X, with_reasons)
-    return model._purchaser_values(base, X, day, raw), reason_json
+    return _churn_pass(
+        model,
+        "purchasers",
+        augmented,
+        X,
+        with_reasons,
+        lambda raw: model._purchaser_values(base, X, day, raw),
+    )
 
 
 def _prospects(
@@ -233,36 +243,77 @@ def _prospects(
     if model.prospects is None:
         return None
     X = model.prospects.encoder.transform_columns(cols, n)
-    raw, reason_json = _churn_pass(model, "prospects", cols, X, with_reasons)
-    return model._prospect_values(X, day, raw), reason_json
+    return _churn_pass(
+        model, "prospects", cols, X, with_reasons, lambda raw: model._prospect_values(X, day, raw)
+    )
 
 
 def _churn_pass(
-    model: FideliteModel, population: str, cols: Columns, X: np.ndarray, with_reasons: bool
-) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The churn trees' raw score and the reasons (JSON text), from one pass over the trees.
+    model: FideliteModel,
+    population: str,
+    cols: Columns,
+    X: np.ndarray,
+    with_reasons: bool,
+    values_of: Callable[[np.ndarray | None], dict[str, np.ndarray]],
+) -> Scored:
+    """The score columns (``values_of(churn raw score)``) and the reasons (JSON text),
+    from one pass over the churn trees.
 
     ``FideliteModel.predict`` evaluates the churn booster twice (its score, then the
     leaves for the reasons); the leaves alone give both
     (``PathAttribution.score_and_contributions``: a ``pred_leaf`` pass for a few rows, one
     compiled walk of the trees for 64 or more, both adding the leaf outputs in the
-    booster's order). Without reasons: (None, None), and the churn model is called as
-    usual.
+    booster's order). Without reasons: ``values_of(None)`` (the churn model is called as
+    usual) and None. From :data:`OVERLAP_MIN_ROWS` rows the score columns (mostly
+    compiled tree walks, which release the GIL) are computed on a helper thread while this
+    one phrases the reasons (Python, holding it): the two overlap instead of queueing.
     """
     if not with_reasons:
-        return None, None
+        return values_of(None), None
     raw, contributions = model.attribution(population).score_and_contributions(X)
-    reason_json = top_reasons_json(
-        contributions,
-        cols,
-        top_k=3,
-        feature_names=getattr(model, population).encoder.feature_names_,
-    )
-    return raw, reason_json
+    names = getattr(model, population).encoder.feature_names_
+    if len(X) < OVERLAP_MIN_ROWS:
+        reason_json = top_reasons_json(contributions, cols, 3, names)
+        return values_of(raw), reason_json
+    # The caller's context (numpy's error state is a context variable) goes along.
+    pending = _helper().submit(contextvars.copy_context().run, values_of, raw)
+    try:
+        reason_json = top_reasons_json(contributions, cols, 3, names)
+    finally:
+        values = pending.result()
+    return values, reason_json
+
+
+#: Batches of at least this many rows phrase their reasons while a helper thread computes
+#: the score columns (the trees' own threads start at the same size).
+OVERLAP_MIN_ROWS = forest.PARALLEL_MIN_ROWS
+_HELPER: ThreadPoolExecutor | None = None
+_HELPER_LOCK = threading.Lock()
+
+
+def _helper() -> ThreadPoolExecutor:
+    """One thread for :func:`_churn_pass`' score columns (started on first use)."""
+    global _HELPER
+    with _HELPER_LOCK:
+        if _HELPER is None:
+            _HELPER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scores")
+        return _HELPER
+
+
+def _forget_helper() -> None:
+    """After a fork the helper thread is gone: the child starts its own."""
+    global _HELPER, _HELPER_LOCK
+    _HELPER, _HELPER_LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_helper)
 
 
 #: Element types whose missing values are exactly None and float NaN.
 _PLAIN = frozenset({str, bool, int, float, type(None)})
+#: Element types none of whose values is missing (only None is).
+_NEVER_NAN = frozenset({str, bool, int, type(None)})
 
 
 def _objects(values: np.ndarray) -> np.ndarray:
@@ -276,9 +327,13 @@ def _objects(values: np.ndarray) -> np.ndarray:
         return out
     items = values.tolist()
     out = np.empty(len(items), dtype=object)
+    types = set(map(type, items))
+    if types <= _NEVER_NAN:  # None is the only missing value pd.isna would find
+        out[:] = items
+        return out
     # pd.isna costs more than the whole column for the service's few-row requests; on
     # plain values both find the same missing values (None and float NaN).
-    if len(items) < _ISNA_MIN_ROWS and all(type(v) in _PLAIN for v in items):
+    if len(items) < _ISNA_MIN_ROWS and types <= _PLAIN:
         out[:] = [None if v is None or (type(v) is float and v != v) else v for v in items]
         return out
     out[:] = items

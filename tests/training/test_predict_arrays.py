@@ -187,3 +187,29 @@ def test_loading_the_model_builds_the_compiled_trees(trained):
     for part in (hurdle.churn, hurdle.spend, hurdle.timing, fresh.prospects.timing):
         assert "_forest" in part.__dict__
     assert "_forest_cache" in fresh.attribution("purchasers").__dict__
+
+
+def test_score_columns_beside_the_reasons_give_the_same_bytes(trained, sample, monkeypatch):
+    """From arrays.OVERLAP_MIN_ROWS rows the score columns are computed on a helper thread
+    while the reasons are phrased: the same columns, bit for bit, as one after the other."""
+    import fidelite.training.arrays as arrays_module
+
+    model = trained.result.model
+    columns = serving_columns(sample)
+    monkeypatch.setattr(arrays_module, "OVERLAP_MIN_ROWS", 10**9)
+    serial = model.predict_arrays(columns, as_of=AS_OF)
+    monkeypatch.setattr(arrays_module, "OVERLAP_MIN_ROWS", 1)
+    seen, values_of = [], model._purchaser_values
+
+    def spy(*args):
+        seen.append(np.geterr()["over"])
+        return values_of(*args)
+
+    monkeypatch.setattr(model, "_purchaser_values", spy)
+    with np.errstate(over="raise"):  # the caller's error state goes along to the helper
+        beside = model.predict_arrays(columns, as_of=AS_OF)
+    assert seen == ["raise"]
+    assert list(beside) == list(serial)
+    for name in serial:
+        left, right = pd.Series(serial[name]), pd.Series(beside[name])
+        assert left.to_numpy().tobytes() == right.to_numpy().tobytes() or left.equals(right), name

@@ -106,3 +106,27 @@ def test_top_picks_split_across_threads_equal_one_thread(monkeypatch):
     split = _top_compiled(values, 3)
     for a, b in zip(one, split, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("n", [3, 200])
+def test_passthrough_objects_have_none_for_every_missing_value(n):
+    """arrays._objects: the values as objects, missing ones (as pd.isna finds them) None."""
+    import pandas as pd
+
+    from fidelite.training.arrays import _objects
+
+    samples = [
+        np.array(["web", None, "email", "", "none"], dtype=object),
+        np.array([True, False, None, True, 1], dtype=object),
+        np.array(["web", np.nan, None, 2.5, True], dtype=object),
+        np.array(["web", pd.NA, None, pd.NaT, "x"], dtype=object),
+        np.array([1.0, np.nan, 0.0, -0.0, np.inf]),
+        np.array([1, 0, 3, 4, 5]),
+    ]
+    for sample in samples:
+        values = np.resize(sample, n)
+        expected = values.astype(object)
+        expected[pd.isna(expected)] = None
+        got = _objects(values)
+        assert got.dtype == object
+        assert [(type(v), v) for v in got.tolist()] == [(type(v), v) for v in expected.tolist()]

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 
 from fidelite.training.phrases import Context, Parts, Template
 
@@ -57,8 +58,10 @@ def render_unique(render: Template, parts: Parts, numbers: np.ndarray, context: 
     columns = _CONTEXT_COLUMNS.get(render, ())
     for _ in range(2):
         keys = [_bits(numbers), *(_bits(context(col)) for col in columns)]
-        if len(keys) == 1:
-            _, first, inverse = np.unique(keys[0], return_index=True, return_inverse=True)
+        if len(keys) == 1:  # hashing the bits: no sort (np.unique's was most of the cost)
+            inverse, distinct = pd.factorize(keys[0])
+            first = np.empty(len(distinct), np.int64)
+            first[inverse[::-1]] = np.arange(len(inverse) - 1, -1, -1)
         else:
             stacked = np.column_stack(keys)
             _, first, inverse = np.unique(stacked, axis=0, return_index=True, return_inverse=True)

@@ -130,6 +130,8 @@ def _new_bytes(size: int) -> tuple[bytes, np.ndarray]:
     """A new ``bytes`` object of ``size`` bytes, not yet written, and a writable view of
     its contents: what C code does with ``PyBytes_FromStringAndSize(NULL, size)``, which
     saves copying the body (~8 MB for 10,000 customers) into a ``bytes`` at the end."""
+    if size < 2:  # CPython shares its empty bytes object: never write into a shared one
+        raise ValueError(f"a body of {size} bytes is not built in place")
     body = _NEW_BYTES(None, size)
     contents = (ctypes.c_uint8 * size).from_address(_BYTES_DATA(body))
     return body, np.ctypeslib.as_array(contents)

@@ -11,7 +11,6 @@ down a learned branch) instead of failing.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +19,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from fidelite.features.contract import categorical_features, model_input_features
+from fidelite.training.column_codes import array_codes, numeric_block, series_codes
 
 __all__ = [
     "BASELINE_INPUTS",
@@ -222,24 +222,11 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         Returns the same values as ``transform_array`` of a frame holding these columns:
         this is the array path of ``FideliteModel.predict_arrays``.
         """
-        out = np.full((n, len(self.numeric_features_)), np.nan)
-        slow: list[tuple[int, np.ndarray]] = []
-        for target, name in enumerate(self.numeric_features_):
-            values = columns.get(name)
-            if values is None:
-                continue
-            values = np.asarray(values)
-            if values.dtype.kind in "biuf":
-                out[:, target] = values
-            else:
-                slow.append((target, values))
-        if slow:
-            targets = [target for target, _ in slow]
-            out[:, targets] = _object_arrays_to_float([values for _, values in slow], n)
+        out = numeric_block(columns, self.numeric_features_, n)
         if not self.categories_:
             return out
         codes = [
-            _array_codes(columns.get(col), n, levels, lookup).astype("float64")
+            array_codes(columns.get(col), n, levels, lookup).astype("float64")
             for (col, levels), lookup in zip(
                 self._level_indexes().items(), self._level_lookups(), strict=True
             )
@@ -319,63 +306,7 @@ def _category_codes(X: pd.DataFrame, col: str, levels: pd.Index) -> np.ndarray:
     """Position of each row's level in ``levels``, shape (n_rows,); -1 if missing/unseen."""
     if col not in X.columns:
         return np.full(len(X), -1, dtype=np.int64)
-    return _series_codes(X[col], levels)
-
-
-def _series_codes(raw: pd.Series, levels: pd.Index) -> np.ndarray:
-    if raw.dtype == object or not pd.api.types.is_string_dtype(raw.dtype):
-        # Anything but a text column (e.g. ints from JSON) is compared as text,
-        # like the levels; missing values stay missing.
-        raw = raw.where(raw.isna(), raw.astype(str))
-    return levels.get_indexer(raw.to_numpy(dtype=object, na_value=None))
-
-
-#: Up to this many rows, category codes are dictionary look-ups (a pandas hash lookup
-#: costs more than the whole model for one customer); above it, the frame path's.
-_DICT_CODES_MAX_ROWS = 64
-#: Element types of a column whose values are their own category keys.
-_TEXT_TYPES = frozenset({str, type(None)})
-
-
-def _array_codes(
-    values: np.ndarray | None, n: int, levels: pd.Index, lookup: dict[str, int]
-) -> np.ndarray:
-    """:func:`_category_codes` of one column array, shape (n,); -1 if missing/unseen."""
-    if values is None:
-        return np.full(n, -1, dtype=np.int64)
-    values = np.asarray(values)
-    if n > _DICT_CODES_MAX_ROWS:
-        # Only text and None (JSON's usual): look-ups cost a tenth of pandas' conversion.
-        items = values.tolist() if values.dtype == object else [0]
-        if set(map(type, items)) <= _TEXT_TYPES:
-            return np.fromiter(map(lookup.get, items, itertools.repeat(-1)), np.int64, count=n)
-        return _series_codes(pd.Series(values, copy=False), levels)
-    missing = pd.isna(values).tolist()
-    # compared as text, like the levels (str(5.0) == "5.0", as pandas' astype(str))
-    keys = [v if type(v) is str else str(v) for v in values.tolist()]
-    return np.array(
-        [-1 if gone else lookup.get(key, -1) for key, gone in zip(keys, missing, strict=True)],
-        dtype=np.int64,
-    ).reshape(n)
-
-
-def _object_arrays_to_float(arrays: list[np.ndarray], n: int) -> np.ndarray:
-    """:func:`_objects_to_float` of column arrays, shape (n, len(arrays))."""
-    values = np.empty((n, len(arrays)), dtype=object)
-    for j, array in enumerate(arrays):
-        values[:, j] = array
-    values[pd.isna(values)] = np.nan
-    try:
-        return values.astype("float64")
-    except (TypeError, ValueError):
-        return np.column_stack(
-            [
-                pd.to_numeric(pd.Series(array, copy=False), errors="coerce").to_numpy(
-                    dtype="float64", na_value=np.nan
-                )
-                for array in arrays
-            ]
-        ).reshape(n, len(arrays))
+    return series_codes(X[col], levels)
 
 
 def _objects_to_float(frame: pd.DataFrame) -> np.ndarray:

@@ -19,6 +19,7 @@ contract):
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -76,7 +77,7 @@ def next_purchase_dates(days_ahead: np.ndarray, day: pd.Timestamp) -> np.ndarray
     missing = np.isnan(days_ahead)
     # Whole days as int64 nanoseconds (NaN -> NaT) without pandas timedelta parsing.
     nanos = np.where(missing, 0, days_ahead).astype(np.int64) * _NANOS_PER_DAY
-    dates = np.datetime64(day.to_datetime64(), "ns") + nanos.astype("timedelta64[ns]")
+    dates = _day_ns(day) + nanos.astype("timedelta64[ns]")
     dates[missing] = np.datetime64("NaT")
     return dates
 
@@ -187,7 +188,7 @@ def score_arrays(
     scoreable = status != STATUS_NO_HISTORY
     percentile = np.full(n, np.nan)
     percentile[scoreable] = percentiles(proba[scoreable], churn_reference)
-    band = np.searchsorted(RISK_BAND_EDGES, np.nan_to_num(proba), side="right")
+    band = _BAND_EDGES.searchsorted(_nan_as_zero(proba), side="right")
 
     def copy(column: str) -> np.ndarray:
         values = copied.get(column)
@@ -197,14 +198,14 @@ def score_arrays(
     # one-customer requests of the HTTP service.
     columns: dict[str, Any] = {
         "customer_id": ids,
-        "as_of": np.full(n, day.to_datetime64()),
+        "as_of": np.full(n, _day64(day, day.unit)),
         "horizon_days": np.full(n, horizon_days, dtype=np.int64),
         "status": status.astype(object),
         **{name: core[name] for name in CORE_COLUMNS if name != "next_purchase_days"},
         "expected_next_purchase": next_purchase_dates(core["next_purchase_days"], day),
         "lifecycle_stage": copy("lifecycle_stage"),
         "churn_percentile": percentile,
-        "risk_band": np.where(scoreable, np.asarray(RISK_BANDS, dtype=object)[band], None),
+        "risk_band": np.where(scoreable, _BAND_NAMES[band], None),
         "value_at_risk": proba * core["value_if_retained"],
         "reasons": reasons,
         "best_channel": copy("best_channel"),
@@ -224,6 +225,52 @@ def score_arrays(
             columns[f"{channel}_opt_in"] = np.ones(n, dtype=bool)
         else:
             consent = consent.copy()
-            consent[pd.isna(consent)] = True
+            consent[_missing(consent)] = True
             columns[f"{channel}_opt_in"] = consent.astype(bool)
-    return {name: columns[name] for name in score_column_names()}
+    return {name: columns[name] for name in _score_names()}
+
+
+#: Element types none of whose values pd.isna finds missing (None aside).
+_NEVER_NAN = frozenset({bool, int, str, type(None)})
+
+
+def _missing(values: np.ndarray) -> np.ndarray:
+    """``pd.isna(values)`` of a column, shape (n,); a ``v is None`` test for a few rows of
+    flags and None (pd.isna costs more than the rest of a one-row consent column)."""
+    if len(values) < 64 and values.dtype == object:
+        items = values.tolist()
+        if set(map(type, items)) <= _NEVER_NAN:
+            return np.array([v is None for v in items], dtype=bool)
+    return pd.isna(values)
+
+
+#: The risk bands' edges and names as arrays, made once (not per request).
+_BAND_EDGES = np.asarray(RISK_BAND_EDGES)
+_BAND_NAMES = np.asarray(RISK_BANDS, dtype=object)
+
+
+def _nan_as_zero(proba: np.ndarray) -> np.ndarray:
+    """``np.nan_to_num(proba)`` as far as the band edges (finite, in (0, 1)) can tell:
+    NaN -> 0; infinities keep their side of every edge, as the largest finite floats do."""
+    if proba.dtype != np.float64:
+        return np.nan_to_num(proba)
+    return np.where(np.isnan(proba), 0.0, proba)
+
+
+@functools.lru_cache(maxsize=64)
+def _day_ns(day: pd.Timestamp) -> np.datetime64:
+    """``day`` as datetime64[ns] (one as-of day serves many requests: converted once)."""
+    return np.datetime64(day.to_datetime64(), "ns")
+
+
+@functools.lru_cache(maxsize=64)
+def _day64(day: pd.Timestamp, unit: str) -> np.datetime64:
+    """``day.to_datetime64()`` in ``day.unit`` (equal days of other units hash alike, so
+    the unit is part of the key)."""
+    return day.to_datetime64()
+
+
+@functools.cache
+def _score_names() -> tuple[str, ...]:
+    """:func:`score_column_names` (a constant), built once."""
+    return score_column_names()

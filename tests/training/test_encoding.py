@@ -109,3 +109,41 @@ def test_large_text_columns_code_as_the_frame_path():
         np.testing.assert_array_equal(encoder.transform_columns(columns, n), expected)
         small = {name: values[:40] for name, values in columns.items()}
         np.testing.assert_array_equal(encoder.transform_columns(small, 40), expected[:40])
+
+
+def _per_column_matrix(encoder: FeatureEncoder, columns: dict, n: int) -> np.ndarray:
+    """The numeric block as one assignment per column (transform_columns before the float
+    block), shape (n, len(numeric_features_))."""
+    out = np.full((n, len(encoder.numeric_features_)), np.nan)
+    for target, name in enumerate(encoder.numeric_features_):
+        values = columns.get(name)
+        if values is not None and np.asarray(values).dtype.kind in "biuf":
+            out[:, target] = values
+    return out
+
+
+def test_small_batches_code_as_the_frame_path_bit_for_bit():
+    """1, 2 and 63 rows (the dictionary look-up path): float64 columns copied as one
+    block, text-and-None categories by look-up; NaN, missing columns, unseen levels, ints,
+    bools, pandas NA and numpy text take the same values as the frame path."""
+    encoder = FeatureEncoder().fit(_features(200, 3))
+    for n in (1, 2, 63):
+        frame = _features(n, 7)
+        frame.iloc[0, 0] = np.nan  # a NaN float
+        frame["baseline_clv"] = -0.0 if n == 1 else frame["baseline_clv"]
+        columns = {name: frame[name].to_numpy() for name in frame.columns}
+        texts = np.array(["active", None, "nope", "lapsed"] * 16, dtype=object)[:n]
+        others = np.array([np.nan, "active", pd.NA, 3] * 16, dtype=object)[:n]
+        for stage in (texts, others, texts.astype(str), None):
+            cols = dict(columns, lifecycle_stage=stage)
+            if stage is None:
+                del cols["lifecycle_stage"]
+            got = encoder.transform_columns(cols, n)
+            expected = encoder.transform_array(frame.assign(lifecycle_stage=stage))
+            assert got.tobytes() == expected.tobytes() or np.array_equal(got, expected, True)
+            numeric = got[:, : len(encoder.numeric_features_)]
+            assert numeric.tobytes() == _per_column_matrix(encoder, cols, n).tobytes()
+        # a column of another length is broadcast as before (assignment, not the block)
+        one = dict(columns, days_since_last_purchase=np.array([1.5]))
+        position = encoder.feature_names_.index("days_since_last_purchase")
+        assert (encoder.transform_columns(one, n)[:, position] == 1.5).all()

@@ -21,7 +21,7 @@ import lightgbm as lgb
 import numpy as np
 
 from fidelite.training.boosting import BoostedModel, Trees, small_batch_threads
-from fidelite.training.forest import FOREST_MIN_ROWS, MAX_BINS
+from fidelite.training.forest import MAX_BINS
 from fidelite.training.holdout import HOLDOUT, TRAIN, RowRoles
 
 __all__ = ["TIMING_TREES", "TimingModel", "median_days"]
@@ -209,15 +209,16 @@ class TimingModel(BoostedModel):
     def purchase_cdf(self, X: np.ndarray) -> np.ndarray:
         """P(first purchase by the end of each bin of the horizon), shape (n, n_bins).
 
-        Batches of :data:`~fidelite.training.forest.FOREST_MIN_ROWS` customers or more are
-        scored by :meth:`Forest.binned_raw <fidelite.training.forest.Forest.binned_raw>`
+        Scored by :meth:`Forest.binned_raw <fidelite.training.forest.Forest.binned_raw>`
         (each tree walked once per customer, both ways only at splits on the bin; the
-        customer-bin rows are never built); fewer go through the booster, their
-        customer-bin rows in one matrix. Both add the trees in LightGBM's order.
+        customer-bin rows are never built), one customer too: the booster's Python
+        ``predict`` of the customer-bin rows cost ~130 us for one, the trees ~40 us. With
+        more bins than the compiled trees take, the booster scores the customer-bin rows
+        in one matrix. Both add the trees in LightGBM's order (the same bits).
         """
         X = _floats(X)
         n_bins = len(self.edges_) - 1
-        if len(X) >= FOREST_MIN_ROWS and n_bins <= MAX_BINS:
+        if len(X) >= _COMPILED_HAZARD_MIN_ROWS and n_bins <= MAX_BINS:
             raw = self.compiled_trees().binned_raw(X, X.shape[1], n_bins)
             return self._cdf_of(raw)
         step = max(1, _CDF_CHUNK_ROWS // n_bins)
@@ -245,6 +246,9 @@ class TimingModel(BoostedModel):
         return 1.0 - np.cumprod(1.0 - hazard, axis=1)
 
 
+#: Batches of at least this many customers take the compiled trees' hazard (every
+#: non-empty batch: unlike the other boosters, one customer is ``n_bins`` booster rows).
+_COMPILED_HAZARD_MIN_ROWS = 1
 #: Customer-bin rows scored at once on the booster path (~400 MB of float64 matrix at
 #: 100 features).
 _CDF_CHUNK_ROWS = 500_000

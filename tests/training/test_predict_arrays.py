@@ -113,7 +113,9 @@ def test_compiled_hazard_gives_the_whole_boosters_cdf(trained):
     hazard = (1.0 / (1.0 + np.exp(-(raw + timing.start_)))).reshape(len(X), n_bins)
     expected = 1.0 - np.cumprod(1.0 - hazard, axis=1)
     np.testing.assert_array_equal(timing.purchase_cdf(X), expected)
-    np.testing.assert_array_equal(timing.purchase_cdf(X[:3]), expected[:3])  # the booster
+    for n in (1, 2, 3, 63):  # few customers: the compiled trees too, the booster's bits
+        np.testing.assert_array_equal(timing.purchase_cdf(X[:n]), expected[:n])
+        assert timing.purchase_cdf(X[:n]).tobytes() == timing._cdf(X[:n]).tobytes()
     assert "_forest" in timing.__dict__
     # the compiled trees are rebuilt after unpickling, never stored
     assert "_forest" not in pickle.loads(pickle.dumps(timing)).__dict__
@@ -162,8 +164,9 @@ def test_compiled_trees_change_no_score(trained, monkeypatch):
     model = trained.result.model
     got = model.predict_arrays(rows, as_of=AS_OF)
     assert "_forest" in model.purchasers.timing.__dict__  # the compiled path ran
-    for module in (attribution, boosting, timing):
+    for module in (attribution, boosting):
         monkeypatch.setattr(module, "FOREST_MIN_ROWS", 10**9)
+    monkeypatch.setattr(timing, "_COMPILED_HAZARD_MIN_ROWS", 10**9)
     expected = model.predict_arrays(rows, as_of=AS_OF)
     assert list(got) == list(expected)
     for name, values in expected.items():
@@ -213,3 +216,34 @@ def test_score_columns_beside_the_reasons_give_the_same_bytes(trained, sample, m
     for name in serial:
         left, right = pd.Series(serial[name]), pd.Series(beside[name])
         assert left.to_numpy().tobytes() == right.to_numpy().tobytes() or left.equals(right), name
+
+
+def _same_bytes(left: dict, right: dict) -> None:
+    assert list(left) == list(right)
+    for name in left:
+        a, b = pd.Series(left[name]), pd.Series(right[name])
+        assert a.to_numpy().tobytes() == b.to_numpy().tobytes() or a.equals(b), name
+
+
+def test_few_rows_score_as_the_booster_hazard_did(trained, sample, monkeypatch):
+    """1, 2 and 63 rows (prospects among them, NaN and None in optional columns, optional
+    columns missing): the compiled hazard trees give the bytes the booster's customer-bin
+    rows gave, in every score column."""
+    import fidelite.training.timing as timing_module
+
+    model = trained.result.model
+    blanked = sample.copy()
+    blanked.iloc[::3, blanked.columns.get_loc("spend_90d")] = np.nan
+    blanked.iloc[::4, blanked.columns.get_loc("best_channel")] = None
+    parts = [sample.head(1), sample.tail(1), sample.head(2), sample.head(63), blanked.head(63)]
+    parts.append(sample.head(5).drop(columns=["best_channel", "lifecycle_stage", "spend_90d"]))
+    parts.append(sample.loc[sample["orders_total"] == 0].head(3))  # prospects only
+    dated = 0
+    for part in parts:
+        columns = serving_columns(part)
+        monkeypatch.setattr(timing_module, "_COMPILED_HAZARD_MIN_ROWS", 10**9)
+        booster = model.predict_arrays(columns, as_of=AS_OF)
+        monkeypatch.setattr(timing_module, "_COMPILED_HAZARD_MIN_ROWS", 1)
+        _same_bytes(booster, model.predict_arrays(columns, as_of=AS_OF))
+        dated += int(pd.notna(booster["expected_next_purchase"]).sum())
+    assert dated > 0  # some rows did get a next-purchase day from the hazard

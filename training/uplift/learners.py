@@ -27,6 +27,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import KFold
 
+from fidelite.training.booster_outputs import FOREST_MIN_ROWS, compiled_predict
 from fidelite.training.boosting import booster_predict
 
 __all__ = [
@@ -49,6 +50,10 @@ def lgbm_predict(estimator: lgb.LGBMModel, X: np.ndarray) -> np.ndarray:
     booster's default, every OpenMP thread, costs several times more than one thread on
     a single customer's matrix.
     """
+    if isinstance(X, np.ndarray) and len(X) >= FOREST_MIN_ROWS:
+        predicted = compiled_predict(estimator.booster_, X)  # same bits, both cores
+        if predicted is not None:
+            return predicted
     n_jobs = getattr(estimator, "n_jobs", None)
     if isinstance(n_jobs, int) and n_jobs < 0:  # as scikit-learn: -1 = every core
         n_jobs = max(1, (os.cpu_count() or 1) + 1 + n_jobs)

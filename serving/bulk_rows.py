@@ -164,16 +164,29 @@ def bulk_rows(body: bytes, *, required: Sequence[str], max_rows: int) -> BulkRow
     if layout is None or len(layout.numeric) < 2:
         return None
     scanned = scan(body, layout.shape, max_rows=max_rows)
-    if scanned is not None and ROWWISE_MAX_ROWS < len(scanned.ids) <= max_rows:
-        if len(set(scanned.ids)) != len(scanned.ids):
-            return None
-        others = {name: scanned.others[name] for name in layout.others}
-        try:
-            batch = bulk_checks(scanned.ids, layout.numeric, scanned.numbers, others, required)
-        except RequestError:
-            return None
-        return BulkRows(scanned.as_of, scanned.include_reasons, batch)
-    return _decoded(body, layout, required=required, max_rows=max_rows)
+    if scanned is None:
+        return _decoded(body, layout, required=required, max_rows=max_rows)
+    others = {name: scanned.others[name] for name in layout.others}
+    checked = _checked(scanned.ids, layout.numeric, scanned.numbers, others, required, max_rows)
+    return None if checked is None else BulkRows(scanned.as_of, scanned.include_reasons, checked)
+
+
+def _checked(
+    ids: list[str],
+    numeric: Sequence[str],
+    matrix: np.ndarray,
+    others: dict[str, np.ndarray],
+    required: Sequence[str],
+    max_rows: int,
+) -> FeatureBatch | None:
+    """The decoded columns through the general path's checks; None for a row count the
+    general path handles (row-wise or refused), repeated ids or anything it refuses."""
+    if not ROWWISE_MAX_ROWS < len(ids) <= max_rows or len(set(ids)) != len(ids):
+        return None
+    try:
+        return bulk_checks(ids, numeric, matrix, others, required)
+    except RequestError:
+        return None
 
 
 def _decoded(
@@ -189,16 +202,11 @@ def _decoded(
     if not ROWWISE_MAX_ROWS < len(rows) <= max_rows:
         return None
     ids = list(map(operator.attrgetter(ID_COLUMN), rows))  # 1..256 characters each
-    if len(set(ids)) != len(ids):
-        return None
     others: dict[str, np.ndarray] = {}
     for name in layout.others:  # texts of at most 256 characters, flags
         others[name] = np.empty(len(rows), dtype=object)
         others[name][:] = list(map(operator.attrgetter(name), rows))
     table = list(map(layout.pick_numeric, map(msgspec.structs.astuple, rows)))
     matrix = np.array(table, dtype=np.float64).T.copy()
-    try:
-        batch = bulk_checks(ids, layout.numeric, matrix, others, required)
-    except RequestError:
-        return None
-    return BulkRows(as_of=envelope.as_of, include_reasons=envelope.include_reasons, batch=batch)
+    batch = _checked(ids, layout.numeric, matrix, others, required, max_rows)
+    return None if batch is None else BulkRows(envelope.as_of, envelope.include_reasons, batch)

@@ -174,7 +174,8 @@ def _columns(
     try:
         ids = _joined_texts(buf, id_spans).decode().split("\x00")
         others = {
-            name: _texts(body, text_spans[j], text_hashes[j]) for j, name in enumerate(shape.texts)
+            name: _texts(body, buf, text_spans[j], text_hashes[j])
+            for j, name in enumerate(shape.texts)
         }
         as_of = body[envelope[0, 0] + 1 : envelope[0, 1] - 1].decode()
     except UnicodeDecodeError:
@@ -199,11 +200,13 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="fidelite-scan")
 
 
-def _texts(body: bytes, spans: np.ndarray, hashes: np.ndarray) -> np.ndarray | None:
-    """A text column (None for null) from its spans, each distinct text decoded once;
-    None if two different texts share a hash."""
+def _texts(
+    body: bytes, buf: np.ndarray, spans: np.ndarray, hashes: np.ndarray
+) -> np.ndarray | None:
+    """A text column (None for null) from its spans in ``body`` (``buf``: its bytes as an
+    array), each distinct text decoded once; None if two different texts share a hash."""
     _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
-    if not _same_texts(np.frombuffer(body, np.uint8), spans, first[inverse]):
+    if not _same_texts(buf, spans, first[inverse]):
         return None
     distinct = np.empty(len(first), dtype=object)
     distinct[:] = [

@@ -16,33 +16,17 @@ some other, exact way. The table of powers is computed here with Python's intege
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import numba
 import numpy as np
 
+from fidelite.training.forest_kernels import kernel
 
-def _kernel(**options: Any) -> Callable[[Any], Any]:
-    """numba's ``njit`` for the JSON scanner (this module's and
-    :mod:`fidelite.serving.json_scan`'s loops): GIL released, cached on disk where numba
-    finds a writable place (else compiled once per process), and without numba's
-    reference counting (``_nrt=False``): the loops allocate nothing, and the count updates
-    for every array handed to a helper (atomic operations) took half of the scan's time.
-    """
-
-    def decorate(function: Any) -> Any:
-        try:
-            return numba.njit(cache=True, nogil=True, _nrt=False, **options)(function)
-        except RuntimeError:  # no writable cache location
-            return numba.njit(nogil=True, _nrt=False, **options)(function)
-
-    return decorate
-
-
-compiled = _kernel()
+#: The JSON loops (this module's, :mod:`~fidelite.serving.json_scan`'s and
+#: :mod:`~fidelite.serving.json_kernels`') run without numba's reference counting
+#: (``_nrt=False``): they allocate nothing, and the count updates for every array handed
+#: to a helper (atomic operations) took half of the scan's time.
+compiled = kernel(_nrt=False)
 #: For the small helpers of the scanning loop.
-inlined = _kernel(inline="always")
+inlined = kernel(_nrt=False, inline="always")
 
 #: Powers of ten in the table: 10**MIN_EXP10 .. 10**MAX_EXP10.
 MIN_EXP10 = -348

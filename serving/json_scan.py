@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from fidelite.serving.json_numbers import compiled, decimal_to_float, inlined
+from fidelite.serving.rows import MAX_ID_LENGTH, MAX_TEXT_LENGTH
 
 #: Scan results.
 OK, UNSUPPORTED, TOO_MANY_ROWS, PAUSED = 0, 1, 2, 3
@@ -29,7 +30,7 @@ OK, UNSUPPORTED, TOO_MANY_ROWS, PAUSED = 0, 1, 2, 3
 ID, NUMBER, TEXT, FLAG = 0, 1, 2, 3
 #: Flag codes.
 FLAG_NULL, FLAG_FALSE, FLAG_TRUE = -1, 0, 1
-#: Envelope keys, in the order of :func:`envelope_keys`.
+#: Envelope keys, in the order of the ``envelope`` array's rows.
 ENVELOPE_KEYS = ("as_of", "features", "include_reasons", "history")
 _SPACE, _TAB, _LF, _CR = 32, 9, 10, 13
 _QUOTE, _BACKSLASH, _COLON, _COMMA = 34, 92, 58, 44
@@ -198,7 +199,8 @@ def value_at(
     if pos >= len(buf) or buf[pos] != _QUOTE:
         return -1
     close, chars, h = string_end(buf, pos)
-    if close < 0 or chars > 256 or (kind == ID and chars == 0):
+    longest = MAX_ID_LENGTH if kind == ID else MAX_TEXT_LENGTH
+    if close < 0 or chars > longest or (kind == ID and chars == 0):
         return -1
     if kind == ID:
         id_spans[row, 0], id_spans[row, 1] = pos + 1, close

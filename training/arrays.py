@@ -26,7 +26,7 @@ import pandas as pd
 
 from fidelite.errors import DataContractError
 from fidelite.features.days import parse_day
-from fidelite.training import forest
+from fidelite.training import booster_outputs, forest
 from fidelite.training.baseline.model import RFM_COLUMNS
 from fidelite.training.reasons import compile_top_reasons, top_reasons_json
 from fidelite.training.scoreframe import (
@@ -181,6 +181,9 @@ def warm_up(model: FideliteModel) -> None:
         model.attribution(population).compiled_trees()
         for part in (hurdle.churn, hurdle.spend, hurdle.timing):
             part.compiled_trees()
+    learner = model.uplift.learner if model.uplift is not None else None
+    for estimator in getattr(learner, "lightgbm_models", list)():
+        booster_outputs.prepare(estimator.booster_)
 
 
 def load_context(model: FideliteModel, context: object) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 from fidelite.training.forest import FOREST_MIN_ROWS, Forest
 from fidelite.training.forest_kernels import compiled
 
-__all__ = ["FOREST_MIN_ROWS", "compiled_predict"]
+__all__ = ["FOREST_MIN_ROWS", "compiled_predict", "prepare"]
 
 Output = Callable[[np.ndarray], np.ndarray]
 #: Per booster (not pickled; freed with the booster): its trees and output transform.
@@ -36,13 +36,19 @@ def compiled_predict(booster: Any, X: np.ndarray) -> np.ndarray | None:
     """``booster.predict(X)`` (its default iteration: the best one if it has one), shape
     (n,), from compiled trees; None when the objective is not ``regression`` or
     ``binary`` (the caller then asks LightGBM)."""
+    forest, output = prepare(booster)
+    return None if output is None else output(forest.raw_score(X))
+
+
+def prepare(booster: Any) -> tuple[Forest, Output | None]:
+    """The booster's compiled trees and output transform, built once (tens of
+    milliseconds: ``training.arrays.warm_up`` calls this when a model is loaded)."""
     built = _BUILT.get(booster)
     if built is None:
         iteration = booster.best_iteration if booster.best_iteration > 0 else -1
         text = booster.model_to_string(num_iteration=iteration)
         built = _BUILT[booster] = (Forest(text), _output(text))
-    forest, output = built
-    return None if output is None else output(forest.raw_score(X))
+    return built
 
 
 def _output(text: str) -> Output | None:

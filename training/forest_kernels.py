@@ -17,6 +17,7 @@ and decided by :func:`goes_right`, a transcription of LightGBM's ``Tree::Decisio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numba
@@ -28,12 +29,21 @@ ZERO = float(np.float32(1e-35))
 BLOCK = 32
 
 
-def compiled(function: Any) -> Any:
-    """Compiled without the GIL, cached on disk where numba finds a writable place."""
-    try:
-        return numba.njit(cache=True, nogil=True)(function)
-    except RuntimeError:  # no writable cache location: compiled once per process
-        return numba.njit(nogil=True)(function)
+def kernel(**options: Any) -> Callable[[Any], Any]:
+    """numba's ``njit`` with ``options``, the GIL released, cached on disk where numba
+    finds a writable place (else compiled once per process)."""
+
+    def decorate(function: Any) -> Any:
+        try:
+            return numba.njit(cache=True, nogil=True, **options)(function)
+        except RuntimeError:  # no writable cache location
+            return numba.njit(nogil=True, **options)(function)
+
+    return decorate
+
+
+#: Compiled without the GIL, cached on disk where numba finds a writable place.
+compiled = kernel()
 
 
 @compiled

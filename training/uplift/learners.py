@@ -99,6 +99,20 @@ class _MetaLearner(BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
+    def lightgbm_models(self) -> list[lgb.LGBMModel]:
+        """The fitted LightGBM models inside (its own and its members'), e.g. to build
+        their compiled trees when a model is loaded."""
+        found: list[lgb.LGBMModel] = []
+        for name, value in vars(self).items():
+            if not name.endswith("_"):
+                continue
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, lgb.LGBMModel):
+                    found.append(item)
+                elif isinstance(item, _MetaLearner):
+                    found.extend(item.lightgbm_models())
+        return found
+
     def _params(self) -> dict:
         return {
             "n_estimators": self.n_estimators,

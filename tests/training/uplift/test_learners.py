@@ -1,9 +1,11 @@
 """Meta-learners recover the sign of a simulated heterogeneous effect."""
 
+import lightgbm as lgb
 import numpy as np
 import pytest
 from sklearn.base import clone
 
+from fidelite.training import booster_outputs
 from fidelite.training.uplift.learners import LEARNERS
 
 
@@ -102,3 +104,18 @@ def test_predict_by_channel_equals_predict_of_each_channel(name):
     at[1][:, 0] += 1.0
     expected = np.column_stack([learner.predict(matrix) for matrix in at])
     np.testing.assert_allclose(learner.predict_by_channel(at), expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", sorted(LEARNERS))
+def test_lightgbm_models_cover_every_booster_a_large_batch_uses(name):
+    """``training.arrays.warm_up`` builds the compiled trees of ``lightgbm_models()`` at
+    load: they must be every booster scoring a large batch needs."""
+    X, treated, y, e, _ = _campaign(2000)
+    learner = LEARNERS[name](n_estimators=10, channel_column=3).fit(X, treated, y, e)
+    models = learner.lightgbm_models()
+    assert models and all(isinstance(model, lgb.LGBMModel) for model in models)
+    booster_outputs._BUILT.clear()
+    X_new = _campaign(500, seed=3)[0]
+    learner.predict_by_channel([X_new, X_new[::-1].copy()])
+    used = {id(booster) for booster in booster_outputs._BUILT}
+    assert used and used <= {id(model.booster_) for model in models}

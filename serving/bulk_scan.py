@@ -11,15 +11,14 @@ the caller then decodes the body another way.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from fidelite.serving import json_scan
 from fidelite.serving.json_numbers import EXACT_POWERS, POWERS, compiled
+from fidelite.training.threads import LazyPool
 
 #: Most numbers per body converted outside the scanner (more: the body goes elsewhere).
 MAX_SLOW_NUMBERS = 65_536
@@ -106,7 +105,7 @@ def scan(body: bytes, shape: RowShape, *, max_rows: int) -> ScannedRows | None:
     if split > 0:
         tail = _outputs(shape, len(body) - split, max_rows)
         first = json_scan.skip_space(buf, split + 1)
-        tail_job = _pool().submit(
+        tail_job = _TAIL.get().submit(
             json_scan.scan_rows, buf, first, -1, *shape.arrays(), tail, POWERS, EXACT_POWERS
         )
     status, n, end = json_scan.scan_body(
@@ -195,9 +194,8 @@ def _starts(parts: list) -> list[int]:
     return [0, *np.cumsum([n for _, n in parts[:-1]]).tolist()]
 
 
-@functools.cache
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="fidelite-scan")
+#: The thread scanning the second half of a large body.
+_TAIL = LazyPool(1, "fidelite-scan")
 
 
 def _texts(

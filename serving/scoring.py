@@ -27,7 +27,6 @@ import asyncio
 import functools
 import itertools
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +37,7 @@ import pandas as pd
 from fidelite.serving.queues import KeyedQueues
 from fidelite.serving.responses import frame_columns
 from fidelite.serving.rows import FeatureBatch
+from fidelite.training.threads import LazyPool
 
 #: Most customers scored in one batched call (bigger requests are scored alone).
 MAX_BATCHED_ROWS = 256
@@ -107,7 +107,7 @@ def model_scores(
         return _scores_of(python_model, batch, day, reasons=reasons)
     bounds = np.linspace(0, n, threads + 1).astype(int)
     parts = [slice_batch(batch, a, b) for a, b in itertools.pairwise(bounds.tolist())]
-    pool = _pool(threads - 1)
+    pool = _pool(threads - 1).get()
     others = [
         pool.submit(_scores_of, python_model, part, day, reasons=reasons) for part in parts[1:]
     ]
@@ -116,8 +116,8 @@ def model_scores(
 
 
 @functools.cache
-def _pool(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fidelite-score")
+def _pool(workers: int) -> LazyPool:
+    return LazyPool(workers, "fidelite-score")
 
 
 def merge_batches(batches: list[FeatureBatch]) -> FeatureBatch:

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import os
-import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,6 +36,7 @@ from fidelite.training.scoreframe import (
     json_lists,
     score_arrays,
 )
+from fidelite.training.threads import LazyPool
 
 if TYPE_CHECKING:
     from fidelite.training.model import FideliteModel
@@ -280,7 +278,7 @@ def _churn_pass(
         reason_json = top_reasons_json(contributions, cols, 3, names)
         return values_of(raw), reason_json
     # The caller's context (numpy's error state is a context variable) goes along.
-    pending = _helper().submit(contextvars.copy_context().run, values_of, raw)
+    pending = _HELPER.get().submit(contextvars.copy_context().run, values_of, raw)
     try:
         reason_json = top_reasons_json(contributions, cols, 3, names)
     finally:
@@ -291,27 +289,8 @@ def _churn_pass(
 #: Batches of at least this many rows phrase their reasons while a helper thread computes
 #: the score columns (the trees' own threads start at the same size).
 OVERLAP_MIN_ROWS = forest.PARALLEL_MIN_ROWS
-_HELPER: ThreadPoolExecutor | None = None
-_HELPER_LOCK = threading.Lock()
-
-
-def _helper() -> ThreadPoolExecutor:
-    """One thread for :func:`_churn_pass`' score columns (started on first use)."""
-    global _HELPER
-    with _HELPER_LOCK:
-        if _HELPER is None:
-            _HELPER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scores")
-        return _HELPER
-
-
-def _forget_helper() -> None:
-    """After a fork the helper thread is gone: the child starts its own."""
-    global _HELPER, _HELPER_LOCK
-    _HELPER, _HELPER_LOCK = None, threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_helper)
+#: One thread for :func:`_churn_pass`' score columns.
+_HELPER = LazyPool(1, "scores")
 
 
 #: Element types whose missing values are exactly None and float NaN.

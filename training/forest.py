@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from fidelite.training import forest_kernels as kernels
 from fidelite.training import forest_masks as masked
+from fidelite.training.threads import LazyPool
 
 __all__ = ["FOREST_MIN_ROWS", "MAX_BINS", "Forest", "run_rows", "warm_up"]
 
@@ -76,33 +76,19 @@ def _threads() -> int:
         return max(1, min(2, os.cpu_count() or 1))
 
 
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _forget_pool() -> None:
-    """After a fork the pool's threads are gone: the child starts its own."""
-    global _POOL, _POOL_LOCK
-    _POOL, _POOL_LOCK = None, threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
+_POOL = LazyPool(2, "forest")
 
 
 def run_rows(kernel: Any, n: int, *args: Any) -> None:
     """``kernel(start, stop, *args)`` (compiled, GIL released) over rows 0..n, split
     across threads when large."""
-    global _POOL
     threads = _threads() if n >= PARALLEL_MIN_ROWS else 1
     if threads == 1:
         kernel(0, n, *args)
         return
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="forest")
+    pool = _POOL.get()
     cuts = np.linspace(0, n, threads + 1).astype(int).tolist()
-    jobs = [_POOL.submit(kernel, a, b, *args) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    jobs = [pool.submit(kernel, a, b, *args) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
     for job in jobs:
         job.result()
 
